@@ -1,0 +1,251 @@
+//! Settings from the environment (and an optional env-style file), read once at start.
+//!
+//! Every setting is one `SVYAZKA_*` variable (plus the conventional `DATABASE_URL` and
+//! `REDIS_URL`); a value that cannot be read stops the process with a message naming it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the data lives and how work travels from the web process to workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// SQLite file + apalis SQLite queue, worker inside the web process.
+    Embedded { db_path: PathBuf },
+    /// PostgreSQL + Redis, any number of `svyazka-worker` processes.
+    Queue { database_url: String, redis_url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub bind: String,
+    /// Public base URL without a trailing slash; webhook addresses are built from it.
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// Base64 of 32 bytes; `None` in embedded mode means "generate under data_dir".
+    pub secret_key: Option<String>,
+    pub worker_concurrency: usize,
+    /// Redis key prefix / apalis queue name, so several installs (or tests) can share one Redis.
+    pub queue_name: String,
+    pub poll_interval: Duration,
+    pub sweep_interval: Duration,
+    /// How long a claimed run or inbox item belongs to one worker before others may take it.
+    pub lease: Duration,
+    pub max_attempts: i32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Run the worker inside the web process (default in embedded mode only).
+    pub embedded_worker: bool,
+    /// Requests per second per RetailCRM key this process may spend.
+    pub retailcrm_rps: u32,
+    pub db_pool_size: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn err(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { var, reason: reason.into() }
+}
+
+/// A source of variables: the process environment in production, a map in tests.
+pub trait Vars {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Vars for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl<const N: usize> Vars for [(&str, &str); N] {
+    fn get(&self, key: &str) -> Option<String> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_string())
+    }
+}
+
+impl Vars for std::collections::HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        std::collections::HashMap::get(self, key).cloned()
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(vars: &dyn Vars, var: &'static str, default: T) -> Result<T, ConfigError> {
+    match vars.get(var) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| err(var, format!("expected a number, got {v:?}"))),
+    }
+}
+
+fn parse_ms(vars: &dyn Vars, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+    parse_num(vars, var, default_ms).map(Duration::from_millis)
+}
+
+impl Config {
+    /// Reads `SVYAZKA_CONFIG` (default `./svyazka.env`, if present) into the environment first;
+    /// variables already set win over the file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let file = std::env::var("SVYAZKA_CONFIG").ok();
+        match &file {
+            Some(path) => {
+                dotenvy::from_path(path).map_err(|e| err("SVYAZKA_CONFIG", format!("cannot read {path}: {e}")))?
+            }
+            None => {
+                if let Err(e) = dotenvy::from_filename("svyazka.env")
+                    && !e.not_found()
+                {
+                    return Err(err("SVYAZKA_CONFIG", format!("cannot read ./svyazka.env: {e}")));
+                }
+            }
+        }
+        Self::from_vars(&ProcessEnv)
+    }
+
+    pub fn from_vars(vars: &dyn Vars) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(vars.get("SVYAZKA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let mode = match (vars.get("DATABASE_URL"), vars.get("REDIS_URL")) {
+            (None, None) => Mode::Embedded { db_path: data_dir.join("svyazka.db") },
+            (None, Some(_)) => {
+                return Err(err("DATABASE_URL", "REDIS_URL is set, so queue mode needs a postgres:// DATABASE_URL too"));
+            }
+            (Some(db), redis) => {
+                if let Some(path) = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")) {
+                    if redis.is_some() {
+                        return Err(err("REDIS_URL", "queue mode needs PostgreSQL; unset REDIS_URL for SQLite"));
+                    }
+                    if path.is_empty() {
+                        return Err(err("DATABASE_URL", "sqlite: URL without a file path"));
+                    }
+                    Mode::Embedded { db_path: PathBuf::from(path) }
+                } else if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+                    url::Url::parse(&db).map_err(|e| err("DATABASE_URL", format!("not a valid URL: {e}")))?;
+                    let redis_url =
+                        redis.ok_or_else(|| err("REDIS_URL", "queue mode (postgres DATABASE_URL) needs REDIS_URL"))?;
+                    let parsed = url::Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("not a valid URL: {e}")))?;
+                    if !matches!(parsed.scheme(), "redis" | "rediss") {
+                        return Err(err("REDIS_URL", "expected redis://host:port[/db]"));
+                    }
+                    Mode::Queue { database_url: db, redis_url }
+                } else {
+                    return Err(err("DATABASE_URL", "expected postgres://… or sqlite://path"));
+                }
+            }
+        };
+        let bind = vars.get("SVYAZKA_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        bind.parse::<std::net::SocketAddr>()
+            .map_err(|_| err("SVYAZKA_BIND", format!("expected host:port such as 127.0.0.1:8080, got {bind:?}")))?;
+        let public_url = match vars.get("SVYAZKA_PUBLIC_URL") {
+            Some(u) => {
+                let parsed = url::Url::parse(&u).map_err(|e| err("SVYAZKA_PUBLIC_URL", format!("not a valid URL: {e}")))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(err("SVYAZKA_PUBLIC_URL", "expected http:// or https://"));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{}", bind.replace("0.0.0.0", "localhost").replace("127.0.0.1", "localhost")),
+        };
+        let embedded = matches!(mode, Mode::Embedded { .. });
+        let secret_key = vars.get("SVYAZKA_SECRET_KEY");
+        if !embedded && secret_key.is_none() {
+            return Err(err("SVYAZKA_SECRET_KEY", "required in queue mode (all processes must share it); generate one with `openssl rand -base64 32`"));
+        }
+        let embedded_worker = match vars.get("SVYAZKA_EMBEDDED_WORKER").as_deref() {
+            None => embedded,
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(v) => return Err(err("SVYAZKA_EMBEDDED_WORKER", format!("expected true or false, got {v:?}"))),
+        };
+        let worker_concurrency = parse_num(vars, "SVYAZKA_WORKER_CONCURRENCY", 16usize)?;
+        if worker_concurrency == 0 {
+            return Err(err("SVYAZKA_WORKER_CONCURRENCY", "must be at least 1"));
+        }
+        let max_attempts = parse_num(vars, "SVYAZKA_MAX_ATTEMPTS", 8i32)?;
+        if max_attempts < 1 {
+            return Err(err("SVYAZKA_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        Ok(Config {
+            mode,
+            bind,
+            public_url,
+            data_dir,
+            secret_key,
+            worker_concurrency,
+            queue_name: vars.get("SVYAZKA_QUEUE").unwrap_or_else(|| "svyazka".into()),
+            poll_interval: parse_ms(vars, "SVYAZKA_POLL_MS", 100)?,
+            sweep_interval: parse_ms(vars, "SVYAZKA_SWEEP_MS", 1000)?,
+            lease: parse_ms(vars, "SVYAZKA_LEASE_MS", 60_000)?,
+            max_attempts,
+            backoff_base: parse_ms(vars, "SVYAZKA_BACKOFF_MS", 1000)?,
+            backoff_max: parse_ms(vars, "SVYAZKA_BACKOFF_MAX_MS", 300_000)?,
+            embedded_worker,
+            retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
+            db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,
+        })
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.mode, Mode::Embedded { .. })
+    }
+
+    /// Backoff before attempt `attempt + 1`: base × 2^(attempt-1), capped.
+    pub fn backoff(&self, attempt: i32) -> Duration {
+        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        self.backoff_base.saturating_mul(2u32.saturating_pow(exp)).min(self.backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_by_default() {
+        let c = Config::from_vars(&[("SVYAZKA_DATA_DIR", "/tmp/x")]).expect("config");
+        assert_eq!(c.mode, Mode::Embedded { db_path: PathBuf::from("/tmp/x/svyazka.db") });
+        assert!(c.embedded_worker);
+        assert_eq!(c.public_url, "http://localhost:8080");
+    }
+
+    #[test]
+    fn queue_mode_needs_redis_and_secret() {
+        let e = Config::from_vars(&[("DATABASE_URL", "postgres://u@h/db")]).expect_err("no redis");
+        assert_eq!(e.var, "REDIS_URL");
+        let e = Config::from_vars(&[("DATABASE_URL", "postgres://u@h/db"), ("REDIS_URL", "redis://h")])
+            .expect_err("no secret");
+        assert_eq!(e.var, "SVYAZKA_SECRET_KEY");
+        let c = Config::from_vars(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("REDIS_URL", "redis://h"),
+            ("SVYAZKA_SECRET_KEY", "k"),
+        ])
+        .expect("queue");
+        assert!(!c.is_embedded());
+        assert!(!c.embedded_worker);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        assert_eq!(Config::from_vars(&[("DATABASE_URL", "mysql://x")]).expect_err("db").var, "DATABASE_URL");
+        assert_eq!(Config::from_vars(&[("SVYAZKA_BIND", "nope")]).expect_err("bind").var, "SVYAZKA_BIND");
+        assert_eq!(
+            Config::from_vars(&[("SVYAZKA_POLL_MS", "fast")]).expect_err("poll").var,
+            "SVYAZKA_POLL_MS"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = Config::from_vars(&[("SVYAZKA_BACKOFF_MS", "100"), ("SVYAZKA_BACKOFF_MAX_MS", "500")]).expect("c");
+        assert_eq!(c.backoff(1), Duration::from_millis(100));
+        assert_eq!(c.backoff(2), Duration::from_millis(200));
+        assert_eq!(c.backoff(3), Duration::from_millis(400));
+        assert_eq!(c.backoff(4), Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,141 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, an r2d2 pool, migrations.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Mode;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type Conn = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database connection: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("migrations: {0}")]
+    Migrate(String),
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+}
+
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Opens connections by URL scheme. diesel's own `AnyConnection::establish` tries PostgreSQL and
+/// then SQLite with the same string and drops the real error, so the variant is chosen here.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Manager {
+    fn connect(&self) -> Result<AnyConnection, diesel::ConnectionError> {
+        match &self.target {
+            Target::Postgres(url) => Ok(AnyConnection::Postgresql(diesel::PgConnection::establish(url)?)),
+            Target::Sqlite(path) => {
+                let mut c = diesel::SqliteConnection::establish(path)?;
+                // Pragmas are per connection. WAL + NORMAL keeps commits durable against process
+                // crashes (a 200 on a webhook means the row is in the WAL) at a fraction of FULL's cost.
+                c.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(c))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        Manager::connect(self).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
+        false
+    }
+}
+
+/// Builds the pool for the configured mode and applies pending migrations.
+pub fn connect(mode: &Mode, size: u32) -> Result<Pool, DbError> {
+    let target = match mode {
+        Mode::Embedded { db_path } => {
+            if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| DbError::DataDir { path: dir.display().to_string(), source })?;
+            }
+            Target::Sqlite(db_path.display().to_string())
+        }
+        Mode::Queue { database_url, .. } => Target::Postgres(database_url.clone()),
+    };
+    let manager = Manager { target };
+    // Fail fast with the real error (wrong password, missing file) instead of r2d2's timeout.
+    let mut first = manager.connect()?;
+    migrate(&mut first)?;
+    drop(first);
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(5))
+        // A restarted PostgreSQL leaves dead connections in the pool; checking on checkout lets
+        // the app recover on its own.
+        .test_on_check_out(true)
+        .build(manager)?;
+    Ok(pool)
+}
+
+pub fn migrate(conn: &mut AnyConnection) -> Result<(), DbError> {
+    let res = match conn {
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    res.map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+/// `SELECT 1` through the pool, for /readyz.
+pub fn ping(pool: &Pool) -> Result<(), DbError> {
+    let mut c = pool.get()?;
+    c.batch_execute("SELECT 1")?;
+    Ok(())
+}
+
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

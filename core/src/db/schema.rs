@@ -1,0 +1,104 @@
+// Hand-written to match migrations/{sqlite,postgres}; both backends share these types.
+
+diesel::table! {
+    admins (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    providers (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        settings -> Text,
+        secrets -> Text,
+        webhook_secret -> Text,
+        check_status -> Text,
+        check_message -> Nullable<Text>,
+        checked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbox (id) {
+        id -> BigInt,
+        provider_id -> BigInt,
+        dedup_key -> Text,
+        kind -> Text,
+        payload -> Text,
+        event -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        enqueued_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bundles (id) {
+        id -> BigInt,
+        name -> Text,
+        source_provider_id -> BigInt,
+        event_type -> Text,
+        status_filter -> Text,
+        target_provider_id -> BigInt,
+        steps -> Text,
+        state -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    runs (id) {
+        id -> BigInt,
+        bundle_id -> BigInt,
+        inbox_id -> BigInt,
+        status -> Text,
+        attempts -> Integer,
+        definition -> Text,
+        event -> Text,
+        error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        enqueued_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    run_steps (id) {
+        id -> BigInt,
+        run_id -> BigInt,
+        position -> Integer,
+        action -> Text,
+        status -> Text,
+        inputs -> Text,
+        outputs -> Nullable<Text>,
+        error -> Nullable<Text>,
+        attempt -> Integer,
+        duration_ms -> BigInt,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(inbox -> providers (provider_id));
+diesel::joinable!(runs -> bundles (bundle_id));
+diesel::joinable!(runs -> inbox (inbox_id));
+diesel::joinable!(run_steps -> runs (run_id));
+
+diesel::allow_tables_to_appear_in_same_query!(admins, providers, inbox, bundles, runs, run_steps);

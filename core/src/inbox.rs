@@ -1,0 +1,183 @@
+//! The durable inbox: every accepted webhook is a row before we answer 200.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::inbox;
+use crate::db::{AnyConnection, DbError, is_unique_violation, now};
+
+/// What kind of delivery an inbox row holds; decides how the dispatcher reads its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxKind {
+    /// A messenger's customer message, payload = `IncomingMessage`.
+    IncomingMessage,
+    /// RetailCRM's trigger, payload = `TriggerPayload`; the order is fetched when dispatched.
+    RetailcrmTrigger,
+}
+
+impl InboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboxKind::IncomingMessage => "incoming_message",
+            InboxKind::RetailcrmTrigger => "retailcrm_trigger",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "incoming_message" => Some(InboxKind::IncomingMessage),
+            "retailcrm_trigger" => Some(InboxKind::RetailcrmTrigger),
+            _ => None,
+        }
+    }
+}
+
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const PROCESSING: &str = "processing";
+    pub const DONE: &str = "done";
+    pub const FAILED: &str = "failed";
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = inbox)]
+pub struct InboxItem {
+    pub id: i64,
+    pub provider_id: i64,
+    pub dedup_key: String,
+    pub kind: String,
+    pub payload: String,
+    pub event: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub error: Option<String>,
+    pub next_attempt_at: NaiveDateTime,
+    pub lease_until: Option<NaiveDateTime>,
+    pub enqueued_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    New(i64),
+    /// The same delivery was stored before (a redelivery); acknowledge it, do nothing else.
+    Duplicate(i64),
+}
+
+impl Stored {
+    pub fn id(self) -> i64 {
+        match self {
+            Stored::New(id) | Stored::Duplicate(id) => id,
+        }
+    }
+}
+
+/// Inserts the row in its own statement: on PostgreSQL a unique violation aborts the
+/// surrounding transaction, so the duplicate is looked up afterwards.
+pub fn store(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    dedup_key: &str,
+    kind: InboxKind,
+    payload: &serde_json::Value,
+) -> Result<Stored, DbError> {
+    let t = now();
+    let res = diesel::insert_into(inbox::table)
+        .values((
+            inbox::provider_id.eq(provider_id),
+            inbox::dedup_key.eq(dedup_key),
+            inbox::kind.eq(kind.as_str()),
+            inbox::payload.eq(payload.to_string()),
+            inbox::status.eq(status::PENDING),
+            inbox::attempts.eq(0),
+            inbox::next_attempt_at.eq(t),
+            // Marked as enqueued now: the caller pushes the job right after the commit; if that
+            // push fails, the sweeper re-enqueues once the grace period has passed.
+            inbox::enqueued_at.eq(Some(t)),
+            inbox::created_at.eq(t),
+            inbox::updated_at.eq(t),
+        ))
+        .returning(inbox::id)
+        .get_result::<i64>(conn);
+    match res {
+        Ok(id) => Ok(Stored::New(id)),
+        Err(e) if is_unique_violation(&e) => {
+            let id = inbox::table
+                .filter(inbox::provider_id.eq(provider_id).and(inbox::dedup_key.eq(dedup_key)))
+                .select(inbox::id)
+                .first(conn)?;
+            Ok(Stored::Duplicate(id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<InboxItem>, DbError> {
+    Ok(inbox::table.find(id).select(InboxItem::as_select()).first(conn).optional()?)
+}
+
+/// Takes the item for this worker until `lease_until`. `None` when another worker holds it or
+/// it is already finished (a doubled job message).
+pub fn claim(conn: &mut AnyConnection, id: i64, lease: chrono::Duration) -> Result<Option<InboxItem>, DbError> {
+    let t = now();
+    let n = diesel::update(inbox::table)
+        .filter(inbox::id.eq(id))
+        .filter(
+            (inbox::status.eq(status::PENDING).and(inbox::next_attempt_at.le(t)))
+                .or(inbox::status.eq(status::PROCESSING).and(inbox::lease_until.lt(t))),
+        )
+        .set((
+            inbox::status.eq(status::PROCESSING),
+            inbox::lease_until.eq(Some(t + lease)),
+            inbox::attempts.eq(inbox::attempts + 1),
+            inbox::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    get(conn, id)
+}
+
+pub fn finish(conn: &mut AnyConnection, id: i64, event: Option<&serde_json::Value>) -> Result<(), DbError> {
+    diesel::update(inbox::table.find(id))
+        .set((
+            inbox::status.eq(status::DONE),
+            inbox::event.eq(event.map(|e| e.to_string())),
+            inbox::error.eq(None::<String>),
+            inbox::lease_until.eq(None::<NaiveDateTime>),
+            inbox::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Transient failure: back to pending after `retry_at`; the sweeper enqueues it then.
+pub fn retry_later(conn: &mut AnyConnection, id: i64, error: &str, retry_at: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(inbox::table.find(id))
+        .set((
+            inbox::status.eq(status::PENDING),
+            inbox::error.eq(Some(error)),
+            inbox::next_attempt_at.eq(retry_at),
+            inbox::lease_until.eq(None::<NaiveDateTime>),
+            inbox::enqueued_at.eq(None::<NaiveDateTime>),
+            inbox::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn fail(conn: &mut AnyConnection, id: i64, error: &str) -> Result<(), DbError> {
+    diesel::update(inbox::table.find(id))
+        .set((
+            inbox::status.eq(status::FAILED),
+            inbox::error.eq(Some(error)),
+            inbox::lease_until.eq(None::<NaiveDateTime>),
+            inbox::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

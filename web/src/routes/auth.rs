@@ -1,0 +1,165 @@
+//! First-run setup, sign-in, sign-out, language switch.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, cookie::Cookie, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::error::WebError;
+use crate::i18n::{self, Lang};
+use crate::page::{PageCtx, ok, render, see_other};
+use crate::session::{self, CsrfForm};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    ctx: PageCtx,
+    username: String,
+    err_username: Option<&'static str>,
+    err_password: Option<&'static str>,
+    err_repeat: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: PageCtx,
+    username: String,
+    error: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_repeat: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn setup_form(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    if state.admin_exists().await? {
+        return Ok(see_other("/login"));
+    }
+    ok(&SetupPage {
+        ctx: PageCtx::new(&req, &session, ""),
+        username: String::new(),
+        err_username: None,
+        err_password: None,
+        err_repeat: None,
+    })
+}
+
+pub async fn setup(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<SetupForm>,
+) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    if state.admin_exists().await? {
+        return Ok(HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("An administrator already exists / Администратор уже создан"));
+    }
+    let username = form.username.trim().to_string();
+    let err_username = (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
+    let err_password = (form.password.chars().count() < 10).then(|| lang.t("err_password_len"));
+    let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
+    if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
+        let page = SetupPage { ctx: PageCtx::new(&req, &session, ""), username, err_username, err_password, err_repeat };
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let password = form.password;
+    let name = username.clone();
+    let created = state.core.db(move |c| svyazka_core::auth::create_first_admin(c, &name, &password)).await;
+    match created {
+        Ok(admin) => {
+            state.mark_admin_exists();
+            session::sign_in(&session, admin.id, &admin.username);
+            Ok(see_other("/providers"))
+        }
+        Err(svyazka_core::auth::AuthError::AlreadySetUp) => {
+            Ok(HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("An administrator already exists"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn login_form(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    if !state.admin_exists().await? {
+        return Ok(see_other("/setup"));
+    }
+    ok(&LoginPage { ctx: PageCtx::new(&req, &session, ""), username: String::new(), error: None })
+}
+
+pub async fn login(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    let ip = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let username = form.username.trim().to_string();
+    if state.login_limiter.is_blocked(ip) {
+        let page = LoginPage { ctx: PageCtx::new(&req, &session, ""), username, error: Some(lang.t("too_many_attempts")) };
+        return render(&page, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let (name, password) = (username.clone(), form.password);
+    let admin = state.core.db(move |c| svyazka_core::auth::verify_login(c, &name, &password)).await?;
+    match admin {
+        Some(admin) => {
+            state.login_limiter.clear(ip);
+            session::sign_in(&session, admin.id, &admin.username);
+            Ok(see_other("/providers"))
+        }
+        None => {
+            state.login_limiter.record_failure(ip);
+            tracing::info!(%ip, "failed sign-in");
+            let page = LoginPage { ctx: PageCtx::new(&req, &session, ""), username, error: Some(lang.t("bad_login")) };
+            render(&page, StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+#[post("/logout")]
+pub async fn logout(session: Session, _form: CsrfForm<Empty>) -> HttpResponse {
+    session::sign_out(&session);
+    see_other("/login")
+}
+
+/// Sets the language cookie and goes back. A GET is fine: it changes a display preference only.
+#[get("/lang/{code}", name = "lang")]
+pub async fn switch_lang(req: HttpRequest, code: web::Path<String>) -> HttpResponse {
+    let code = if code.as_str() == "en" { "en" } else { "ru" };
+    // Only same-site paths are followed back, never an absolute URL from the Referer.
+    let back = req
+        .headers()
+        .get("referer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url_path(r))
+        .unwrap_or_else(|| "/".to_string());
+    let cookie = Cookie::build(i18n::COOKIE, code).path("/").max_age(actix_web::cookie::time::Duration::days(365)).finish();
+    HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", back)).finish()
+}
+
+fn url_path(referer: &str) -> Option<String> {
+    let after_scheme = referer.split_once("://").map(|(_, rest)| rest)?;
+    let path = after_scheme.find('/').map(|i| &after_scheme[i..])?;
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+}

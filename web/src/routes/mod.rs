@@ -1,0 +1,29 @@
+//! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
+
+pub mod auth;
+pub mod health;
+pub mod lists;
+pub mod static_files;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+use crate::session::require_admin;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(static_files::asset)
+        .service(auth::switch_lang)
+        .service(web::resource("/setup").route(web::get().to(auth::setup_form)).route(web::post().to(auth::setup)))
+        .service(web::resource("/login").route(web::get().to(auth::login_form)).route(web::post().to(auth::login)))
+        .service(
+            web::scope("")
+                .wrap(from_fn(require_admin))
+                .service(auth::logout)
+                .service(lists::home)
+                .service(lists::providers)
+                .service(lists::bundles)
+                .service(lists::runs),
+        );
+}

@@ -1,0 +1,108 @@
+//! The worker loop: apalis delivers job messages, `svyazka_core::work::handle` does the work,
+//! follow-up jobs are pushed, and a sweeper re-enqueues anything whose message went missing.
+
+use std::sync::Arc;
+
+use apalis::prelude::*;
+use svyazka_core::Core;
+use svyazka_core::jobs::Job;
+use tokio::task::JoinHandle;
+
+use crate::queue::JobQueue;
+
+struct Ctx {
+    core: Core,
+    queue: JobQueue,
+}
+
+/// Re-enqueue grace: a row marked enqueued this long ago but still not done is assumed to have
+/// lost its message.
+const ENQUEUE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
+    let follow_ups = svyazka_core::work::handle(&ctx.core, job).await.map_err(|e| {
+        tracing::warn!(?job, error = %e, "job failed; it will be retried");
+        Box::new(e) as BoxDynError
+    })?;
+    for next in follow_ups {
+        // A failed push is not fatal: the row stays queued and the sweeper enqueues it.
+        if let Err(e) = ctx.queue.push(next).await {
+            tracing::warn!(?next, error = %e, "could not enqueue follow-up job; the sweeper will");
+        }
+    }
+    Ok(())
+}
+
+fn worker_name() -> String {
+    format!("svyazka-{}-{}", std::process::id(), svyazka_core::crypto::random_token(4))
+}
+
+/// Runs until the process ends (or the returned future is dropped).
+pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> {
+    let ctx = Arc::new(Ctx { core: core.clone(), queue: queue.clone() });
+    let sweeper = tokio::spawn(sweep_loop(core.clone(), queue.clone()));
+    let poll = core.config.poll_interval;
+    let concurrency = core.config.worker_concurrency;
+    let result = match queue {
+        JobQueue::Sqlite(storage) => WorkerBuilder::new(worker_name())
+            .backend(storage.poll_with_interval(poll))
+            .data(ctx)
+            .concurrency(concurrency)
+            .build(handle)
+            .run()
+            .await
+            .map_err(|e| Box::new(e) as BoxDynError),
+        JobQueue::Redis(storage) => WorkerBuilder::new(worker_name())
+            .backend(storage.poll_with_interval(poll))
+            .data(ctx)
+            .concurrency(concurrency)
+            .build(handle)
+            .run()
+            .await
+            .map_err(|e| Box::new(e) as BoxDynError),
+    };
+    sweeper.abort();
+    result
+}
+
+async fn sweep_loop(core: Core, queue: JobQueue) {
+    let mut tick = tokio::time::interval(core.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match core.db(|c| svyazka_core::sweep::due_jobs(c, ENQUEUE_GRACE)).await {
+            Ok(jobs) => {
+                if !jobs.is_empty() {
+                    tracing::info!(count = jobs.len(), "sweeper re-enqueues work");
+                }
+                for job in jobs {
+                    if let Err(e) = queue.push(job).await {
+                        tracing::warn!(?job, error = %e, "sweeper could not enqueue");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeper could not read the database"),
+        }
+    }
+}
+
+/// A worker running on the current runtime; stopping it aborts its tasks.
+pub struct WorkerHandle {
+    task: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+pub fn spawn_worker(core: Core, queue: JobQueue) -> WorkerHandle {
+    let task = tokio::spawn(async move {
+        if let Err(e) = run_worker(core, queue).await {
+            tracing::error!(error = %e, "worker stopped");
+        }
+    });
+    WorkerHandle { task }
+}
+
