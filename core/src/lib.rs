@@ -2,13 +2,19 @@
 //! upstream clients. Knows nothing of actix or apalis; the web and worker crates wrap it.
 
 pub mod auth;
+pub mod bundles;
+pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod engine;
 pub mod inbox;
 pub mod jobs;
 pub mod messengers;
+pub mod providers;
+pub mod references;
 pub mod retailcrm;
+pub mod runs;
 pub mod sweep;
 pub mod upstream;
 pub mod work;

@@ -3,7 +3,6 @@
 
 use crate::Core;
 use crate::db::DbError;
-use crate::inbox;
 use crate::jobs::Job;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +12,8 @@ pub enum WorkError {
 }
 
 pub async fn handle(core: &Core, job: Job) -> Result<Vec<Job>, WorkError> {
-    match job {
-        Job::DispatchInbox { id } => dispatch(core, id).await,
-        Job::ExecuteRun { .. } => Ok(Vec::new()),
-    }
-}
-
-async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, WorkError> {
-    let lease = core.lease();
-    let Some(item) = core.db(move |c| inbox::claim(c, id, lease)).await? else {
-        return Ok(Vec::new());
-    };
-    core.db(move |c| inbox::finish(c, item.id, None)).await?;
-    Ok(Vec::new())
+    Ok(match job {
+        Job::DispatchInbox { id } => crate::engine::dispatch::dispatch(core, id).await?,
+        Job::ExecuteRun { id } => crate::engine::execute::execute(core, id).await?,
+    })
 }

@@ -1,0 +1,188 @@
+//! Bundles (связки): an event of a source provider wired to a chain of actions of a target
+//! provider.
+
+pub mod definition;
+pub mod resolve;
+pub mod template;
+pub mod validate;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::{bundles, runs};
+use crate::db::{AnyConnection, DbError, now};
+pub use definition::{Step, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BundleState {
+    Running,
+    Stopped,
+}
+
+impl BundleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleState::Running => "running",
+            BundleState::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bundles)]
+struct BundleRow {
+    id: i64,
+    name: String,
+    source_provider_id: i64,
+    event_type: String,
+    status_filter: String,
+    target_provider_id: i64,
+    steps: String,
+    state: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub id: i64,
+    pub name: String,
+    pub source_provider_id: i64,
+    pub event_type: String,
+    pub status_filter: Vec<String>,
+    pub target_provider_id: i64,
+    pub steps: Vec<Step>,
+    pub state: BundleState,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Bundle {
+    fn from_row(r: BundleRow) -> Result<Self, DbError> {
+        let corrupt = |what: &str, e: serde_json::Error| {
+            DbError::Migrate(format!("bundle {} has an unreadable {what}: {e}", r.id))
+        };
+        Ok(Bundle {
+            id: r.id,
+            status_filter: serde_json::from_str(&r.status_filter).map_err(|e| corrupt("status filter", e))?,
+            steps: serde_json::from_str(&r.steps).map_err(|e| corrupt("step list", e))?,
+            state: if r.state == "running" { BundleState::Running } else { BundleState::Stopped },
+            name: r.name,
+            source_provider_id: r.source_provider_id,
+            event_type: r.event_type,
+            target_provider_id: r.target_provider_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state == BundleState::Running
+    }
+
+    /// Whether an event of this type and order status should start a run.
+    pub fn matches(&self, event_type: &str, status: Option<&str>) -> bool {
+        self.is_running()
+            && self.event_type == event_type
+            && (self.status_filter.is_empty() || status.is_some_and(|s| self.status_filter.iter().any(|f| f == s)))
+    }
+}
+
+pub struct NewBundle {
+    pub name: String,
+    pub source_provider_id: i64,
+    pub event_type: String,
+    pub target_provider_id: i64,
+    pub steps: Vec<Step>,
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+pub fn create(conn: &mut AnyConnection, b: &NewBundle) -> Result<i64, DbError> {
+    let t = now();
+    Ok(diesel::insert_into(bundles::table)
+        .values((
+            bundles::name.eq(&b.name),
+            bundles::source_provider_id.eq(b.source_provider_id),
+            bundles::event_type.eq(&b.event_type),
+            bundles::status_filter.eq("[]"),
+            bundles::target_provider_id.eq(b.target_provider_id),
+            bundles::steps.eq(json(&b.steps)),
+            bundles::state.eq(BundleState::Stopped.as_str()),
+            bundles::created_at.eq(t),
+            bundles::updated_at.eq(t),
+        ))
+        .returning(bundles::id)
+        .get_result(conn)?)
+}
+
+pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Bundle>, DbError> {
+    let row: Option<BundleRow> = bundles::table.find(id).select(BundleRow::as_select()).first(conn).optional()?;
+    row.map(Bundle::from_row).transpose()
+}
+
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<Bundle>, DbError> {
+    let rows: Vec<BundleRow> = bundles::table.order(bundles::id.desc()).select(BundleRow::as_select()).load(conn)?;
+    rows.into_iter().map(Bundle::from_row).collect()
+}
+
+/// Running bundles listening to this provider; the dispatcher filters by event and status.
+pub fn running_for_source(conn: &mut AnyConnection, provider_id: i64) -> Result<Vec<Bundle>, DbError> {
+    let rows: Vec<BundleRow> = bundles::table
+        .filter(bundles::source_provider_id.eq(provider_id).and(bundles::state.eq("running")))
+        .select(BundleRow::as_select())
+        .load(conn)?;
+    rows.into_iter().map(Bundle::from_row).collect()
+}
+
+fn touch(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id)).set(bundles::updated_at.eq(now())).execute(conn)?;
+    Ok(())
+}
+
+pub fn rename(conn: &mut AnyConnection, id: i64, name: &str) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id)).set(bundles::name.eq(name)).execute(conn)?;
+    touch(conn, id)
+}
+
+pub fn set_steps(conn: &mut AnyConnection, id: i64, steps: &[Step]) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id)).set(bundles::steps.eq(json(&steps))).execute(conn)?;
+    touch(conn, id)
+}
+
+pub fn set_status_filter(conn: &mut AnyConnection, id: i64, statuses: &[String]) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id)).set(bundles::status_filter.eq(json(&statuses))).execute(conn)?;
+    touch(conn, id)
+}
+
+pub fn set_state(conn: &mut AnyConnection, id: i64, state: BundleState) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id)).set(bundles::state.eq(state.as_str())).execute(conn)?;
+    touch(conn, id)
+}
+
+pub fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    diesel::delete(bundles::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// The latest run of each bundle (status, time), for the list page; one grouped query.
+pub fn last_runs(conn: &mut AnyConnection) -> Result<Vec<(i64, String, NaiveDateTime)>, DbError> {
+    let latest: Vec<Option<i64>> = runs::table
+        .group_by(runs::bundle_id)
+        .select(diesel::dsl::max(runs::id))
+        .load(conn)?;
+    let ids: Vec<i64> = latest.into_iter().flatten().collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(i64, String, NaiveDateTime)> = runs::table
+            .filter(runs::id.eq_any(chunk))
+            .select((runs::bundle_id, runs::status, runs::created_at))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

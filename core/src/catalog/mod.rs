@@ -1,0 +1,125 @@
+//! What each provider kind offers: its events (with the fields they carry) and its actions
+//! (with their parameters and outputs). The bundle editor's pickers, save-time validation and
+//! the engine all read these declarations, so a new provider kind is one new module here plus
+//! its executor.
+
+mod chatapi;
+mod retailcrm;
+mod telegram;
+
+use serde::Serialize;
+
+use crate::providers::ProviderKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    Phone,
+    Id,
+    Number,
+    Bool,
+}
+
+/// A value an event or an action output carries.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FieldDef {
+    pub key: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+    pub ty: FieldType,
+    /// An example value for template previews.
+    pub sample: &'static str,
+}
+
+/// An input of an action.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ParamDef {
+    pub key: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+    pub ty: FieldType,
+    pub required: bool,
+    /// Literal used when a new step is added (e.g. "true" for the open-deal guard).
+    pub default: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EventDef {
+    pub key: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+    pub fields: &'static [FieldDef],
+    /// RetailCRM events can be limited to chosen order statuses.
+    pub status_filter: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ActionDef {
+    pub key: &'static str,
+    pub ru: &'static str,
+    pub en: &'static str,
+    pub params: &'static [ParamDef],
+    pub outputs: &'static [FieldDef],
+}
+
+pub fn events(kind: ProviderKind) -> &'static [EventDef] {
+    match kind {
+        ProviderKind::Retailcrm => retailcrm::EVENTS,
+        ProviderKind::Chatapi => chatapi::EVENTS,
+        ProviderKind::Telegram => telegram::EVENTS,
+    }
+}
+
+pub fn actions(kind: ProviderKind) -> &'static [ActionDef] {
+    match kind {
+        ProviderKind::Retailcrm => retailcrm::ACTIONS,
+        ProviderKind::Chatapi => chatapi::ACTIONS,
+        ProviderKind::Telegram => telegram::ACTIONS,
+    }
+}
+
+pub fn event(kind: ProviderKind, key: &str) -> Option<&'static EventDef> {
+    events(kind).iter().find(|e| e.key == key)
+}
+
+pub fn action(kind: ProviderKind, key: &str) -> Option<&'static ActionDef> {
+    actions(kind).iter().find(|a| a.key == key)
+}
+
+impl FieldDef {
+    pub fn label(&self, en: bool) -> &'static str {
+        if en { self.en } else { self.ru }
+    }
+}
+
+impl ParamDef {
+    pub fn label(&self, en: bool) -> &'static str {
+        if en { self.en } else { self.ru }
+    }
+}
+
+impl EventDef {
+    pub fn label(&self, en: bool) -> &'static str {
+        if en { self.en } else { self.ru }
+    }
+}
+
+impl ActionDef {
+    pub fn label(&self, en: bool) -> &'static str {
+        if en { self.en } else { self.ru }
+    }
+
+    pub fn param(&self, key: &str) -> Option<&'static ParamDef> {
+        self.params.iter().find(|p| p.key == key)
+    }
+}
+
+/// Shorthand for the declaration tables.
+pub(crate) const fn f(key: &'static str, ru: &'static str, en: &'static str, ty: FieldType, sample: &'static str) -> FieldDef {
+    FieldDef { key, ru, en, ty, sample }
+}
+
+pub(crate) const fn p(key: &'static str, ru: &'static str, en: &'static str, ty: FieldType, required: bool) -> ParamDef {
+    ParamDef { key, ru, en, ty, required, default: None }
+}

@@ -1,0 +1,40 @@
+//! Action executors, one module per provider kind. Inputs arrive resolved (text); outputs are
+//! the fields the catalog declares for the action.
+
+mod chatapi;
+mod retailcrm;
+mod telegram;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+use super::StepError;
+use crate::Core;
+use crate::providers::{Provider, ProviderKind};
+
+pub type Inputs = BTreeMap<String, String>;
+pub type Outputs = Map<String, Json>;
+
+pub async fn execute(core: &Core, target: &Provider, action: &str, inputs: &Inputs, idem: &str) -> Result<Outputs, StepError> {
+    match (target.kind, action) {
+        (ProviderKind::Retailcrm, "new_contact") => retailcrm::new_contact(core, target, inputs).await,
+        (ProviderKind::Retailcrm, "new_deal") => retailcrm::new_deal(core, target, inputs, idem).await,
+        (ProviderKind::Retailcrm, "new_message") => retailcrm::new_message(core, target, inputs, idem).await,
+        (ProviderKind::Chatapi, "send_message") => chatapi::send_message(core, target, inputs).await,
+        (ProviderKind::Telegram, "send_message") => telegram::send_message(core, target, inputs).await,
+        (kind, other) => Err(StepError::permanent(format!("{} has no action {other}", kind.title()))),
+    }
+}
+
+fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {
+    inputs
+        .get(key)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| StepError::permanent(format!("parameter {key} is empty")))
+}
+
+fn optional<'a>(inputs: &'a Inputs, key: &str) -> Option<&'a str> {
+    inputs.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,80 @@
+//! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
+//! created already there (unique on bundle + inbox item) and only re-announces them.
+
+use serde_json::Value as Json;
+
+use super::{StepError, clients, events};
+use crate::Core;
+use crate::bundles;
+use crate::db::DbError;
+use crate::inbox::{self, InboxItem, InboxKind};
+use crate::jobs::Job;
+use crate::messengers::incoming::IncomingMessage;
+use crate::providers::{self, Provider, ProviderError};
+use crate::runs;
+
+pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
+    let lease = core.lease();
+    let Some(item) = core.db(move |c| inbox::claim(c, id, lease)).await? else {
+        return Ok(Vec::new());
+    };
+    let attempts = item.attempts;
+    match build_event(core, &item).await {
+        Ok((event_type, status, event)) => {
+            let event_json = Json::Object(event);
+            let ev = event_json.clone();
+            core.db(move |c| {
+                let bundles = bundles::running_for_source(c, item.provider_id)?;
+                for b in bundles.iter().filter(|b| b.matches(event_type, status.as_deref())) {
+                    runs::create(c, b, item.id, &ev)?;
+                }
+                inbox::finish(c, item.id, Some(&ev))?;
+                runs::queued_for_inbox(c, item.id)
+            })
+            .await
+            .map(|ids| ids.into_iter().map(|id| Job::ExecuteRun { id }).collect())
+        }
+        Err(e) if e.is_transient() && attempts < core.config.max_attempts => {
+            let retry_at = crate::db::now() + chrono::Duration::from_std(core.config.backoff(attempts)).unwrap_or_default();
+            tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
+            core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at)).await?;
+            Ok(Vec::new())
+        }
+        Err(e) => {
+            tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
+            core.db(move |c| inbox::fail(c, id, &e.message)).await?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+type Event = (&'static str, Option<String>, serde_json::Map<String, Json>);
+
+async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> {
+    let provider_id = item.provider_id;
+    let provider: Provider = core
+        .db(move |c| providers::get(c, provider_id))
+        .await
+        .map_err(|e| match e {
+            ProviderError::Db(d) => StepError::transient(d.to_string()),
+            other => StepError::permanent(other.to_string()),
+        })?;
+    match InboxKind::parse(&item.kind) {
+        Some(InboxKind::IncomingMessage) => {
+            let msg: IncomingMessage = serde_json::from_str(&item.payload)
+                .map_err(|e| StepError::permanent(format!("stored message is unreadable: {e}")))?;
+            Ok(("incoming_message", None, events::incoming_message_fields(&msg)))
+        }
+        Some(InboxKind::RetailcrmTrigger) => {
+            let trigger: events::TriggerPayload = serde_json::from_str(&item.payload)
+                .map_err(|e| StepError::permanent(format!("stored trigger is unreadable: {e}")))?;
+            let crm = clients::retailcrm(core, &provider)?;
+            // The trigger body is a hint; the order as RetailCRM has it is the truth.
+            let order = crm.api.order_get(trigger.id, Some(&crm.site)).await.map_err(|e| StepError::upstream(&e))?;
+            let fields = events::order_fields(&order, &trigger.status);
+            let status = fields.get("status").and_then(Json::as_str).map(str::to_string);
+            Ok((trigger.event_type(), status, fields))
+        }
+        None => Err(StepError::permanent(format!("unknown inbox kind {}", item.kind))),
+    }
+}

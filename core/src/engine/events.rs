@@ -1,0 +1,74 @@
+//! Events as the engine and the editor see them: a flat map of fields named as in the catalog.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use crate::messengers::incoming::IncomingMessage;
+use crate::retailcrm::Order;
+
+/// What RetailCRM's trigger posts (the guide's body): `type=order&status=…&id=…&event=new|status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerPayload {
+    pub id: i64,
+    /// Status code at the time of the trigger; may be empty when the template had none.
+    pub status: String,
+    /// `new` (order created) or `status` (status changed).
+    pub event: String,
+}
+
+impl TriggerPayload {
+    pub fn event_type(&self) -> &'static str {
+        if self.event == "new" { "new_deal" } else { "deal_status_changed" }
+    }
+
+    /// One delivery per order, event and status: RetailCRM repeating the same trigger is
+    /// stored once (an order that returns to a status later is a new event only after a
+    /// different status in between, which has its own key).
+    pub fn dedup_key(&self) -> String {
+        format!("order:{}:{}:{}", self.id, self.event, self.status)
+    }
+}
+
+fn obj(v: Json) -> Map<String, Json> {
+    match v {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+pub fn incoming_message_fields(m: &IncomingMessage) -> Map<String, Json> {
+    obj(json!({
+        "sender_id": m.sender_id,
+        "sender_phone": m.sender_phone.clone().unwrap_or_default(),
+        "sender_name": m.sender_name,
+        "text": m.text,
+        "chat_id": m.chat_id,
+        "message_id": m.message_id,
+        "time": m.time,
+    }))
+}
+
+/// The order's fields; `status` is the trigger's (the state that fired it), falling back to
+/// the order's current status when the trigger body had none.
+pub fn order_fields(order: &Order, trigger_status: &str) -> Map<String, Json> {
+    let phone = order
+        .phone
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .or_else(|| order.customer.as_ref().and_then(|c| c.phones.first()).map(|p| p.number.clone()))
+        .unwrap_or_default();
+    let status = if trigger_status.is_empty() { order.status.clone() } else { trigger_status.to_string() };
+    obj(json!({
+        "order_id": order.id,
+        "number": order.number,
+        "status": status,
+        "phone": phone,
+        "contact_id": order.customer.as_ref().and_then(|c| c.id),
+        "first_name": order.first_name.clone().unwrap_or_default(),
+        "last_name": order.last_name.clone().unwrap_or_default(),
+        "email": order.email.clone().unwrap_or_default(),
+        "total": order.total_summ,
+        "site": order.site,
+        "created_at": order.created_at.clone().unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,106 @@
+//! Executing a run: steps in order from the first unfinished one; each step's outcome is
+//! committed before the next starts, so a retry or a resumed run never repeats a step that
+//! already succeeded.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value as Json};
+
+use super::{StepError, actions};
+use crate::Core;
+use crate::bundles::resolve::{RunContext, resolve_step};
+use crate::db::{DbError, now};
+use crate::jobs::Job;
+use crate::providers::{self, Provider};
+use crate::runs::{self, Run, StepOutcome, status};
+
+pub async fn execute(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
+    let lease = core.lease();
+    let Some(run) = core.db(move |c| runs::claim(c, id, lease)).await? else {
+        return Ok(Vec::new());
+    };
+    match run_steps(core, &run).await? {
+        Ok(()) => core.db(move |c| runs::succeed(c, id)).await?,
+        Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
+            let delay = match e.retry {
+                crate::upstream::Retry::Transient { after: Some(after) } => after.max(core.config.backoff(run.attempts)),
+                _ => core.config.backoff(run.attempts),
+            };
+            let retry_at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            tracing::info!(run = id, attempt = run.attempts, error = %e.message, "run will be retried");
+            core.db(move |c| runs::retry_later(c, id, &e.message, retry_at)).await?;
+        }
+        Err(e) => {
+            tracing::warn!(run = id, error = %e.message, "run failed");
+            core.db(move |c| runs::fail(c, id, &e.message)).await?;
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Outer `Err`: the database failed (the job is retried as a whole). Inner `Err`: a step failed.
+async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbError> {
+    let bundle = match run.snapshot() {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(StepError::permanent(format!("run definition is unreadable: {e}")))),
+    };
+    let run_id = run.id;
+    let done = core.db(move |c| runs::steps(c, run_id)).await?;
+    let target_id = bundle.target_provider_id;
+    let target: Provider = match core.db(move |c| providers::get(c, target_id)).await {
+        Ok(p) => p,
+        Err(providers::ProviderError::Db(e)) => return Err(e),
+        Err(e) => return Ok(Err(StepError::permanent(format!("target provider: {e}")))),
+    };
+    let mut ctx = RunContext { event: run.event_fields(), outputs: Vec::new() };
+    for (i, step) in bundle.steps.iter().enumerate() {
+        let position = i32::try_from(i).unwrap_or(i32::MAX);
+        if let Some(rec) = done.iter().find(|r| r.position == position && r.status == status::SUCCEEDED) {
+            let out: Map<String, Json> = rec.outputs.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default();
+            ctx.outputs.push(out);
+            continue;
+        }
+        let started_at = now();
+        let clock = Instant::now();
+        let (inputs, result) = match resolve_step(step, &ctx, target.kind) {
+            Ok(inputs) => {
+                // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
+                let idem = format!("svz-{}-{}", run.id, i + 1);
+                let result = actions::execute(core, &target, &step.action, &inputs, &idem).await;
+                (inputs, result)
+            }
+            Err(e) => (Default::default(), Err(StepError::permanent(e.to_string()))),
+        };
+        let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
+        let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let outputs = result.as_ref().ok().map(|o| Json::Object(o.clone()));
+        let error = result.as_ref().err().map(|e| e.message.clone());
+        let action = step.action.clone();
+        let attempt = run.attempts;
+        core.db(move |c| {
+            runs::record_step(
+                c,
+                &StepOutcome {
+                    run_id,
+                    position,
+                    action: &action,
+                    inputs: &inputs_json,
+                    result: match (&outputs, &error) {
+                        (Some(o), _) => Ok(o),
+                        (None, Some(e)) => Err(e.as_str()),
+                        (None, None) => Err("no result"),
+                    },
+                    attempt,
+                    duration_ms,
+                    started_at,
+                },
+            )
+        })
+        .await?;
+        match result {
+            Ok(out) => ctx.outputs.push(out),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    Ok(Ok(()))
+}

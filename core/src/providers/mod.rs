@@ -1,0 +1,251 @@
+//! Providers: connected accounts (RetailCRM, a ChatAPI WhatsApp gateway, a Telegram bot).
+//! Non-secret settings are stored as JSON; secrets as one AES-GCM encrypted JSON blob.
+
+pub mod settings;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{Crypto, CryptoError};
+use crate::db::schema::{bundles, providers};
+use crate::db::{AnyConnection, DbError, now};
+pub use settings::{Secrets, Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    Retailcrm,
+    Chatapi,
+    Telegram,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [ProviderKind::Retailcrm, ProviderKind::Chatapi, ProviderKind::Telegram];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Retailcrm => "retailcrm",
+            ProviderKind::Chatapi => "chatapi",
+            ProviderKind::Telegram => "telegram",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProviderKind::Retailcrm => "RetailCRM",
+            ProviderKind::Chatapi => "WhatsApp (ChatAPI)",
+            ProviderKind::Telegram => "Telegram",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = providers)]
+pub struct ProviderRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub settings: String,
+    pub secrets: String,
+    pub webhook_secret: String,
+    pub check_status: String,
+    pub check_message: Option<String>,
+    pub checked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A provider with its settings parsed; secrets stay encrypted until `secrets()` is called.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: i64,
+    pub kind: ProviderKind,
+    pub name: String,
+    pub settings: Settings,
+    encrypted_secrets: String,
+    pub webhook_secret: String,
+    pub check_status: String,
+    pub check_message: Option<String>,
+    pub checked_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("provider {0} has unreadable settings: {1}")]
+    Corrupt(i64, String),
+    #[error("provider is used by bundles: {}", .0.join(", "))]
+    InUse(Vec<String>),
+    #[error("provider not found")]
+    NotFound,
+}
+
+impl From<diesel::result::Error> for ProviderError {
+    fn from(e: diesel::result::Error) -> Self {
+        ProviderError::Db(DbError::Query(e))
+    }
+}
+
+impl Provider {
+    fn from_row(r: ProviderRow) -> Result<Self, ProviderError> {
+        let kind = ProviderKind::parse(&r.kind).ok_or_else(|| ProviderError::Corrupt(r.id, format!("kind {}", r.kind)))?;
+        let settings = serde_json::from_str(&r.settings).map_err(|e| ProviderError::Corrupt(r.id, e.to_string()))?;
+        Ok(Provider {
+            id: r.id,
+            kind,
+            name: r.name,
+            settings,
+            encrypted_secrets: r.secrets,
+            webhook_secret: r.webhook_secret,
+            check_status: r.check_status,
+            check_message: r.check_message,
+            checked_at: r.checked_at,
+            created_at: r.created_at,
+        })
+    }
+
+    pub fn secrets(&self, crypto: &Crypto) -> Result<Secrets, ProviderError> {
+        let plain = crypto.decrypt(&self.encrypted_secrets)?;
+        serde_json::from_str(&plain).map_err(|e| ProviderError::Corrupt(self.id, e.to_string()))
+    }
+
+    /// The path our webhook for this provider lives at (appended to the public base URL).
+    pub fn webhook_path(&self) -> String {
+        format!("/hooks/{}/{}/{}", self.kind.as_str(), self.id, self.webhook_secret)
+    }
+}
+
+/// What the provider forms save after a successful live check.
+pub struct NewProvider {
+    pub kind: ProviderKind,
+    pub name: String,
+    pub settings: Settings,
+    pub secrets: Secrets,
+    pub check_message: Option<String>,
+}
+
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<Provider>, ProviderError> {
+    let rows: Vec<ProviderRow> = providers::table.order(providers::id).select(ProviderRow::as_select()).load(conn)?;
+    rows.into_iter().map(Provider::from_row).collect()
+}
+
+pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Provider, ProviderError> {
+    let row: Option<ProviderRow> =
+        providers::table.find(id).select(ProviderRow::as_select()).first(conn).optional()?;
+    Provider::from_row(row.ok_or(ProviderError::NotFound)?)
+}
+
+fn encode(crypto: &Crypto, settings: &Settings, secrets: &Secrets) -> (String, String) {
+    // Serialising our own plain enums cannot fail.
+    let s = serde_json::to_string(settings).unwrap_or_default();
+    let sec = crypto.encrypt(&serde_json::to_string(secrets).unwrap_or_default());
+    (s, sec)
+}
+
+pub fn insert(conn: &mut AnyConnection, crypto: &Crypto, p: &NewProvider) -> Result<i64, ProviderError> {
+    let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
+    let t = now();
+    Ok(diesel::insert_into(providers::table)
+        .values((
+            providers::kind.eq(p.kind.as_str()),
+            providers::name.eq(&p.name),
+            providers::settings.eq(settings),
+            providers::secrets.eq(secrets),
+            providers::webhook_secret.eq(crate::crypto::random_token(24)),
+            providers::check_status.eq("ok"),
+            providers::check_message.eq(&p.check_message),
+            providers::checked_at.eq(Some(t)),
+            providers::created_at.eq(t),
+            providers::updated_at.eq(t),
+        ))
+        .returning(providers::id)
+        .get_result(conn)?)
+}
+
+pub fn update(conn: &mut AnyConnection, crypto: &Crypto, id: i64, p: &NewProvider) -> Result<(), ProviderError> {
+    let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
+    let t = now();
+    let n = diesel::update(providers::table.find(id))
+        .set((
+            providers::name.eq(&p.name),
+            providers::settings.eq(settings),
+            providers::secrets.eq(secrets),
+            providers::check_status.eq("ok"),
+            providers::check_message.eq(&p.check_message),
+            providers::checked_at.eq(Some(t)),
+            providers::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+    if n == 0 { Err(ProviderError::NotFound) } else { Ok(()) }
+}
+
+/// Settings only (e.g. Telegram's polling offset), leaving secrets and check state alone.
+pub fn update_settings(conn: &mut AnyConnection, id: i64, settings: &Settings) -> Result<(), ProviderError> {
+    diesel::update(providers::table.find(id))
+        .set((providers::settings.eq(serde_json::to_string(settings).unwrap_or_default()), providers::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn record_check(conn: &mut AnyConnection, id: i64, ok: bool, message: Option<&str>) -> Result<(), ProviderError> {
+    diesel::update(providers::table.find(id))
+        .set((
+            providers::check_status.eq(if ok { "ok" } else { "error" }),
+            providers::check_message.eq(message),
+            providers::checked_at.eq(Some(now())),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn rotate_secret(conn: &mut AnyConnection, id: i64) -> Result<String, ProviderError> {
+    let secret = crate::crypto::random_token(24);
+    let n = diesel::update(providers::table.find(id))
+        .set((providers::webhook_secret.eq(&secret), providers::updated_at.eq(now())))
+        .execute(conn)?;
+    if n == 0 { Err(ProviderError::NotFound) } else { Ok(secret) }
+}
+
+/// Refused while a bundle uses the provider, naming the bundles.
+pub fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), ProviderError> {
+    conn.transaction(|conn| {
+        let users: Vec<String> = bundles::table
+            .filter(bundles::source_provider_id.eq(id).or(bundles::target_provider_id.eq(id)))
+            .order(bundles::name)
+            .select(bundles::name)
+            .load(conn)?;
+        if !users.is_empty() {
+            return Err(ProviderError::InUse(users));
+        }
+        let n = diesel::delete(providers::table.find(id)).execute(conn)?;
+        if n == 0 { Err(ProviderError::NotFound) } else { Ok(()) }
+    })
+}
+
+/// For webhook endpoints: the provider whose id, kind and secret all match, else `None`
+/// (the endpoint then answers 404 without saying which part was wrong).
+pub fn find_for_hook(
+    conn: &mut AnyConnection,
+    kind: ProviderKind,
+    id: i64,
+    secret: &str,
+) -> Result<Option<Provider>, ProviderError> {
+    let row: Option<ProviderRow> = providers::table
+        .filter(providers::id.eq(id).and(providers::kind.eq(kind.as_str())))
+        .select(ProviderRow::as_select())
+        .first(conn)
+        .optional()?;
+    match row {
+        Some(r) if crate::crypto::secure_eq(&r.webhook_secret, secret) => Ok(Some(Provider::from_row(r)?)),
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,91 @@
+//! Per-kind settings (shown on the provider page) and secrets (encrypted, never shown in full).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Settings {
+    Retailcrm(RetailcrmSettings),
+    Chatapi(ChatapiSettings),
+    Telegram(TelegramSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetailcrmSettings {
+    /// Normalised, e.g. `https://shop.retailcrm.ru`.
+    pub base_url: String,
+    /// What the admin typed, shown back in the edit form.
+    pub domain_input: String,
+    /// The one store the key is restricted to.
+    pub site_code: String,
+    pub site_name: String,
+    /// Our MG transport registration: where to post chat messages, and our channel there.
+    pub mg_endpoint: String,
+    pub mg_channel_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatapiSettings {
+    /// Instance URL, e.g. `https://api.chat-api.com/instance123456` or `https://api.1msg.io/123456`.
+    pub api_url: String,
+    /// Whether the gateway accepted our webhook address (set through its webhook endpoint).
+    pub webhook_set: bool,
+    pub account_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelegramSettings {
+    pub api_base: String,
+    pub bot_id: i64,
+    pub bot_username: String,
+    pub receive: TelegramReceive,
+    /// Next `getUpdates` offset in polling mode.
+    #[serde(default)]
+    pub poll_offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TelegramReceive {
+    /// Telegram posts updates to our https webhook.
+    Webhook,
+    /// The public URL is not https (a local install): the worker long-polls getUpdates.
+    Polling,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Secrets {
+    Retailcrm { api_key: String, mg_token: String },
+    Chatapi { token: String },
+    Telegram { bot_token: String, webhook_token: String },
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(..)")
+    }
+}
+
+/// `abcd…wxyz` style mask for showing a stored secret.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 8 {
+        return "••••••••".to_string();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 3..].iter().collect();
+    format!("{head}••••••{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_edges() {
+        assert_eq!(mask("abcdefghijklmnop"), "abc••••••nop");
+        assert_eq!(mask("short"), "••••••••");
+        assert!(!format!("{:?}", Secrets::Chatapi { token: "tok-123456789".into() }).contains("tok"));
+    }
+}
