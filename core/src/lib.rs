@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod engine;
 pub mod inbox;
+pub mod ingest;
 pub mod jobs;
 pub mod messengers;
 pub mod providers;

@@ -28,7 +28,7 @@ impl Lang {
 
     /// The label for `key`; the key itself when the table has no row (shows up in review).
     pub fn t(self, key: &str) -> &'static str {
-        match TABLE.iter().find(|(k, _, _)| *k == key) {
+        match TABLES.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key) {
             Some((_, ru, en)) => match self {
                 Lang::Ru => ru,
                 Lang::En => en,
@@ -41,8 +41,11 @@ impl Lang {
     }
 }
 
+/// Each screen module keeps its own labels next to its handlers.
+const TABLES: &[&[(&str, &str, &str)]] = &[BASE, crate::routes::bundles::LABELS, crate::routes::runs::LABELS];
+
 #[rustfmt::skip]
-const TABLE: &[(&str, &str, &str)] = &[
+const BASE: &[(&str, &str, &str)] = &[
     ("app", "Связка", "Svyazka"),
     ("providers", "Провайдеры", "Providers"),
     ("bundles", "Связки", "Bundles"),
@@ -72,6 +75,48 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("empty_providers", "Провайдеров пока нет. Нажмите «Добавить», чтобы подключить RetailCRM или мессенджер.", "No providers yet. Click Add to connect RetailCRM or a messenger."),
     ("empty_bundles", "Связок пока нет.", "No bundles yet."),
     ("empty_runs", "Запусков пока нет.", "No runs yet."),
+    ("add_provider", "Добавить провайдера", "Add provider"),
+    ("choose_type", "Выберите провайдера", "Choose the provider type"),
+    ("kind_retailcrm_hint", "CRM-система: контакты, сделки (заказы), чаты", "CRM: contacts, deals (orders), chats"),
+    ("kind_chatapi_hint", "WhatsApp через шлюз ChatAPI (chat-api.com, 1msg.io)", "WhatsApp through a ChatAPI gateway (chat-api.com, 1msg.io)"),
+    ("kind_telegram_hint", "Бот Telegram (токен от @BotFather)", "Telegram bot (token from @BotFather)"),
+    ("name_hint", "минимум 5 символов", "at least 5 characters"),
+    ("domain", "Домен (domain)", "Domain"),
+    ("domain_hint", "например: shop, shop.retailcrm.ru или https://crm.myshop.ru", "e.g. shop, shop.retailcrm.ru or https://crm.myshop.ru"),
+    ("api_key", "apiKey", "API key"),
+    ("api_key_hint", "ключ должен быть ограничен одним магазином и иметь активированные «Чаты»", "the key must be restricted to one store and have «Chats» activated"),
+    ("api_url", "API URL инстанса", "Instance API URL"),
+    ("api_url_hint", "например: https://api.chat-api.com/instance123456", "e.g. https://api.chat-api.com/instance123456"),
+    ("telegram_api", "Адрес Bot API (необязательно)", "Bot API address (optional)"),
+    ("token", "Токен", "Token"),
+    ("bot_token", "Токен бота", "Bot token"),
+    ("secret_kept", "Оставьте как есть, чтобы сохранить текущий ключ", "Leave as is to keep the current key"),
+    ("save_checking", "Сохранить (ключ будет проверен)", "Save (the key will be checked)"),
+    ("check_ok", "работает", "working"),
+    ("check_error", "ошибка", "error"),
+    ("last_check", "Последняя проверка", "Last check"),
+    ("check_again", "Проверить снова", "Check again"),
+    ("base_url", "Адрес аккаунта", "Account URL"),
+    ("store", "Магазин", "Store"),
+    ("trigger_setup", "Настройка триггера в RetailCRM", "Trigger set-up in RetailCRM"),
+    ("trigger_intro", "Создайте триггер (Настройки → Триггеры → Создать триггер), добавьте действие «Отправить HTTP-запрос» и заполните:", "Create a trigger (Settings → Triggers → Create trigger), add the action «Send HTTP request» and fill in:"),
+    ("address", "Адрес", "Address"),
+    ("http_method", "HTTP метод", "HTTP method"),
+    ("send_params", "Передавать параметры", "Send parameters"),
+    ("custom_body", "Указать тело запроса самостоятельно", "Custom request body"),
+    ("request_body", "Тело запроса", "Request body"),
+    ("copy", "Копировать", "Copy"),
+    ("rotate_secret", "Сменить секрет адреса", "Rotate the address secret"),
+    ("rotate_confirm", "Старый адрес перестанет работать. Продолжить?", "The old address will stop working. Continue?"),
+    ("delete_confirm", "Удалить провайдера?", "Delete this provider?"),
+    ("in_use", "Провайдер используется в связках", "The provider is used by bundles"),
+    ("webhook_address", "Адрес вебхука", "Webhook address"),
+    ("chatapi_webhook_set", "Адрес вебхука установлен в шлюзе автоматически.", "The webhook address was set at the gateway automatically."),
+    ("chatapi_webhook_manual", "Установите этот адрес вебхука в настройках шлюза:", "Set this webhook address in the gateway's settings:"),
+    ("telegram_mode_webhook", "Получение сообщений: вебхук Telegram (адрес https).", "Receiving messages: Telegram webhook (https address)."),
+    ("telegram_mode_polling", "Получение сообщений: опрос getUpdates (адрес сервера не https, Telegram не может до него достучаться).", "Receiving messages: getUpdates polling (the server address is not https, Telegram cannot reach it)."),
+    ("bot", "Бот", "Bot"),
+    ("instance_status", "Статус инстанса", "Instance status"),
     ("forbidden_csrf", "Форма устарела или отправлена не отсюда. Обновите страницу и попробуйте снова.", "The form expired or was not sent from this site. Reload the page and try again."),
     ("not_found", "Страница не найдена.", "Page not found."),
     ("server_error", "Внутренняя ошибка. Подробности в журнале сервера.", "Internal error. See the server log for details."),

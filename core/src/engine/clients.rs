@@ -42,7 +42,7 @@ pub fn chatapi(core: &Core, p: &Provider) -> Result<ChatApi, StepError> {
 }
 
 pub fn telegram(core: &Core, p: &Provider) -> Result<Telegram, StepError> {
-    let (Settings::Telegram(s), Secrets::Telegram { bot_token, .. }) = (&p.settings, secrets(core, p)?) else {
+    let (Settings::Telegram(s), Secrets::Telegram { bot_token }) = (&p.settings, secrets(core, p)?) else {
         return Err(mismatch(p));
     };
     Telegram::with_client(core.http.clone(), &s.api_base, &bot_token).map_err(|e| StepError::permanent(e.to_string()))

@@ -58,7 +58,7 @@ pub enum TelegramReceive {
 pub enum Secrets {
     Retailcrm { api_key: String, mg_token: String },
     Chatapi { token: String },
-    Telegram { bot_token: String, webhook_token: String },
+    Telegram { bot_token: String },
 }
 
 impl std::fmt::Debug for Secrets {

@@ -1,8 +1,12 @@
 //! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
 
 pub mod auth;
+pub mod bundles;
 pub mod health;
+pub mod hooks;
 pub mod lists;
+pub mod providers;
+pub mod runs;
 pub mod static_files;
 
 use actix_web::middleware::from_fn;
@@ -15,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(static_files::asset)
         .service(auth::switch_lang)
+        .configure(hooks::configure)
         .service(web::resource("/setup").route(web::get().to(auth::setup_form)).route(web::post().to(auth::setup)))
         .service(web::resource("/login").route(web::get().to(auth::login_form)).route(web::post().to(auth::login)))
         .service(
@@ -22,8 +27,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(require_admin))
                 .service(auth::logout)
                 .service(lists::home)
-                .service(lists::providers)
-                .service(lists::bundles)
-                .service(lists::runs),
+                .service(providers::list)
+                .service(providers::choose)
+                .service(providers::normalize)
+                .service(providers::new_form)
+                .service(providers::create)
+                .service(providers::show)
+                .service(providers::edit_form)
+                .service(providers::update)
+                .service(providers::recheck)
+                .service(providers::rotate)
+                .service(providers::delete)
+                .configure(bundles::configure)
+                .configure(runs::configure),
         );
 }

@@ -250,3 +250,156 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The three fake upstreams, seeded with one working account each.
+pub struct Fakes {
+    pub crm: svyazka_testkit::retailcrm::FakeRetailCrm,
+    pub wa: svyazka_testkit::chatapi::FakeChatApi,
+    pub tg: svyazka_testkit::telegram::FakeTelegram,
+    pub crm_base: String,
+    pub wa_base: String,
+    pub tg_base: String,
+    _running: Vec<svyazka_testkit::server::Running>,
+}
+
+pub const CRM_KEY: &str = "crm-key-0123456789";
+pub const WA_INSTANCE: &str = "1101";
+pub const WA_TOKEN: &str = "wa-token-0123456789";
+pub const TG_TOKEN: &str = "123456:tg-token-0123456789";
+
+impl Fakes {
+    pub fn start() -> Fakes {
+        use svyazka_testkit::retailcrm::{ApiKey, FakeRetailCrm};
+        let (crm, r1) = FakeRetailCrm::start().expect("crm fake");
+        crm.add_site("shop", "Мой магазин");
+        crm.add_key(ApiKey::selective(CRM_KEY, &["shop"]));
+        // Tests fire bursts; the client's own limiter is what the rate-limit suite checks.
+        crm.set_rate_limit(None);
+        let (wa, r2) = svyazka_testkit::chatapi::FakeChatApi::start().expect("chatapi fake");
+        wa.add_instance(WA_INSTANCE, WA_TOKEN);
+        let (tg, r3) = svyazka_testkit::telegram::FakeTelegram::start().expect("telegram fake");
+        tg.add_bot(TG_TOKEN, "svyazka_test_bot");
+        Fakes {
+            crm_base: r1.base_url(),
+            wa_base: format!("{}/instance{WA_INSTANCE}", r2.base_url()),
+            tg_base: r3.base_url(),
+            crm,
+            wa,
+            tg,
+            _running: vec![r1, r2, r3],
+        }
+    }
+}
+
+impl TestApp {
+    /// Signs in a fresh admin (setup) for tests that are not about sign-in.
+    pub async fn signed_in(backend: Backend) -> Option<TestApp> {
+        let app = TestApp::spawn(backend).await?;
+        app.setup_admin().await;
+        Some(app)
+    }
+
+    /// Adds a provider through the form; returns its id (panics with the page on refusal).
+    pub async fn add_provider(&self, kind: &str, fields: &[(&str, &str)]) -> i64 {
+        let path = format!("/providers/new/{kind}");
+        let r = self.submit(&path, &path, fields).await;
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        match location {
+            Some(loc) if status == 303 => loc.rsplit('/').next().unwrap().parse().unwrap(),
+            _ => panic!("adding {kind} failed ({status}): {}", r.text().await.unwrap()),
+        }
+    }
+
+    pub async fn add_retailcrm(&self, fakes: &Fakes) -> i64 {
+        self.add_provider("retailcrm", &[("name", "Мой RetailCRM"), ("domain", &fakes.crm_base), ("api_key", CRM_KEY)]).await
+    }
+
+    pub async fn add_chatapi(&self, fakes: &Fakes) -> i64 {
+        self.add_provider("chatapi", &[("name", "WhatsApp магазина"), ("api_url", &fakes.wa_base), ("token", WA_TOKEN)]).await
+    }
+
+    pub async fn add_telegram(&self, fakes: &Fakes) -> i64 {
+        self.add_provider("telegram", &[("name", "Telegram бот"), ("api_url", &fakes.tg_base), ("token", TG_TOKEN)]).await
+    }
+
+    pub async fn provider(&self, id: i64) -> svyazka_core::providers::Provider {
+        self.core().db(move |c| svyazka_core::providers::get(c, id)).await.unwrap()
+    }
+
+    /// Full webhook URL of a provider.
+    pub async fn hook_url(&self, id: i64) -> String {
+        format!("{}{}", self.base, self.provider(id).await.webhook_path())
+    }
+
+    /// Creates and starts a bundle directly in the core (the editor's own tests go through the browser).
+    pub async fn bundle(
+        &self,
+        source: i64,
+        event: &str,
+        statuses: &[&str],
+        target: i64,
+        steps: Vec<svyazka_core::bundles::Step>,
+    ) -> i64 {
+        use svyazka_core::bundles::{self, BundleState, NewBundle};
+        let statuses: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        let new = NewBundle {
+            name: "Test bundle".into(),
+            source_provider_id: source,
+            event_type: event.into(),
+            target_provider_id: target,
+            steps,
+        };
+        self.core()
+            .db(move |c| {
+                let id = bundles::create(c, &new)?;
+                bundles::set_status_filter(c, id, &statuses)?;
+                bundles::set_state(c, id, BundleState::Running)?;
+                Ok::<_, svyazka_core::db::DbError>(id)
+            })
+            .await
+            .unwrap()
+    }
+
+    pub async fn runs(&self) -> Vec<svyazka_core::runs::Run> {
+        let filter = svyazka_core::runs::RunFilter::default();
+        let (items, _) = self.core().db(move |c| svyazka_core::runs::list(c, &filter, 1, 1000)).await.unwrap();
+        items.into_iter().map(|i| i.run).collect()
+    }
+
+    /// Waits until `n` runs exist and none is queued or running; returns them.
+    pub async fn settled_runs(&self, n: usize, timeout: Duration) -> Vec<svyazka_core::runs::Run> {
+        eventually(timeout, || async {
+            let runs = self.runs().await;
+            (runs.len() >= n && runs.iter().all(|r| r.status == "succeeded" || r.status == "failed")).then_some(runs)
+        })
+        .await
+        .expect("runs did not settle in time")
+    }
+
+    pub async fn inbox_count(&self) -> i64 {
+        use diesel::prelude::*;
+        use svyazka_core::db::schema::inbox;
+        self.core().db(|c| inbox::table.count().get_result::<i64>(c).map_err(svyazka_core::db::DbError::from)).await.unwrap()
+    }
+}
+
+/// A step with `(param, value)` mappings.
+pub fn step(action: &str, params: Vec<(&str, svyazka_core::bundles::Value)>) -> svyazka_core::bundles::Step {
+    svyazka_core::bundles::Step {
+        action: action.into(),
+        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+pub fn event_field(f: &str) -> svyazka_core::bundles::Value {
+    svyazka_core::bundles::Value::EventField { field: f.into() }
+}
+
+pub fn output(step: usize, f: &str) -> svyazka_core::bundles::Value {
+    svyazka_core::bundles::Value::StepOutput { step, field: f.into() }
+}
+
+pub fn template(t: &str) -> svyazka_core::bundles::Value {
+    svyazka_core::bundles::Value::Template { text: t.into() }
+}

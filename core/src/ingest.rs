@@ -1,0 +1,127 @@
+//! Accepting webhooks: parse and verify the upstream's body, store it in the inbox (dedup by
+//! the upstream's id), and say which dispatch jobs to push. Handlers answer 200 only after
+//! this returns, so "200" means "stored".
+
+use crate::db::{AnyConnection, DbError};
+use crate::engine::events::TriggerPayload;
+use crate::inbox::{self, InboxKind, Stored};
+use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
+
+/// Stores each message of a messenger webhook; returns what was stored (new or duplicate).
+pub fn store_messages(conn: &mut AnyConnection, provider_id: i64, messages: &[IncomingMessage]) -> Result<Vec<Stored>, DbError> {
+    messages
+        .iter()
+        .map(|m| {
+            let payload = serde_json::to_value(m).unwrap_or_default();
+            inbox::store(conn, provider_id, &format!("msg:{}", m.message_id), InboxKind::IncomingMessage, &payload)
+        })
+        .collect()
+}
+
+pub fn store_trigger(conn: &mut AnyConnection, provider_id: i64, t: &TriggerPayload) -> Result<Stored, DbError> {
+    let payload = serde_json::to_value(t).unwrap_or_default();
+    inbox::store(conn, provider_id, &t.dedup_key(), InboxKind::RetailcrmTrigger, &payload)
+}
+
+/// Reads RetailCRM's trigger from `pairs` (query string and/or form body, already decoded).
+/// `type` must be `order` when present; `id` a positive integer; `event` `new` or `status`.
+/// A key given twice is refused rather than guessed.
+pub fn parse_trigger(pairs: &[(String, String)]) -> Result<TriggerPayload, BadPayload> {
+    let get = |key: &str| -> Result<Option<&str>, BadPayload> {
+        let mut it = pairs.iter().filter(|(k, _)| k == key);
+        let first = it.next().map(|(_, v)| v.trim());
+        if it.next().is_some() {
+            return Err(BadPayload(format!("parameter {key} is given more than once")));
+        }
+        Ok(first)
+    };
+    if let Some(t) = get("type")?
+        && t != "order"
+    {
+        return Err(BadPayload(format!("type must be order, got {t:?}")));
+    }
+    let id = get("id")?.ok_or_else(|| BadPayload("parameter id is missing".into()))?;
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| BadPayload(format!("id must be a positive integer, got {id:?}")))?;
+    let event = match get("event")? {
+        Some("new") => "new",
+        Some("status") => "status",
+        Some(other) => return Err(BadPayload(format!("event must be new or status, got {other:?}"))),
+        None => return Err(BadPayload("parameter event is missing".into())),
+    };
+    let status = get("status")?.unwrap_or_default();
+    if status.len() > 128 {
+        return Err(BadPayload("status is longer than 128 characters".into()));
+    }
+    Ok(TriggerPayload { id, status: status.to_string(), event: event.to_string() })
+}
+
+/// Pairs from a body RetailCRM may send as form-urlencoded (the guide's custom body) or JSON.
+pub fn trigger_pairs(content_type: &str, body: &[u8]) -> Result<Vec<(String, String)>, BadPayload> {
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    if content_type.starts_with("application/json") {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| BadPayload(format!("invalid JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| BadPayload("JSON body must be an object".into()))?;
+        return Ok(obj
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect());
+    }
+    let text = std::str::from_utf8(body).map_err(|_| BadPayload("body is not valid UTF-8".into()))?;
+    serde_html_form::from_str(text).map_err(|e| BadPayload(format!("invalid form body: {e}")))
+}
+
+/// Messenger webhook bodies by provider kind.
+pub fn parse_chatapi(body: &[u8]) -> Result<Parsed, BadPayload> {
+    crate::messengers::chatapi::webhook::parse(body)
+}
+
+pub fn parse_telegram(body: &[u8]) -> Result<Parsed, BadPayload> {
+    crate::messengers::telegram::webhook::parse(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(s: &str) -> Vec<(String, String)> {
+        serde_html_form::from_str(s).expect("pairs")
+    }
+
+    #[test]
+    fn reads_the_guide_body() {
+        let t = parse_trigger(&pairs("type=order&status=send-to-delivery&id=42&event=new")).expect("ok");
+        assert_eq!(t, TriggerPayload { id: 42, status: "send-to-delivery".into(), event: "new".into() });
+        assert_eq!(t.event_type(), "new_deal");
+    }
+
+    #[test]
+    fn refuses_bad_bodies_with_a_reason() {
+        for (body, reason) in [
+            ("type=order&status=x&event=new", "id is missing"),
+            ("type=order&id=abc&event=new", "positive integer"),
+            ("type=order&id=-3&event=new", "positive integer"),
+            ("type=customer&id=3&event=new", "type must be order"),
+            ("type=order&id=3&event=delete", "event must be"),
+            ("type=order&id=3", "event is missing"),
+            ("type=order&id=3&id=4&event=new", "more than once"),
+        ] {
+            let e = parse_trigger(&pairs(body)).expect_err(body);
+            assert!(e.0.contains(reason), "{body}: {}", e.0);
+        }
+    }
+
+    #[test]
+    fn json_and_invalid_utf8() {
+        let p = trigger_pairs("application/json", br#"{"type":"order","id":5,"event":"status","status":"new"}"#).expect("json");
+        assert_eq!(parse_trigger(&p).expect("ok").id, 5);
+        assert!(trigger_pairs("application/x-www-form-urlencoded", b"id=\xff\xfe").is_err());
+        assert!(trigger_pairs("application/json", b"[1,2]").is_err());
+    }
+}

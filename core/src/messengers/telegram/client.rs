@@ -1,0 +1,402 @@
+//! HTTP client of the Telegram Bot API (`{base}/bot{token}/{method}`, JSON bodies).
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{ChatId, Message, Update, User, WebhookInfo};
+use crate::messengers::{excerpt, retry_after_header};
+use crate::upstream::{Retry, UpstreamFailure, http_client};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The Bot API server clamps long-poll timeouts to this.
+pub const MAX_LONG_POLL: u32 = 50;
+/// Room for the server to answer after a long poll ends, so it is not cut by our own timeout.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+pub struct Telegram {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl fmt::Debug for Telegram {
+    // Whoever holds the token controls the bot; only its public bot-id half is shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telegram")
+            .field("base", &self.base)
+            .field("bot_id", &self.bot_id())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    /// `{"ok":false,…}`: the description is Telegram's own ("Forbidden: bot was blocked by the user").
+    #[error("Telegram: {description}")]
+    Api {
+        code: u16,
+        description: String,
+        /// From `parameters.retry_after`, else from the `Retry-After` header.
+        retry_after: Option<Duration>,
+        /// Set when a group became a supergroup: resend to this chat.
+        migrate_to_chat_id: Option<i64>,
+    },
+    /// The URL is stripped from the error because it contains the bot token.
+    #[error("Telegram is unreachable: {0}")]
+    Network(#[source] reqwest::Error),
+    #[error("Telegram answered HTTP {status} with an unexpected body: {detail}")]
+    BadResponse { status: u16, detail: String },
+    #[error("Telegram settings are invalid: {0}")]
+    Config(String),
+}
+
+impl TelegramError {
+    /// Telegram's `description`, when the error came from the Bot API itself.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            Self::Api { description, .. } => Some(description),
+            _ => None,
+        }
+    }
+
+    /// Telegram's `error_code` (equal to the HTTP status).
+    pub fn error_code(&self) -> Option<u16> {
+        match self {
+            Self::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl UpstreamFailure for TelegramError {
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Api {
+                code, retry_after, ..
+            } if *code == 429 || *code >= 500 => Retry::Transient {
+                after: *retry_after,
+            },
+            Self::Network(_) => Retry::Transient { after: None },
+            // Proxies in front of a self-hosted Bot API server answer 502/503 pages.
+            Self::BadResponse { status, .. } if *status == 429 || *status >= 500 => {
+                Retry::Transient { after: None }
+            }
+            // 400 bad chat/text, 401 token, 403 blocked, 404 method, 409 webhook/poller conflict:
+            // the same request will fail the same way.
+            _ => Retry::Permanent,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    ok: bool,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error_code: Option<i64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<ResponseParameters>,
+}
+
+#[derive(Deserialize)]
+struct ResponseParameters {
+    #[serde(default)]
+    retry_after: Option<u64>,
+    #[serde(default)]
+    migrate_to_chat_id: Option<i64>,
+}
+
+impl Telegram {
+    pub fn new(token: &str) -> Result<Self, TelegramError> {
+        Self::with_base_url(DEFAULT_BASE_URL, token)
+    }
+
+    /// A self-hosted Bot API server or a fake.
+    pub fn with_base_url(base_url: &str, token: &str) -> Result<Self, TelegramError> {
+        Self::with_client(http_client(DEFAULT_TIMEOUT), base_url, token)
+    }
+
+    pub fn with_client(
+        http: reqwest::Client,
+        base_url: &str,
+        token: &str,
+    ) -> Result<Self, TelegramError> {
+        let parsed = Url::parse(base_url.trim()).map_err(|e| {
+            TelegramError::Config(format!("Bot API URL {base_url:?} is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.host().is_none()
+            || parsed.query().is_some()
+        {
+            return Err(TelegramError::Config(format!(
+                "Bot API URL {base_url:?} must be an http(s) address like {DEFAULT_BASE_URL}"
+            )));
+        }
+        let token = token.trim();
+        // The token becomes a path segment: anything else would change the URL it is put in.
+        let well_formed = !token.is_empty()
+            && token.contains(':')
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
+        if !well_formed {
+            return Err(TelegramError::Config(
+                "the bot token must look like 123456789:AAF… as given by @BotFather".into(),
+            ));
+        }
+        Ok(Self {
+            http,
+            base: base_url.trim().trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// The bot's user id, which is the token's part before the colon.
+    pub fn bot_id(&self) -> Option<i64> {
+        self.token.split(':').next()?.parse().ok()
+    }
+
+    pub async fn get_me(&self) -> Result<User, TelegramError> {
+        self.call("getMe", &json!({}), None).await
+    }
+
+    /// Plain text (no parse mode), so customer-supplied characters are never read as markup.
+    pub async fn send_message(
+        &self,
+        chat_id: impl Into<ChatId>,
+        text: &str,
+    ) -> Result<Message, TelegramError> {
+        let params = json!({ "chat_id": chat_id.into(), "text": text });
+        self.call("sendMessage", &params, None).await
+    }
+
+    /// Switch the bot to webhook delivery; Telegram then sends `secret_token` in the
+    /// `X-Telegram-Bot-Api-Secret-Token` header of every POST (none when empty).
+    pub async fn set_webhook(&self, url: &str, secret_token: &str) -> Result<(), TelegramError> {
+        let mut params = json!({ "url": url });
+        if !secret_token.is_empty() {
+            params["secret_token"] = Value::from(secret_token);
+        }
+        self.expect_true("setWebhook", &params).await
+    }
+
+    /// Back to `getUpdates`; pending updates are kept.
+    pub async fn delete_webhook(&self) -> Result<(), TelegramError> {
+        self.expect_true("deleteWebhook", &json!({})).await
+    }
+
+    pub async fn get_webhook_info(&self) -> Result<WebhookInfo, TelegramError> {
+        self.call("getWebhookInfo", &json!({}), None).await
+    }
+
+    /// Long-poll for updates. `offset` = last seen `update_id + 1` confirms everything before it.
+    /// An update whose body does not match our types comes back with `unreadable` set rather
+    /// than failing the batch, so the caller can still advance past it.
+    pub async fn get_updates(
+        &self,
+        offset: Option<i64>,
+        timeout_secs: u32,
+    ) -> Result<Vec<Update>, TelegramError> {
+        let timeout_secs = timeout_secs.min(MAX_LONG_POLL);
+        let mut params = json!({ "timeout": timeout_secs });
+        if let Some(offset) = offset {
+            params["offset"] = Value::from(offset);
+        }
+        let wait = Duration::from_secs(u64::from(timeout_secs)) + LONG_POLL_GRACE;
+        let raw: Vec<Value> = self.call("getUpdates", &params, Some(wait)).await?;
+        let mut updates = Vec::with_capacity(raw.len());
+        for value in raw {
+            match Update::deserialize(&value) {
+                Ok(update) => updates.push(update),
+                Err(e) => {
+                    let Some(update_id) = value.get("update_id").and_then(Value::as_i64) else {
+                        return Err(TelegramError::BadResponse {
+                            status: 200,
+                            detail: format!("an update without update_id: {e}"),
+                        });
+                    };
+                    tracing::warn!(update_id, error = %e, "unreadable Telegram update skipped");
+                    updates.push(Update::unreadable(update_id, e.to_string()));
+                }
+            }
+        }
+        Ok(updates)
+    }
+
+    async fn expect_true(&self, method: &str, params: &Value) -> Result<(), TelegramError> {
+        let done: Value = self.call(method, params, None).await?;
+        if done == Value::Bool(true) {
+            Ok(())
+        } else {
+            Err(TelegramError::BadResponse {
+                status: 200,
+                detail: format!("{method} returned {done} instead of true"),
+            })
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Option<Duration>,
+    ) -> Result<T, TelegramError> {
+        let url = format!("{}/bot{}/{method}", self.base, self.token);
+        let mut request = self.http.post(url).json(params);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
+        let header_retry = retry_after_header(response.headers());
+        let body = response.bytes().await.map_err(network)?;
+        decode(status, header_retry, &body)
+    }
+}
+
+fn network(e: reqwest::Error) -> TelegramError {
+    TelegramError::Network(e.without_url())
+}
+
+fn decode<T: DeserializeOwned>(
+    status: StatusCode,
+    header_retry: Option<Duration>,
+    body: &[u8],
+) -> Result<T, TelegramError> {
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| TelegramError::BadResponse {
+            status: status.as_u16(),
+            detail: if body.is_empty() {
+                "empty body".into()
+            } else {
+                format!("{e}: {}", excerpt(body))
+            },
+        })?;
+    if !envelope.ok {
+        let parameters = envelope.parameters;
+        let code = envelope
+            .error_code
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or_else(|| status.as_u16());
+        return Err(TelegramError::Api {
+            code,
+            description: envelope
+                .description
+                .unwrap_or_else(|| format!("error {code} without a description")),
+            retry_after: parameters
+                .as_ref()
+                .and_then(|p| p.retry_after)
+                .map(Duration::from_secs)
+                .or(header_retry),
+            migrate_to_chat_id: parameters.and_then(|p| p.migrate_to_chat_id),
+        });
+    }
+    let result = envelope.result.unwrap_or(Value::Null);
+    serde_json::from_value(result).map_err(|e| TelegramError::BadResponse {
+        status: status.as_u16(),
+        detail: format!("result does not match: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(status: u16, header: Option<u64>, body: &str) -> TelegramError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+        match decode::<Value>(status, header.map(Duration::from_secs), body.as_bytes()) {
+            Err(e) => e,
+            Ok(v) => panic!("expected an error, got {v}"),
+        }
+    }
+
+    #[test]
+    fn flood_control_reads_retry_after_from_body_then_header() {
+        let body = r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#;
+        let e = err(429, Some(3), body);
+        assert_eq!(
+            e.retry(),
+            Retry::Transient {
+                after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(e.to_string(), "Telegram: Too Many Requests: retry after 7");
+        let e = err(
+            429,
+            Some(3),
+            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3"}"#,
+        );
+        assert_eq!(
+            e.retry(),
+            Retry::Transient {
+                after: Some(Duration::from_secs(3))
+            }
+        );
+    }
+
+    #[test]
+    fn classes_of_errors() {
+        for (code, retry) in [
+            (400, Retry::Permanent),
+            (401, Retry::Permanent),
+            (403, Retry::Permanent),
+            (404, Retry::Permanent),
+            (409, Retry::Permanent),
+            (500, Retry::Transient { after: None }),
+            (502, Retry::Transient { after: None }),
+        ] {
+            let e = err(
+                code,
+                None,
+                &format!(r#"{{"ok":false,"error_code":{code},"description":"d"}}"#),
+            );
+            assert_eq!(e.retry(), retry, "{code}");
+            assert_eq!(e.error_code(), Some(code));
+            assert_eq!(e.description(), Some("d"));
+        }
+        let e = err(502, None, "<html>bad gateway</html>");
+        assert!(matches!(e, TelegramError::BadResponse { status: 502, .. }));
+        assert_eq!(e.retry(), Retry::Transient { after: None });
+        let e = err(200, None, "");
+        assert_eq!(e.retry(), Retry::Permanent);
+        let e = err(
+            400,
+            None,
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234567890}}"#,
+        );
+        assert!(matches!(
+            e,
+            TelegramError::Api {
+                migrate_to_chat_id: Some(-1_001_234_567_890),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn tokens_and_urls_are_validated() {
+        assert!(Telegram::new("123456:ABC-def_ghi").is_ok());
+        for token in ["", "nocolon", "123:abc/../x", "123:a b", "123:a?x=1"] {
+            assert!(
+                matches!(Telegram::new(token), Err(TelegramError::Config(_))),
+                "{token}"
+            );
+        }
+        assert!(Telegram::with_base_url("ftp://x", "1:a").is_err());
+        assert!(Telegram::with_base_url("not a url", "1:a").is_err());
+        let t = Telegram::with_base_url("http://127.0.0.1:9/", "5000000001:secret").ok();
+        assert_eq!(t.as_ref().and_then(Telegram::bot_id), Some(5_000_000_001));
+        assert!(!format!("{t:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,755 @@
+//! A fake ChatAPI-family WhatsApp gateway (chat-api.com / 1msg.io request style).
+//!
+//! Routes: `/instance{ID}/{method}`, `/{ID}/{method}` (1msg.io) and `/{method}?instanceId=ID`;
+//! auth only by `?token=`. Methods: `sendMessage` (JSON or form), `status`, `webhook` (GET/POST),
+//! `settings` (GET/POST), `me`. Failure modes on demand: unpaid instance, `sent:false`, the next
+//! N requests answered 500, added latency (for client timeouts). The driver side POSTs webhook
+//! bodies exactly like the gateway: `{"messages":[…],"instanceId":"<string>"}` and `{"ack":[…]}`,
+//! without any signature.
+//!
+//! Control endpoints for the standalone binary (no auth): `POST /_fake/incoming`
+//! `{"instanceId"?, "from", "name"?, "text"}` posts a customer message to the instance's webhook;
+//! `GET /_fake/sent` lists the messages sent through the fake.
+
+pub mod sink;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, http::Method, http::StatusCode, web};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+pub use sink::{Received, WebhookSink};
+
+use crate::server::{Running, spawn};
+
+/// The phone number the fake's instances pretend to be linked to (author of `fromMe` echoes).
+pub const OWN_PHONE: &str = "79990000000";
+
+/// A message accepted by `sendMessage`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub instance_id: String,
+    /// As addressed: the `chatId` given, or `<phone>@c.us` when sent by `phone`.
+    pub chat_id: String,
+    /// Set when the request used `phone` instead of `chatId`.
+    pub phone: Option<String>,
+    pub body: String,
+    pub id: String,
+    pub queue_number: u64,
+}
+
+/// A driver call named an instance the fake does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownInstance(pub String);
+
+impl fmt::Display for UnknownInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the fake has no instance {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownInstance {}
+
+struct Instance {
+    token: String,
+    account_status: String,
+    webhook_url: Option<String>,
+    settings: Map<String, Value>,
+    queue_number: u64,
+    /// When set, sendMessage answers 200 `{"sent":false,"message":…}`.
+    refusal: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    instances: HashMap<String, Instance>,
+    /// Creation order, so drivers have a default instance.
+    order: Vec<String>,
+    sent: Vec<SentMessage>,
+    fail_next: u32,
+    latency: Duration,
+    message_number: u64,
+    /// Last webhook body posted by a driver, for redelivery.
+    last_posted: Option<(String, Value)>,
+}
+
+/// Handle to a running fake: configure instances and failure modes, inspect sends, drive webhooks.
+#[derive(Clone)]
+pub struct FakeChatApi {
+    state: Arc<Mutex<State>>,
+    http: reqwest::Client,
+}
+
+impl Default for FakeChatApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn default_settings() -> Map<String, Value> {
+    let settings = json!({
+        "webhookUrl": null,
+        "ackNotificationsOn": false,
+        "chatUpdateOn": false,
+        "videoUploadOn": false,
+        "statusNotificationsOn": false,
+        "sendDelay": 0,
+        "guaranteedHooks": false,
+        "ignoreOldMessages": false,
+        "processArchive": false,
+        "instanceStatuses": false,
+        "webhookStatuses": false,
+        "parallelHooks": false,
+        "proxy": "",
+    });
+    match settings {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn random_hex(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b"0123456789ABCDEF"[rng.random_range(0..16)]))
+        .collect()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn digits_of(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl FakeChatApi {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Start on a free loopback port.
+    pub fn start() -> std::io::Result<(Self, Running)> {
+        let fake = Self::new();
+        let running = fake.serve("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
+        Ok((fake, running))
+    }
+
+    fn serve(&self, addr: std::net::SocketAddr) -> std::io::Result<Running> {
+        let data = web::Data::new(self.clone());
+        spawn(addr, move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(dispatch))
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not take the fake down for the others.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Add (or reset) an authenticated, paid instance.
+    pub fn add_instance(&self, id: &str, token: &str) {
+        let mut state = self.lock();
+        if !state.order.iter().any(|i| i == id) {
+            state.order.push(id.to_owned());
+        }
+        state.instances.insert(
+            id.to_owned(),
+            Instance {
+                token: token.to_owned(),
+                account_status: "authenticated".into(),
+                webhook_url: None,
+                settings: default_settings(),
+                queue_number: 0,
+                refusal: None,
+            },
+        );
+    }
+
+    fn with_instance<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Instance) -> T,
+    ) -> Result<T, UnknownInstance> {
+        let mut state = self.lock();
+        let instance = state
+            .instances
+            .get_mut(id)
+            .ok_or_else(|| UnknownInstance(id.to_owned()))?;
+        Ok(f(instance))
+    }
+
+    /// `authenticated`, `got qr code`, `loading`, `init` or `not_paid` (which also makes
+    /// sends and settings fail with a "not paid" error, as the real gateway did).
+    pub fn set_account_status(&self, id: &str, status: &str) -> Result<(), UnknownInstance> {
+        self.with_instance(id, |i| i.account_status = status.to_owned())
+    }
+
+    pub fn set_not_paid(&self, id: &str) -> Result<(), UnknownInstance> {
+        self.set_account_status(id, "not_paid")
+    }
+
+    /// While `Some`, sendMessage answers HTTP 200 `{"sent":false,"message":<text>}`.
+    pub fn refuse_sends(&self, id: &str, message: Option<&str>) -> Result<(), UnknownInstance> {
+        self.with_instance(id, |i| i.refusal = message.map(str::to_owned))
+    }
+
+    /// The next `n` API requests (any instance, any method) answer HTTP 500.
+    pub fn fail_next(&self, n: u32) {
+        self.lock().fail_next = n;
+    }
+
+    /// Delay every API answer, e.g. beyond a client's timeout.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    pub fn webhook_url(&self, id: &str) -> Option<String> {
+        self.lock()
+            .instances
+            .get(id)
+            .and_then(|i| i.webhook_url.clone())
+    }
+
+    pub fn sent_messages(&self) -> Vec<SentMessage> {
+        self.lock().sent.clone()
+    }
+
+    pub fn sent_count(&self) -> usize {
+        self.lock().sent.len()
+    }
+
+    pub fn clear_sent(&self) {
+        self.lock().sent.clear();
+    }
+
+    // ---- driver: what the gateway POSTs to our webhook ----
+
+    /// Which `instanceId` a webhook to `url` carries: the instance subscribed to it, else the first.
+    fn instance_for(&self, url: &str) -> String {
+        let state = self.lock();
+        state
+            .order
+            .iter()
+            .find(|id| {
+                state
+                    .instances
+                    .get(*id)
+                    .and_then(|i| i.webhook_url.as_deref())
+                    == Some(url)
+            })
+            .or_else(|| state.order.first())
+            .cloned()
+            .unwrap_or_else(|| "0".into())
+    }
+
+    fn next_message_number(&self) -> u64 {
+        let mut state = self.lock();
+        state.message_number += 1;
+        state.message_number
+    }
+
+    /// A message object exactly as the gateway puts it in `messages[]`.
+    pub fn message_json(
+        &self,
+        from_me: bool,
+        phone: &str,
+        name: &str,
+        kind: &str,
+        body: &str,
+    ) -> Value {
+        let chat_id = format!("{}@c.us", digits_of(phone));
+        let author = if from_me {
+            format!("{OWN_PHONE}@c.us")
+        } else {
+            chat_id.clone()
+        };
+        json!({
+            "id": format!("{from_me}_{chat_id}_{}", random_hex(20)),
+            "body": body,
+            "type": kind,
+            "senderName": name,
+            "fromMe": from_me,
+            "self": i32::from(from_me),
+            "isForwarded": 0,
+            "author": author,
+            "time": now(),
+            "chatId": chat_id,
+            "messageNumber": self.next_message_number(),
+            "chatName": name,
+            "caption": null,
+            "quotedMsgId": null,
+            "quotedMsgBody": null,
+            "quotedMsgType": null,
+        })
+    }
+
+    /// A customer writes `text`: POST `{"messages":[…],"instanceId":"…"}` to `url`.
+    pub async fn post_incoming(
+        &self,
+        url: &str,
+        from_phone: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let message = self.message_json(false, from_phone, name, "chat", text);
+        self.post_messages(url, vec![message]).await
+    }
+
+    /// Our own message coming back (`fromMe: true`), as the gateway echoes API and phone sends.
+    pub async fn post_echo(
+        &self,
+        url: &str,
+        to_phone: &str,
+        text: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let message = self.message_json(true, to_phone, "Demo shop", "chat", text);
+        self.post_messages(url, vec![message]).await
+    }
+
+    /// A non-text message (`image`, `ptt`, `document`, …): `body` is the file URL.
+    pub async fn post_media(
+        &self,
+        url: &str,
+        from_phone: &str,
+        name: &str,
+        kind: &str,
+        file_url: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let message = self.message_json(false, from_phone, name, kind, file_url);
+        self.post_messages(url, vec![message]).await
+    }
+
+    /// Several message objects in one body, as the gateway batches them.
+    pub async fn post_messages(
+        &self,
+        url: &str,
+        messages: Vec<Value>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let body = json!({ "messages": messages, "instanceId": self.instance_for(url) });
+        self.post_raw(url, &body).await
+    }
+
+    /// A delivery receipt: `{"ack":[{"id","queueNumber","chatId","status"}],"instanceId":…}`.
+    pub async fn post_ack(
+        &self,
+        url: &str,
+        message_id: &str,
+        chat_id: &str,
+        status: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let queue_number = self
+            .lock()
+            .sent
+            .iter()
+            .find(|s| s.id == message_id)
+            .map_or(0, |s| s.queue_number);
+        let body = json!({
+            "ack": [{ "id": message_id, "queueNumber": queue_number, "chatId": chat_id, "status": status }],
+            "instanceId": self.instance_for(url),
+        });
+        self.post_raw(url, &body).await
+    }
+
+    /// POST any JSON body; it becomes the one `redeliver_last` repeats.
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        body: &Value,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        self.lock().last_posted = Some((url.to_owned(), body.clone()));
+        let response = self.http.post(url).json(body).send().await?;
+        Ok(response.status())
+    }
+
+    /// Send the last posted body again, as `guaranteedHooks` does until it gets a 200.
+    /// `None` when nothing was posted yet.
+    pub async fn redeliver_last(&self) -> Option<Result<reqwest::StatusCode, reqwest::Error>> {
+        let (url, body) = self.lock().last_posted.clone()?;
+        Some(
+            self.http
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .map(|r| r.status()),
+        )
+    }
+
+    /// The last posted body (to read the generated message id).
+    pub fn last_posted(&self) -> Option<Value> {
+        self.lock()
+            .last_posted
+            .as_ref()
+            .map(|(_, body)| body.clone())
+    }
+
+    /// `id` of the first message of the last posted body.
+    pub fn last_message_id(&self) -> Option<String> {
+        self.last_posted()?
+            .get("messages")?
+            .get(0)?
+            .get("id")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+// ---- HTTP side ----
+
+fn error(status: StatusCode, message: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "error": message.into() }))
+}
+
+fn query_pairs(req: &HttpRequest) -> HashMap<String, String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+/// Request parameters from a JSON or urlencoded body; `None` when the body is neither.
+fn body_params(req: &HttpRequest, body: &[u8]) -> Option<Map<String, Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Some(Map::new());
+    }
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let form = || {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .ok()
+            .map(|pairs| {
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect()
+            })
+    };
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        return form();
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Some(map),
+        Ok(_) => None,
+        Err(_) if content_type.starts_with("application/json") => None,
+        Err(_) => form(),
+    }
+}
+
+/// `(instance id, method)` from the three URL forms.
+fn route(req: &HttpRequest, query: &HashMap<String, String>) -> Option<(String, String)> {
+    let path = req.path().trim_matches('/');
+    let segments: Vec<&str> = path.split('/').collect();
+    let is_id = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match segments.as_slice() {
+        [first, method] => {
+            let id = first.strip_prefix("instance").unwrap_or(first);
+            is_id(id).then(|| (id.to_owned(), (*method).to_owned()))
+        }
+        [method] if !method.is_empty() => query
+            .get("instanceId")
+            .map(|id| (id.clone(), (*method).to_owned())),
+        _ => None,
+    }
+}
+
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    fake: web::Data<FakeChatApi>,
+) -> HttpResponse {
+    if let Some(control) = req.path().strip_prefix("/_fake/") {
+        return control_endpoint(&fake, control, &req, &body).await;
+    }
+    let latency = fake.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let query = query_pairs(&req);
+    let Some((id, method)) = route(&req, &query) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "Not found. Use /instance{ID}/{method}?token={TOKEN}",
+        );
+    };
+    let mut state = fake.lock();
+    if state.fail_next > 0 {
+        state.fail_next -= 1;
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+    }
+    let token = query.get("token").map(String::as_str).unwrap_or("");
+    let authorised = state.instances.get(&id).is_some_and(|i| i.token == token);
+    if !authorised {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "Wrong token \"{token}\" for instance \"{id}\". Please provide token as a GET parameter."
+            ),
+        );
+    }
+    let Some(params) = body_params(&req, &body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Request body must be JSON or x-www-form-urlencoded",
+        );
+    };
+    let state = &mut *state;
+    let Some(instance) = state.instances.get_mut(&id) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "instance vanished");
+    };
+    let not_paid = instance.account_status == "not_paid";
+    let unpaid = || {
+        error(
+            StatusCode::PAYMENT_REQUIRED,
+            format!("Instance \"{id}\" is not paid. Please pay for it to continue."),
+        )
+    };
+    let get = req.method() == Method::GET;
+    match method.as_str() {
+        "sendMessage" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendMessage"),
+        "sendMessage" if not_paid => unpaid(),
+        "sendMessage" => send_message(&id, instance, &mut state.sent, &params),
+        "status" => HttpResponse::Ok().json(status_body(instance, &query)),
+        "webhook" if get => HttpResponse::Ok().json(json!({ "webhookUrl": instance.webhook_url })),
+        "webhook" if not_paid => unpaid(),
+        "webhook" => match params.get("webhookUrl") {
+            Some(Value::String(url)) => set_webhook(instance, url),
+            Some(Value::Null) => set_webhook(instance, ""),
+            _ => error(StatusCode::BAD_REQUEST, "webhookUrl is required"),
+        },
+        "settings" if get => HttpResponse::Ok().json(settings_body(instance)),
+        "settings" if not_paid => unpaid(),
+        "settings" => update_settings(instance, params),
+        "me" => HttpResponse::Ok().json(json!({
+            "id": format!("{OWN_PHONE}@c.us"),
+            "name": "Demo shop",
+            "battery": 100,
+            "locale": "ru_RU",
+            "wa_version": "2.2306.7",
+            "device": { "manufacturer": "Fake", "model": "testkit" },
+        })),
+        other => error(StatusCode::NOT_FOUND, format!("Method {other} not found")),
+    }
+}
+
+fn send_message(
+    id: &str,
+    instance: &mut Instance,
+    sent: &mut Vec<SentMessage>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let text = match params.get("body") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Parameter body is required and must be a non-empty string",
+            );
+        }
+    };
+    let phone = params.get("phone").filter(|v| !v.is_null());
+    let chat_id = params.get("chatId").filter(|v| !v.is_null());
+    let (chat_id, phone) = match (phone, chat_id) {
+        (Some(phone), None) => {
+            // The spec types phone as an integer; clients send strings too.
+            let digits = match phone {
+                Value::Number(n) => n.as_u64().map(|n| n.to_string()),
+                Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    Some(s.clone())
+                }
+                _ => None,
+            };
+            let Some(digits) = digits else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "phone must be digits with the country code, without +",
+                );
+            };
+            (format!("{digits}@c.us"), Some(digits))
+        }
+        (None, Some(Value::String(chat_id))) => {
+            let valid = ["@c.us", "@g.us"].iter().any(|suffix| {
+                chat_id.strip_suffix(suffix).is_some_and(|local| {
+                    !local.is_empty() && local.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                })
+            });
+            if !valid {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "chatId must look like 79991234567@c.us or 79991234567-1600000000@g.us",
+                );
+            }
+            (chat_id.clone(), None)
+        }
+        (None, Some(_)) => return error(StatusCode::BAD_REQUEST, "chatId must be a string"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Provide exactly one of phone or chatId",
+            );
+        }
+    };
+    if let Some(message) = &instance.refusal {
+        return HttpResponse::Ok().json(json!({ "sent": false, "message": message }));
+    }
+    // The real gateway queues even while the phone is offline or unlinked, so only an unpaid
+    // instance (handled by the caller) refuses here.
+    instance.queue_number += 1;
+    let message_id = format!("true_{chat_id}_{}", random_hex(20));
+    sent.push(SentMessage {
+        instance_id: id.to_owned(),
+        chat_id,
+        phone,
+        body: text,
+        id: message_id.clone(),
+        queue_number: instance.queue_number,
+    });
+    HttpResponse::Ok().json(json!({
+        "sent": true,
+        "message": "ok",
+        "id": message_id,
+        "queueNumber": instance.queue_number,
+    }))
+}
+
+fn status_body(instance: &Instance, query: &HashMap<String, String>) -> Value {
+    let mut body = json!({ "accountStatus": instance.account_status });
+    let status_data = match instance.account_status.as_str() {
+        "got qr code" => {
+            // A 1×1 PNG stands in for the QR code.
+            body["qrCode"] = json!(
+                "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+            );
+            json!({ "substatus": "normal", "title": "Scan the QR code", "msg": "Open WhatsApp on the phone and scan the code" })
+        }
+        "loading" => {
+            json!({ "substatus": "loading", "title": "Loading", "msg": "Try again in 1 minute" })
+        }
+        "init" => {
+            json!({ "substatus": "init", "title": "Instance is starting", "msg": "Try again in 1 minute" })
+        }
+        "not_paid" => {
+            json!({ "substatus": "not_paid", "title": "Not paid", "msg": "Pay for the instance" })
+        }
+        _ => json!({ "substatus": "normal" }),
+    };
+    if query.get("full").is_some_and(|v| v == "true") || instance.account_status != "authenticated"
+    {
+        body["statusData"] = status_data;
+    }
+    body
+}
+
+fn set_webhook(instance: &mut Instance, url: &str) -> HttpResponse {
+    let url = url.trim();
+    let is_http = url.starts_with("http://") || url.starts_with("https://");
+    if !url.is_empty() && !is_http {
+        return HttpResponse::Ok().json(json!({ "set": false, "message": "Invalid webhook URL" }));
+    }
+    instance.webhook_url = (!url.is_empty()).then(|| url.to_owned());
+    instance
+        .settings
+        .insert("webhookUrl".into(), json!(instance.webhook_url));
+    HttpResponse::Ok().json(json!({ "set": true, "message": url }))
+}
+
+fn settings_body(instance: &Instance) -> Value {
+    let mut settings = instance.settings.clone();
+    settings.insert("webhookUrl".into(), json!(instance.webhook_url));
+    Value::Object(settings)
+}
+
+fn update_settings(instance: &mut Instance, params: Map<String, Value>) -> HttpResponse {
+    let mut update = Map::new();
+    for (key, value) in params {
+        if key == "webhookUrl" {
+            let url = value.as_str().unwrap_or("").trim().to_owned();
+            instance.webhook_url = (!url.is_empty()).then_some(url);
+        }
+        instance.settings.insert(key.clone(), value.clone());
+        update.insert(key, value);
+    }
+    let mut body = settings_body(instance);
+    body["update"] = Value::Object(update);
+    HttpResponse::Ok().json(body)
+}
+
+async fn control_endpoint(
+    fake: &FakeChatApi,
+    path: &str,
+    req: &HttpRequest,
+    body: &[u8],
+) -> HttpResponse {
+    match (req.method().as_str(), path) {
+        ("GET", "sent") => {
+            let sent: Vec<Value> = fake
+                .sent_messages()
+                .into_iter()
+                .map(|s| json!({ "instanceId": s.instance_id, "chatId": s.chat_id, "body": s.body, "id": s.id }))
+                .collect();
+            HttpResponse::Ok().json(sent)
+        }
+        ("POST", "incoming") => {
+            let params = body_params(req, body).unwrap_or_default();
+            let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::to_owned);
+            let (Some(from), Some(message)) = (text("from"), text("text")) else {
+                return error(StatusCode::BAD_REQUEST, "from and text are required");
+            };
+            let instance = text("instanceId")
+                .or_else(|| fake.lock().order.first().cloned())
+                .unwrap_or_default();
+            let Some(url) = fake.webhook_url(&instance) else {
+                return error(
+                    StatusCode::CONFLICT,
+                    format!("instance {instance:?} has no webhook URL set"),
+                );
+            };
+            let name = text("name").unwrap_or_else(|| "Customer".into());
+            match fake.post_incoming(&url, &from, &name, &message).await {
+                Ok(status) => HttpResponse::Ok().json(
+                    json!({ "webhookStatus": status.as_u16(), "id": fake.last_message_id() }),
+                ),
+                Err(e) => error(StatusCode::BAD_GATEWAY, format!("webhook failed: {e}")),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "unknown control endpoint"),
+    }
+}
+
+/// Run the fake for the `testkit` binary with a demo instance until Ctrl-C.
+pub async fn serve_standalone(port: u16) -> std::io::Result<()> {
+    let fake = FakeChatApi::new();
+    fake.add_instance("1101", "demo-token");
+    let running = fake.serve(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let base = running.base_url();
+    println!("Fake ChatAPI listening on {base}");
+    println!("  instance URL: {base}/instance1101   token: demo-token   (status: authenticated)");
+    println!("  also 1msg.io style: {base}/1101");
+    println!(
+        "  a customer writes: curl -X POST {base}/_fake/incoming -H 'Content-Type: application/json' \\"
+    );
+    println!("      -d '{{\"from\":\"79991234567\",\"name\":\"Ivan\",\"text\":\"Hello\"}}'");
+    println!("  messages sent by the app: curl {base}/_fake/sent");
+    tokio::signal::ctrl_c().await?;
+    running.stop().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

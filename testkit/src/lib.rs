@@ -1,0 +1,8 @@
+//! Faithful test doubles of the services Svyazka talks to (RetailCRM + MG, ChatAPI, Telegram).
+//! Each fake is a real HTTP server on loopback with in-memory state; tests and the `testkit`
+//! binary start them the same way.
+
+pub mod chatapi;
+pub mod retailcrm;
+pub mod server;
+pub mod telegram;

@@ -1,0 +1,289 @@
+//! The fake MG transport API under `/mg/api/transport/v1`: token check, channels, messages.
+
+use actix_web::HttpRequest;
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use super::MgMessageRecord;
+use super::api::{MG_PREFIX, Reply, json_response, percent_decode};
+use super::state::{Bucket, ChannelRec, State, now_rfc3339};
+
+/// Channel types MG accepts (MGSPEC `Channel.type`).
+const CHANNEL_TYPES: &[&str] = &[
+    "telegram",
+    "fbmessenger",
+    "viber",
+    "whatsapp",
+    "skype",
+    "vk",
+    "instagram",
+    "consultant",
+    "yandex_chat",
+    "odnoklassniki",
+    "max",
+    "ozon",
+    "wildberries",
+    "yandex_market",
+    "mega_market",
+    "avito",
+    "drom",
+    "youla",
+    "custom",
+];
+
+fn errors(status: u16, list: &[String]) -> Reply {
+    json_response(status, &json!({ "errors": list }))
+}
+
+fn error(status: u16, message: &str) -> Reply {
+    errors(status, &[message.to_owned()])
+}
+
+pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8]) -> Reply {
+    let token = req
+        .headers()
+        .get("x-transport-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(module) = state.tokens.get(token).cloned() else {
+        // Whether MG answers 401 or 403, and with which text, is UNCONFIRMED; our choice.
+        return error(401, "Invalid transport token");
+    };
+    if let Some(rps) = state.cfg.mg_rps
+        && !state
+            .mg_buckets
+            .entry(token.to_owned())
+            .or_insert_with(Bucket::new)
+            .take(rps)
+    {
+        state.rate_limited += 1;
+        return error(429, "Too many requests");
+    }
+    let path = req.path().trim_start_matches(MG_PREFIX);
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let method = req.method();
+    let parse_body = || -> Result<Value, Reply> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v @ Value::Object(_)) => Ok(v),
+            _ => Err(error(400, "Invalid JSON body")),
+        }
+    };
+    let result = match (method, segments.as_slice()) {
+        (m, ["channels"]) if m == Method::GET => Ok(list_channels(state, &module)),
+        (m, ["channels"]) if m == Method::POST => {
+            parse_body().and_then(|b| create_channel(state, &module, &b))
+        }
+        (m, ["channels", id]) if m == Method::DELETE => delete_channel(state, &module, id),
+        (m, ["messages"]) if m == Method::POST => {
+            parse_body().and_then(|b| send_message(state, &module, &b))
+        }
+        _ => Err(error(404, "Method not found")),
+    };
+    match result {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+fn list_channels(state: &State, module: &str) -> Reply {
+    let list: Vec<&Value> = state
+        .channels
+        .values()
+        .filter(|c| c.module == module)
+        .map(|c| &c.value)
+        .collect();
+    json_response(200, &json!(list))
+}
+
+fn create_channel(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let mut problems = Vec::new();
+    match body.get("type").and_then(Value::as_str) {
+        Some(kind) if CHANNEL_TYPES.contains(&kind) => {}
+        Some(kind) => problems.push(format!("type: unknown channel type \"{kind}\"")),
+        None => problems.push("type: this field is required".to_owned()),
+    }
+    if body
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.chars().count() > 100)
+    {
+        problems.push("name: must be at most 100 characters".to_owned());
+    }
+    let external_id = body.get("external_id").and_then(Value::as_str);
+    if external_id.is_some_and(|e| e.chars().count() > 64) {
+        problems.push("external_id: must be at most 64 characters".to_owned());
+    }
+    if !problems.is_empty() {
+        return Err(errors(400, &problems));
+    }
+    let id = state.next_channel;
+    state.next_channel += 1;
+    let now = now_rfc3339();
+    let mut value = body.clone();
+    value["id"] = json!(id);
+    value["is_active"] = json!(true);
+    value["created_at"] = json!(now);
+    value["updated_at"] = json!(now);
+    value["activated_at"] = json!(now);
+    state.channels.insert(
+        id,
+        ChannelRec {
+            value,
+            module: module.to_owned(),
+            active: true,
+        },
+    );
+    Ok(json_response(
+        201,
+        &json!({"id": id, "external_id": external_id, "activated_at": now}),
+    ))
+}
+
+fn delete_channel(state: &mut State, module: &str, raw_id: &str) -> Result<Reply, Reply> {
+    let channel = raw_id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| state.channels.get_mut(&id))
+        .filter(|c| c.module == module && c.active)
+        .ok_or_else(|| error(404, "Channel not found"))?;
+    let now = now_rfc3339();
+    channel.active = false;
+    channel.value["is_active"] = json!(false);
+    channel.value["deactivated_at"] = json!(now);
+    Ok(json_response(
+        200,
+        &json!({"id": channel.value["id"], "deactivated_at": now}),
+    ))
+}
+
+fn text_len(v: Option<&Value>) -> Option<usize> {
+    v.and_then(Value::as_str).map(|s| s.chars().count())
+}
+
+fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let channel_id = body
+        .get("channel")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| error(400, "channel: this field is required"))?;
+    // Unknown, foreign and deactivated channels look the same to the transport.
+    if !state
+        .channels
+        .get(&channel_id)
+        .is_some_and(|c| c.module == module && c.active)
+    {
+        return Err(error(404, "Channel not found"));
+    }
+
+    let mut problems = Vec::new();
+    let chat_id = body
+        .get("external_chat_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // MG requires a chat id for customer messages as far as we can tell; our choice.
+    if chat_id.is_empty() {
+        problems.push("external_chat_id: this field is required".to_owned());
+    } else if chat_id.chars().count() > 64 {
+        problems.push("external_chat_id: must be at most 64 characters".to_owned());
+    }
+    let chat_key = (channel_id, chat_id.to_owned());
+    let known_chat = state.chats.get(&chat_key).cloned();
+    let customer = body.get("customer").filter(|c| c.is_object());
+    let customer_ext = customer
+        .and_then(|c| c.get("external_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    // The customer may be omitted once the chat exists; a first message must introduce it.
+    if customer.is_some() || known_chat.is_none() {
+        match text_len(customer.and_then(|c| c.get("external_id"))) {
+            Some(1..=64) => {}
+            Some(0) | None => {
+                problems.push("customer.external_id: this field is required".to_owned())
+            }
+            Some(_) => {
+                problems.push("customer.external_id: must be at most 64 characters".to_owned())
+            }
+        }
+        match text_len(customer.and_then(|c| c.get("nickname"))) {
+            Some(1..=255) => {}
+            Some(0) | None => problems.push("customer.nickname: this field is required".to_owned()),
+            Some(_) => {
+                problems.push("customer.nickname: must be at most 255 characters".to_owned())
+            }
+        }
+    }
+    let message = body.get("message").filter(|m| m.is_object());
+    let external_id = message
+        .and_then(|m| m.get("external_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if external_id
+        .as_ref()
+        .is_some_and(|e| e.chars().count() > 255)
+    {
+        problems.push("message.external_id: must be at most 255 characters".to_owned());
+    }
+    let text = message
+        .and_then(|m| m.get("text"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match message.and_then(|m| m.get("type")).and_then(Value::as_str) {
+        None => problems.push("message.type: this field is required".to_owned()),
+        Some("text") => {
+            if text.is_empty() {
+                problems.push("message.text: this field is required".to_owned());
+            } else if text.chars().count() > 65_535 {
+                problems.push("message.text: must be at most 65535 characters".to_owned());
+            }
+        }
+        // Media, products and orders need uploads and catalogue data the fake does not model.
+        Some(other) => problems.push(format!(
+            "message.type: \"{other}\" is not supported by the fake"
+        )),
+    }
+    if !problems.is_empty() {
+        return Err(errors(400, &problems));
+    }
+
+    // Whether MG deduplicates on message.external_id is UNCONFIRMED; configurable, on by default.
+    if state.cfg.mg_dedupe
+        && let Some(ext) = &external_id
+        && let Some(previous) = state.messages.iter().find(|m| {
+            m.channel_id == channel_id
+                && m.originator == "customer"
+                && m.external_id.as_ref() == Some(ext)
+        })
+    {
+        return Ok(json_response(
+            200,
+            &json!({"message_id": previous.id, "time": previous.time, "warnings": []}),
+        ));
+    }
+
+    let customer_ext = match (customer_ext, known_chat) {
+        (Some(ext), _) | (None, Some(ext)) => ext,
+        (None, None) => String::new(),
+    };
+    state.chats.insert(chat_key, customer_ext.clone());
+    let id = state.next_message;
+    state.next_message += 1;
+    let time = now_rfc3339();
+    state.messages.push(MgMessageRecord {
+        id,
+        channel_id,
+        external_chat_id: chat_id.to_owned(),
+        customer_external_id: Some(customer_ext),
+        external_id,
+        originator: "customer".to_owned(),
+        text,
+        time: time.clone(),
+    });
+    Ok(json_response(
+        200,
+        &json!({"message_id": id, "time": time, "warnings": []}),
+    ))
+}

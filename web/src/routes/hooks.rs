@@ -1,0 +1,130 @@
+//! Webhook endpoints: /hooks/{kind}/{provider id}/{secret}. A wrong kind, id or secret is a
+//! bare 404 (nothing tells a prober which part was wrong). A body we cannot read is a 400 with
+//! the reason and nothing stored. A 200 means the delivery is in the inbox.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+use svyazka_core::inbox::Stored;
+use svyazka_core::ingest;
+use svyazka_core::jobs::Job;
+use svyazka_core::messengers::incoming::{BadPayload, Parsed};
+use svyazka_core::messengers::telegram::secret_token_matches;
+use svyazka_core::providers::{self, Provider, ProviderKind};
+
+use crate::error::WebError;
+use crate::state::AppState;
+
+/// Upstream webhook bodies are small; anything larger is refused with 413 before parsing.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/hooks")
+            .app_data(web::PayloadConfig::new(MAX_BODY))
+            .route("/retailcrm/{id}/{secret}", web::post().to(retailcrm))
+            .route("/retailcrm/{id}/{secret}", web::get().to(retailcrm))
+            .route("/chatapi/{id}/{secret}", web::post().to(chatapi))
+            .route("/telegram/{id}/{secret}", web::post().to(telegram)),
+    );
+}
+
+fn bad(e: BadPayload) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({"ok": false, "error": e.0}))
+}
+
+async fn provider(state: &AppState, kind: ProviderKind, path: &(String, String)) -> Result<Option<Provider>, WebError> {
+    let Ok(id) = path.0.parse::<i64>() else { return Ok(None) };
+    let secret = path.1.clone();
+    state
+        .core
+        .db(move |c| providers::find_for_hook(c, kind, id, &secret))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))
+}
+
+/// Pushes a dispatch job for each newly stored item. A failed push is logged, not returned:
+/// the row is committed and the sweeper enqueues it later.
+async fn announce(state: &AppState, stored: &[Stored]) {
+    for s in stored {
+        if let Stored::New(id) = s
+            && let Err(e) = state.queue.push(Job::DispatchInbox { id: *id }).await
+        {
+            tracing::warn!(inbox = id, error = %e, "queue unavailable; the sweeper will enqueue the item");
+        }
+    }
+}
+
+fn accepted(stored: &[Stored]) -> HttpResponse {
+    let ids: Vec<i64> = stored.iter().map(|s| s.id()).collect();
+    let duplicates = stored.iter().filter(|s| matches!(s, Stored::Duplicate(_))).count();
+    HttpResponse::Ok().json(json!({"ok": true, "stored": ids, "duplicates": duplicates}))
+}
+
+async fn retailcrm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Retailcrm, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    // RetailCRM's trigger may send the parameters in the query string, the body, or both.
+    let mut pairs: Vec<(String, String)> = match serde_html_form::from_str(req.query_string()) {
+        Ok(p) => p,
+        Err(e) => return Ok(bad(BadPayload(format!("invalid query string: {e}")))),
+    };
+    match ingest::trigger_pairs(content_type, &body) {
+        Ok(more) => pairs.extend(more),
+        Err(e) => return Ok(bad(e)),
+    }
+    let trigger = match ingest::parse_trigger(&pairs) {
+        Ok(t) => t,
+        Err(e) => return Ok(bad(e)),
+    };
+    let stored = state.core.db(move |c| ingest::store_trigger(c, p.id, &trigger)).await?;
+    announce(&state, &[stored]).await;
+    Ok(accepted(&[stored]))
+}
+
+async fn store_parsed(state: &AppState, p: &Provider, parsed: Result<Parsed, BadPayload>) -> Result<HttpResponse, WebError> {
+    match parsed {
+        Err(e) => Ok(bad(e)),
+        Ok(Parsed::Ignored(why)) => Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": why}))),
+        Ok(Parsed::Messages(messages)) => {
+            let id = p.id;
+            let stored = state.core.db(move |c| ingest::store_messages(c, id, &messages)).await?;
+            announce(state, &stored).await;
+            Ok(accepted(&stored))
+        }
+    }
+}
+
+async fn chatapi(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Chatapi, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    store_parsed(&state, &p, ingest::parse_chatapi(&body)).await
+}
+
+async fn telegram(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Telegram, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    // setWebhook registered the path secret as secret_token too; Telegram echoes it in a header.
+    let header = req.headers().get("x-telegram-bot-api-secret-token").and_then(|v| v.to_str().ok());
+    if !secret_token_matches(&p.webhook_secret, header) {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    store_parsed(&state, &p, ingest::parse_telegram(&body)).await
+}

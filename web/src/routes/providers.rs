@@ -1,0 +1,330 @@
+//! Провайдеры: list, add (choose type → form), page with webhook set-up, edit, re-check,
+//! rotate secret, delete. The live checks and registrations live in core
+//! (`providers::connect`); handlers only map forms and render.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+use svyazka_core::providers::connect::{self, FieldErrors, ProviderForm};
+use svyazka_core::providers::settings::mask;
+use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets, Settings};
+
+use crate::error::WebError;
+use crate::i18n::Lang;
+use crate::page::{PageCtx, ok, render, see_other};
+use crate::session::CsrfForm;
+use crate::state::AppState;
+
+/// The body RetailCRM's trigger must send, exactly as in the guide.
+pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}"#;
+
+impl From<ProviderError> for WebError {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::NotFound => WebError::NotFound,
+            ProviderError::Db(d) => WebError::Db(d),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "providers/list.html")]
+struct ListPage {
+    ctx: PageCtx,
+    providers: Vec<Provider>,
+}
+
+#[derive(Template)]
+#[template(path = "providers/choose.html")]
+struct ChoosePage {
+    ctx: PageCtx,
+}
+
+#[derive(Template)]
+#[template(path = "providers/form.html")]
+struct FormPage {
+    ctx: PageCtx,
+    kind: ProviderKind,
+    /// `None` when adding.
+    provider_id: Option<i64>,
+    form: ProviderForm,
+    errors: FieldErrors,
+    base_url: Option<String>,
+}
+
+impl FormPage {
+    fn err(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "providers/show.html")]
+struct ShowPage {
+    ctx: PageCtx,
+    p: Provider,
+    webhook_url: String,
+    masked_secret: String,
+    trigger_body: &'static str,
+    in_use: Vec<String>,
+}
+
+fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
+    ProviderKind::parse(path).ok_or(WebError::NotFound)
+}
+
+#[get("/providers")]
+pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let providers = state.core.db(providers::list).await?;
+    ok(&ListPage { ctx: PageCtx::new(&req, &session, "providers"), providers })
+}
+
+#[get("/providers/new")]
+pub async fn choose(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
+    ok(&ChoosePage { ctx: PageCtx::new(&req, &session, "providers") })
+}
+
+#[get("/providers/new/{kind}")]
+pub async fn new_form(req: HttpRequest, session: Session, kind: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let kind = kind_from(&kind)?;
+    ok(&FormPage {
+        ctx: PageCtx::new(&req, &session, "providers"),
+        kind,
+        provider_id: None,
+        form: ProviderForm::default(),
+        errors: FieldErrors::new(),
+        base_url: None,
+    })
+}
+
+#[post("/providers/new/{kind}")]
+pub async fn create(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    kind: web::Path<String>,
+    CsrfForm(form): CsrfForm<ProviderForm>,
+) -> Result<HttpResponse, WebError> {
+    let kind = kind_from(&kind)?;
+    let en = Lang::from_request(&req) == Lang::En;
+    match connect::prepare(&state.core, kind, &form, None, en).await {
+        Ok(new) => {
+            let id = {
+                let crypto = state.core.crypto.clone();
+                state.core.db(move |c| providers::insert(c, &crypto, &new)).await?
+            };
+            finish_save(&state, id).await?;
+            Ok(see_other(&format!("/providers/{id}")))
+        }
+        Err(errors) => form_again(&req, &session, kind, None, form, errors),
+    }
+}
+
+fn form_again(
+    req: &HttpRequest,
+    session: &Session,
+    kind: ProviderKind,
+    provider_id: Option<i64>,
+    form: ProviderForm,
+    errors: FieldErrors,
+) -> Result<HttpResponse, WebError> {
+    let base_url = (kind == ProviderKind::Retailcrm && !errors.contains_key("domain"))
+        .then(|| svyazka_core::retailcrm::normalize_domain(&form.domain).ok())
+        .flatten();
+    let page = FormPage { ctx: PageCtx::new(req, session, "providers"), kind, provider_id, form, errors, base_url };
+    render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// Registers our webhook upstream; a failure is kept as the provider's check message.
+async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
+    let p = state.core.db(move |c| providers::get(c, id)).await?;
+    svyazka_core::references::invalidate(id);
+    match connect::after_save(&state.core, &p).await {
+        Ok(Some(settings)) => state.core.db(move |c| providers::update_settings(c, id, &settings)).await?,
+        Ok(None) => {}
+        Err(msg) => state.core.db(move |c| providers::record_check(c, id, false, Some(&msg))).await?,
+    }
+    Ok(())
+}
+
+#[get("/providers/normalize")]
+pub async fn normalize(query: web::Query<DomainQuery>) -> HttpResponse {
+    let text = match svyazka_core::retailcrm::normalize_domain(&query.domain) {
+        Ok(url) => format!("→ {url}"),
+        Err(e) if query.domain.trim().is_empty() => {
+            let _ = e;
+            String::new()
+        }
+        Err(e) => e.to_string(),
+    };
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)
+}
+
+#[derive(Deserialize)]
+pub struct DomainQuery {
+    #[serde(default)]
+    domain: String,
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Provider, WebError> {
+    Ok(state.core.db(move |c| providers::get(c, id)).await?)
+}
+
+fn masked(state: &AppState, p: &Provider) -> String {
+    match p.secrets(&state.core.crypto) {
+        Ok(Secrets::Retailcrm { api_key, .. }) => mask(&api_key),
+        Ok(Secrets::Chatapi { token }) => mask(&token),
+        Ok(Secrets::Telegram { bot_token }) => mask(&bot_token),
+        Err(_) => "—".into(),
+    }
+}
+
+#[get("/providers/{id}")]
+pub async fn show(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let p = load(&state, *id).await?;
+    let page = ShowPage {
+        webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
+        masked_secret: masked(&state, &p),
+        trigger_body: TRIGGER_BODY,
+        in_use: Vec::new(),
+        ctx: PageCtx::new(&req, &session, "providers"),
+        p,
+    };
+    ok(&page)
+}
+
+fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
+    let secret = masked(state, p);
+    match &p.settings {
+        Settings::Retailcrm(s) => ProviderForm {
+            name: p.name.clone(),
+            domain: s.domain_input.clone(),
+            api_key: secret,
+            ..Default::default()
+        },
+        Settings::Chatapi(s) => ProviderForm { name: p.name.clone(), api_url: s.api_url.clone(), token: secret, ..Default::default() },
+        Settings::Telegram(s) => ProviderForm {
+            name: p.name.clone(),
+            api_url: if s.api_base == connect::DEFAULT_TELEGRAM_API { String::new() } else { s.api_base.clone() },
+            token: secret,
+            ..Default::default()
+        },
+    }
+}
+
+#[get("/providers/{id}/edit")]
+pub async fn edit_form(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let p = load(&state, *id).await?;
+    let base_url = match &p.settings {
+        Settings::Retailcrm(s) => Some(s.base_url.clone()),
+        _ => None,
+    };
+    ok(&FormPage {
+        form: form_of(&state, &p),
+        ctx: PageCtx::new(&req, &session, "providers"),
+        kind: p.kind,
+        provider_id: Some(p.id),
+        errors: FieldErrors::new(),
+        base_url,
+    })
+}
+
+#[post("/providers/{id}/edit")]
+pub async fn update(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<ProviderForm>,
+) -> Result<HttpResponse, WebError> {
+    let p = load(&state, *id).await?;
+    let en = Lang::from_request(&req) == Lang::En;
+    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+        Ok(new) => {
+            let (id, crypto) = (p.id, state.core.crypto.clone());
+            state.core.db(move |c| providers::update(c, &crypto, id, &new)).await?;
+            finish_save(&state, id).await?;
+            Ok(see_other(&format!("/providers/{id}")))
+        }
+        Err(errors) => form_again(&req, &session, p.kind, Some(p.id), form, errors),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// Re-runs the live check with the stored settings, recording the outcome on the provider.
+#[post("/providers/{id}/check")]
+pub async fn recheck(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, WebError> {
+    let p = load(&state, *id).await?;
+    let en = Lang::from_request(&req) == Lang::En;
+    let form = form_of(&state, &p);
+    let id = p.id;
+    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+        Ok(_) => state.core.db(move |c| providers::record_check(c, id, true, None)).await?,
+        Err(errors) => {
+            let msg = errors.values().cloned().collect::<Vec<_>>().join("; ");
+            state.core.db(move |c| providers::record_check(c, id, false, Some(&msg))).await?
+        }
+    }
+    Ok(see_other(&format!("/providers/{id}")))
+}
+
+#[post("/providers/{id}/rotate")]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, WebError> {
+    let id = *id;
+    state.core.db(move |c| providers::rotate_secret(c, id)).await?;
+    // Telegram and ChatAPI must learn the new address.
+    finish_save(&state, id).await?;
+    Ok(see_other(&format!("/providers/{id}")))
+}
+
+#[post("/providers/{id}/delete")]
+pub async fn delete(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, WebError> {
+    let id = *id;
+    match state.core.db(move |c| providers::delete(c, id)).await {
+        Ok(()) => Ok(see_other("/providers")),
+        Err(ProviderError::InUse(names)) => {
+            let p = load(&state, id).await?;
+            let page = ShowPage {
+                webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
+                masked_secret: masked(&state, &p),
+                trigger_body: TRIGGER_BODY,
+                in_use: names,
+                ctx: PageCtx::new(&req, &session, "providers"),
+                p,
+            };
+            render(&page, StatusCode::CONFLICT)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
