@@ -341,7 +341,16 @@ impl FakeRetailCrm {
     /// The next `count` requests (any path) fail with `status` (503/429 with the rate-limit
     /// body, others with a server-error body) before anything else is checked.
     pub fn fail_next(&self, count: u32, status: u16) {
-        self.with(|s| s.cfg.fault = (count > 0).then_some((status, count)));
+        self.fail_after(0, count, status);
+    }
+
+    /// Lets `skip` requests through, then fails the next `count` with `status`: a failure in
+    /// the middle of a multi-step run.
+    pub fn fail_after(&self, skip: u32, count: u32, status: u16) {
+        self.with(|s| {
+            s.cfg.fault_skip = skip;
+            s.cfg.fault = (count > 0).then_some((status, count));
+        });
     }
 
     /// Delay every answer by `latency` (for client timeouts).

@@ -87,6 +87,10 @@ pub(crate) async fn entry(
 
 fn injected_fault(state: &mut State, is_mg: bool) -> Option<Reply> {
     let (status, remaining) = state.cfg.fault?;
+    if state.cfg.fault_skip > 0 {
+        state.cfg.fault_skip -= 1;
+        return None;
+    }
     state.cfg.fault = (remaining > 1).then_some((status, remaining - 1));
     let rate_limit = status == 503 || status == 429;
     if rate_limit {

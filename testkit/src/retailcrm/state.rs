@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub mg_rps: Option<f64>,
     /// (status, remaining count).
     pub fault: Option<(u16, u32)>,
+    /// Requests to let through before `fault` starts (to fail in the middle of a run).
+    pub fault_skip: u32,
     pub latency: Option<Duration>,
     pub account_exists: bool,
     pub errors_as_list: bool,
@@ -206,6 +208,7 @@ impl State {
                 rate_limit_html: false,
                 mg_rps: None,
                 fault: None,
+                fault_skip: 0,
                 latency: None,
                 account_exists: true,
                 errors_as_list: false,
