@@ -403,3 +403,16 @@ pub fn output(step: usize, f: &str) -> svyazka_core::bundles::Value {
 pub fn template(t: &str) -> svyazka_core::bundles::Value {
     svyazka_core::bundles::Value::Template { text: t.into() }
 }
+
+/// The page text with HTML entities decoded, for assertions on what a user reads.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
