@@ -195,6 +195,44 @@ pub fn record_step(conn: &mut AnyConnection, s: &StepOutcome<'_>) -> Result<(), 
     })
 }
 
+/// Marks a step as in flight before a call that cannot be safely repeated (a messenger send):
+/// if the worker dies during the call, the resumed run finds this mark and does not send twice.
+pub fn mark_step_started(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    position: i32,
+    action: &str,
+    inputs: &serde_json::Value,
+    attempt: i32,
+) -> Result<(), DbError> {
+    let t = now();
+    conn.transaction(|conn| {
+        let n = diesel::update(run_steps::table.filter(run_steps::run_id.eq(run_id).and(run_steps::position.eq(position))))
+            .set((
+                run_steps::status.eq(status::RUNNING),
+                run_steps::inputs.eq(inputs.to_string()),
+                run_steps::attempt.eq(attempt),
+                run_steps::started_at.eq(t),
+            ))
+            .execute(conn)?;
+        if n == 0 {
+            diesel::insert_into(run_steps::table)
+                .values((
+                    run_steps::run_id.eq(run_id),
+                    run_steps::position.eq(position),
+                    run_steps::action.eq(action),
+                    run_steps::status.eq(status::RUNNING),
+                    run_steps::inputs.eq(inputs.to_string()),
+                    run_steps::attempt.eq(attempt),
+                    run_steps::duration_ms.eq(0i64),
+                    run_steps::started_at.eq(t),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
     finish(conn, id, status::SUCCEEDED, None)
 }
@@ -233,9 +271,13 @@ pub fn retry_later(conn: &mut AnyConnection, id: i64, error: &str, retry_at: Nai
 }
 
 /// "Replay" of a failed run: back to queued with a fresh attempt budget; succeeded steps stay
-/// done, so it resumes at the failed step.
+/// done, so it resumes at the failed step. A send interrupted by a dead worker is the admin's
+/// call to repeat, so its in-flight mark is cleared here.
 pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
     let t = now();
+    diesel::update(run_steps::table.filter(run_steps::run_id.eq(id).and(run_steps::status.eq(status::RUNNING))))
+        .set(run_steps::status.eq(status::FAILED))
+        .execute(conn)?;
     let n = diesel::update(runs::table.find(id).filter(runs::status.eq(status::FAILED)))
         .set((
             runs::status.eq(status::QUEUED),

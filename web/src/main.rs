@@ -10,6 +10,15 @@ async fn main() {
                 .unwrap_or_else(|_| "info,sqlx=warn,apalis=warn".into()),
         )
         .init();
+    // `svyazka worker` runs a queue-mode worker, the same as the `svyazka-worker` binary, so one
+    // image or one binary can serve both roles.
+    if std::env::args().nth(1).as_deref() == Some("worker") {
+        if let Err(e) = svyazka_worker::cli::run().await {
+            eprintln!("svyazka worker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -60,10 +60,24 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
             ctx.outputs.push(out);
             continue;
         }
+        let repeatable = actions::repeatable(target.kind, &step.action);
+        if !repeatable && done.iter().any(|r| r.position == position && r.status == status::RUNNING) {
+            // A worker died during this call: the upstream may or may not have sent it, and
+            // sending again could reach the customer twice. Stop and let the admin decide.
+            return Ok(Err(StepError::permanent(
+                "the worker stopped while this message was being sent; it may have been delivered. \
+                 Check the chat, then use Replay to send it again if needed",
+            )));
+        }
         let started_at = now();
         let clock = Instant::now();
         let (inputs, result) = match resolve_step(step, &ctx, target.kind) {
             Ok(inputs) => {
+                if !repeatable {
+                    let (action, attempt) = (step.action.clone(), run.attempts);
+                    let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
+                    core.db(move |c| runs::mark_step_started(c, run_id, position, &action, &inputs_json, attempt)).await?;
+                }
                 // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
                 let idem = format!("svz-{}-{}", run.id, i + 1);
                 let result = actions::execute(core, &target, &step.action, &inputs, &idem).await;

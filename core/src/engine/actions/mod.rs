@@ -27,6 +27,13 @@ pub async fn execute(core: &Core, target: &Provider, action: &str, inputs: &Inpu
     }
 }
 
+/// Whether repeating the action after a crash mid-call is harmless. RetailCRM actions find
+/// before they create (contacts by phone, deals and chat messages by our idempotency key);
+/// a messenger send has no such key, so it is done at most once.
+pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
+    !matches!((kind, action), (ProviderKind::Chatapi | ProviderKind::Telegram, "send_message"))
+}
+
 fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {
     inputs
         .get(key)
