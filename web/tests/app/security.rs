@@ -1,0 +1,121 @@
+//! Security checks as tests: sessions, CSRF, secrets never in clear text.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+
+const ADMIN_GETS: &[&str] = &[
+    "/",
+    "/providers",
+    "/providers/new",
+    "/providers/new/retailcrm",
+    "/providers/1",
+    "/providers/1/edit",
+    "/providers/normalize?domain=shop",
+    "/bundles",
+    "/bundles/new",
+    "/bundles/1",
+    "/runs",
+    "/runs/1",
+];
+
+const ADMIN_POSTS: &[&str] = &[
+    "/logout",
+    "/providers/new/retailcrm",
+    "/providers/1/edit",
+    "/providers/1/check",
+    "/providers/1/rotate",
+    "/providers/1/delete",
+    "/bundles/new",
+    "/bundles/1/start",
+    "/bundles/1/stop",
+    "/bundles/1/delete",
+    "/runs/1/replay",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_route_needs_a_session_and_every_form_a_csrf_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.setup_admin().await;
+    app.logout().await;
+    for path in ADMIN_GETS {
+        let r = app.get(path).await;
+        assert_eq!(r.status().as_u16(), 303, "GET {path} without a session");
+        assert_eq!(r.headers()["location"], "/login", "GET {path}");
+    }
+    for path in ADMIN_POSTS {
+        let r = app.post_form(path, &[("name", "x")]).await;
+        assert!(matches!(r.status().as_u16(), 303 | 401), "POST {path} without a session: {}", r.status());
+    }
+    let r = app.client.get(app.url("/providers")).header("HX-Request", "true").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "htmx requests get 401 with HX-Redirect");
+    assert_eq!(r.headers()["hx-redirect"], "/login");
+
+    // Signed in, but without the token: every form is refused.
+    assert_eq!(app.login().await.status().as_u16(), 303);
+    for path in ADMIN_POSTS {
+        let r = app.post_form(path, &[("name", "x")]).await;
+        assert_eq!(r.status().as_u16(), 403, "POST {path} without a CSRF token");
+    }
+    app.stop().await;
+}
+
+/// Runs the real binary with debug logging, connects all three provider kinds, runs a flow,
+/// then looks for the keys in the HTML, the logs and the database files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_html_logs_or_the_database() {
+    let fakes = Fakes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = dir.path().join("app.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_svyazka"))
+        .env("SVYAZKA_DATA_DIR", dir.path().join("data"))
+        .env("SVYAZKA_BIND", format!("127.0.0.1:{port}"))
+        .env("SVYAZKA_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .env("SVYAZKA_POLL_MS", "20")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let up = eventually(Duration::from_secs(20), || async {
+        reqwest::get(format!("{base}/healthz")).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    assert!(up.is_some(), "binary started");
+    let app = TestApp { base: base.clone(), client: client(), running: None, db: TestDb::new(Backend::Sqlite).unwrap() };
+    app.setup_admin().await;
+    let crm = app.add_retailcrm(&fakes).await;
+    let wa = app.add_chatapi(&fakes).await;
+    let tg = app.add_telegram(&fakes).await;
+    let mut html = String::new();
+    for id in [crm, wa, tg] {
+        html += &app.get_html(&format!("/providers/{id}")).await.1;
+        html += &app.get_html(&format!("/providers/{id}/edit")).await.1;
+    }
+    html += &app.get_html("/providers").await.1;
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let logs = std::fs::read(&log_path).unwrap();
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("svyazka.db")) {
+            db.extend(std::fs::read(path).unwrap());
+        }
+    }
+    assert!(!db.is_empty());
+    for secret in [CRM_KEY, WA_TOKEN, TG_TOKEN] {
+        assert!(!html.contains(secret), "{secret} in HTML");
+        assert!(!contains(&logs, secret.as_bytes()), "{secret} in the logs");
+        assert!(!contains(&db, secret.as_bytes()), "{secret} in the database files");
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
