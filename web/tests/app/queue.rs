@@ -224,3 +224,130 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
     eprintln!("kill test: {N} triggers, {} messages, {} interrupted sends flagged, 0 duplicates", sent.len(), failed.len());
     app.stop().await;
 }
+
+/// A throwaway PostgreSQL cluster (initdb + pg_ctl as the postgres user) on a free port, so a
+/// test can stop and start it without touching the machine's shared server.
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn pg_bin(name: &str) -> String {
+    let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let mut dirs: Vec<_> = versions.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.last().expect("a PostgreSQL version").join("bin").join(name).display().to_string()
+}
+
+fn as_postgres(args: &[&str]) -> std::process::ExitStatus {
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]);
+        c.args(args);
+        c
+    } else {
+        let mut c = Command::new(args[0]);
+        c.args(&args[1..]);
+        c
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("run PostgreSQL tool")
+}
+
+impl PrivatePostgres {
+    fn start() -> PrivatePostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let _ = Command::new("chown").args(["-R", "postgres", &dir.path().display().to_string()]).status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = dir.path().join("data").display().to_string();
+        assert!(as_postgres(&[&pg_bin("initdb"), "-D", &data, "-U", "postgres", "--auth=trust"]).success(), "initdb");
+        let pg = PrivatePostgres { dir, port };
+        pg.resume();
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn resume(&self) {
+        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        let log = self.dir.path().join("pg.log").display().to_string();
+        assert!(as_postgres(&[&pg_bin("pg_ctl"), "-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]).success(), "pg_ctl start");
+    }
+
+    fn stop(&self) {
+        as_postgres(&[&pg_bin("pg_ctl"), "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
+    let Some((_, redis_url)) = services() else { return };
+    let pg = PrivatePostgres::start();
+    let queue = format!("svz_pgrestart_{}", std::process::id());
+    let data_dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL", pg.url()),
+        ("REDIS_URL", redis_url),
+        ("SVYAZKA_QUEUE", queue),
+        ("SVYAZKA_SECRET_KEY", "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_string()),
+        ("SVYAZKA_DATA_DIR", data_dir.path().display().to_string()),
+        ("SVYAZKA_EMBEDDED_WORKER", "true".to_string()),
+        ("SVYAZKA_BIND", addr.to_string()),
+        ("SVYAZKA_PUBLIC_URL", format!("http://{addr}")),
+        ("SVYAZKA_POLL_MS", "20".to_string()),
+        ("SVYAZKA_SWEEP_MS", "200".to_string()),
+        ("SVYAZKA_BACKOFF_MS", "100".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let config = svyazka_core::Config::from_vars(&vars).unwrap();
+    let running = svyazka_web::start_on(config, listener).await.unwrap();
+    let app = TestApp { base: format!("http://{addr}"), client: client(), running: Some(running), db: TestDb::new(Backend::Sqlite).unwrap() };
+    app.setup_admin().await;
+    let fakes = Fakes::start();
+    let url = flow2_bundle(&app, &fakes).await;
+    fakes.crm.create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "До", "phone": "+79990000101"})).await.unwrap();
+    assert!(eventually(Duration::from_secs(20), || async { (fakes.wa.sent_count() == 1).then_some(()) }).await.is_some());
+
+    pg.stop();
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status().as_u16(), 503, "readyz reports the outage");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_ne!(body["database"], "ok");
+    assert_eq!(body["queue"], "ok");
+    // While the database is down a webhook cannot be stored, so it must not get a 200.
+    let (_, reply) = fakes
+        .crm
+        .create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "Во время", "phone": "+79990000102"}))
+        .await
+        .unwrap();
+    assert!(reply.status >= 500, "no 200 without a stored row, got {}", reply.status);
+
+    pg.resume();
+    let ready = eventually(Duration::from_secs(30), || async {
+        (app.get("/readyz").await.status().as_u16() == 200).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "the app recovered without a restart of its own");
+    fakes.crm.create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "После", "phone": "+79990000103"})).await.unwrap();
+    let sent = eventually(Duration::from_secs(30), || async { (fakes.wa.sent_count() == 2).then_some(()) }).await;
+    assert!(sent.is_some(), "webhooks after the restart are processed");
+    let bodies: Vec<String> = fakes.wa.sent_messages().into_iter().map(|m| m.body).collect();
+    assert_eq!(bodies, vec!["Здравствуйте, До!".to_string(), "Здравствуйте, После!".to_string()]);
+    app.stop().await;
+}
