@@ -17,6 +17,7 @@ pub mod references;
 pub mod retailcrm;
 pub mod runs;
 pub mod sweep;
+pub mod telegram_poll;
 pub mod upstream;
 pub mod work;
 

@@ -37,13 +37,38 @@ fn worker_name() -> String {
     format!("svyazka-{}-{}", std::process::id(), svyazka_core::crypto::random_token(4))
 }
 
-/// Runs until the process ends (or the returned future is dropped).
+/// Runs until the process ends (or the returned future is dropped). If the queue backend
+/// fails (Redis restarted, say), the consumer is rebuilt after a pause; the sweeper and our
+/// tables make sure nothing enqueued meanwhile is lost.
 pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> {
     let ctx = Arc::new(Ctx { core: core.clone(), queue: queue.clone() });
-    let sweeper = tokio::spawn(sweep_loop(core.clone(), queue.clone()));
+    // Aborted when this future is dropped (`WorkerHandle::stop`), like the pollers.
+    let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
+    let _telegram_poller = crate::telegram_poll::spawn(core.clone(), queue.clone());
+    loop {
+        match consume(&core, ctx.clone(), queue.clone()).await {
+            Ok(()) => tracing::warn!("queue consumer stopped; restarting"),
+            Err(e) => tracing::warn!(error = %e, "queue consumer failed; restarting in 1 s"),
+        }
+        if sweeper.0.is_finished() {
+            return Err("sweeper stopped".into());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxDynError> {
     let poll = core.config.poll_interval;
     let concurrency = core.config.worker_concurrency;
-    let result = match queue {
+    match queue {
         JobQueue::Sqlite(storage) => WorkerBuilder::new(worker_name())
             .backend(storage.poll_with_interval(poll))
             .data(ctx)
@@ -60,9 +85,7 @@ pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> 
             .run()
             .await
             .map_err(|e| Box::new(e) as BoxDynError),
-    };
-    sweeper.abort();
-    result
+    }
 }
 
 async fn sweep_loop(core: Core, queue: JobQueue) {

@@ -2,6 +2,7 @@
 //! provider.
 
 pub mod definition;
+pub mod editor;
 pub mod resolve;
 pub mod template;
 pub mod validate;

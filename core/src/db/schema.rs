@@ -102,3 +102,11 @@ diesel::joinable!(runs -> inbox (inbox_id));
 diesel::joinable!(run_steps -> runs (run_id));
 
 diesel::allow_tables_to_appear_in_same_query!(admins, providers, inbox, bundles, runs, run_steps);
+
+diesel::table! {
+    poll_leases (provider_id) {
+        provider_id -> BigInt,
+        holder -> Text,
+        lease_until -> Timestamp,
+    }
+}

@@ -152,7 +152,7 @@ pub async fn switch_lang(req: HttpRequest, code: web::Path<String>) -> HttpRespo
         .headers()
         .get("referer")
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| url_path(r))
+        .and_then(url_path)
         .unwrap_or_else(|| "/".to_string());
     let cookie = Cookie::build(i18n::COOKIE, code).path("/").max_age(actix_web::cookie::time::Duration::days(365)).finish();
     HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", back)).finish()

@@ -190,15 +190,18 @@ pub async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let page = ShowPage {
+    ok(&show_page(&state, &req, &session, p, Vec::new()))
+}
+
+fn show_page(state: &AppState, req: &HttpRequest, session: &Session, p: Provider, in_use: Vec<String>) -> ShowPage {
+    ShowPage {
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
-        masked_secret: masked(&state, &p),
+        masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
-        in_use: Vec::new(),
-        ctx: PageCtx::new(&req, &session, "providers"),
+        in_use,
+        ctx: PageCtx::new(req, session, "providers"),
         p,
-    };
-    ok(&page)
+    }
 }
 
 fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
@@ -314,15 +317,7 @@ pub async fn delete(
         Ok(()) => Ok(see_other("/providers")),
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
-            let page = ShowPage {
-                webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
-                masked_secret: masked(&state, &p),
-                trigger_body: TRIGGER_BODY,
-                in_use: names,
-                ctx: PageCtx::new(&req, &session, "providers"),
-                p,
-            };
-            render(&page, StatusCode::CONFLICT)
+            render(&show_page(&state, &req, &session, p, names), StatusCode::CONFLICT)
         }
         Err(e) => Err(e.into()),
     }

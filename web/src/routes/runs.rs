@@ -1,30 +1,780 @@
-//! runs screens.
+//! Запуски: the run history (filters by bundle, status and dates, 50 a page, newest first), a
+//! run's page (trigger payload, each step's resolved inputs, outputs, error, attempt, time) and
+//! "Replay" of a failed run, which resumes it at the failed step.
+//!
+//! Bad query input never fails the page: the filter it belongs to is dropped and a note says
+//! so. While a listed run (or the shown run) is queued or running, htmx re-fetches the page
+//! every few seconds and swaps in only the table (or the run) with `hx-select`.
 
 use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use svyazka_core::catalog::{self, FieldDef};
+use svyazka_core::jobs::Job;
+use svyazka_core::providers::{self, ProviderError, ProviderKind};
+use svyazka_core::runs::{self, Run, RunFilter, StepRecord, status};
 
 use crate::error::WebError;
-use crate::page::{PageCtx, ok};
+use crate::i18n::Lang;
+use crate::page::{PageCtx, ok, render, see_other};
+use crate::session::CsrfForm;
+use crate::state::AppState;
+
+pub const PER_PAGE: i64 = 50;
+/// Longest error shown in a list row; the run page shows it whole.
+const EXCERPT_CHARS: usize = 140;
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 #[rustfmt::skip]
 pub const LABELS: &[(&str, &str, &str)] = &[
+    ("runs_filter_bundle", "Связка", "Bundle"),
+    ("runs_all", "Все", "All"),
+    ("runs_from", "С даты", "From"),
+    ("runs_to", "По дату", "To"),
+    ("runs_apply", "Показать", "Apply"),
+    ("runs_reset", "Сбросить", "Reset"),
+    ("runs_total", "Всего запусков", "Runs in total"),
+    ("runs_page", "Страница", "Page"),
+    ("runs_of", "из", "of"),
+    ("runs_newer", "← Новее", "← Newer"),
+    ("runs_older", "Старее →", "Older →"),
+    ("runs_none_match", "Нет запусков, подходящих под условия.", "No runs match these filters."),
+    ("runs_times_utc", "Время указано в UTC.", "Times are in UTC."),
+    ("runs_bad_status", "Неизвестный статус, фильтр по статусу не применён", "Unknown status, the status filter is ignored"),
+    ("runs_bad_bundle", "Нет такой связки, фильтр по связке не применён", "No such bundle, the bundle filter is ignored"),
+    ("runs_bad_date", "Дата не распознана (нужен формат ГГГГ-ММ-ДД), фильтр по дате не применён", "The date is not understood (use YYYY-MM-DD), the date filter is ignored"),
+    ("runs_bad_page", "Неверный номер страницы, показана первая", "Invalid page number, showing the first page"),
+    ("runs_live", "Таблица обновляется сама, пока есть выполняющиеся запуски.", "The table refreshes itself while runs are in progress."),
+    ("run_id", "№", "#"),
+    ("run_bundle", "Связка", "Bundle"),
+    ("run_attempts", "Попытки", "Attempts"),
+    ("run_created", "Создан", "Created"),
+    ("run_started", "Начат", "Started"),
+    ("run_finished", "Завершён", "Finished"),
+    ("run_error", "Ошибка", "Error"),
+    ("run_status_queued", "в очереди", "queued"),
+    ("run_status_running", "выполняется", "running"),
+    ("run_status_succeeded", "успешно", "succeeded"),
+    ("run_status_failed", "ошибка", "failed"),
+    ("run_status_not_run", "не выполнялся", "not run"),
+    ("run_title", "Запуск", "Run"),
+    ("run_back", "← Все запуски", "← All runs"),
+    ("run_bundle_runs", "Запуски этой связки", "Runs of this bundle"),
+    ("run_event", "Событие (данные триггера)", "Event (trigger payload)"),
+    ("run_event_empty", "Событие без полей.", "The event has no fields."),
+    ("run_steps", "Шаги", "Steps"),
+    ("run_step", "Шаг", "Step"),
+    ("run_inputs", "Входные параметры", "Inputs"),
+    ("run_outputs", "Результат", "Outputs"),
+    ("run_attempt", "Попытка", "Attempt"),
+    ("run_duration", "Длительность, мс", "Duration, ms"),
+    ("run_field", "Поле", "Field"),
+    ("run_value", "Значение", "Value"),
+    ("run_nothing", "нет", "none"),
+    ("run_replay", "Повторить с шага с ошибкой", "Replay from the failed step"),
+    ("run_replay_hint", "Успешно выполненные шаги не повторяются.", "Steps that succeeded are not repeated."),
+    ("run_replay_refused", "Повторить можно только запуск, завершившийся ошибкой.", "Only a failed run can be replayed."),
+    ("run_no_steps", "Шаги ещё не выполнялись.", "No steps have run yet."),
+    ("run_definition_unreadable", "Сохранённое описание связки не читается", "The stored bundle definition is unreadable"),
+    ("run_live", "Страница обновляется сама, пока запуск выполняется.", "The page refreshes itself while the run is in progress."),
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list);
+    cfg.service(list).service(show).service(replay);
+}
+
+fn status_label(ctx: &PageCtx, st: &str) -> &'static str {
+    match st {
+        status::QUEUED => ctx.t("run_status_queued"),
+        status::RUNNING => ctx.t("run_status_running"),
+        status::SUCCEEDED => ctx.t("run_status_succeeded"),
+        status::FAILED => ctx.t("run_status_failed"),
+        _ => ctx.t("run_status_not_run"),
+    }
+}
+
+fn is_live(st: &str) -> bool {
+    st == status::QUEUED || st == status::RUNNING
+}
+
+fn fmt_time(t: NaiveDateTime) -> String {
+    t.format(TIME_FORMAT).to_string()
+}
+
+fn fmt_opt(t: Option<NaiveDateTime>) -> String {
+    t.map(fmt_time).unwrap_or_default()
+}
+
+fn excerpt(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() <= EXCERPT_CHARS {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(EXCERPT_CHARS).collect();
+    format!("{}…", head.trim_end())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list
+
+/// The raw query: every value kept as text so nothing the user typed can fail extraction.
+#[derive(Debug, Default, Clone)]
+struct RawQuery {
+    bundle_id: String,
+    status: String,
+    from: String,
+    to: String,
+    page: String,
+}
+
+impl RawQuery {
+    fn parse(query_string: &str) -> RawQuery {
+        let pairs: Vec<(String, String)> =
+            serde_html_form::from_str(query_string).unwrap_or_default();
+        let mut q = RawQuery::default();
+        for (k, v) in pairs {
+            let v = v.trim().to_string();
+            match k.as_str() {
+                "bundle_id" => q.bundle_id = v,
+                "status" => q.status = v,
+                "from" => q.from = v,
+                "to" => q.to = v,
+                "page" => q.page = v,
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// `YYYY-MM-DD` (the date input), or with a time (`YYYY-MM-DDTHH:MM[:SS]`, also with a space).
+/// A bound without seconds or time covers the whole minute or day it names.
+pub fn parse_bound(s: &str, end: bool) -> Option<NaiveDateTime> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = if end {
+            NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999)?
+        } else {
+            NaiveTime::MIN
+        };
+        return Some(d.and_time(t));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t);
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(if end {
+                t + chrono::Duration::microseconds(59_999_999)
+            } else {
+                t
+            });
+        }
+    }
+    None
+}
+
+/// The filters that were understood, with the text to echo in the form.
+#[derive(Debug, Default, Clone)]
+struct Filters {
+    filter: RunFilter,
+    /// Echoed back into the form (only the accepted values).
+    from: String,
+    to: String,
+    page: i64,
+}
+
+impl Filters {
+    /// The query string for these filters on `page` (empty values left out).
+    fn query(&self, page: i64) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(b) = self.filter.bundle_id {
+            pairs.push(("bundle_id", b.to_string()));
+        }
+        if let Some(s) = &self.filter.status {
+            pairs.push(("status", s.clone()));
+        }
+        if !self.from.is_empty() {
+            pairs.push(("from", self.from.clone()));
+        }
+        if !self.to.is_empty() {
+            pairs.push(("to", self.to.clone()));
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    }
+
+    fn url(&self, page: i64) -> String {
+        let q = self.query(page);
+        if q.is_empty() {
+            "/runs".to_string()
+        } else {
+            format!("/runs?{q}")
+        }
+    }
+}
+
+/// Validates the query; each part that cannot be used is dropped with a note.
+fn read_filters(ctx: &PageCtx, raw: &RawQuery, bundle_ids: &[i64]) -> (Filters, Vec<String>) {
+    let mut f = Filters {
+        page: 1,
+        ..Default::default()
+    };
+    let mut notes = Vec::new();
+    let mut note =
+        |key: &str, value: &str| notes.push(format!("{}: «{}»", ctx.t(key), excerpt(value)));
+    if !raw.bundle_id.is_empty() {
+        match raw.bundle_id.parse::<i64>() {
+            Ok(id) if bundle_ids.contains(&id) => f.filter.bundle_id = Some(id),
+            _ => note("runs_bad_bundle", &raw.bundle_id),
+        }
+    }
+    if !raw.status.is_empty() {
+        match status::ALL.iter().find(|s| **s == raw.status) {
+            Some(s) => f.filter.status = Some((*s).to_string()),
+            None => note("runs_bad_status", &raw.status),
+        }
+    }
+    if !raw.from.is_empty() {
+        match parse_bound(&raw.from, false) {
+            Some(t) => {
+                f.filter.from = Some(t);
+                f.from = raw.from.clone();
+            }
+            None => note("runs_bad_date", &raw.from),
+        }
+    }
+    if !raw.to.is_empty() {
+        match parse_bound(&raw.to, true) {
+            Some(t) => {
+                f.filter.to = Some(t);
+                f.to = raw.to.clone();
+            }
+            None => note("runs_bad_date", &raw.to),
+        }
+    }
+    if !raw.page.is_empty() {
+        match raw.page.parse::<i64>() {
+            Ok(p) if (1..=1_000_000).contains(&p) => f.page = p,
+            _ => note("runs_bad_page", &raw.page),
+        }
+    }
+    (f, notes)
+}
+
+pub struct RunRow {
+    pub id: i64,
+    pub bundle_id: i64,
+    pub bundle_name: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub attempts: i32,
+    pub created: String,
+    pub finished: String,
+    pub error: Option<String>,
+}
+
+pub struct Pager {
+    pub page: i64,
+    pub pages: i64,
+    pub total: i64,
+    pub newer: Option<String>,
+    pub older: Option<String>,
+}
+
+/// Everything `runs/table.html` shows.
+pub struct RunsTable {
+    pub rows: Vec<RunRow>,
+    pub pager: Pager,
+    /// This page's own URL, re-fetched by htmx while `live`.
+    pub self_url: String,
+    pub live: bool,
+    pub filtered: bool,
+}
+
+pub struct BundleOption {
+    pub id: i64,
+    pub name: String,
 }
 
 #[derive(Template)]
-#[template(path = "section.html")]
-struct SectionPage {
+#[template(path = "runs/list.html")]
+struct ListPage {
     ctx: PageCtx,
-    title: &'static str,
-    empty: &'static str,
+    bundles: Vec<BundleOption>,
+    bundle_id: Option<i64>,
+    status: Option<String>,
+    statuses: Vec<(&'static str, &'static str)>,
+    from: String,
+    to: String,
+    notes: Vec<String>,
+    t: RunsTable,
+}
+
+impl ListPage {
+    fn is_selected_bundle(&self, id: &i64) -> bool {
+        self.bundle_id == Some(*id)
+    }
+
+    fn is_selected_status(&self, s: &str) -> bool {
+        self.status.as_deref() == Some(s)
+    }
 }
 
 #[get("/runs")]
-pub async fn list(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
+pub async fn list(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let ctx = PageCtx::new(&req, &session, "runs");
-    ok(&SectionPage { title: ctx.t("runs"), empty: ctx.t("empty_runs"), ctx })
+    let raw = RawQuery::parse(req.query_string());
+    let bundles: Vec<BundleOption> = state
+        .core
+        .db(svyazka_core::bundles::list)
+        .await?
+        .into_iter()
+        .map(|b| BundleOption {
+            id: b.id,
+            name: b.name,
+        })
+        .collect();
+    let ids: Vec<i64> = bundles.iter().map(|b| b.id).collect();
+    let (f, notes) = read_filters(&ctx, &raw, &ids);
+
+    let filter = f.filter.clone();
+    let page = f.page;
+    let (items, total, page) = state
+        .core
+        .db(move |c| {
+            let (items, total) = runs::list(c, &filter, page, PER_PAGE)?;
+            // Past the last page (e.g. an old link): show the last one instead of nothing.
+            let last = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+            if items.is_empty() && page > last {
+                let (items, total) = runs::list(c, &filter, last, PER_PAGE)?;
+                return Ok::<_, WebError>((items, total, last));
+            }
+            Ok((items, total, page))
+        })
+        .await?;
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let rows: Vec<RunRow> = items
+        .into_iter()
+        .map(|i| RunRow {
+            id: i.run.id,
+            bundle_id: i.run.bundle_id,
+            status_label: status_label(&ctx, &i.run.status),
+            attempts: i.run.attempts,
+            created: fmt_time(i.run.created_at),
+            finished: fmt_opt(i.run.finished_at),
+            error: i
+                .run
+                .error
+                .as_deref()
+                .filter(|e| !e.trim().is_empty())
+                .map(excerpt),
+            status: i.run.status,
+            bundle_name: i.bundle_name,
+        })
+        .collect();
+    let live = rows.iter().any(|r| is_live(&r.status));
+    let pager = Pager {
+        page,
+        pages,
+        total,
+        newer: (page > 1).then(|| f.url(page - 1)),
+        older: (page < pages).then(|| f.url(page + 1)),
+    };
+    let filtered = f.filter.bundle_id.is_some()
+        || f.filter.status.is_some()
+        || f.filter.from.is_some()
+        || f.filter.to.is_some();
+    let statuses = status::ALL
+        .iter()
+        .map(|s| (*s, status_label(&ctx, s)))
+        .collect();
+    let page = ListPage {
+        bundles,
+        bundle_id: f.filter.bundle_id,
+        status: f.filter.status.clone(),
+        statuses,
+        from: f.from.clone(),
+        to: f.to.clone(),
+        notes,
+        t: RunsTable {
+            rows,
+            pager,
+            self_url: f.url(page),
+            live,
+            filtered,
+        },
+        ctx,
+    };
+    ok(&page)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run's page
+
+/// One row of a key/value table: the catalog's label when known, the key, the value as text.
+pub struct FieldRow {
+    pub label: String,
+    pub key: String,
+    pub value: String,
+}
+
+pub struct StepView {
+    pub number: usize,
+    pub label: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub inputs: Vec<FieldRow>,
+    pub outputs: Vec<FieldRow>,
+    pub has_outputs: bool,
+    pub error: Option<String>,
+    pub attempt: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub started: String,
+    pub finished: String,
+}
+
+#[derive(Template)]
+#[template(path = "runs/show.html")]
+struct ShowPage {
+    ctx: PageCtx,
+    run: Run,
+    bundle_name: String,
+    /// Set when the stored definition cannot be read.
+    definition_error: Option<String>,
+    status_label: &'static str,
+    event_label: String,
+    event: Vec<FieldRow>,
+    steps: Vec<StepView>,
+    can_replay: bool,
+    live: bool,
+    notice: Option<&'static str>,
+}
+
+impl ShowPage {
+    fn created(&self) -> String {
+        fmt_time(self.run.created_at)
+    }
+
+    fn started(&self) -> String {
+        fmt_opt(self.run.started_at)
+    }
+
+    fn finished(&self) -> String {
+        fmt_opt(self.run.finished_at)
+    }
+}
+
+fn as_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Rows in the catalog's order first (labelled), then any other keys as they are.
+fn field_rows<'a>(
+    map: &Map<String, Json>,
+    known: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<FieldRow> {
+    let mut rows = Vec::with_capacity(map.len());
+    let mut seen = Vec::new();
+    for (key, label) in known {
+        if let Some(v) = map.get(key) {
+            rows.push(FieldRow {
+                label: label.to_string(),
+                key: key.to_string(),
+                value: as_text(v),
+            });
+            seen.push(key);
+        }
+    }
+    for (k, v) in map {
+        if !seen.contains(&k.as_str()) {
+            rows.push(FieldRow {
+                label: k.clone(),
+                key: k.clone(),
+                value: as_text(v),
+            });
+        }
+    }
+    rows
+}
+
+fn fields_of(
+    defs: &'static [FieldDef],
+    en: bool,
+) -> impl Iterator<Item = (&'static str, &'static str)> {
+    defs.iter().map(move |f| (f.key, f.label(en)))
+}
+
+fn json_object(s: Option<&str>) -> Map<String, Json> {
+    match s.and_then(|s| serde_json::from_str::<Json>(s).ok()) {
+        Some(Json::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+struct Loaded {
+    run: Run,
+    records: Vec<StepRecord>,
+    source: Option<ProviderKind>,
+    target: Option<ProviderKind>,
+}
+
+fn kind_of(
+    conn: &mut svyazka_core::db::AnyConnection,
+    id: i64,
+) -> Result<Option<ProviderKind>, WebError> {
+    match providers::get(conn, id) {
+        Ok(p) => Ok(Some(p.kind)),
+        Err(ProviderError::Db(e)) => Err(e.into()),
+        // Labels only: a deleted or unreadable provider leaves the keys unlabelled.
+        Err(_) => Ok(None),
+    }
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
+    state
+        .core
+        .db(move |c| {
+            let run = runs::get(c, id)?.ok_or(WebError::NotFound)?;
+            let records = runs::steps(c, id)?;
+            let (source, target) = match run.snapshot() {
+                Ok(b) => (
+                    kind_of(c, b.source_provider_id)?,
+                    kind_of(c, b.target_provider_id)?,
+                ),
+                Err(_) => (None, None),
+            };
+            Ok(Loaded {
+                run,
+                records,
+                source,
+                target,
+            })
+        })
+        .await
+}
+
+fn show_page(
+    req: &HttpRequest,
+    session: &Session,
+    loaded: Loaded,
+    notice: Option<&'static str>,
+) -> ShowPage {
+    let ctx = PageCtx::new(req, session, "runs");
+    let en = ctx.lang == Lang::En;
+    let Loaded {
+        run,
+        records,
+        source,
+        target,
+    } = loaded;
+    let snapshot = run.snapshot();
+    let (bundle_name, definition_error, event_type, planned) = match &snapshot {
+        Ok(b) => (
+            b.name.clone(),
+            None,
+            b.event_type.clone(),
+            b.steps.iter().map(|s| s.action.clone()).collect(),
+        ),
+        Err(e) => (
+            "—".to_string(),
+            Some(format!("{}: {e}", ctx.t("run_definition_unreadable"))),
+            String::new(),
+            Vec::new(),
+        ),
+    };
+    let event_def = source.and_then(|k| catalog::event(k, &event_type));
+    let event_label = match event_def {
+        Some(d) => d.label(en).to_string(),
+        None => event_type.clone(),
+    };
+    let event_fields = event_def.map(|d| d.fields).unwrap_or(&[]);
+    let event = field_rows(&run.event_fields(), fields_of(event_fields, en));
+
+    // The snapshot's steps, each with its record when it has run; records beyond the snapshot
+    // (cannot happen unless the definition is unreadable) are still shown.
+    let count = planned.len().max(
+        records
+            .iter()
+            .map(|r| usize::try_from(r.position).unwrap_or(0) + 1)
+            .max()
+            .unwrap_or(0),
+    );
+    let mut steps = Vec::with_capacity(count);
+    for i in 0..count {
+        let rec = records
+            .iter()
+            .find(|r| usize::try_from(r.position).ok() == Some(i));
+        let action = rec
+            .map(|r| r.action.clone())
+            .or_else(|| planned.get(i).cloned())
+            .unwrap_or_default();
+        let def = target.and_then(|k| catalog::action(k, &action));
+        let label = def
+            .map(|d| d.label(en).to_string())
+            .unwrap_or_else(|| action.clone());
+        let view = match rec {
+            Some(r) => {
+                let params = def.map(|d| d.params).unwrap_or(&[]);
+                let outputs_def = def.map(|d| d.outputs).unwrap_or(&[]);
+                let inputs = field_rows(
+                    &json_object(Some(&r.inputs)),
+                    params.iter().map(|p| (p.key, p.label(en))),
+                );
+                let outputs = field_rows(
+                    &json_object(r.outputs.as_deref()),
+                    fields_of(outputs_def, en),
+                );
+                StepView {
+                    number: i + 1,
+                    label,
+                    status_label: status_label(&ctx, &r.status),
+                    status: r.status.clone(),
+                    has_outputs: r.outputs.is_some(),
+                    inputs,
+                    outputs,
+                    error: r.error.clone(),
+                    attempt: Some(r.attempt),
+                    duration_ms: Some(r.duration_ms),
+                    started: fmt_time(r.started_at),
+                    finished: fmt_opt(r.finished_at),
+                }
+            }
+            None => StepView {
+                number: i + 1,
+                label,
+                status: "not_run".into(),
+                status_label: ctx.t("run_status_not_run"),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                has_outputs: false,
+                error: None,
+                attempt: None,
+                duration_ms: None,
+                started: String::new(),
+                finished: String::new(),
+            },
+        };
+        steps.push(view);
+    }
+    ShowPage {
+        status_label: status_label(&ctx, &run.status),
+        can_replay: run.status == status::FAILED,
+        live: is_live(&run.status),
+        bundle_name,
+        definition_error,
+        event_label,
+        event,
+        steps,
+        notice,
+        run,
+        ctx,
+    }
+}
+
+#[get("/runs/{id:\\d+}")]
+pub async fn show(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let loaded = load(&state, *id).await?;
+    ok(&show_page(&req, &session, loaded, None))
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// Back to queued (succeeded steps stay done), then a nudge to the queue. If the push fails
+/// the row is still queued and the sweeper enqueues it.
+#[post("/runs/{id:\\d+}/replay")]
+pub async fn replay(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, WebError> {
+    let id = *id;
+    let replayed = state
+        .core
+        .db(move |c| {
+            runs::get(c, id)?.ok_or(WebError::NotFound)?;
+            Ok::<_, WebError>(runs::replay(c, id)?)
+        })
+        .await?;
+    if !replayed {
+        let loaded = load(&state, id).await?;
+        let page = show_page(&req, &session, loaded, Some("run_replay_refused"));
+        return render(&page, StatusCode::CONFLICT);
+    }
+    if let Err(e) = state.queue.push(Job::ExecuteRun { id }).await {
+        tracing::warn!(run = id, error = %e, "queue unavailable; the sweeper will enqueue the replayed run");
+    }
+    Ok(see_other(&format!("/runs/{id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_cover_the_day_or_minute() {
+        let d = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").ok();
+        assert_eq!(parse_bound("2026-11-29", false), d("2026-11-29 00:00:00.0"));
+        assert_eq!(
+            parse_bound("2026-11-29", true),
+            d("2026-11-29 23:59:59.999999")
+        );
+        assert_eq!(
+            parse_bound("2026-11-29T10:15", true),
+            d("2026-11-29 10:15:59.999999")
+        );
+        assert_eq!(
+            parse_bound("2026-11-29 10:15:30", false),
+            d("2026-11-29 10:15:30.0")
+        );
+        for bad in ["yesterday", "2026-13-01", "29.11.2026", "2026-11-29T25:00"] {
+            assert_eq!(parse_bound(bad, false), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn raw_query_keeps_text_and_last_value() {
+        let q = RawQuery::parse("status=bogus&bundle_id=x&from=%20&page=2&page=3&other=1");
+        assert_eq!(
+            (
+                q.status.as_str(),
+                q.bundle_id.as_str(),
+                q.from.as_str(),
+                q.page.as_str()
+            ),
+            ("bogus", "x", "", "3")
+        );
+        assert_eq!(RawQuery::parse("%%%&&=").status, "");
+    }
+
+    #[test]
+    fn excerpts_are_short() {
+        assert_eq!(excerpt(" short "), "short");
+        let long = "ошибка ".repeat(100);
+        let e = excerpt(&long);
+        assert!(e.ends_with('…') && e.chars().count() <= EXCERPT_CHARS + 1);
+    }
 }

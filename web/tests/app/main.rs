@@ -2,5 +2,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod flows;
 mod health;
+mod hooks;
+mod providers;
+mod queue;
+mod security;
+mod runs;
 pub mod support;
+mod telegram;

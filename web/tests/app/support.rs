@@ -50,7 +50,10 @@ impl TestDb {
             Backend::Sqlite => Some(TestDb::Sqlite(tempfile::tempdir().expect("tempdir"))),
             Backend::Postgres => {
                 let (admin_url, redis_url) = services()?;
-                let name = format!("svz_test_{}", svyazka_core::crypto::random_token(8).to_lowercase().replace(['-', '_'], "x"));
+                let name = format!(
+                    "svz_test_{}",
+                    svyazka_core::crypto::random_token(8).to_lowercase().replace(['-', '_'], "x")
+                );
                 let mut admin = diesel::PgConnection::establish(&admin_url)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
@@ -312,15 +315,18 @@ impl TestApp {
     }
 
     pub async fn add_retailcrm(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("retailcrm", &[("name", "Мой RetailCRM"), ("domain", &fakes.crm_base), ("api_key", CRM_KEY)]).await
+        self.add_provider("retailcrm", &[("name", "Мой RetailCRM"), ("domain", &fakes.crm_base), ("api_key", CRM_KEY)])
+            .await
     }
 
     pub async fn add_chatapi(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("chatapi", &[("name", "WhatsApp магазина"), ("api_url", &fakes.wa_base), ("token", WA_TOKEN)]).await
+        self.add_provider("chatapi", &[("name", "WhatsApp магазина"), ("api_url", &fakes.wa_base), ("token", WA_TOKEN)])
+            .await
     }
 
     pub async fn add_telegram(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("telegram", &[("name", "Telegram бот"), ("api_url", &fakes.tg_base), ("token", TG_TOKEN)]).await
+        self.add_provider("telegram", &[("name", "Telegram бот"), ("api_url", &fakes.tg_base), ("token", TG_TOKEN)])
+            .await
     }
 
     pub async fn provider(&self, id: i64) -> svyazka_core::providers::Provider {
@@ -374,13 +380,23 @@ impl TestApp {
             (runs.len() >= n && runs.iter().all(|r| r.status == "succeeded" || r.status == "failed")).then_some(runs)
         })
         .await
-        .expect("runs did not settle in time")
+        .unwrap_or_else(|| {
+            let runs = futures::executor::block_on(self.runs());
+            let mut by_status = std::collections::BTreeMap::<String, usize>::new();
+            for r in &runs {
+                *by_status.entry(r.status.clone()).or_default() += 1;
+            }
+            panic!("runs did not settle in time: {} runs by status {by_status:?}", runs.len())
+        })
     }
 
     pub async fn inbox_count(&self) -> i64 {
         use diesel::prelude::*;
         use svyazka_core::db::schema::inbox;
-        self.core().db(|c| inbox::table.count().get_result::<i64>(c).map_err(svyazka_core::db::DbError::from)).await.unwrap()
+        self.core()
+            .db(|c| inbox::table.count().get_result::<i64>(c).map_err(svyazka_core::db::DbError::from))
+            .await
+            .unwrap()
     }
 }
 
