@@ -8,6 +8,7 @@ mod hooks;
 mod providers;
 mod queue;
 mod security;
+mod startup;
 mod runs;
 pub mod support;
 mod telegram;
