@@ -5,6 +5,8 @@ document.addEventListener("click", function (ev) {
   var target = document.querySelector(btn.getAttribute("data-copy"));
   if (!target) return;
   var text = target.value !== undefined ? target.value : target.textContent;
+  // What was copied last; lets the browser tests check it without clipboard permissions.
+  window.__lastCopied = text;
   var done = function () {
     var old = btn.textContent;
     btn.textContent = "✓";
@@ -28,5 +30,4 @@ function fallback(text) {
   ta.select();
   try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
   document.body.removeChild(ta);
-  window.__lastCopied = text;
 }

@@ -1,7 +1,9 @@
 //! Admin accounts: argon2id password hashes, first-run setup, credential checks.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use diesel::prelude::*;
 
 use crate::db::schema::admins;
@@ -47,7 +49,11 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 
 /// Creates the first administrator. Refused once any admin exists, also when two setup forms
 /// race: the check and the insert share one transaction.
-pub fn create_first_admin(conn: &mut AnyConnection, username: &str, password: &str) -> Result<Admin, AuthError> {
+pub fn create_first_admin(
+    conn: &mut AnyConnection,
+    username: &str,
+    password: &str,
+) -> Result<Admin, AuthError> {
     let hash = hash_password(password)?;
     conn.transaction(|conn| {
         if admin_exists(conn)? {
@@ -61,28 +67,52 @@ pub fn create_first_admin(conn: &mut AnyConnection, username: &str, password: &s
             ))
             .returning(admins::id)
             .get_result(conn)
-            .map_err(|e| if is_unique_violation(&e) { AuthError::AlreadySetUp } else { e.into() })?;
-        Ok(admins::table.find(id).select(Admin::as_select()).first(conn)?)
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    AuthError::AlreadySetUp
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(admins::table
+            .find(id)
+            .select(Admin::as_select())
+            .first(conn)?)
     })
 }
 
 /// Returns the admin when the password matches. Unknown users still pay for one verification so
 /// response time does not tell which part was wrong.
-pub fn verify_login(conn: &mut AnyConnection, username: &str, password: &str) -> Result<Option<Admin>, DbError> {
+pub fn verify_login(
+    conn: &mut AnyConnection,
+    username: &str,
+    password: &str,
+) -> Result<Option<Admin>, DbError> {
     let admin: Option<Admin> = admins::table
         .filter(admins::username.eq(username))
         .select(Admin::as_select())
         .first(conn)
         .optional()?;
-    let hash = admin.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(dummy_hash);
+    let hash = admin
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(dummy_hash);
     let ok = PasswordHash::new(&hash)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false);
     Ok(admin.filter(|_| ok))
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> Result<Option<Admin>, DbError> {
-    Ok(admins::table.find(id).select(Admin::as_select()).first(conn).optional()?)
+    Ok(admins::table
+        .find(id)
+        .select(Admin::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 fn dummy_hash() -> String {

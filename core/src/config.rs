@@ -12,7 +12,10 @@ pub enum Mode {
     /// SQLite file + apalis SQLite queue, worker inside the web process.
     Embedded { db_path: PathBuf },
     /// PostgreSQL + Redis, any number of `svyazka-worker` processes.
-    Queue { database_url: String, redis_url: String },
+    Queue {
+        database_url: String,
+        redis_url: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +52,10 @@ pub struct ConfigError {
 }
 
 fn err(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { var, reason: reason.into() }
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
 }
 
 /// A source of variables: the process environment in production, a map in tests.
@@ -67,7 +73,9 @@ impl Vars for ProcessEnv {
 
 impl<const N: usize> Vars for [(&str, &str); N] {
     fn get(&self, key: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_string())
+        self.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_string())
     }
 }
 
@@ -77,10 +85,17 @@ impl Vars for std::collections::HashMap<String, String> {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(vars: &dyn Vars, var: &'static str, default: T) -> Result<T, ConfigError> {
+fn parse_num<T: std::str::FromStr>(
+    vars: &dyn Vars,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
     match vars.get(var) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| err(var, format!("expected a number, got {v:?}"))),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| err(var, format!("expected a number, got {v:?}"))),
     }
 }
 
@@ -94,14 +109,16 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let file = std::env::var("SVYAZKA_CONFIG").ok();
         match &file {
-            Some(path) => {
-                dotenvy::from_path(path).map_err(|e| err("SVYAZKA_CONFIG", format!("cannot read {path}: {e}")))?
-            }
+            Some(path) => dotenvy::from_path(path)
+                .map_err(|e| err("SVYAZKA_CONFIG", format!("cannot read {path}: {e}")))?,
             None => {
                 if let Err(e) = dotenvy::from_filename("svyazka.env")
                     && !e.not_found()
                 {
-                    return Err(err("SVYAZKA_CONFIG", format!("cannot read ./svyazka.env: {e}")));
+                    return Err(err(
+                        "SVYAZKA_CONFIG",
+                        format!("cannot read ./svyazka.env: {e}"),
+                    ));
                 }
             }
         }
@@ -109,58 +126,105 @@ impl Config {
     }
 
     pub fn from_vars(vars: &dyn Vars) -> Result<Self, ConfigError> {
-        let data_dir = PathBuf::from(vars.get("SVYAZKA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let data_dir = PathBuf::from(
+            vars.get("SVYAZKA_DATA_DIR")
+                .unwrap_or_else(|| "./data".into()),
+        );
         let mode = match (vars.get("DATABASE_URL"), vars.get("REDIS_URL")) {
-            (None, None) => Mode::Embedded { db_path: data_dir.join("svyazka.db") },
+            (None, None) => Mode::Embedded {
+                db_path: data_dir.join("svyazka.db"),
+            },
             (None, Some(_)) => {
-                return Err(err("DATABASE_URL", "REDIS_URL is set, so queue mode needs a postgres:// DATABASE_URL too"));
+                return Err(err(
+                    "DATABASE_URL",
+                    "REDIS_URL is set, so queue mode needs a postgres:// DATABASE_URL too",
+                ));
             }
             (Some(db), redis) => {
-                if let Some(path) = db.strip_prefix("sqlite://").or_else(|| db.strip_prefix("sqlite:")) {
+                if let Some(path) = db
+                    .strip_prefix("sqlite://")
+                    .or_else(|| db.strip_prefix("sqlite:"))
+                {
                     if redis.is_some() {
-                        return Err(err("REDIS_URL", "queue mode needs PostgreSQL; unset REDIS_URL for SQLite"));
+                        return Err(err(
+                            "REDIS_URL",
+                            "queue mode needs PostgreSQL; unset REDIS_URL for SQLite",
+                        ));
                     }
                     if path.is_empty() {
                         return Err(err("DATABASE_URL", "sqlite: URL without a file path"));
                     }
-                    Mode::Embedded { db_path: PathBuf::from(path) }
+                    Mode::Embedded {
+                        db_path: PathBuf::from(path),
+                    }
                 } else if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-                    url::Url::parse(&db).map_err(|e| err("DATABASE_URL", format!("not a valid URL: {e}")))?;
-                    let redis_url =
-                        redis.ok_or_else(|| err("REDIS_URL", "queue mode (postgres DATABASE_URL) needs REDIS_URL"))?;
-                    let parsed = url::Url::parse(&redis_url).map_err(|e| err("REDIS_URL", format!("not a valid URL: {e}")))?;
+                    url::Url::parse(&db)
+                        .map_err(|e| err("DATABASE_URL", format!("not a valid URL: {e}")))?;
+                    let redis_url = redis.ok_or_else(|| {
+                        err(
+                            "REDIS_URL",
+                            "queue mode (postgres DATABASE_URL) needs REDIS_URL",
+                        )
+                    })?;
+                    let parsed = url::Url::parse(&redis_url)
+                        .map_err(|e| err("REDIS_URL", format!("not a valid URL: {e}")))?;
                     if !matches!(parsed.scheme(), "redis" | "rediss") {
                         return Err(err("REDIS_URL", "expected redis://host:port[/db]"));
                     }
-                    Mode::Queue { database_url: db, redis_url }
+                    Mode::Queue {
+                        database_url: db,
+                        redis_url,
+                    }
                 } else {
-                    return Err(err("DATABASE_URL", "expected postgres://… or sqlite://path"));
+                    return Err(err(
+                        "DATABASE_URL",
+                        "expected postgres://… or sqlite://path",
+                    ));
                 }
             }
         };
-        let bind = vars.get("SVYAZKA_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        bind.parse::<std::net::SocketAddr>()
-            .map_err(|_| err("SVYAZKA_BIND", format!("expected host:port such as 127.0.0.1:8080, got {bind:?}")))?;
+        let bind = vars
+            .get("SVYAZKA_BIND")
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        bind.parse::<std::net::SocketAddr>().map_err(|_| {
+            err(
+                "SVYAZKA_BIND",
+                format!("expected host:port such as 127.0.0.1:8080, got {bind:?}"),
+            )
+        })?;
         let public_url = match vars.get("SVYAZKA_PUBLIC_URL") {
             Some(u) => {
-                let parsed = url::Url::parse(&u).map_err(|e| err("SVYAZKA_PUBLIC_URL", format!("not a valid URL: {e}")))?;
+                let parsed = url::Url::parse(&u)
+                    .map_err(|e| err("SVYAZKA_PUBLIC_URL", format!("not a valid URL: {e}")))?;
                 if !matches!(parsed.scheme(), "http" | "https") {
                     return Err(err("SVYAZKA_PUBLIC_URL", "expected http:// or https://"));
                 }
                 u.trim_end_matches('/').to_string()
             }
-            None => format!("http://{}", bind.replace("0.0.0.0", "localhost").replace("127.0.0.1", "localhost")),
+            None => format!(
+                "http://{}",
+                bind.replace("0.0.0.0", "localhost")
+                    .replace("127.0.0.1", "localhost")
+            ),
         };
         let embedded = matches!(mode, Mode::Embedded { .. });
         let secret_key = vars.get("SVYAZKA_SECRET_KEY");
         if !embedded && secret_key.is_none() {
-            return Err(err("SVYAZKA_SECRET_KEY", "required in queue mode (all processes must share it); generate one with `openssl rand -base64 32`"));
+            return Err(err(
+                "SVYAZKA_SECRET_KEY",
+                "required in queue mode (all processes must share it); generate one with `openssl rand -base64 32`",
+            ));
         }
         let embedded_worker = match vars.get("SVYAZKA_EMBEDDED_WORKER").as_deref() {
             None => embedded,
             Some("1" | "true" | "yes") => true,
             Some("0" | "false" | "no") => false,
-            Some(v) => return Err(err("SVYAZKA_EMBEDDED_WORKER", format!("expected true or false, got {v:?}"))),
+            Some(v) => {
+                return Err(err(
+                    "SVYAZKA_EMBEDDED_WORKER",
+                    format!("expected true or false, got {v:?}"),
+                ));
+            }
         };
         let worker_concurrency = parse_num(vars, "SVYAZKA_WORKER_CONCURRENCY", 16usize)?;
         if worker_concurrency == 0 {
@@ -177,7 +241,9 @@ impl Config {
             data_dir,
             secret_key,
             worker_concurrency,
-            queue_name: vars.get("SVYAZKA_QUEUE").unwrap_or_else(|| "svyazka".into()),
+            queue_name: vars
+                .get("SVYAZKA_QUEUE")
+                .unwrap_or_else(|| "svyazka".into()),
             poll_interval: parse_ms(vars, "SVYAZKA_POLL_MS", 100)?,
             sweep_interval: parse_ms(vars, "SVYAZKA_SWEEP_MS", 1000)?,
             lease: parse_ms(vars, "SVYAZKA_LEASE_MS", 60_000)?,
@@ -196,8 +262,12 @@ impl Config {
 
     /// Backoff before attempt `attempt + 1`: base × 2^(attempt-1), capped.
     pub fn backoff(&self, attempt: i32) -> Duration {
-        let exp = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
-        self.backoff_base.saturating_mul(2u32.saturating_pow(exp)).min(self.backoff_max)
+        let exp = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(0)
+            .min(20);
+        self.backoff_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.backoff_max)
     }
 }
 
@@ -208,7 +278,12 @@ mod tests {
     #[test]
     fn embedded_by_default() {
         let c = Config::from_vars(&[("SVYAZKA_DATA_DIR", "/tmp/x")]).expect("config");
-        assert_eq!(c.mode, Mode::Embedded { db_path: PathBuf::from("/tmp/x/svyazka.db") });
+        assert_eq!(
+            c.mode,
+            Mode::Embedded {
+                db_path: PathBuf::from("/tmp/x/svyazka.db")
+            }
+        );
         assert!(c.embedded_worker);
         assert_eq!(c.public_url, "http://localhost:8080");
     }
@@ -217,8 +292,11 @@ mod tests {
     fn queue_mode_needs_redis_and_secret() {
         let e = Config::from_vars(&[("DATABASE_URL", "postgres://u@h/db")]).expect_err("no redis");
         assert_eq!(e.var, "REDIS_URL");
-        let e = Config::from_vars(&[("DATABASE_URL", "postgres://u@h/db"), ("REDIS_URL", "redis://h")])
-            .expect_err("no secret");
+        let e = Config::from_vars(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("REDIS_URL", "redis://h"),
+        ])
+        .expect_err("no secret");
         assert_eq!(e.var, "SVYAZKA_SECRET_KEY");
         let c = Config::from_vars(&[
             ("DATABASE_URL", "postgres://u@h/db"),
@@ -232,17 +310,33 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_variable() {
-        assert_eq!(Config::from_vars(&[("DATABASE_URL", "mysql://x")]).expect_err("db").var, "DATABASE_URL");
-        assert_eq!(Config::from_vars(&[("SVYAZKA_BIND", "nope")]).expect_err("bind").var, "SVYAZKA_BIND");
         assert_eq!(
-            Config::from_vars(&[("SVYAZKA_POLL_MS", "fast")]).expect_err("poll").var,
+            Config::from_vars(&[("DATABASE_URL", "mysql://x")])
+                .expect_err("db")
+                .var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            Config::from_vars(&[("SVYAZKA_BIND", "nope")])
+                .expect_err("bind")
+                .var,
+            "SVYAZKA_BIND"
+        );
+        assert_eq!(
+            Config::from_vars(&[("SVYAZKA_POLL_MS", "fast")])
+                .expect_err("poll")
+                .var,
             "SVYAZKA_POLL_MS"
         );
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let c = Config::from_vars(&[("SVYAZKA_BACKOFF_MS", "100"), ("SVYAZKA_BACKOFF_MAX_MS", "500")]).expect("c");
+        let c = Config::from_vars(&[
+            ("SVYAZKA_BACKOFF_MS", "100"),
+            ("SVYAZKA_BACKOFF_MAX_MS", "500"),
+        ])
+        .expect("c");
         assert_eq!(c.backoff(1), Duration::from_millis(100));
         assert_eq!(c.backoff(2), Duration::from_millis(200));
         assert_eq!(c.backoff(3), Duration::from_millis(400));

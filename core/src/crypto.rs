@@ -26,7 +26,10 @@ pub enum CryptoError {
     #[error("SVYAZKA_SECRET_KEY: expected base64 of 32 bytes")]
     BadKey,
     #[error("secret key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("stored secret cannot be decrypted (was the secret key changed?)")]
     Decrypt,
 }
@@ -42,7 +45,10 @@ impl Crypto {
     /// first start so a fresh install needs no set-up.
     pub fn load_or_create(dir: &Path) -> Result<Self, CryptoError> {
         let path = dir.join("secret.key");
-        let io = |source| CryptoError::KeyFile { path: path.display().to_string(), source };
+        let io = |source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
             Ok(s) => Self::from_base64(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -84,7 +90,9 @@ impl Crypto {
         }
         let (nonce, ct) = raw.split_at(NONCE_LEN);
         let cipher = Aes256Gcm::new((&self.key).into());
-        let plain = cipher.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| CryptoError::Decrypt)?;
+        let plain = cipher
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
     }
 }
@@ -106,7 +114,11 @@ pub fn secure_eq(a: &str, b: &str) -> bool {
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())
 }
 

@@ -106,7 +106,11 @@ pub fn store(
         Ok(id) => Ok(Stored::New(id)),
         Err(e) if is_unique_violation(&e) => {
             let id = inbox::table
-                .filter(inbox::provider_id.eq(provider_id).and(inbox::dedup_key.eq(dedup_key)))
+                .filter(
+                    inbox::provider_id
+                        .eq(provider_id)
+                        .and(inbox::dedup_key.eq(dedup_key)),
+                )
                 .select(inbox::id)
                 .first(conn)?;
             Ok(Stored::Duplicate(id))
@@ -116,18 +120,30 @@ pub fn store(
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<InboxItem>, DbError> {
-    Ok(inbox::table.find(id).select(InboxItem::as_select()).first(conn).optional()?)
+    Ok(inbox::table
+        .find(id)
+        .select(InboxItem::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// Takes the item for this worker until `lease_until`. `None` when another worker holds it or
 /// it is already finished (a doubled job message).
-pub fn claim(conn: &mut AnyConnection, id: i64, lease: chrono::Duration) -> Result<Option<InboxItem>, DbError> {
+pub fn claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    lease: chrono::Duration,
+) -> Result<Option<InboxItem>, DbError> {
     let t = now();
     let n = diesel::update(inbox::table)
         .filter(inbox::id.eq(id))
         .filter(
-            (inbox::status.eq(status::PENDING).and(inbox::next_attempt_at.le(t)))
-                .or(inbox::status.eq(status::PROCESSING).and(inbox::lease_until.lt(t))),
+            (inbox::status
+                .eq(status::PENDING)
+                .and(inbox::next_attempt_at.le(t)))
+            .or(inbox::status
+                .eq(status::PROCESSING)
+                .and(inbox::lease_until.lt(t))),
         )
         .set((
             inbox::status.eq(status::PROCESSING),
@@ -142,7 +158,11 @@ pub fn claim(conn: &mut AnyConnection, id: i64, lease: chrono::Duration) -> Resu
     get(conn, id)
 }
 
-pub fn finish(conn: &mut AnyConnection, id: i64, event: Option<&serde_json::Value>) -> Result<(), DbError> {
+pub fn finish(
+    conn: &mut AnyConnection,
+    id: i64,
+    event: Option<&serde_json::Value>,
+) -> Result<(), DbError> {
     diesel::update(inbox::table.find(id))
         .set((
             inbox::status.eq(status::DONE),
@@ -156,7 +176,12 @@ pub fn finish(conn: &mut AnyConnection, id: i64, event: Option<&serde_json::Valu
 }
 
 /// Transient failure: back to pending after `retry_at`; the sweeper enqueues it then.
-pub fn retry_later(conn: &mut AnyConnection, id: i64, error: &str, retry_at: NaiveDateTime) -> Result<(), DbError> {
+pub fn retry_later(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    retry_at: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(inbox::table.find(id))
         .set((
             inbox::status.eq(status::PENDING),

@@ -8,19 +8,39 @@ use crate::inbox::{self, InboxKind, Stored};
 use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
 
 /// Stores each message of a messenger webhook; returns what was stored (new or duplicate).
-pub fn store_messages(conn: &mut AnyConnection, provider_id: i64, messages: &[IncomingMessage]) -> Result<Vec<Stored>, DbError> {
+pub fn store_messages(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    messages: &[IncomingMessage],
+) -> Result<Vec<Stored>, DbError> {
     messages
         .iter()
         .map(|m| {
             let payload = serde_json::to_value(m).unwrap_or_default();
-            inbox::store(conn, provider_id, &format!("msg:{}", m.message_id), InboxKind::IncomingMessage, &payload)
+            inbox::store(
+                conn,
+                provider_id,
+                &format!("msg:{}", m.message_id),
+                InboxKind::IncomingMessage,
+                &payload,
+            )
         })
         .collect()
 }
 
-pub fn store_trigger(conn: &mut AnyConnection, provider_id: i64, t: &TriggerPayload) -> Result<Stored, DbError> {
+pub fn store_trigger(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    t: &TriggerPayload,
+) -> Result<Stored, DbError> {
     let payload = serde_json::to_value(t).unwrap_or_default();
-    inbox::store(conn, provider_id, &t.dedup_key(), InboxKind::RetailcrmTrigger, &payload)
+    inbox::store(
+        conn,
+        provider_id,
+        &t.dedup_key(),
+        InboxKind::RetailcrmTrigger,
+        &payload,
+    )
 }
 
 /// Reads RetailCRM's trigger from `pairs` (query string and/or form body, already decoded).
@@ -31,7 +51,9 @@ pub fn parse_trigger(pairs: &[(String, String)]) -> Result<TriggerPayload, BadPa
         let mut it = pairs.iter().filter(|(k, _)| k == key);
         let first = it.next().map(|(_, v)| v.trim());
         if it.next().is_some() {
-            return Err(BadPayload(format!("parameter {key} is given more than once")));
+            return Err(BadPayload(format!(
+                "parameter {key} is given more than once"
+            )));
         }
         Ok(first)
     };
@@ -49,14 +71,22 @@ pub fn parse_trigger(pairs: &[(String, String)]) -> Result<TriggerPayload, BadPa
     let event = match get("event")? {
         Some("new") => "new",
         Some("status") => "status",
-        Some(other) => return Err(BadPayload(format!("event must be new or status, got {other:?}"))),
+        Some(other) => {
+            return Err(BadPayload(format!(
+                "event must be new or status, got {other:?}"
+            )));
+        }
         None => return Err(BadPayload("parameter event is missing".into())),
     };
     let status = get("status")?.unwrap_or_default();
     if status.len() > 128 {
         return Err(BadPayload("status is longer than 128 characters".into()));
     }
-    Ok(TriggerPayload { id, status: status.to_string(), event: event.to_string() })
+    Ok(TriggerPayload {
+        id,
+        status: status.to_string(),
+        event: event.to_string(),
+    })
 }
 
 /// Pairs from a body RetailCRM may send as form-urlencoded (the guide's custom body) or JSON.
@@ -67,13 +97,23 @@ pub fn trigger_pairs(content_type: &str, body: &[u8]) -> Result<Vec<(String, Str
     if content_type.starts_with("application/json") {
         let v: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| BadPayload(format!("invalid JSON: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| BadPayload("JSON body must be an object".into()))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| BadPayload("JSON body must be an object".into()))?;
         return Ok(obj
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect());
     }
-    let text = std::str::from_utf8(body).map_err(|_| BadPayload("body is not valid UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| BadPayload("body is not valid UTF-8".into()))?;
     serde_html_form::from_str(text).map_err(|e| BadPayload(format!("invalid form body: {e}")))
 }
 
@@ -96,8 +136,16 @@ mod tests {
 
     #[test]
     fn reads_the_guide_body() {
-        let t = parse_trigger(&pairs("type=order&status=send-to-delivery&id=42&event=new")).expect("ok");
-        assert_eq!(t, TriggerPayload { id: 42, status: "send-to-delivery".into(), event: "new".into() });
+        let t = parse_trigger(&pairs("type=order&status=send-to-delivery&id=42&event=new"))
+            .expect("ok");
+        assert_eq!(
+            t,
+            TriggerPayload {
+                id: 42,
+                status: "send-to-delivery".into(),
+                event: "new".into()
+            }
+        );
         assert_eq!(t.event_type(), "new_deal");
     }
 
@@ -119,7 +167,11 @@ mod tests {
 
     #[test]
     fn json_and_invalid_utf8() {
-        let p = trigger_pairs("application/json", br#"{"type":"order","id":5,"event":"status","status":"new"}"#).expect("json");
+        let p = trigger_pairs(
+            "application/json",
+            br#"{"type":"order","id":5,"event":"status","status":"new"}"#,
+        )
+        .expect("json");
         assert_eq!(parse_trigger(&p).expect("ok").id, 5);
         assert!(trigger_pairs("application/x-www-form-urlencoded", b"id=\xff\xfe").is_err());
         assert!(trigger_pairs("application/json", b"[1,2]").is_err());

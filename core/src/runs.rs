@@ -99,23 +99,39 @@ pub fn create(
 /// Queued runs of an inbox item (to enqueue after dispatch, also after a re-dispatch).
 pub fn queued_for_inbox(conn: &mut AnyConnection, inbox_id: i64) -> Result<Vec<i64>, DbError> {
     Ok(runs::table
-        .filter(runs::inbox_id.eq(inbox_id).and(runs::status.eq(status::QUEUED)))
+        .filter(
+            runs::inbox_id
+                .eq(inbox_id)
+                .and(runs::status.eq(status::QUEUED)),
+        )
         .select(runs::id)
         .load(conn)?)
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Run>, DbError> {
-    Ok(runs::table.find(id).select(Run::as_select()).first(conn).optional()?)
+    Ok(runs::table
+        .find(id)
+        .select(Run::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// Takes the run for this worker (queued and due, or running with an expired lease).
-pub fn claim(conn: &mut AnyConnection, id: i64, lease: chrono::Duration) -> Result<Option<Run>, DbError> {
+pub fn claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    lease: chrono::Duration,
+) -> Result<Option<Run>, DbError> {
     let t = now();
     let n = diesel::update(runs::table)
         .filter(runs::id.eq(id))
         .filter(
-            (runs::status.eq(status::QUEUED).and(runs::next_attempt_at.le(t)))
-                .or(runs::status.eq(status::RUNNING).and(runs::lease_until.lt(t))),
+            (runs::status
+                .eq(status::QUEUED)
+                .and(runs::next_attempt_at.le(t)))
+            .or(runs::status
+                .eq(status::RUNNING)
+                .and(runs::lease_until.lt(t))),
         )
         .set((
             runs::status.eq(status::RUNNING),
@@ -127,7 +143,9 @@ pub fn claim(conn: &mut AnyConnection, id: i64, lease: chrono::Duration) -> Resu
     if n == 0 {
         return Ok(None);
     }
-    diesel::update(runs::table.find(id).filter(runs::started_at.is_null())).set(runs::started_at.eq(Some(t))).execute(conn)?;
+    diesel::update(runs::table.find(id).filter(runs::started_at.is_null()))
+        .set(runs::started_at.eq(Some(t)))
+        .execute(conn)?;
     get(conn, id)
 }
 
@@ -161,7 +179,11 @@ pub fn record_step(conn: &mut AnyConnection, s: &StepOutcome<'_>) -> Result<(), 
     let t = now();
     conn.transaction(|conn| {
         let n = diesel::update(
-            run_steps::table.filter(run_steps::run_id.eq(s.run_id).and(run_steps::position.eq(s.position))),
+            run_steps::table.filter(
+                run_steps::run_id
+                    .eq(s.run_id)
+                    .and(run_steps::position.eq(s.position)),
+            ),
         )
         .set((
             run_steps::status.eq(st),
@@ -207,14 +229,20 @@ pub fn mark_step_started(
 ) -> Result<(), DbError> {
     let t = now();
     conn.transaction(|conn| {
-        let n = diesel::update(run_steps::table.filter(run_steps::run_id.eq(run_id).and(run_steps::position.eq(position))))
-            .set((
-                run_steps::status.eq(status::RUNNING),
-                run_steps::inputs.eq(inputs.to_string()),
-                run_steps::attempt.eq(attempt),
-                run_steps::started_at.eq(t),
-            ))
-            .execute(conn)?;
+        let n = diesel::update(
+            run_steps::table.filter(
+                run_steps::run_id
+                    .eq(run_id)
+                    .and(run_steps::position.eq(position)),
+            ),
+        )
+        .set((
+            run_steps::status.eq(status::RUNNING),
+            run_steps::inputs.eq(inputs.to_string()),
+            run_steps::attempt.eq(attempt),
+            run_steps::started_at.eq(t),
+        ))
+        .execute(conn)?;
         if n == 0 {
             diesel::insert_into(run_steps::table)
                 .values((
@@ -256,7 +284,12 @@ fn finish(conn: &mut AnyConnection, id: i64, st: &str, error: Option<&str>) -> R
 }
 
 /// Transient failure: back to the queue after `retry_at` (the sweeper enqueues it then).
-pub fn retry_later(conn: &mut AnyConnection, id: i64, error: &str, retry_at: NaiveDateTime) -> Result<(), DbError> {
+pub fn retry_later(
+    conn: &mut AnyConnection,
+    id: i64,
+    error: &str,
+    retry_at: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(runs::table.find(id))
         .set((
             runs::status.eq(status::QUEUED),
@@ -275,9 +308,15 @@ pub fn retry_later(conn: &mut AnyConnection, id: i64, error: &str, retry_at: Nai
 /// call to repeat, so its in-flight mark is cleared here.
 pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
     let t = now();
-    diesel::update(run_steps::table.filter(run_steps::run_id.eq(id).and(run_steps::status.eq(status::RUNNING))))
-        .set(run_steps::status.eq(status::FAILED))
-        .execute(conn)?;
+    diesel::update(
+        run_steps::table.filter(
+            run_steps::run_id
+                .eq(id)
+                .and(run_steps::status.eq(status::RUNNING)),
+        ),
+    )
+    .set(run_steps::status.eq(status::FAILED))
+    .execute(conn)?;
     let n = diesel::update(runs::table.find(id).filter(runs::status.eq(status::FAILED)))
         .set((
             runs::status.eq(status::QUEUED),
@@ -312,7 +351,9 @@ pub fn list(
     per_page: i64,
 ) -> Result<(Vec<RunListItem>, i64), DbError> {
     let build = || {
-        let mut q = runs::table.inner_join(bundles::table).into_boxed::<crate::db::MultiBackend>();
+        let mut q = runs::table
+            .inner_join(bundles::table)
+            .into_boxed::<crate::db::MultiBackend>();
         if let Some(b) = filter.bundle_id {
             q = q.filter(runs::bundle_id.eq(b));
         }
@@ -334,9 +375,17 @@ pub fn list(
         .offset((page.max(1) - 1) * per_page)
         .select((Run::as_select(), bundles::name))
         .load(conn)?;
-    Ok((rows.into_iter().map(|(run, bundle_name)| RunListItem { run, bundle_name }).collect(), total))
+    Ok((
+        rows.into_iter()
+            .map(|(run, bundle_name)| RunListItem { run, bundle_name })
+            .collect(),
+        total,
+    ))
 }
 
 pub fn count_by_status(conn: &mut AnyConnection, st: &str) -> Result<i64, DbError> {
-    Ok(runs::table.filter(runs::status.eq(st)).count().get_result(conn)?)
+    Ok(runs::table
+        .filter(runs::status.eq(st))
+        .count()
+        .get_result(conn)?)
 }

@@ -20,17 +20,27 @@ pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<
 
     let due_inbox: Vec<i64> = inbox::table
         .filter(
-            (inbox::status.eq("pending").and(inbox::next_attempt_at.le(t)))
-                .or(inbox::status.eq("processing").and(inbox::lease_until.lt(t))),
+            (inbox::status
+                .eq("pending")
+                .and(inbox::next_attempt_at.le(t)))
+            .or(inbox::status.eq("processing").and(inbox::lease_until.lt(t))),
         )
-        .filter(inbox::enqueued_at.is_null().or(inbox::enqueued_at.lt(stale)))
+        .filter(
+            inbox::enqueued_at
+                .is_null()
+                .or(inbox::enqueued_at.lt(stale)),
+        )
         .order(inbox::id)
         .limit(BATCH)
         .select(inbox::id)
         .load(conn)?;
     for id in due_inbox {
         let took = diesel::update(inbox::table.find(id))
-            .filter(inbox::enqueued_at.is_null().or(inbox::enqueued_at.lt(stale)))
+            .filter(
+                inbox::enqueued_at
+                    .is_null()
+                    .or(inbox::enqueued_at.lt(stale)),
+            )
             .set(inbox::enqueued_at.eq(Some(t)))
             .execute(conn)?;
         if took == 1 {

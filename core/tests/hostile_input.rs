@@ -72,6 +72,9 @@ fn template_injection_has_no_file_env_or_network_access() {
         "{{ env.HOME }}",
     ] {
         let out = template::render(t, &json!({}));
-        assert!(out.as_ref().map(|s| !s.contains("root:")).unwrap_or(true), "{t}: {out:?}");
+        assert!(
+            out.as_ref().map(|s| !s.contains("root:")).unwrap_or(true),
+            "{t}: {out:?}"
+        );
     }
 }

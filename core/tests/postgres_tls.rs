@@ -26,6 +26,8 @@ fn sslmode_require_connects_encrypted() {
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut conn = diesel::PgConnection::establish(&format!("{url}{sep}sslmode=require"))
         .unwrap_or_else(|e| panic!("sslmode=require failed (is TLS compiled into libpq?): {e}"));
-    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").get_result(&mut conn).unwrap();
+    let row: Ssl = diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .get_result(&mut conn)
+        .unwrap();
     assert!(row.ssl, "the connection is encrypted");
 }

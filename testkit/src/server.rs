@@ -26,8 +26,13 @@ impl Running {
 pub fn spawn<F, T, B>(addr: SocketAddr, factory: F) -> std::io::Result<Running>
 where
     F: Fn() -> App<T> + Send + Clone + 'static,
-    T: ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<B>, Error = Error, InitError = ()>
-        + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
     B: MessageBody + 'static,
 {
     let listener = TcpListener::bind(addr)?;

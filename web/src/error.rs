@@ -41,6 +41,8 @@ impl ResponseError for WebError {
                 "Internal error, see the server log / Внутренняя ошибка, подробности в журнале сервера".to_string()
             }
         };
-        HttpResponse::build(self.status_code()).content_type("text/plain; charset=utf-8").body(msg)
+        HttpResponse::build(self.status_code())
+            .content_type("text/plain; charset=utf-8")
+            .body(msg)
     }
 }

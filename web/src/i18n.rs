@@ -28,7 +28,11 @@ impl Lang {
 
     /// The label for `key`; the key itself when the table has no row (shows up in review).
     pub fn t(self, key: &str) -> &'static str {
-        match TABLES.iter().flat_map(|t| t.iter()).find(|(k, _, _)| *k == key) {
+        match TABLES
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|(k, _, _)| *k == key)
+        {
             Some((_, ru, en)) => match self {
                 Lang::Ru => ru,
                 Lang::En => en,
@@ -42,7 +46,11 @@ impl Lang {
 }
 
 /// Each screen module keeps its own labels next to its handlers.
-const TABLES: &[&[(&str, &str, &str)]] = &[BASE, crate::routes::bundles::LABELS, crate::routes::runs::LABELS];
+const TABLES: &[&[(&str, &str, &str)]] = &[
+    BASE,
+    crate::routes::bundles::LABELS,
+    crate::routes::runs::LABELS,
+];
 
 #[rustfmt::skip]
 const BASE: &[(&str, &str, &str)] = &[

@@ -29,7 +29,10 @@ pub enum StartError {
     #[error(transparent)]
     Queue(#[from] svyazka_worker::QueueError),
     #[error("SVYAZKA_BIND {bind}: {source}")]
-    Bind { bind: String, source: std::io::Error },
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
 }
 
 /// A running app: its address, the server handle, and the in-process worker if any.
@@ -52,7 +55,10 @@ impl Running {
 
     /// Waits until the server stops (Ctrl-C / SIGTERM in the binary).
     pub async fn wait(self) -> std::io::Result<()> {
-        let res = self.join.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let res = self
+            .join
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         if let Some(w) = self.worker {
             w.stop();
         }
@@ -61,8 +67,10 @@ impl Running {
 }
 
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let listener =
-        TcpListener::bind(&config.bind).map_err(|source| StartError::Bind { bind: config.bind.clone(), source })?;
+    let listener = TcpListener::bind(&config.bind).map_err(|source| StartError::Bind {
+        bind: config.bind.clone(),
+        source,
+    })?;
     start_on(config, listener).await
 }
 
@@ -70,9 +78,15 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
     let bind = config.bind.clone();
     let core = Core::start(config)?;
     let queue = JobQueue::connect(&core.config).await?;
-    let worker = core.config.embedded_worker.then(|| spawn_worker(core.clone(), queue.clone()));
+    let worker = core
+        .config
+        .embedded_worker
+        .then(|| spawn_worker(core.clone(), queue.clone()));
     let state = AppState::new(core, queue);
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { bind: bind.clone(), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        bind: bind.clone(),
+        source,
+    })?;
     let key = Key::derive_from(state.core.crypto.master_key());
     let secure = state.core.config.public_url.starts_with("https://");
     let data = web::Data::new(state.clone());
@@ -95,5 +109,11 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
     .run();
     let handle = server.handle();
     let join = tokio::spawn(server);
-    Ok(Running { addr, state, server: handle, worker, join })
+    Ok(Running {
+        addr,
+        state,
+        server: handle,
+        worker,
+        join,
+    })
 }

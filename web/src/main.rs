@@ -34,7 +34,11 @@ async fn main() {
         Mode::Queue { .. } => format!(
             "queue mode: PostgreSQL + Redis (queue {:?}); start svyazka-worker processes to run jobs{}",
             config.queue_name,
-            if config.embedded_worker { ", plus one worker in this process" } else { "" }
+            if config.embedded_worker {
+                ", plus one worker in this process"
+            } else {
+                ""
+            }
         ),
     };
     let public = config.public_url.clone();

@@ -33,7 +33,9 @@ impl PageCtx {
 
 pub fn render<T: askama::Template>(page: &T, status: StatusCode) -> Result<HttpResponse, WebError> {
     let html = page.render()?;
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 pub fn ok<T: askama::Template>(page: &T) -> Result<HttpResponse, WebError> {
@@ -41,5 +43,7 @@ pub fn ok<T: askama::Template>(page: &T) -> Result<HttpResponse, WebError> {
 }
 
 pub fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location)).finish()
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
 }

@@ -59,7 +59,10 @@ pub async fn require_admin(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     if is_signed_in(&req.get_session()) {
-        return next.call(req).await.map(ServiceResponse::map_into_left_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
     }
     let target = match req.app_data::<web::Data<AppState>>() {
         Some(state) => match state.admin_exists().await {
@@ -70,9 +73,13 @@ pub async fn require_admin(
     };
     let is_htmx = req.headers().contains_key("hx-request");
     let resp = if is_htmx {
-        HttpResponse::Unauthorized().insert_header(("HX-Redirect", target)).finish()
+        HttpResponse::Unauthorized()
+            .insert_header(("HX-Redirect", target))
+            .finish()
     } else {
-        HttpResponse::SeeOther().insert_header((header::LOCATION, target)).finish()
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, target))
+            .finish()
     };
     Ok(req.into_response(resp).map_into_right_body())
 }
@@ -115,12 +122,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let lang = Lang::from_request(req);
         let expected = req.get_session().get::<String>(CSRF).ok().flatten();
-        let header = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = body.await.map_err(|e| FormRejection::Malformed(e.to_string()))?;
-            let fields: Vec<(String, String)> = serde_html_form::from_bytes(&body).unwrap_or_default();
-            let sent = header.or_else(|| fields.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+            let body = body
+                .await
+                .map_err(|e| FormRejection::Malformed(e.to_string()))?;
+            let fields: Vec<(String, String)> =
+                serde_html_form::from_bytes(&body).unwrap_or_default();
+            let sent = header.or_else(|| {
+                fields
+                    .into_iter()
+                    .find(|(k, _)| k == CSRF_FIELD)
+                    .map(|(_, v)| v)
+            });
             match (expected, sent) {
                 (Some(e), Some(s)) if svyazka_core::crypto::secure_eq(&e, &s) => {}
                 _ => return Err(FormRejection::Csrf(lang)),

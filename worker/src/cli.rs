@@ -17,5 +17,7 @@ pub async fn run() -> Result<(), Box<dyn std::error::Error>> {
         queue.backend_name(),
         core.config.worker_concurrency
     );
-    run_worker(core, queue).await.map_err(|e| e.to_string().into())
+    run_worker(core, queue)
+        .await
+        .map_err(|e| e.to_string().into())
 }

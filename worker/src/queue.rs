@@ -37,7 +37,10 @@ impl JobQueue {
             Mode::Embedded { db_path } => {
                 let path = db_path.with_file_name("jobs.db");
                 let url = format!("sqlite://{}?mode=rwc", path.display());
-                let err = |e: &dyn std::fmt::Display| QueueError::Sqlite { path: path.display().to_string(), reason: e.to_string() };
+                let err = |e: &dyn std::fmt::Display| QueueError::Sqlite {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                };
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .max_connections(4)
                     .connect(&url)
@@ -66,8 +69,16 @@ impl JobQueue {
     pub async fn push(&self, job: Job) -> Result<(), QueueError> {
         let task = TaskBuilder::new(job).max_attempts(APALIS_ATTEMPTS).build();
         match self {
-            JobQueue::Sqlite(s) => s.clone().push_task(task).await.map_err(|e| QueueError::Push(e.to_string())),
-            JobQueue::Redis(s) => s.clone().push_task(task).await.map_err(|e| QueueError::Push(e.to_string())),
+            JobQueue::Sqlite(s) => s
+                .clone()
+                .push_task(task)
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
+            JobQueue::Redis(s) => s
+                .clone()
+                .push_task(task)
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
         }
     }
 
@@ -80,12 +91,19 @@ impl JobQueue {
                     .execute(s.pool())
                     .await
                     .map(|_| ())
-                    .map_err(|e| QueueError::Sqlite { path, reason: e.to_string() })
+                    .map_err(|e| QueueError::Sqlite {
+                        path,
+                        reason: e.to_string(),
+                    })
             }
             JobQueue::Redis(s) => {
                 let mut conn = s.clone().get_connection().clone();
                 let pong: String = redis::cmd("PING").query_async(&mut conn).await?;
-                if pong == "PONG" { Ok(()) } else { Err(QueueError::Push(format!("unexpected PING answer {pong}"))) }
+                if pong == "PONG" {
+                    Ok(())
+                } else {
+                    Err(QueueError::Push(format!("unexpected PING answer {pong}")))
+                }
             }
         }
     }

@@ -20,10 +20,12 @@ struct Ctx {
 const ENQUEUE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
-    let follow_ups = svyazka_core::work::handle(&ctx.core, job).await.map_err(|e| {
-        tracing::warn!(?job, error = %e, "job failed; it will be retried");
-        Box::new(e) as BoxDynError
-    })?;
+    let follow_ups = svyazka_core::work::handle(&ctx.core, job)
+        .await
+        .map_err(|e| {
+            tracing::warn!(?job, error = %e, "job failed; it will be retried");
+            Box::new(e) as BoxDynError
+        })?;
     for next in follow_ups {
         // A failed push is not fatal: the row stays queued and the sweeper enqueues it.
         if let Err(e) = ctx.queue.push(next).await {
@@ -34,14 +36,21 @@ async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
 }
 
 fn worker_name() -> String {
-    format!("svyazka-{}-{}", std::process::id(), svyazka_core::crypto::random_token(4))
+    format!(
+        "svyazka-{}-{}",
+        std::process::id(),
+        svyazka_core::crypto::random_token(4)
+    )
 }
 
 /// Runs until the process ends (or the returned future is dropped). If the queue backend
 /// fails (Redis restarted, say), the consumer is rebuilt after a pause; the sweeper and our
 /// tables make sure nothing enqueued meanwhile is lost.
 pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> {
-    let ctx = Arc::new(Ctx { core: core.clone(), queue: queue.clone() });
+    let ctx = Arc::new(Ctx {
+        core: core.clone(),
+        queue: queue.clone(),
+    });
     // Aborted when this future is dropped (`WorkerHandle::stop`), like the pollers.
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
     let _telegram_poller = crate::telegram_poll::spawn(core.clone(), queue.clone());
@@ -93,7 +102,10 @@ async fn sweep_loop(core: Core, queue: JobQueue) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match core.db(|c| svyazka_core::sweep::due_jobs(c, ENQUEUE_GRACE)).await {
+        match core
+            .db(|c| svyazka_core::sweep::due_jobs(c, ENQUEUE_GRACE))
+            .await
+        {
             Ok(jobs) => {
                 if !jobs.is_empty() {
                     tracing::info!(count = jobs.len(), "sweeper re-enqueues work");
@@ -128,4 +140,3 @@ pub fn spawn_worker(core: Core, queue: JobQueue) -> WorkerHandle {
     });
     WorkerHandle { task }
 }
-

@@ -9,13 +9,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Value {
-    Literal { value: String },
+    Literal {
+        value: String,
+    },
     /// A field of the triggering event.
-    EventField { field: String },
+    EventField {
+        field: String,
+    },
     /// An output of an earlier step (0-based index).
-    StepOutput { step: usize, field: String },
+    StepOutput {
+        step: usize,
+        field: String,
+    },
     /// Text with `{{ field }}` / `{{ stepN.field }}` placeholders, rendered with minijinja.
-    Template { text: String },
+    Template {
+        text: String,
+    },
 }
 
 impl Value {

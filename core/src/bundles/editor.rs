@@ -36,17 +36,34 @@ pub enum EditError {
 
 /// A new step of `action` with the catalog's defaults filled in.
 pub fn new_step(target: ProviderKind, action: &str) -> Result<Step, EditError> {
-    let def = catalog::action(target, action).ok_or_else(|| EditError::UnknownAction(action.to_string()))?;
+    let def = catalog::action(target, action)
+        .ok_or_else(|| EditError::UnknownAction(action.to_string()))?;
     let params = def
         .params
         .iter()
-        .filter_map(|p| p.default.map(|d| (p.key.to_string(), Value::Literal { value: d.to_string() })))
+        .filter_map(|p| {
+            p.default.map(|d| {
+                (
+                    p.key.to_string(),
+                    Value::Literal {
+                        value: d.to_string(),
+                    },
+                )
+            })
+        })
         .collect();
-    Ok(Step { action: def.key.to_string(), params })
+    Ok(Step {
+        action: def.key.to_string(),
+        params,
+    })
 }
 
 /// Appends a step; returns its index.
-pub fn add_step(steps: &mut Vec<Step>, target: ProviderKind, action: &str) -> Result<usize, EditError> {
+pub fn add_step(
+    steps: &mut Vec<Step>,
+    target: ProviderKind,
+    action: &str,
+) -> Result<usize, EditError> {
     steps.push(new_step(target, action)?);
     Ok(steps.len() - 1)
 }
@@ -120,13 +137,22 @@ pub fn rename_step_vars(text: &str, map: &impl Fn(usize) -> Option<usize>) -> St
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let open = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min();
+        let open = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
         let Some(start) = open else {
             out.push_str(rest);
             return out;
         };
-        let close = if rest[start..].starts_with("{{") { "}}" } else { "%}" };
-        let end = rest[start + 2..].find(close).map_or(rest.len(), |e| start + 2 + e + 2);
+        let close = if rest[start..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let end = rest[start + 2..]
+            .find(close)
+            .map_or(rest.len(), |e| start + 2 + e + 2);
         out.push_str(&rest[..start]);
         out.push_str(&rename_in_block(&rest[start..end], map));
         rest = &rest[end..];
@@ -179,26 +205,41 @@ pub fn source_key(value: Option<&Value>) -> String {
 /// (template). Unknown keys are ignored; an empty literal or template leaves the parameter
 /// unmapped. Repeated keys: the last one wins.
 pub fn parse_params(def: &ActionDef, fields: &[(String, String)]) -> BTreeMap<String, Value> {
-    let get = |k: &str| fields.iter().rev().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+    };
     let mut out = BTreeMap::new();
     for p in def.params {
         let src = get(&format!("{}.src", p.key)).unwrap_or("").trim();
         let value = match src {
             SRC_LITERAL => {
                 let v = get(&format!("{}.lit", p.key)).unwrap_or("");
-                (!v.trim().is_empty()).then(|| Value::Literal { value: clip(v).to_string() })
+                (!v.trim().is_empty()).then(|| Value::Literal {
+                    value: clip(v).to_string(),
+                })
             }
             SRC_TEMPLATE => {
                 let v = get(&format!("{}.tpl", p.key)).unwrap_or("");
                 let v = v.replace("\r\n", "\n");
-                (!v.trim().is_empty()).then(|| Value::Template { text: clip(&v).to_string() })
+                (!v.trim().is_empty()).then(|| Value::Template {
+                    text: clip(&v).to_string(),
+                })
             }
             s => {
                 if let Some(field) = s.strip_prefix("event:") {
-                    Some(Value::EventField { field: field.to_string() })
+                    Some(Value::EventField {
+                        field: field.to_string(),
+                    })
                 } else if let Some(rest) = s.strip_prefix("step:") {
                     rest.split_once(':').and_then(|(n, field)| {
-                        n.parse().ok().map(|step| Value::StepOutput { step, field: field.to_string() })
+                        n.parse().ok().map(|step| Value::StepOutput {
+                            step,
+                            field: field.to_string(),
+                        })
                     })
                 } else {
                     None
@@ -272,12 +313,19 @@ pub fn picker(
             .collect(),
     }];
     for (i, s) in steps.iter().enumerate().take(index) {
-        let Some(a) = catalog::action(target, &s.action) else { continue };
+        let Some(a) = catalog::action(target, &s.action) else {
+            continue;
+        };
         if a.outputs.is_empty() {
             continue;
         }
         groups.push(PickGroup {
-            label: format!("{} {} · {}", if en { "Step" } else { "Шаг" }, i + 1, a.label(en)),
+            label: format!(
+                "{} {} · {}",
+                if en { "Step" } else { "Шаг" },
+                i + 1,
+                a.label(en)
+            ),
             options: a
                 .outputs
                 .iter()
@@ -305,16 +353,24 @@ pub fn param_errors(
     en: bool,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let Some(step) = steps.get(index) else { return out };
-    let Some(action) = catalog::action(target, &step.action) else { return out };
+    let Some(step) = steps.get(index) else {
+        return out;
+    };
+    let Some(action) = catalog::action(target, &step.action) else {
+        return out;
+    };
     for p in action.params {
-        let Some(v) = step.params.get(p.key) else { continue };
+        let Some(v) = step.params.get(p.key) else {
+            continue;
+        };
         let err = match v {
-            Value::EventField { field } if !event.fields.iter().any(|f| f.key == field) => Some(if en {
-                format!("the event has no field {field}")
-            } else {
-                format!("в событии нет поля {field}")
-            }),
+            Value::EventField { field } if !event.fields.iter().any(|f| f.key == field) => {
+                Some(if en {
+                    format!("the event has no field {field}")
+                } else {
+                    format!("в событии нет поля {field}")
+                })
+            }
             Value::StepOutput { step: from, field } => {
                 let ok = *from < index
                     && steps
@@ -330,7 +386,9 @@ pub fn param_errors(
                 })
             }
             Value::Template { text } => {
-                template::check(text, &known_variables(event, steps, index, target)).err().map(|e| describe(&e, en))
+                template::check(text, &known_variables(event, steps, index, target))
+                    .err()
+                    .map(|e| e.localized(en))
             }
             _ => None,
         };
@@ -339,19 +397,6 @@ pub fn param_errors(
         }
     }
     out
-}
-
-/// A template error in the admin's language.
-pub fn describe(e: &TemplateError, en: bool) -> String {
-    if en {
-        return e.to_string();
-    }
-    match e {
-        TemplateError::Syntax(d) => format!("ошибка в шаблоне: {d}"),
-        TemplateError::Unknown(v) => format!("неизвестный параметр {{{{ {v} }}}}"),
-        TemplateError::Render(d) => format!("шаблон не выполнился: {d}"),
-        TemplateError::TooLong => e.to_string(),
-    }
 }
 
 /// `text` rendered as step `index` would render it, with the catalog's sample values.
@@ -393,14 +438,16 @@ pub fn summaries(conn: &mut AnyConnection) -> Result<Vec<Summary>, DbError> {
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, source_provider_id, event_type, target_provider_id, state)| Summary {
-            id,
-            name,
-            source_provider_id,
-            event_type,
-            target_provider_id,
-            running: state == super::BundleState::Running.as_str(),
-        })
+        .map(
+            |(id, name, source_provider_id, event_type, target_provider_id, state)| Summary {
+                id,
+                name,
+                source_provider_id,
+                event_type,
+                target_provider_id,
+                running: state == super::BundleState::Running.as_str(),
+            },
+        )
         .collect())
 }
 
@@ -409,11 +456,20 @@ mod tests {
     use super::*;
 
     fn step(action: &str, params: &[(&str, Value)]) -> Step {
-        Step { action: action.into(), params: params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() }
+        Step {
+            action: action.into(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
     }
 
     fn out(step: usize, field: &str) -> Value {
-        Value::StepOutput { step, field: field.into() }
+        Value::StepOutput {
+            step,
+            field: field.into(),
+        }
     }
 
     fn tpl(t: &str) -> Value {
@@ -422,26 +478,56 @@ mod tests {
 
     fn guide_chain() -> Vec<Step> {
         vec![
-            step("new_contact", &[("phone", Value::EventField { field: "sender_id".into() })]),
-            step("new_deal", &[("phone", out(0, "contact_phone")), ("contact_id", out(0, "contact_id"))]),
+            step(
+                "new_contact",
+                &[(
+                    "phone",
+                    Value::EventField {
+                        field: "sender_id".into(),
+                    },
+                )],
+            ),
+            step(
+                "new_deal",
+                &[
+                    ("phone", out(0, "contact_phone")),
+                    ("contact_id", out(0, "contact_id")),
+                ],
+            ),
             step(
                 "new_message",
-                &[("contact_id", out(0, "contact_id")), ("text", tpl("{{ text }} ({{ step2.deal_number }})"))],
+                &[
+                    ("contact_id", out(0, "contact_id")),
+                    ("text", tpl("{{ text }} ({{ step2.deal_number }})")),
+                ],
             ),
         ]
     }
 
     fn fields(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn new_steps_get_defaults() {
         let s = new_step(ProviderKind::Retailcrm, "new_deal").expect("step");
-        assert_eq!(s.params.get("only_if_no_open_deal"), Some(&Value::Literal { value: "true".into() }));
-        assert_eq!(new_step(ProviderKind::Chatapi, "new_deal"), Err(EditError::UnknownAction("new_deal".into())));
+        assert_eq!(
+            s.params.get("only_if_no_open_deal"),
+            Some(&Value::Literal {
+                value: "true".into()
+            })
+        );
+        assert_eq!(
+            new_step(ProviderKind::Chatapi, "new_deal"),
+            Err(EditError::UnknownAction("new_deal".into()))
+        );
         let mut steps = Vec::new();
-        assert_eq!(add_step(&mut steps, ProviderKind::Chatapi, "send_message"), Ok(0));
+        assert_eq!(
+            add_step(&mut steps, ProviderKind::Chatapi, "send_message"),
+            Ok(0)
+        );
         assert_eq!(steps[0].action, "send_message");
     }
 
@@ -451,13 +537,19 @@ mod tests {
         assert_eq!(move_step(&mut steps, 2, true), Ok(true));
         // New message is now step 2 (index 1), New deal step 3 (index 2).
         assert_eq!(steps[1].action, "new_message");
-        assert_eq!(steps[1].params["text"], tpl("{{ text }} ({{ step3.deal_number }})"));
+        assert_eq!(
+            steps[1].params["text"],
+            tpl("{{ text }} ({{ step3.deal_number }})")
+        );
         assert_eq!(steps[1].params["contact_id"], out(0, "contact_id"));
         assert_eq!(steps[2].params["phone"], out(0, "contact_phone"));
         // The first step moving down: its users now point forward, which validation reports.
         assert_eq!(move_step(&mut steps, 0, false), Ok(true));
         assert_eq!(steps[0].params["contact_id"], out(1, "contact_id"));
-        assert_eq!(steps[0].params["text"], tpl("{{ text }} ({{ step3.deal_number }})"));
+        assert_eq!(
+            steps[0].params["text"],
+            tpl("{{ text }} ({{ step3.deal_number }})")
+        );
         let event = catalog::event(ProviderKind::Chatapi, "incoming_message").expect("event");
         let errors = param_errors(event, ProviderKind::Retailcrm, &steps, 0, false);
         assert!(errors.contains_key("contact_id"), "{errors:?}");
@@ -474,13 +566,19 @@ mod tests {
         remove_step(&mut steps, 1).expect("remove");
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[1].params["contact_id"], out(0, "contact_id"));
-        assert_eq!(steps[1].params["text"], tpl("{{ text }} ({{ removed_step2.deal_number }})"));
+        assert_eq!(
+            steps[1].params["text"],
+            tpl("{{ text }} ({{ removed_step2.deal_number }})")
+        );
 
         let mut steps = guide_chain();
         remove_step(&mut steps, 0).expect("remove");
         assert!(!steps[0].params.contains_key("phone"));
         assert!(!steps[1].params.contains_key("contact_id"));
-        assert_eq!(steps[1].params["text"], tpl("{{ text }} ({{ step1.deal_number }})"));
+        assert_eq!(
+            steps[1].params["text"],
+            tpl("{{ text }} ({{ step1.deal_number }})")
+        );
         assert_eq!(remove_step(&mut steps, 5), Err(EditError::NoStep(5)));
     }
 
@@ -488,7 +586,10 @@ mod tests {
     fn renaming_touches_only_variables_inside_blocks() {
         let map = |i: usize| Some(i + 1);
         assert_eq!(
-            rename_step_vars("step1 {{ step1.a }} {{ mystep1 }} {% if step12.b %}x{% endif %} {{ step1x }}", &map),
+            rename_step_vars(
+                "step1 {{ step1.a }} {{ mystep1 }} {% if step12.b %}x{% endif %} {{ step1x }}",
+                &map
+            ),
             "step1 {{ step2.a }} {{ mystep1 }} {% if step13.b %}x{% endif %} {{ step1x }}"
         );
         assert_eq!(
@@ -516,21 +617,43 @@ mod tests {
             ]),
         );
         assert_eq!(params["phone"], out(0, "contact_phone"));
-        assert_eq!(params["contact_id"], Value::EventField { field: "sender_id".into() });
-        assert_eq!(params["source"], Value::Literal { value: "WhatsApp".into() });
+        assert_eq!(
+            params["contact_id"],
+            Value::EventField {
+                field: "sender_id".into()
+            }
+        );
+        assert_eq!(
+            params["source"],
+            Value::Literal {
+                value: "WhatsApp".into()
+            }
+        );
         assert_eq!(params["comment"], tpl("От {{ sender_name }}\n"));
-        assert_eq!(params["only_if_no_open_deal"], Value::Literal { value: "false".into() });
+        assert_eq!(
+            params["only_if_no_open_deal"],
+            Value::Literal {
+                value: "false".into()
+            }
+        );
         assert_eq!(params.len(), 5);
         // Empty choices and empty texts leave parameters unmapped; garbage is ignored.
         let params = parse_params(
             def,
-            &fields(&[("phone.src", ""), ("source.src", "lit"), ("source.lit", "  "), ("comment.src", "step:x:y")]),
+            &fields(&[
+                ("phone.src", ""),
+                ("source.src", "lit"),
+                ("source.lit", "  "),
+                ("comment.src", "step:x:y"),
+            ]),
         );
         assert!(params.is_empty(), "{params:?}");
         // Every value the form can post round-trips through source_key.
         for v in [
             out(1, "deal_id"),
-            Value::EventField { field: "text".into() },
+            Value::EventField {
+                field: "text".into(),
+            },
             tpl("x"),
             Value::Literal { value: "y".into() },
         ] {
@@ -544,21 +667,40 @@ mod tests {
     fn picker_lists_event_fields_and_earlier_outputs_by_provider() {
         let event = catalog::event(ProviderKind::Chatapi, "incoming_message").expect("event");
         let steps = guide_chain();
-        let groups = picker(ProviderKind::Chatapi, event, ProviderKind::Retailcrm, &steps, 2, false);
+        let groups = picker(
+            ProviderKind::Chatapi,
+            event,
+            ProviderKind::Retailcrm,
+            &steps,
+            2,
+            false,
+        );
         assert_eq!(groups.len(), 3);
         assert_eq!(groups[0].label, "WhatsApp (ChatAPI) · Входящие сообщения");
-        assert!(
-            groups[0]
-                .options
-                .iter()
-                .any(|o| o.label == "WhatsApp (ChatAPI): id отправителя" && o.value == "event:sender_id")
-        );
+        assert!(groups[0].options.iter().any(
+            |o| o.label == "WhatsApp (ChatAPI): id отправителя" && o.value == "event:sender_id"
+        ));
         assert_eq!(groups[1].label, "Шаг 1 · Новый контакт");
-        let contact = groups[1].options.iter().find(|o| o.var == "step1.contact_id").expect("contact id");
+        let contact = groups[1]
+            .options
+            .iter()
+            .find(|o| o.var == "step1.contact_id")
+            .expect("contact id");
         assert_eq!(contact.label, "RetailCRM: ID контакта");
         assert_eq!(contact.value, "step:0:contact_id");
         // The first step sees only the event.
-        assert_eq!(picker(ProviderKind::Chatapi, event, ProviderKind::Retailcrm, &steps, 0, true).len(), 1);
+        assert_eq!(
+            picker(
+                ProviderKind::Chatapi,
+                event,
+                ProviderKind::Retailcrm,
+                &steps,
+                0,
+                true
+            )
+            .len(),
+            1
+        );
     }
 
     #[test]
@@ -567,7 +709,12 @@ mod tests {
         let steps = vec![step(
             "send_message",
             &[
-                ("recipient", Value::EventField { field: "phone".into() }),
+                (
+                    "recipient",
+                    Value::EventField {
+                        field: "phone".into(),
+                    },
+                ),
                 ("text", tpl("Здравствуйте, {{ firstname }}!")),
             ],
         )];
@@ -575,19 +722,38 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors["text"].contains("firstname"), "{errors:?}");
         assert_eq!(
-            preview(event, ProviderKind::Chatapi, &steps, 0, "Здравствуйте, {{ first_name }}! Заказ №{{ number }}"),
+            preview(
+                event,
+                ProviderKind::Chatapi,
+                &steps,
+                0,
+                "Здравствуйте, {{ first_name }}! Заказ №{{ number }}"
+            ),
             Ok("Здравствуйте, Анна! Заказ №7146C".into())
         );
         assert!(matches!(
-            preview(event, ProviderKind::Chatapi, &steps, 0, "{{ step1.message_id }}"),
+            preview(
+                event,
+                ProviderKind::Chatapi,
+                &steps,
+                0,
+                "{{ step1.message_id }}"
+            ),
             Err(TemplateError::Unknown(_))
         ));
-        assert!(describe(&TemplateError::Unknown("x".into()), false).contains("{{ x }}"));
+        assert!(
+            TemplateError::Unknown("x".into())
+                .localized(false)
+                .contains("{{ x }}")
+        );
     }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(clean_name("  WhatsApp   →  RetailCRM "), Some("WhatsApp → RetailCRM".into()));
+        assert_eq!(
+            clean_name("  WhatsApp   →  RetailCRM "),
+            Some("WhatsApp → RetailCRM".into())
+        );
         assert_eq!(clean_name("   "), None);
         assert_eq!(clean_name(&"я".repeat(MAX_NAME + 1)), None);
     }

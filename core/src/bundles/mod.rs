@@ -67,9 +67,14 @@ impl Bundle {
         };
         Ok(Bundle {
             id: r.id,
-            status_filter: serde_json::from_str(&r.status_filter).map_err(|e| corrupt("status filter", e))?,
+            status_filter: serde_json::from_str(&r.status_filter)
+                .map_err(|e| corrupt("status filter", e))?,
             steps: serde_json::from_str(&r.steps).map_err(|e| corrupt("step list", e))?,
-            state: if r.state == "running" { BundleState::Running } else { BundleState::Stopped },
+            state: if r.state == "running" {
+                BundleState::Running
+            } else {
+                BundleState::Stopped
+            },
             name: r.name,
             source_provider_id: r.source_provider_id,
             event_type: r.event_type,
@@ -87,7 +92,8 @@ impl Bundle {
     pub fn matches(&self, event_type: &str, status: Option<&str>) -> bool {
         self.is_running()
             && self.event_type == event_type
-            && (self.status_filter.is_empty() || status.is_some_and(|s| self.status_filter.iter().any(|f| f == s)))
+            && (self.status_filter.is_empty()
+                || status.is_some_and(|s| self.status_filter.iter().any(|f| f == s)))
     }
 }
 
@@ -122,46 +128,74 @@ pub fn create(conn: &mut AnyConnection, b: &NewBundle) -> Result<i64, DbError> {
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Bundle>, DbError> {
-    let row: Option<BundleRow> = bundles::table.find(id).select(BundleRow::as_select()).first(conn).optional()?;
+    let row: Option<BundleRow> = bundles::table
+        .find(id)
+        .select(BundleRow::as_select())
+        .first(conn)
+        .optional()?;
     row.map(Bundle::from_row).transpose()
 }
 
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<Bundle>, DbError> {
-    let rows: Vec<BundleRow> = bundles::table.order(bundles::id.desc()).select(BundleRow::as_select()).load(conn)?;
+    let rows: Vec<BundleRow> = bundles::table
+        .order(bundles::id.desc())
+        .select(BundleRow::as_select())
+        .load(conn)?;
     rows.into_iter().map(Bundle::from_row).collect()
 }
 
 /// Running bundles listening to this provider; the dispatcher filters by event and status.
-pub fn running_for_source(conn: &mut AnyConnection, provider_id: i64) -> Result<Vec<Bundle>, DbError> {
+pub fn running_for_source(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+) -> Result<Vec<Bundle>, DbError> {
     let rows: Vec<BundleRow> = bundles::table
-        .filter(bundles::source_provider_id.eq(provider_id).and(bundles::state.eq("running")))
+        .filter(
+            bundles::source_provider_id
+                .eq(provider_id)
+                .and(bundles::state.eq("running")),
+        )
         .select(BundleRow::as_select())
         .load(conn)?;
     rows.into_iter().map(Bundle::from_row).collect()
 }
 
 fn touch(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
-    diesel::update(bundles::table.find(id)).set(bundles::updated_at.eq(now())).execute(conn)?;
+    diesel::update(bundles::table.find(id))
+        .set(bundles::updated_at.eq(now()))
+        .execute(conn)?;
     Ok(())
 }
 
 pub fn rename(conn: &mut AnyConnection, id: i64, name: &str) -> Result<(), DbError> {
-    diesel::update(bundles::table.find(id)).set(bundles::name.eq(name)).execute(conn)?;
+    diesel::update(bundles::table.find(id))
+        .set(bundles::name.eq(name))
+        .execute(conn)?;
     touch(conn, id)
 }
 
 pub fn set_steps(conn: &mut AnyConnection, id: i64, steps: &[Step]) -> Result<(), DbError> {
-    diesel::update(bundles::table.find(id)).set(bundles::steps.eq(json(&steps))).execute(conn)?;
+    diesel::update(bundles::table.find(id))
+        .set(bundles::steps.eq(json(&steps)))
+        .execute(conn)?;
     touch(conn, id)
 }
 
-pub fn set_status_filter(conn: &mut AnyConnection, id: i64, statuses: &[String]) -> Result<(), DbError> {
-    diesel::update(bundles::table.find(id)).set(bundles::status_filter.eq(json(&statuses))).execute(conn)?;
+pub fn set_status_filter(
+    conn: &mut AnyConnection,
+    id: i64,
+    statuses: &[String],
+) -> Result<(), DbError> {
+    diesel::update(bundles::table.find(id))
+        .set(bundles::status_filter.eq(json(&statuses)))
+        .execute(conn)?;
     touch(conn, id)
 }
 
 pub fn set_state(conn: &mut AnyConnection, id: i64, state: BundleState) -> Result<(), DbError> {
-    diesel::update(bundles::table.find(id)).set(bundles::state.eq(state.as_str())).execute(conn)?;
+    diesel::update(bundles::table.find(id))
+        .set(bundles::state.eq(state.as_str()))
+        .execute(conn)?;
     touch(conn, id)
 }
 

@@ -49,9 +49,11 @@ pub enum ResolveError {
 pub fn resolve(value: &Value, ctx: &RunContext) -> Result<String, ResolveError> {
     match value {
         Value::Literal { value } => Ok(value.clone()),
-        Value::EventField { field } => {
-            ctx.event.get(field).map(as_text).ok_or_else(|| ResolveError::MissingEventField(field.clone()))
-        }
+        Value::EventField { field } => ctx
+            .event
+            .get(field)
+            .map(as_text)
+            .ok_or_else(|| ResolveError::MissingEventField(field.clone())),
         Value::StepOutput { step, field } => ctx
             .outputs
             .get(*step)
@@ -63,7 +65,11 @@ pub fn resolve(value: &Value, ctx: &RunContext) -> Result<String, ResolveError> 
 }
 
 /// Resolves every mapped parameter of a step; unmapped optional ones use their default.
-pub fn resolve_step(step: &Step, ctx: &RunContext, kind: ProviderKind) -> Result<BTreeMap<String, String>, ResolveError> {
+pub fn resolve_step(
+    step: &Step,
+    ctx: &RunContext,
+    kind: ProviderKind,
+) -> Result<BTreeMap<String, String>, ResolveError> {
     let mut out = BTreeMap::new();
     if let Some(def) = catalog::action(kind, &step.action) {
         for p in def.params {
@@ -83,7 +89,12 @@ pub fn resolve_step(step: &Step, ctx: &RunContext, kind: ProviderKind) -> Result
 }
 
 /// Variables a template in step `index` may use: event fields and outputs of earlier steps.
-pub fn known_variables(event: &EventDef, steps: &[Step], index: usize, target: ProviderKind) -> BTreeSet<String> {
+pub fn known_variables(
+    event: &EventDef,
+    steps: &[Step],
+    index: usize,
+    target: ProviderKind,
+) -> BTreeSet<String> {
     let mut known: BTreeSet<String> = event.fields.iter().map(|f| f.key.to_string()).collect();
     for (i, s) in steps.iter().enumerate().take(index) {
         if let Some(a) = catalog::action(target, &s.action) {
@@ -97,14 +108,26 @@ pub fn known_variables(event: &EventDef, steps: &[Step], index: usize, target: P
 
 /// A context filled with the catalog's sample values, for template previews.
 pub fn sample_context(event: &EventDef, steps: &[Step], target: ProviderKind) -> RunContext {
-    let event_map = event.fields.iter().map(|f| (f.key.to_string(), Json::String(f.sample.to_string()))).collect();
+    let event_map = event
+        .fields
+        .iter()
+        .map(|f| (f.key.to_string(), Json::String(f.sample.to_string())))
+        .collect();
     let outputs = steps
         .iter()
         .map(|s| {
             catalog::action(target, &s.action)
-                .map(|a| a.outputs.iter().map(|o| (o.key.to_string(), Json::String(o.sample.to_string()))).collect())
+                .map(|a| {
+                    a.outputs
+                        .iter()
+                        .map(|o| (o.key.to_string(), Json::String(o.sample.to_string())))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .collect();
-    RunContext { event: event_map, outputs }
+    RunContext {
+        event: event_map,
+        outputs,
+    }
 }

@@ -33,13 +33,30 @@ pub enum TemplateError {
     TooLong,
 }
 
+impl TemplateError {
+    /// The message in the admin's language (the `Display` form is English, for logs).
+    pub fn localized(&self, en: bool) -> String {
+        if en {
+            return self.to_string();
+        }
+        match self {
+            TemplateError::Syntax(d) => format!("ошибка в шаблоне: {d}"),
+            TemplateError::Unknown(v) => format!("неизвестный параметр {{{{ {v} }}}}"),
+            TemplateError::Render(d) => format!("шаблон не удалось заполнить: {d}"),
+            TemplateError::TooLong => format!("шаблон длиннее {MAX_SOURCE} символов"),
+        }
+    }
+}
+
 /// Checks syntax and that every variable is one of `known` (dotted names like `step1.contact_id`).
 pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> {
     if text.len() > MAX_SOURCE {
         return Err(TemplateError::TooLong);
     }
     let env = env();
-    let tmpl = env.template_from_str(text).map_err(|e| TemplateError::Syntax(describe(&e)))?;
+    let tmpl = env
+        .template_from_str(text)
+        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
     for var in tmpl.undeclared_variables(true) {
         let ok = known.contains(&var) || known.iter().any(|k| k.starts_with(&format!("{var}.")));
         if !ok {
@@ -54,13 +71,17 @@ pub fn render(text: &str, ctx: &serde_json::Value) -> Result<String, TemplateErr
         return Err(TemplateError::TooLong);
     }
     let env = env();
-    let tmpl = env.template_from_str(text).map_err(|e| TemplateError::Syntax(describe(&e)))?;
+    let tmpl = env
+        .template_from_str(text)
+        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
     let out = tmpl.render(ctx).map_err(|e| match e.kind() {
         minijinja::ErrorKind::UndefinedError => TemplateError::Unknown(describe(&e)),
         _ => TemplateError::Render(describe(&e)),
     })?;
     if out.len() > MAX_OUTPUT {
-        return Err(TemplateError::Render(format!("result longer than {MAX_OUTPUT} bytes")));
+        return Err(TemplateError::Render(format!(
+            "result longer than {MAX_OUTPUT} bytes"
+        )));
     }
     Ok(out)
 }
@@ -83,8 +104,11 @@ mod tests {
 
     #[test]
     fn renders_the_guide_example() {
-        let out = render("Здравствуйте, {{ first_name }}! Заказ №{{ number }}", &json!({"first_name": "Анна", "number": "7C"}))
-            .expect("render");
+        let out = render(
+            "Здравствуйте, {{ first_name }}! Заказ №{{ number }}",
+            &json!({"first_name": "Анна", "number": "7C"}),
+        )
+        .expect("render");
         assert_eq!(out, "Здравствуйте, Анна! Заказ №7C");
     }
 
@@ -92,8 +116,14 @@ mod tests {
     fn unknown_variables_are_caught_at_save_time() {
         let k = known(&["first_name", "step1.contact_id"]);
         assert!(check("Hi {{ first_name }} {{ step1.contact_id }}", &k).is_ok());
-        assert_eq!(check("Hi {{ firstname }}", &k), Err(TemplateError::Unknown("firstname".into())));
-        assert!(matches!(check("Hi {{ first_name ", &k), Err(TemplateError::Syntax(_))));
+        assert_eq!(
+            check("Hi {{ firstname }}", &k),
+            Err(TemplateError::Unknown("firstname".into()))
+        );
+        assert!(matches!(
+            check("Hi {{ first_name ", &k),
+            Err(TemplateError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -103,12 +133,22 @@ mod tests {
         assert!(render("{% import 'x' as y %}", &json!({})).is_err());
         assert!(check("{{ env }}", &k).is_err());
         // User data is inserted as text, never evaluated as template code.
-        let out = render("{{ text }}", &json!({"text": "{{ 7*7 }} {% include 'x' %}"})).expect("render");
+        let out = render(
+            "{{ text }}",
+            &json!({"text": "{{ 7*7 }} {% include 'x' %}"}),
+        )
+        .expect("render");
         assert_eq!(out, "{{ 7*7 }} {% include 'x' %}");
     }
 
     #[test]
     fn runaway_templates_stop() {
-        assert!(render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &json!({})).is_err());
+        assert!(
+            render(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+                &json!({})
+            )
+            .is_err()
+        );
     }
 }

@@ -22,22 +22,37 @@ impl std::fmt::Display for Problem {
     }
 }
 
-pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind, en: bool) -> Vec<Problem> {
+pub fn problems(
+    bundle: &Bundle,
+    source: ProviderKind,
+    target: ProviderKind,
+    en: bool,
+) -> Vec<Problem> {
     let mut out = Vec::new();
     let Some(event) = catalog::event(source, &bundle.event_type) else {
-        out.push(Problem { step: None, message: format!("unknown event {}", bundle.event_type) });
+        out.push(Problem {
+            step: None,
+            message: format!("unknown event {}", bundle.event_type),
+        });
         return out;
     };
     if bundle.steps.is_empty() {
         out.push(Problem {
             step: None,
-            message: if en { "add at least one action".into() } else { "добавьте хотя бы одно действие".into() },
+            message: if en {
+                "add at least one action".into()
+            } else {
+                "добавьте хотя бы одно действие".into()
+            },
         });
     }
     for (i, step) in bundle.steps.iter().enumerate() {
         let n = Some(i + 1);
         let Some(action) = catalog::action(target, &step.action) else {
-            out.push(Problem { step: n, message: format!("unknown action {}", step.action) });
+            out.push(Problem {
+                step: n,
+                message: format!("unknown action {}", step.action),
+            });
             continue;
         };
         for p in action.params {
@@ -45,17 +60,34 @@ pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind, en:
             match step.params.get(p.key) {
                 None => {
                     if p.required {
-                        let msg = if en { "required parameter is not mapped" } else { "обязательный параметр не заполнен" };
-                        out.push(Problem { step: n, message: format!("«{label}»: {msg}") });
+                        let msg = if en {
+                            "required parameter is not mapped"
+                        } else {
+                            "обязательный параметр не заполнен"
+                        };
+                        out.push(Problem {
+                            step: n,
+                            message: format!("«{label}»: {msg}"),
+                        });
                     }
                 }
                 Some(v) if v.is_empty() && p.required => {
-                    let msg = if en { "required parameter is not mapped" } else { "обязательный параметр не заполнен" };
-                    out.push(Problem { step: n, message: format!("«{label}»: {msg}") });
+                    let msg = if en {
+                        "required parameter is not mapped"
+                    } else {
+                        "обязательный параметр не заполнен"
+                    };
+                    out.push(Problem {
+                        step: n,
+                        message: format!("«{label}»: {msg}"),
+                    });
                 }
                 Some(Value::EventField { field }) if !field.is_empty() => {
                     if !event.fields.iter().any(|f| f.key == field) {
-                        out.push(Problem { step: n, message: format!("«{label}»: the event has no field {field}") });
+                        out.push(Problem {
+                            step: n,
+                            message: format!("«{label}»: the event has no field {field}"),
+                        });
                     }
                 }
                 Some(Value::StepOutput { step: from, field }) if !field.is_empty() => {
@@ -68,14 +100,20 @@ pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind, en:
                     if !ok {
                         out.push(Problem {
                             step: n,
-                            message: format!("«{label}»: step {} has no output {field} before this step", from + 1),
+                            message: format!(
+                                "«{label}»: step {} has no output {field} before this step",
+                                from + 1
+                            ),
                         });
                     }
                 }
                 Some(Value::Template { text }) if !text.trim().is_empty() => {
                     let known = known_variables(event, &bundle.steps, i, target);
                     if let Err(e) = template::check(text, &known) {
-                        out.push(Problem { step: n, message: format!("«{label}»: {e}") });
+                        out.push(Problem {
+                            step: n,
+                            message: format!("«{label}»: {}", e.localized(en)),
+                        });
                     }
                 }
                 Some(_) => {}

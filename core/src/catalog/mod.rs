@@ -116,10 +116,35 @@ impl ActionDef {
 }
 
 /// Shorthand for the declaration tables.
-pub(crate) const fn f(key: &'static str, ru: &'static str, en: &'static str, ty: FieldType, sample: &'static str) -> FieldDef {
-    FieldDef { key, ru, en, ty, sample }
+pub(crate) const fn f(
+    key: &'static str,
+    ru: &'static str,
+    en: &'static str,
+    ty: FieldType,
+    sample: &'static str,
+) -> FieldDef {
+    FieldDef {
+        key,
+        ru,
+        en,
+        ty,
+        sample,
+    }
 }
 
-pub(crate) const fn p(key: &'static str, ru: &'static str, en: &'static str, ty: FieldType, required: bool) -> ParamDef {
-    ParamDef { key, ru, en, ty, required, default: None }
+pub(crate) const fn p(
+    key: &'static str,
+    ru: &'static str,
+    en: &'static str,
+    ty: FieldType,
+    required: bool,
+) -> ParamDef {
+    ParamDef {
+        key,
+        ru,
+        en,
+        ty,
+        required,
+        default: None,
+    }
 }

@@ -4,19 +4,43 @@ use super::{ActionDef, EventDef, FieldDef, ParamDef, f, p};
 const ORDER_FIELDS: &[FieldDef] = &[
     f("order_id", "ID сделки", "Deal ID", Id, "7146"),
     f("number", "Номер сделки", "Deal number", Text, "7146C"),
-    f("status", "Статус сделки", "Deal status", Text, "send-to-delivery"),
-    f("phone", "Телефон контакта", "Contact phone", Phone, "79991234567"),
+    f(
+        "status",
+        "Статус сделки",
+        "Deal status",
+        Text,
+        "send-to-delivery",
+    ),
+    f(
+        "phone",
+        "Телефон контакта",
+        "Contact phone",
+        Phone,
+        "79991234567",
+    ),
     f("contact_id", "ID контакта", "Contact ID", Id, "4924"),
     f("first_name", "Имя", "First name", Text, "Анна"),
     f("last_name", "Фамилия", "Last name", Text, "Петрова"),
     f("email", "Email", "Email", Text, "anna@example.com"),
     f("total", "Сумма", "Total", Number, "2490"),
     f("site", "Магазин", "Store", Text, "shop"),
-    f("created_at", "Создана", "Created at", Text, "2026-11-29 10:00:00"),
+    f(
+        "created_at",
+        "Создана",
+        "Created at",
+        Text,
+        "2026-11-29 10:00:00",
+    ),
 ];
 
 pub const EVENTS: &[EventDef] = &[
-    EventDef { key: "new_deal", ru: "Новая сделка", en: "New deal", fields: ORDER_FIELDS, status_filter: true },
+    EventDef {
+        key: "new_deal",
+        ru: "Новая сделка",
+        en: "New deal",
+        fields: ORDER_FIELDS,
+        status_filter: true,
+    },
     EventDef {
         key: "deal_status_changed",
         ru: "Смена статуса сделки",
@@ -38,7 +62,13 @@ pub const ACTIONS: &[ActionDef] = &[
         ],
         outputs: &[
             f("contact_id", "ID контакта", "Contact ID", Id, "4924"),
-            f("contact_phone", "Телефон контакта", "Contact phone", Phone, "79991234567"),
+            f(
+                "contact_phone",
+                "Телефон контакта",
+                "Contact phone",
+                Phone,
+                "79991234567",
+            ),
             f("contact_name", "Имя контакта", "Contact name", Text, "Иван"),
         ],
     },

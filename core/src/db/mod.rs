@@ -34,7 +34,10 @@ pub enum DbError {
     #[error("migrations: {0}")]
     Migrate(String),
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
@@ -60,7 +63,9 @@ enum Target {
 impl Manager {
     fn connect(&self) -> Result<AnyConnection, diesel::ConnectionError> {
         match &self.target {
-            Target::Postgres(url) => Ok(AnyConnection::Postgresql(diesel::PgConnection::establish(url)?)),
+            Target::Postgres(url) => Ok(AnyConnection::Postgresql(
+                diesel::PgConnection::establish(url)?,
+            )),
             Target::Sqlite(path) => {
                 let mut c = diesel::SqliteConnection::establish(path)?;
                 // Pragmas are per connection. WAL + NORMAL keeps commits durable against process
@@ -85,7 +90,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -98,8 +104,10 @@ pub fn connect(mode: &Mode, size: u32) -> Result<Pool, DbError> {
     let target = match mode {
         Mode::Embedded { db_path } => {
             if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| DbError::DataDir { path: dir.display().to_string(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
             }
             Target::Sqlite(db_path.display().to_string())
         }

@@ -8,11 +8,15 @@ use crate::providers::{Provider, Secrets, Settings};
 use crate::retailcrm::{MgTransport, RetailCrm};
 
 fn secrets(core: &Core, p: &Provider) -> Result<Secrets, StepError> {
-    p.secrets(&core.crypto).map_err(|e| StepError::permanent(format!("provider «{}»: {e}", p.name)))
+    p.secrets(&core.crypto)
+        .map_err(|e| StepError::permanent(format!("provider «{}»: {e}", p.name)))
 }
 
 fn mismatch(p: &Provider) -> StepError {
-    StepError::permanent(format!("provider «{}» has settings of another kind", p.name))
+    StepError::permanent(format!(
+        "provider «{}» has settings of another kind",
+        p.name
+    ))
 }
 
 pub struct RetailcrmClients {
@@ -23,27 +27,39 @@ pub struct RetailcrmClients {
 }
 
 pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepError> {
-    let (Settings::Retailcrm(s), Secrets::Retailcrm { api_key, mg_token }) = (&p.settings, secrets(core, p)?) else {
+    let (Settings::Retailcrm(s), Secrets::Retailcrm { api_key, mg_token }) =
+        (&p.settings, secrets(core, p)?)
+    else {
         return Err(mismatch(p));
     };
     let api = RetailCrm::new(&s.base_url, &api_key)
         .map_err(|e| StepError::permanent(e.to_string()))?
         .with_http_client(core.http.clone())
         .with_rate_limit(f64::from(core.config.retailcrm_rps));
-    let mg = (!s.mg_endpoint.is_empty() && !mg_token.is_empty()).then(|| MgTransport::new(&s.mg_endpoint, &mg_token));
-    Ok(RetailcrmClients { api, mg, site: s.site_code.clone(), mg_channel_id: s.mg_channel_id })
+    let mg = (!s.mg_endpoint.is_empty() && !mg_token.is_empty())
+        .then(|| MgTransport::new(&s.mg_endpoint, &mg_token));
+    Ok(RetailcrmClients {
+        api,
+        mg,
+        site: s.site_code.clone(),
+        mg_channel_id: s.mg_channel_id,
+    })
 }
 
 pub fn chatapi(core: &Core, p: &Provider) -> Result<ChatApi, StepError> {
-    let (Settings::Chatapi(s), Secrets::Chatapi { token }) = (&p.settings, secrets(core, p)?) else {
+    let (Settings::Chatapi(s), Secrets::Chatapi { token }) = (&p.settings, secrets(core, p)?)
+    else {
         return Err(mismatch(p));
     };
-    ChatApi::with_client(core.http.clone(), &s.api_url, &token).map_err(|e| StepError::permanent(e.to_string()))
+    ChatApi::with_client(core.http.clone(), &s.api_url, &token)
+        .map_err(|e| StepError::permanent(e.to_string()))
 }
 
 pub fn telegram(core: &Core, p: &Provider) -> Result<Telegram, StepError> {
-    let (Settings::Telegram(s), Secrets::Telegram { bot_token }) = (&p.settings, secrets(core, p)?) else {
+    let (Settings::Telegram(s), Secrets::Telegram { bot_token }) = (&p.settings, secrets(core, p)?)
+    else {
         return Err(mismatch(p));
     };
-    Telegram::with_client(core.http.clone(), &s.api_base, &bot_token).map_err(|e| StepError::permanent(e.to_string()))
+    Telegram::with_client(core.http.clone(), &s.api_base, &bot_token)
+        .map_err(|e| StepError::permanent(e.to_string()))
 }

@@ -25,7 +25,10 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
             let ev = event_json.clone();
             core.db(move |c| {
                 let bundles = bundles::running_for_source(c, item.provider_id)?;
-                for b in bundles.iter().filter(|b| b.matches(event_type, status.as_deref())) {
+                for b in bundles
+                    .iter()
+                    .filter(|b| b.matches(event_type, status.as_deref()))
+                {
                     runs::create(c, b, item.id, &ev)?;
                 }
                 inbox::finish(c, item.id, Some(&ev))?;
@@ -35,9 +38,11 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
             .map(|ids| ids.into_iter().map(|id| Job::ExecuteRun { id }).collect())
         }
         Err(e) if e.is_transient() && attempts < core.config.max_attempts => {
-            let retry_at = crate::db::now() + chrono::Duration::from_std(core.config.backoff(attempts)).unwrap_or_default();
+            let retry_at = crate::db::now()
+                + chrono::Duration::from_std(core.config.backoff(attempts)).unwrap_or_default();
             tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
-            core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at)).await?;
+            core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at))
+                .await?;
             Ok(Vec::new())
         }
         Err(e) => {
@@ -63,18 +68,32 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
         Some(InboxKind::IncomingMessage) => {
             let msg: IncomingMessage = serde_json::from_str(&item.payload)
                 .map_err(|e| StepError::permanent(format!("stored message is unreadable: {e}")))?;
-            Ok(("incoming_message", None, events::incoming_message_fields(&msg)))
+            Ok((
+                "incoming_message",
+                None,
+                events::incoming_message_fields(&msg),
+            ))
         }
         Some(InboxKind::RetailcrmTrigger) => {
             let trigger: events::TriggerPayload = serde_json::from_str(&item.payload)
                 .map_err(|e| StepError::permanent(format!("stored trigger is unreadable: {e}")))?;
             let crm = clients::retailcrm(core, &provider)?;
             // The trigger body is a hint; the order as RetailCRM has it is the truth.
-            let order = crm.api.order_get(trigger.id, Some(&crm.site)).await.map_err(|e| StepError::upstream(&e))?;
+            let order = crm
+                .api
+                .order_get(trigger.id, Some(&crm.site))
+                .await
+                .map_err(|e| StepError::upstream(&e))?;
             let fields = events::order_fields(&order, &trigger.status);
-            let status = fields.get("status").and_then(Json::as_str).map(str::to_string);
+            let status = fields
+                .get("status")
+                .and_then(Json::as_str)
+                .map(str::to_string);
             Ok((trigger.event_type(), status, fields))
         }
-        None => Err(StepError::permanent(format!("unknown inbox kind {}", item.kind))),
+        None => Err(StepError::permanent(format!(
+            "unknown inbox kind {}",
+            item.kind
+        ))),
     }
 }

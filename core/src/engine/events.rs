@@ -18,7 +18,11 @@ pub struct TriggerPayload {
 
 impl TriggerPayload {
     pub fn event_type(&self) -> &'static str {
-        if self.event == "new" { "new_deal" } else { "deal_status_changed" }
+        if self.event == "new" {
+            "new_deal"
+        } else {
+            "deal_status_changed"
+        }
     }
 
     /// One delivery per order, event and status: RetailCRM repeating the same trigger is
@@ -55,9 +59,19 @@ pub fn order_fields(order: &Order, trigger_status: &str) -> Map<String, Json> {
         .phone
         .clone()
         .filter(|p| !p.trim().is_empty())
-        .or_else(|| order.customer.as_ref().and_then(|c| c.phones.first()).map(|p| p.number.clone()))
+        .or_else(|| {
+            order
+                .customer
+                .as_ref()
+                .and_then(|c| c.phones.first())
+                .map(|p| p.number.clone())
+        })
         .unwrap_or_default();
-    let status = if trigger_status.is_empty() { order.status.clone() } else { trigger_status.to_string() };
+    let status = if trigger_status.is_empty() {
+        order.status.clone()
+    } else {
+        trigger_status.to_string()
+    };
     obj(json!({
         "order_id": order.id,
         "number": order.number,

@@ -23,12 +23,15 @@ pub async fn execute(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
         Ok(()) => core.db(move |c| runs::succeed(c, id)).await?,
         Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
             let delay = match e.retry {
-                crate::upstream::Retry::Transient { after: Some(after) } => after.max(core.config.backoff(run.attempts)),
+                crate::upstream::Retry::Transient { after: Some(after) } => {
+                    after.max(core.config.backoff(run.attempts))
+                }
                 _ => core.config.backoff(run.attempts),
             };
             let retry_at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
             tracing::info!(run = id, attempt = run.attempts, error = %e.message, "run will be retried");
-            core.db(move |c| runs::retry_later(c, id, &e.message, retry_at)).await?;
+            core.db(move |c| runs::retry_later(c, id, &e.message, retry_at))
+                .await?;
         }
         Err(e) => {
             tracing::warn!(run = id, error = %e.message, "run failed");
@@ -42,7 +45,11 @@ pub async fn execute(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
 async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbError> {
     let bundle = match run.snapshot() {
         Ok(b) => b,
-        Err(e) => return Ok(Err(StepError::permanent(format!("run definition is unreadable: {e}")))),
+        Err(e) => {
+            return Ok(Err(StepError::permanent(format!(
+                "run definition is unreadable: {e}"
+            ))));
+        }
     };
     let run_id = run.id;
     let done = core.db(move |c| runs::steps(c, run_id)).await?;
@@ -52,16 +59,30 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
         Err(providers::ProviderError::Db(e)) => return Err(e),
         Err(e) => return Ok(Err(StepError::permanent(format!("target provider: {e}")))),
     };
-    let mut ctx = RunContext { event: run.event_fields(), outputs: Vec::new() };
+    let mut ctx = RunContext {
+        event: run.event_fields(),
+        outputs: Vec::new(),
+    };
     for (i, step) in bundle.steps.iter().enumerate() {
         let position = i32::try_from(i).unwrap_or(i32::MAX);
-        if let Some(rec) = done.iter().find(|r| r.position == position && r.status == status::SUCCEEDED) {
-            let out: Map<String, Json> = rec.outputs.as_deref().and_then(|o| serde_json::from_str(o).ok()).unwrap_or_default();
+        if let Some(rec) = done
+            .iter()
+            .find(|r| r.position == position && r.status == status::SUCCEEDED)
+        {
+            let out: Map<String, Json> = rec
+                .outputs
+                .as_deref()
+                .and_then(|o| serde_json::from_str(o).ok())
+                .unwrap_or_default();
             ctx.outputs.push(out);
             continue;
         }
         let repeatable = actions::repeatable(target.kind, &step.action);
-        if !repeatable && done.iter().any(|r| r.position == position && r.status == status::RUNNING) {
+        if !repeatable
+            && done
+                .iter()
+                .any(|r| r.position == position && r.status == status::RUNNING)
+        {
             // A worker died during this call: the upstream may or may not have sent it, and
             // sending again could reach the customer twice. Stop and let the admin decide.
             return Ok(Err(StepError::permanent(
@@ -76,7 +97,10 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
                 if !repeatable {
                     let (action, attempt) = (step.action.clone(), run.attempts);
                     let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
-                    core.db(move |c| runs::mark_step_started(c, run_id, position, &action, &inputs_json, attempt)).await?;
+                    core.db(move |c| {
+                        runs::mark_step_started(c, run_id, position, &action, &inputs_json, attempt)
+                    })
+                    .await?;
                 }
                 // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
                 let idem = format!("svz-{}-{}", run.id, i + 1);

@@ -19,15 +19,24 @@ pub struct StepError {
 
 impl StepError {
     pub fn permanent(message: impl Into<String>) -> Self {
-        StepError { retry: Retry::Permanent, message: message.into() }
+        StepError {
+            retry: Retry::Permanent,
+            message: message.into(),
+        }
     }
 
     pub fn transient(message: impl Into<String>) -> Self {
-        StepError { retry: Retry::Transient { after: None }, message: message.into() }
+        StepError {
+            retry: Retry::Transient { after: None },
+            message: message.into(),
+        }
     }
 
     pub fn upstream<E: UpstreamFailure>(e: &E) -> Self {
-        StepError { retry: e.retry(), message: e.user_message() }
+        StepError {
+            retry: e.retry(),
+            message: e.user_message(),
+        }
     }
 
     pub fn is_transient(&self) -> bool {

@@ -5,13 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use super::settings::{ChatapiSettings, RetailcrmSettings, TelegramReceive, TelegramSettings, mask};
+use super::settings::{
+    ChatapiSettings, RetailcrmSettings, TelegramReceive, TelegramSettings, mask,
+};
 use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
 use crate::Core;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
 use crate::retailcrm::{
-    Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm, RetailCrmError, normalize_domain,
+    Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm,
+    RetailCrmError, normalize_domain,
 };
 
 /// Scopes the bundles' RetailCRM actions and the chat registration need.
@@ -63,9 +66,25 @@ fn secret_or_stored(submitted: &str, stored: Option<&str>) -> String {
 fn check_name(form: &ProviderForm, errors: &mut FieldErrors, en: bool) {
     let n = form.name.trim().chars().count();
     if n < 5 {
-        errors.insert("name", if en { "at least 5 characters" } else { "минимум 5 символов" }.into());
+        errors.insert(
+            "name",
+            if en {
+                "at least 5 characters"
+            } else {
+                "минимум 5 символов"
+            }
+            .into(),
+        );
     } else if n > 100 {
-        errors.insert("name", if en { "at most 100 characters" } else { "не длиннее 100 символов" }.into());
+        errors.insert(
+            "name",
+            if en {
+                "at most 100 characters"
+            } else {
+                "не длиннее 100 символов"
+            }
+            .into(),
+        );
     }
 }
 
@@ -104,9 +123,13 @@ pub async fn prepare(
         }
     };
     match result {
-        Ok((settings, secrets, message)) if errors.is_empty() => {
-            Ok(NewProvider { kind, name: form.name.trim().to_string(), settings, secrets, check_message: message })
-        }
+        Ok((settings, secrets, message)) if errors.is_empty() => Ok(NewProvider {
+            kind,
+            name: form.name.trim().to_string(),
+            settings,
+            secrets,
+            check_message: message,
+        }),
         Ok(_) => Err(errors),
         Err(more) => {
             // Name errors first, live-check errors next to their own fields.
@@ -130,19 +153,39 @@ async fn retailcrm(
     let base_url = normalize_domain(&form.domain).map_err(|e| one("domain", e.to_string()))?;
     let api_key = secret_or_stored(&form.api_key, stored_key);
     if api_key.is_empty() {
-        return Err(one("api_key", if en { "enter the API key" } else { "укажите apiKey" }));
+        return Err(one(
+            "api_key",
+            if en {
+                "enter the API key"
+            } else {
+                "укажите apiKey"
+            },
+        ));
     }
     let api = RetailCrm::new(&base_url, &api_key)
         .map_err(|e| one("domain", e.to_string()))?
         .with_http_client(core.http.clone());
-    let creds = api.credentials().await.map_err(|e| credentials_error(&e, en))?;
+    let creds = api
+        .credentials()
+        .await
+        .map_err(|e| credentials_error(&e, en))?;
     if !creds.scopes.is_empty() {
-        let missing: Vec<&str> = REQUIRED_SCOPES.iter().copied().filter(|s| !creds.has_scope(s)).collect();
+        let missing: Vec<&str> = REQUIRED_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !creds.has_scope(s))
+            .collect();
         if !missing.is_empty() {
             let msg = if en {
-                format!("the key lacks permissions the bundles need: {}. Enable them for the key in RetailCRM", missing.join(", "))
+                format!(
+                    "the key lacks permissions the bundles need: {}. Enable them for the key in RetailCRM",
+                    missing.join(", ")
+                )
             } else {
-                format!("ключу не хватает прав, нужных связкам: {}. Включите их для ключа в RetailCRM", missing.join(", "))
+                format!(
+                    "ключу не хватает прав, нужных связкам: {}. Включите их для ключа в RetailCRM",
+                    missing.join(", ")
+                )
             };
             return Err(one("api_key", msg));
         }
@@ -150,21 +193,39 @@ async fn retailcrm(
     let Some(site_code) = creds.single_site().map(str::to_string) else {
         let reach = match creds.site_access {
             crate::retailcrm::SiteAccess::Selective => creds.sites_available.join(", "),
-            _ => if en { "all stores".to_string() } else { "все магазины".to_string() },
+            _ => {
+                if en {
+                    "all stores".to_string()
+                } else {
+                    "все магазины".to_string()
+                }
+            }
         };
         let msg = if en {
-            format!("the key reaches {reach}. A key must be restricted to exactly one store (access type «Access to selected stores»); create one key per store")
+            format!(
+                "the key reaches {reach}. A key must be restricted to exactly one store (access type «Access to selected stores»); create one key per store"
+            )
         } else {
-            format!("ключ даёт доступ к: {reach}. Ключ должен быть ограничен ровно одним магазином (тип доступа «Доступ к отдельным магазинам»); для каждого магазина создайте отдельный ключ")
+            format!(
+                "ключ даёт доступ к: {reach}. Ключ должен быть ограничен ровно одним магазином (тип доступа «Доступ к отдельным магазинам»); для каждого магазина создайте отдельный ключ"
+            )
         };
         return Err(one("api_key", msg));
     };
-    let sites = api.sites().await.map_err(|e| one("api_key", e.to_string()))?;
-    let site_name = sites.get(&site_code).map(|s| s.name.clone()).unwrap_or_else(|| site_code.clone());
+    let sites = api
+        .sites()
+        .await
+        .map_err(|e| one("api_key", e.to_string()))?;
+    let site_name = sites
+        .get(&site_code)
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| site_code.clone());
 
     // Registering our chat transport is the only reliable "Chats are activated" check.
     let client_id = match existing.map(|p| &p.settings) {
-        Some(Settings::Retailcrm(s)) if s.base_url == base_url => format!("svyazka-{}", short_hash(&s.base_url, &site_code)),
+        Some(Settings::Retailcrm(s)) if s.base_url == base_url => {
+            format!("svyazka-{}", short_hash(&s.base_url, &site_code))
+        }
         _ => format!("svyazka-{}", short_hash(&base_url, &site_code)),
     };
     let public = &core.config.public_url;
@@ -177,7 +238,10 @@ async fn retailcrm(
         base_url: Some(public.clone()),
         account_url: Some(format!("{public}/providers")),
         integrations: Integrations {
-            mg_transport: Some(MgTransportConfig { webhook_url: format!("{public}/hooks/mg/{client_id}"), refresh_token: false }),
+            mg_transport: Some(MgTransportConfig {
+                webhook_url: format!("{public}/hooks/mg/{client_id}"),
+                refresh_token: false,
+            }),
         },
         ..Default::default()
     };
@@ -209,7 +273,14 @@ async fn retailcrm(
         mg_endpoint: info.endpoint_url,
         mg_channel_id: Some(channel_id),
     });
-    Ok((settings, Secrets::Retailcrm { api_key, mg_token: info.token }, None))
+    Ok((
+        settings,
+        Secrets::Retailcrm {
+            api_key,
+            mg_token: info.token,
+        },
+        None,
+    ))
 }
 
 trait UserText {
@@ -218,7 +289,9 @@ trait UserText {
 
 impl UserText for RetailCrmError {
     fn user_message_text(&self) -> String {
-        self.upstream_message().map(str::to_string).unwrap_or_else(|| self.to_string())
+        self.upstream_message()
+            .map(str::to_string)
+            .unwrap_or_else(|| self.to_string())
     }
 }
 
@@ -238,7 +311,11 @@ fn credentials_error(e: &RetailCrmError, en: bool) -> FieldErrors {
         | RetailCrmError::Timeout
         | RetailCrmError::Unexpected { .. }
         | RetailCrmError::NotFound { .. } => {
-            let hint = if en { "this address does not answer as RetailCRM" } else { "по этому адресу не отвечает RetailCRM" };
+            let hint = if en {
+                "this address does not answer as RetailCRM"
+            } else {
+                "по этому адресу не отвечает RetailCRM"
+            };
             one("domain", format!("{hint}: {e}"))
         }
         other => one("api_key", other.to_string()),
@@ -251,40 +328,89 @@ fn short_hash(a: &str, b: &str) -> String {
     hex::encode(&d[..6])
 }
 
-async fn chatapi(core: &Core, form: &ProviderForm, stored: Option<&str>, en: bool) -> Result<Prepared, FieldErrors> {
+async fn chatapi(
+    core: &Core,
+    form: &ProviderForm,
+    stored: Option<&str>,
+    en: bool,
+) -> Result<Prepared, FieldErrors> {
     let api_url = form.api_url.trim().trim_end_matches('/').to_string();
     if api_url.is_empty() {
-        return Err(one("api_url", if en { "enter the instance API URL" } else { "укажите API URL инстанса" }));
+        return Err(one(
+            "api_url",
+            if en {
+                "enter the instance API URL"
+            } else {
+                "укажите API URL инстанса"
+            },
+        ));
     }
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
-        return Err(one("token", if en { "enter the token" } else { "укажите токен" }));
+        return Err(one(
+            "token",
+            if en {
+                "enter the token"
+            } else {
+                "укажите токен"
+            },
+        ));
     }
-    let api = ChatApi::with_client(core.http.clone(), &api_url, &token).map_err(|e| one("api_url", e.to_string()))?;
+    let api = ChatApi::with_client(core.http.clone(), &api_url, &token)
+        .map_err(|e| one("api_url", e.to_string()))?;
     let status = api.check().await.map_err(|e| {
         use crate::messengers::chatapi::ChatApiError as E;
         match e {
-            E::Unauthorized { .. } | E::NotPaid { .. } | E::NotReady { .. } => one("token", e.to_string()),
+            E::Unauthorized { .. } | E::NotPaid { .. } | E::NotReady { .. } => {
+                one("token", e.to_string())
+            }
             other => one("api_url", other.to_string()),
         }
     })?;
     Ok((
-        Settings::Chatapi(ChatapiSettings { api_url, webhook_set: false, account_status: status.account_status }),
+        Settings::Chatapi(ChatapiSettings {
+            api_url,
+            webhook_set: false,
+            account_status: status.account_status,
+        }),
         Secrets::Chatapi { token },
         None,
     ))
 }
 
-async fn telegram(core: &Core, form: &ProviderForm, stored: Option<&str>, en: bool) -> Result<Prepared, FieldErrors> {
+async fn telegram(
+    core: &Core,
+    form: &ProviderForm,
+    stored: Option<&str>,
+    en: bool,
+) -> Result<Prepared, FieldErrors> {
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
-        return Err(one("token", if en { "enter the bot token" } else { "укажите токен бота" }));
+        return Err(one(
+            "token",
+            if en {
+                "enter the bot token"
+            } else {
+                "укажите токен бота"
+            },
+        ));
     }
-    let api_base = if form.api_url.trim().is_empty() { DEFAULT_TELEGRAM_API.to_string() } else { form.api_url.trim().to_string() };
-    let api = Telegram::with_client(core.http.clone(), &api_base, &token).map_err(|e| one("token", e.to_string()))?;
-    let me = api.get_me().await.map_err(|e| one("token", e.to_string()))?;
-    let receive =
-        if core.config.public_url.starts_with("https://") { TelegramReceive::Webhook } else { TelegramReceive::Polling };
+    let api_base = if form.api_url.trim().is_empty() {
+        DEFAULT_TELEGRAM_API.to_string()
+    } else {
+        form.api_url.trim().to_string()
+    };
+    let api = Telegram::with_client(core.http.clone(), &api_base, &token)
+        .map_err(|e| one("token", e.to_string()))?;
+    let me = api
+        .get_me()
+        .await
+        .map_err(|e| one("token", e.to_string()))?;
+    let receive = if core.config.public_url.starts_with("https://") {
+        TelegramReceive::Webhook
+    } else {
+        TelegramReceive::Polling
+    };
     Ok((
         Settings::Telegram(TelegramSettings {
             api_base,
@@ -303,16 +429,26 @@ async fn telegram(core: &Core, form: &ProviderForm, stored: Option<&str>, en: bo
 /// message so the page says what to do.
 pub async fn after_save(core: &Core, provider: &Provider) -> Result<Option<Settings>, String> {
     let url = format!("{}{}", core.config.public_url, provider.webhook_path());
-    match (&provider.settings, provider.secrets(&core.crypto).map_err(|e| e.to_string())?) {
+    match (
+        &provider.settings,
+        provider.secrets(&core.crypto).map_err(|e| e.to_string())?,
+    ) {
         (Settings::Chatapi(s), Secrets::Chatapi { token }) => {
-            let api = ChatApi::with_client(core.http.clone(), &s.api_url, &token).map_err(|e| e.to_string())?;
+            let api = ChatApi::with_client(core.http.clone(), &s.api_url, &token)
+                .map_err(|e| e.to_string())?;
             match api.set_webhook(&url).await {
-                Ok(()) => Ok(Some(Settings::Chatapi(ChatapiSettings { webhook_set: true, ..s.clone() }))),
-                Err(e) => Err(format!("webhook not set at the gateway ({e}); set it there by hand to {url}")),
+                Ok(()) => Ok(Some(Settings::Chatapi(ChatapiSettings {
+                    webhook_set: true,
+                    ..s.clone()
+                }))),
+                Err(e) => Err(format!(
+                    "webhook not set at the gateway ({e}); set it there by hand to {url}"
+                )),
             }
         }
         (Settings::Telegram(s), Secrets::Telegram { bot_token }) => {
-            let api = Telegram::with_client(core.http.clone(), &s.api_base, &bot_token).map_err(|e| e.to_string())?;
+            let api = Telegram::with_client(core.http.clone(), &s.api_base, &bot_token)
+                .map_err(|e| e.to_string())?;
             match s.receive {
                 TelegramReceive::Webhook => api
                     .set_webhook(&url, &provider.webhook_secret)
@@ -320,9 +456,11 @@ pub async fn after_save(core: &Core, provider: &Provider) -> Result<Option<Setti
                     .map(|()| None)
                     .map_err(|e| format!("Telegram setWebhook: {e}")),
                 // getUpdates fails while a webhook is set (e.g. left by another install).
-                TelegramReceive::Polling => {
-                    api.delete_webhook().await.map(|()| None).map_err(|e| format!("Telegram deleteWebhook: {e}"))
-                }
+                TelegramReceive::Polling => api
+                    .delete_webhook()
+                    .await
+                    .map(|()| None)
+                    .map_err(|e| format!("Telegram deleteWebhook: {e}")),
             }
         }
         _ => Ok(None),
@@ -335,9 +473,15 @@ mod tests {
 
     #[test]
     fn masked_secret_keeps_the_stored_one() {
-        assert_eq!(secret_or_stored("abc••••••xyz", Some("abcdefghijxyz")), "abcdefghijxyz");
+        assert_eq!(
+            secret_or_stored("abc••••••xyz", Some("abcdefghijxyz")),
+            "abcdefghijxyz"
+        );
         assert_eq!(secret_or_stored("", Some("abcdefghijxyz")), "abcdefghijxyz");
-        assert_eq!(secret_or_stored("new-key", Some("abcdefghijxyz")), "new-key");
+        assert_eq!(
+            secret_or_stored("new-key", Some("abcdefghijxyz")),
+            "new-key"
+        );
         assert_eq!(secret_or_stored(" new ", None), "new");
     }
 }

@@ -22,7 +22,11 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [ProviderKind::Retailcrm, ProviderKind::Chatapi, ProviderKind::Telegram];
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Retailcrm,
+        ProviderKind::Chatapi,
+        ProviderKind::Telegram,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,8 +102,10 @@ impl From<diesel::result::Error> for ProviderError {
 
 impl Provider {
     fn from_row(r: ProviderRow) -> Result<Self, ProviderError> {
-        let kind = ProviderKind::parse(&r.kind).ok_or_else(|| ProviderError::Corrupt(r.id, format!("kind {}", r.kind)))?;
-        let settings = serde_json::from_str(&r.settings).map_err(|e| ProviderError::Corrupt(r.id, e.to_string()))?;
+        let kind = ProviderKind::parse(&r.kind)
+            .ok_or_else(|| ProviderError::Corrupt(r.id, format!("kind {}", r.kind)))?;
+        let settings = serde_json::from_str(&r.settings)
+            .map_err(|e| ProviderError::Corrupt(r.id, e.to_string()))?;
         Ok(Provider {
             id: r.id,
             kind,
@@ -121,7 +127,12 @@ impl Provider {
 
     /// The path our webhook for this provider lives at (appended to the public base URL).
     pub fn webhook_path(&self) -> String {
-        format!("/hooks/{}/{}/{}", self.kind.as_str(), self.id, self.webhook_secret)
+        format!(
+            "/hooks/{}/{}/{}",
+            self.kind.as_str(),
+            self.id,
+            self.webhook_secret
+        )
     }
 }
 
@@ -135,13 +146,19 @@ pub struct NewProvider {
 }
 
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<Provider>, ProviderError> {
-    let rows: Vec<ProviderRow> = providers::table.order(providers::id).select(ProviderRow::as_select()).load(conn)?;
+    let rows: Vec<ProviderRow> = providers::table
+        .order(providers::id)
+        .select(ProviderRow::as_select())
+        .load(conn)?;
     rows.into_iter().map(Provider::from_row).collect()
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Provider, ProviderError> {
-    let row: Option<ProviderRow> =
-        providers::table.find(id).select(ProviderRow::as_select()).first(conn).optional()?;
+    let row: Option<ProviderRow> = providers::table
+        .find(id)
+        .select(ProviderRow::as_select())
+        .first(conn)
+        .optional()?;
     Provider::from_row(row.ok_or(ProviderError::NotFound)?)
 }
 
@@ -152,7 +169,11 @@ fn encode(crypto: &Crypto, settings: &Settings, secrets: &Secrets) -> (String, S
     (s, sec)
 }
 
-pub fn insert(conn: &mut AnyConnection, crypto: &Crypto, p: &NewProvider) -> Result<i64, ProviderError> {
+pub fn insert(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+    p: &NewProvider,
+) -> Result<i64, ProviderError> {
     let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
     let t = now();
     Ok(diesel::insert_into(providers::table)
@@ -172,7 +193,12 @@ pub fn insert(conn: &mut AnyConnection, crypto: &Crypto, p: &NewProvider) -> Res
         .get_result(conn)?)
 }
 
-pub fn update(conn: &mut AnyConnection, crypto: &Crypto, id: i64, p: &NewProvider) -> Result<(), ProviderError> {
+pub fn update(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+    id: i64,
+    p: &NewProvider,
+) -> Result<(), ProviderError> {
     let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
     let t = now();
     let n = diesel::update(providers::table.find(id))
@@ -186,18 +212,34 @@ pub fn update(conn: &mut AnyConnection, crypto: &Crypto, id: i64, p: &NewProvide
             providers::updated_at.eq(t),
         ))
         .execute(conn)?;
-    if n == 0 { Err(ProviderError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(ProviderError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Settings only (e.g. Telegram's polling offset), leaving secrets and check state alone.
-pub fn update_settings(conn: &mut AnyConnection, id: i64, settings: &Settings) -> Result<(), ProviderError> {
+pub fn update_settings(
+    conn: &mut AnyConnection,
+    id: i64,
+    settings: &Settings,
+) -> Result<(), ProviderError> {
     diesel::update(providers::table.find(id))
-        .set((providers::settings.eq(serde_json::to_string(settings).unwrap_or_default()), providers::updated_at.eq(now())))
+        .set((
+            providers::settings.eq(serde_json::to_string(settings).unwrap_or_default()),
+            providers::updated_at.eq(now()),
+        ))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn record_check(conn: &mut AnyConnection, id: i64, ok: bool, message: Option<&str>) -> Result<(), ProviderError> {
+pub fn record_check(
+    conn: &mut AnyConnection,
+    id: i64,
+    ok: bool,
+    message: Option<&str>,
+) -> Result<(), ProviderError> {
     diesel::update(providers::table.find(id))
         .set((
             providers::check_status.eq(if ok { "ok" } else { "error" }),
@@ -211,16 +253,27 @@ pub fn record_check(conn: &mut AnyConnection, id: i64, ok: bool, message: Option
 pub fn rotate_secret(conn: &mut AnyConnection, id: i64) -> Result<String, ProviderError> {
     let secret = crate::crypto::random_token(24);
     let n = diesel::update(providers::table.find(id))
-        .set((providers::webhook_secret.eq(&secret), providers::updated_at.eq(now())))
+        .set((
+            providers::webhook_secret.eq(&secret),
+            providers::updated_at.eq(now()),
+        ))
         .execute(conn)?;
-    if n == 0 { Err(ProviderError::NotFound) } else { Ok(secret) }
+    if n == 0 {
+        Err(ProviderError::NotFound)
+    } else {
+        Ok(secret)
+    }
 }
 
 /// Refused while a bundle uses the provider, naming the bundles.
 pub fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), ProviderError> {
     conn.transaction(|conn| {
         let users: Vec<String> = bundles::table
-            .filter(bundles::source_provider_id.eq(id).or(bundles::target_provider_id.eq(id)))
+            .filter(
+                bundles::source_provider_id
+                    .eq(id)
+                    .or(bundles::target_provider_id.eq(id)),
+            )
             .order(bundles::name)
             .select(bundles::name)
             .load(conn)?;
@@ -228,7 +281,11 @@ pub fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), ProviderError> {
             return Err(ProviderError::InUse(users));
         }
         let n = diesel::delete(providers::table.find(id)).execute(conn)?;
-        if n == 0 { Err(ProviderError::NotFound) } else { Ok(()) }
+        if n == 0 {
+            Err(ProviderError::NotFound)
+        } else {
+            Ok(())
+        }
     })
 }
 
@@ -246,7 +303,9 @@ pub fn find_for_hook(
         .first(conn)
         .optional()?;
     match row {
-        Some(r) if crate::crypto::secure_eq(&r.webhook_secret, secret) => Ok(Some(Provider::from_row(r)?)),
+        Some(r) if crate::crypto::secure_eq(&r.webhook_secret, secret) => {
+            Ok(Some(Provider::from_row(r)?))
+        }
         _ => Ok(None),
     }
 }

@@ -86,6 +86,14 @@ mod tests {
     fn masks_keep_only_edges() {
         assert_eq!(mask("abcdefghijklmnop"), "abc••••••nop");
         assert_eq!(mask("short"), "••••••••");
-        assert!(!format!("{:?}", Secrets::Chatapi { token: "tok-123456789".into() }).contains("tok"));
+        assert!(
+            !format!(
+                "{:?}",
+                Secrets::Chatapi {
+                    token: "tok-123456789".into()
+                }
+            )
+            .contains("tok")
+        );
     }
 }

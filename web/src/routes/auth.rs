@@ -48,7 +48,11 @@ pub struct LoginForm {
     password: String,
 }
 
-pub async fn setup_form(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub async fn setup_form(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     if state.admin_exists().await? {
         return Ok(see_other("/login"));
     }
@@ -74,34 +78,52 @@ pub async fn setup(
             .body("An administrator already exists / Администратор уже создан"));
     }
     let username = form.username.trim().to_string();
-    let err_username = (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
+    let err_username =
+        (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
     let err_password = (form.password.chars().count() < 10).then(|| lang.t("err_password_len"));
     let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
     if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
-        let page = SetupPage { ctx: PageCtx::new(&req, &session, ""), username, err_username, err_password, err_repeat };
+        let page = SetupPage {
+            ctx: PageCtx::new(&req, &session, ""),
+            username,
+            err_username,
+            err_password,
+            err_repeat,
+        };
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let password = form.password;
     let name = username.clone();
-    let created = state.core.db(move |c| svyazka_core::auth::create_first_admin(c, &name, &password)).await;
+    let created = state
+        .core
+        .db(move |c| svyazka_core::auth::create_first_admin(c, &name, &password))
+        .await;
     match created {
         Ok(admin) => {
             state.mark_admin_exists();
             session::sign_in(&session, admin.id, &admin.username);
             Ok(see_other("/providers"))
         }
-        Err(svyazka_core::auth::AuthError::AlreadySetUp) => {
-            Ok(HttpResponse::Forbidden().content_type("text/plain; charset=utf-8").body("An administrator already exists"))
-        }
+        Err(svyazka_core::auth::AuthError::AlreadySetUp) => Ok(HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("An administrator already exists")),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn login_form(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub async fn login_form(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     if !state.admin_exists().await? {
         return Ok(see_other("/setup"));
     }
-    ok(&LoginPage { ctx: PageCtx::new(&req, &session, ""), username: String::new(), error: None })
+    ok(&LoginPage {
+        ctx: PageCtx::new(&req, &session, ""),
+        username: String::new(),
+        error: None,
+    })
 }
 
 pub async fn login(
@@ -111,14 +133,24 @@ pub async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
-    let ip = req.peer_addr().map(|a| a.ip()).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
     let username = form.username.trim().to_string();
     if state.login_limiter.is_blocked(ip) {
-        let page = LoginPage { ctx: PageCtx::new(&req, &session, ""), username, error: Some(lang.t("too_many_attempts")) };
+        let page = LoginPage {
+            ctx: PageCtx::new(&req, &session, ""),
+            username,
+            error: Some(lang.t("too_many_attempts")),
+        };
         return render(&page, StatusCode::TOO_MANY_REQUESTS);
     }
     let (name, password) = (username.clone(), form.password);
-    let admin = state.core.db(move |c| svyazka_core::auth::verify_login(c, &name, &password)).await?;
+    let admin = state
+        .core
+        .db(move |c| svyazka_core::auth::verify_login(c, &name, &password))
+        .await?;
     match admin {
         Some(admin) => {
             state.login_limiter.clear(ip);
@@ -128,7 +160,11 @@ pub async fn login(
         None => {
             state.login_limiter.record_failure(ip);
             tracing::info!(%ip, "failed sign-in");
-            let page = LoginPage { ctx: PageCtx::new(&req, &session, ""), username, error: Some(lang.t("bad_login")) };
+            let page = LoginPage {
+                ctx: PageCtx::new(&req, &session, ""),
+                username,
+                error: Some(lang.t("bad_login")),
+            };
             render(&page, StatusCode::UNAUTHORIZED)
         }
     }
@@ -154,8 +190,14 @@ pub async fn switch_lang(req: HttpRequest, code: web::Path<String>) -> HttpRespo
         .and_then(|v| v.to_str().ok())
         .and_then(url_path)
         .unwrap_or_else(|| "/".to_string());
-    let cookie = Cookie::build(i18n::COOKIE, code).path("/").max_age(actix_web::cookie::time::Duration::days(365)).finish();
-    HttpResponse::SeeOther().cookie(cookie).insert_header(("Location", back)).finish()
+    let cookie = Cookie::build(i18n::COOKIE, code)
+        .path("/")
+        .max_age(actix_web::cookie::time::Duration::days(365))
+        .finish();
+    HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header(("Location", back))
+        .finish()
 }
 
 fn url_path(referer: &str) -> Option<String> {

@@ -155,7 +155,11 @@ struct ListPage {
 }
 
 #[get("/bundles")]
-pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub async fn list(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let (all, provs, last) = state
         .core
         .db(|c| {
@@ -176,7 +180,11 @@ pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>
     let by_id: HashMap<i64, &Provider> = provs.iter().map(|p| (p.id, p)).collect();
     let mut last: HashMap<i64, (String, chrono::NaiveDateTime)> =
         last.into_iter().map(|(b, s, t)| (b, (s, t))).collect();
-    let name_of = |id: i64| by_id.get(&id).map_or_else(|| format!("#{id}"), |p| p.name.clone());
+    let name_of = |id: i64| {
+        by_id
+            .get(&id)
+            .map_or_else(|| format!("#{id}"), |p| p.name.clone())
+    };
     let rows = all
         .into_iter()
         .map(|b| {
@@ -185,7 +193,10 @@ pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>
                 .and_then(|p| catalog::event(p.kind, &b.event_type))
                 .map_or("?", |e| e.label(en));
             let last = last.remove(&b.id).map(|(status, at)| {
-                let label = run_labels.iter().find(|(s, _)| *s == status).map_or(run_labels[3].1, |(_, l)| l);
+                let label = run_labels
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map_or(run_labels[3].1, |(_, l)| l);
                 (status, label, at.format("%Y-%m-%d %H:%M").to_string())
             });
             Row {
@@ -199,7 +210,13 @@ pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>
             }
         })
         .collect();
-    ok(&ListPage { running: ctx.t("b_running"), stopped: ctx.t("b_stopped"), no_runs: ctx.t("b_no_runs"), ctx, rows })
+    ok(&ListPage {
+        running: ctx.t("b_running"),
+        stopped: ctx.t("b_stopped"),
+        no_runs: ctx.t("b_no_runs"),
+        ctx,
+        rows,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +279,13 @@ async fn provider_options(state: &AppState) -> Result<Vec<Provider>, WebError> {
 }
 
 fn options_of(provs: &[Provider]) -> Vec<ProviderOption> {
-    provs.iter().map(|p| ProviderOption { id: p.id, label: format!("{} ({})", p.name, p.kind.title()) }).collect()
+    provs
+        .iter()
+        .map(|p| ProviderOption {
+            id: p.id,
+            label: format!("{} ({})", p.name, p.kind.title()),
+        })
+        .collect()
 }
 
 #[get("/bundles/new")]
@@ -283,18 +306,38 @@ pub async fn new_providers(
     })
 }
 
-fn type_page(ctx: PageCtx, source: Provider, target: Provider, event: &str, action: &str, error: bool) -> TypePage {
+fn type_page(
+    ctx: PageCtx,
+    source: Provider,
+    target: Provider,
+    event: &str,
+    action: &str,
+    error: bool,
+) -> TypePage {
     let en = ctx.lang == Lang::En;
-    let events: Vec<Choice> =
-        catalog::events(source.kind).iter().map(|e| Choice { key: e.key, label: e.label(en) }).collect();
-    let actions: Vec<Choice> =
-        catalog::actions(target.kind).iter().map(|a| Choice { key: a.key, label: a.label(en) }).collect();
+    let events: Vec<Choice> = catalog::events(source.kind)
+        .iter()
+        .map(|e| Choice {
+            key: e.key,
+            label: e.label(en),
+        })
+        .collect();
+    let actions: Vec<Choice> = catalog::actions(target.kind)
+        .iter()
+        .map(|a| Choice {
+            key: a.key,
+            label: a.label(en),
+        })
+        .collect();
     // A radio group has a choice made: the first (the guide's usual one) unless the user chose.
     let pick = |chosen: &str, choices: &[Choice]| {
         if choices.iter().any(|c| c.key == chosen) {
             chosen.to_string()
         } else {
-            choices.first().map(|c| c.key.to_string()).unwrap_or_default()
+            choices
+                .first()
+                .map(|c| c.key.to_string())
+                .unwrap_or_default()
         }
     };
     TypePage {
@@ -318,7 +361,11 @@ pub async fn new_type(
     query: web::Query<PairQuery>,
 ) -> Result<HttpResponse, WebError> {
     let provs = provider_options(&state).await?;
-    let find = |s: &str| s.parse::<i64>().ok().and_then(|id| provs.iter().find(|p| p.id == id).cloned());
+    let find = |s: &str| {
+        s.parse::<i64>()
+            .ok()
+            .and_then(|id| provs.iter().find(|p| p.id == id).cloned())
+    };
     let ctx = PageCtx::new(&req, &session, "bundles");
     match (find(&query.source), find(&query.target)) {
         (Some(source), Some(target)) => ok(&type_page(ctx, source, target, "", "", false)),
@@ -359,7 +406,14 @@ pub async fn create(
     let event = catalog::event(source.kind, &form.event);
     let step = editor::new_step(target.kind, &form.action);
     let (Some(event), Ok(step)) = (event, step) else {
-        let page = type_page(PageCtx::new(&req, &session, "bundles"), source, target, &form.event, &form.action, true);
+        let page = type_page(
+            PageCtx::new(&req, &session, "bundles"),
+            source,
+            target,
+            &form.event,
+            &form.action,
+            true,
+        );
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
     let new = NewBundle {
@@ -394,9 +448,15 @@ async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
             Ok::<_, providers::ProviderError>((b, s, t))
         })
         .await?;
-    let event = catalog::event(source.kind, &bundle.event_type)
-        .ok_or_else(|| WebError::Internal(format!("bundle {id}: unknown event {}", bundle.event_type)))?;
-    Ok(Loaded { bundle, source, target, event })
+    let event = catalog::event(source.kind, &bundle.event_type).ok_or_else(|| {
+        WebError::Internal(format!("bundle {id}: unknown event {}", bundle.event_type))
+    })?;
+    Ok(Loaded {
+        bundle,
+        source,
+        target,
+        event,
+    })
 }
 
 /// What the page header and cards show about the bundle.
@@ -456,7 +516,12 @@ impl Loaded {
             target_title: self.target.kind.title(),
             event_label: self.event.label(en),
             status_filter: self.event.status_filter,
-            event_fields: self.event.fields.iter().map(|f| f.label(en).to_string()).collect(),
+            event_fields: self
+                .event
+                .fields
+                .iter()
+                .map(|f| f.label(en).to_string())
+                .collect(),
         }
     }
 
@@ -483,7 +548,14 @@ impl Loaded {
         let steps = &self.bundle.steps;
         let step = steps.get(index)?;
         let action = catalog::action(self.target.kind, &step.action)?;
-        let groups = editor::picker(self.source.kind, self.event, self.target.kind, steps, index, en);
+        let groups = editor::picker(
+            self.source.kind,
+            self.event,
+            self.target.kind,
+            steps,
+            index,
+            en,
+        );
         let errors = editor::param_errors(self.event, self.target.kind, steps, index, en);
         let vars: Vec<serde_json::Value> = groups
             .iter()
@@ -501,17 +573,21 @@ impl Loaded {
                     Some(bundles::Value::Template { text }) => (String::new(), text.clone()),
                     _ => (String::new(), String::new()),
                 };
-                let (preview_ok, preview_err) = if tpl.trim().is_empty() || errors.contains_key(p.key) {
-                    (None, None)
-                } else {
-                    match editor::preview(self.event, self.target.kind, steps, index, &tpl) {
-                        Ok(s) => (Some(s), None),
-                        Err(e) => (None, Some(editor::describe(&e, en))),
-                    }
-                };
+                let (preview_ok, preview_err) =
+                    if tpl.trim().is_empty() || errors.contains_key(p.key) {
+                        (None, None)
+                    } else {
+                        match editor::preview(self.event, self.target.kind, steps, index, &tpl) {
+                            Ok(s) => (Some(s), None),
+                            Err(e) => (None, Some(e.localized(en))),
+                        }
+                    };
                 let is_bool = p.ty == FieldType::Bool;
-                let bool_value =
-                    if is_bool { lit == "true" || (value.is_none() && p.default == Some("true")) } else { false };
+                let bool_value = if is_bool {
+                    lit == "true" || (value.is_none() && p.default == Some("true"))
+                } else {
+                    false
+                };
                 ParamView {
                     key: p.key,
                     label: p.label(en),
@@ -529,15 +605,29 @@ impl Loaded {
                 }
             })
             .collect();
-        Some(StepView { index, number: index + 1, title: action.label(en), params, saved })
+        Some(StepView {
+            index,
+            number: index + 1,
+            title: action.label(en),
+            params,
+            saved,
+        })
     }
 
     fn step_views(&self, en: bool) -> Vec<StepView> {
-        (0..self.bundle.steps.len()).filter_map(|i| self.step_view(i, en, false)).collect()
+        (0..self.bundle.steps.len())
+            .filter_map(|i| self.step_view(i, en, false))
+            .collect()
     }
 
     fn action_choices(&self, en: bool) -> Vec<Choice> {
-        catalog::actions(self.target.kind).iter().map(|a| Choice { key: a.key, label: a.label(en) }).collect()
+        catalog::actions(self.target.kind)
+            .iter()
+            .map(|a| Choice {
+                key: a.key,
+                label: a.label(en),
+            })
+            .collect()
     }
 }
 
@@ -592,7 +682,13 @@ struct ChainFragment {
     oob: bool,
 }
 
-fn editor_page(req: &HttpRequest, session: &Session, l: &Loaded, refused: bool, name_error: bool) -> EditorPage {
+fn editor_page(
+    req: &HttpRequest,
+    session: &Session,
+    l: &Loaded,
+    refused: bool,
+    name_error: bool,
+) -> EditorPage {
     let ctx = PageCtx::new(req, session, "bundles");
     let en = ctx.lang == Lang::En;
     EditorPage {
@@ -640,13 +736,19 @@ pub async fn rename(
     let id = *id;
     let cleaned = editor::clean_name(&form.name);
     if let Some(name) = cleaned.clone() {
-        state.core.db(move |c| bundles::rename(c, id, &name)).await?;
+        state
+            .core
+            .db(move |c| bundles::rename(c, id, &name))
+            .await?;
     }
     let mut l = load(&state, id).await?;
     if !is_htmx(&req) {
         return match cleaned {
             Some(_) => Ok(back_to_editor(id, "")),
-            None => render(&editor_page(&req, &session, &l, false, true), StatusCode::UNPROCESSABLE_ENTITY),
+            None => render(
+                &editor_page(&req, &session, &l, false, true),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
         };
     }
     let ctx = PageCtx::new(&req, &session, "bundles");
@@ -655,7 +757,12 @@ pub async fn rename(
         // Keep what was typed so it can be corrected.
         l.bundle.name = form.name;
     }
-    ok(&NameFragment { b: l.view(en), name_saved: cleaned.is_some(), name_error: cleaned.is_none(), ctx })
+    ok(&NameFragment {
+        b: l.view(en),
+        name_saved: cleaned.is_some(),
+        name_error: cleaned.is_none(),
+        ctx,
+    })
 }
 
 // ---- event card: the status selector ----
@@ -695,10 +802,26 @@ async fn status_view(state: &AppState, l: &Loaded, saved: bool) -> StatusView {
     let selected = l.bundle.status_filter.clone();
     match references::statuses(&state.core, &l.source).await {
         Ok(refs) => {
-            let unknown = selected.iter().filter(|c| refs.status_name(c).is_none()).cloned().collect();
-            StatusView { groups: refs.groups.clone(), selected, unknown, error: None, saved }
+            let unknown = selected
+                .iter()
+                .filter(|c| refs.status_name(c).is_none())
+                .cloned()
+                .collect();
+            StatusView {
+                groups: refs.groups.clone(),
+                selected,
+                unknown,
+                error: None,
+                saved,
+            }
         }
-        Err(e) => StatusView { groups: Vec::new(), unknown: selected.clone(), selected, error: Some(e.message), saved },
+        Err(e) => StatusView {
+            groups: Vec::new(),
+            unknown: selected.clone(),
+            selected,
+            error: Some(e.message),
+            saved,
+        },
     }
 }
 
@@ -713,9 +836,17 @@ async fn statuses_response(
     let en = ctx.lang == Lang::En;
     let st = status_view(state, l, saved).await;
     if is_htmx(req) {
-        ok(&StatusesFragment { b: l.view(en), st, ctx })
+        ok(&StatusesFragment {
+            b: l.view(en),
+            st,
+            ctx,
+        })
     } else {
-        ok(&StatusesPage { b: l.view(en), st, ctx })
+        ok(&StatusesPage {
+            b: l.view(en),
+            st,
+            ctx,
+        })
     }
 }
 
@@ -754,12 +885,19 @@ pub async fn save_statuses(
     if !l.event.status_filter {
         return Err(WebError::NotFound);
     }
-    let mut codes: Vec<String> =
-        form.status.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let mut codes: Vec<String> = form
+        .status
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     codes.sort();
     codes.dedup();
     codes.truncate(500);
-    state.core.db(move |c| bundles::set_status_filter(c, id, &codes)).await?;
+    state
+        .core
+        .db(move |c| bundles::set_status_filter(c, id, &codes))
+        .await?;
     if !is_htmx(&req) {
         return Ok(back_to_editor(id, "#event-card"));
     }
@@ -785,10 +923,20 @@ pub async fn refresh_statuses(
 
 // ---- the chain ----
 
-fn chain_fragment(req: &HttpRequest, session: &Session, l: &Loaded) -> Result<HttpResponse, WebError> {
+fn chain_fragment(
+    req: &HttpRequest,
+    session: &Session,
+    l: &Loaded,
+) -> Result<HttpResponse, WebError> {
     let ctx = PageCtx::new(req, session, "bundles");
     let en = ctx.lang == Lang::En;
-    ok(&ChainFragment { b: l.view(en), steps: l.step_views(en), bar: l.run_bar(en, false), oob: true, ctx })
+    ok(&ChainFragment {
+        b: l.view(en),
+        steps: l.step_views(en),
+        bar: l.run_bar(en, false),
+        oob: true,
+        ctx,
+    })
 }
 
 fn step_fragment(
@@ -801,11 +949,20 @@ fn step_fragment(
     let ctx = PageCtx::new(req, session, "bundles");
     let en = ctx.lang == Lang::En;
     let s = l.step_view(index, en, saved).ok_or(WebError::NotFound)?;
-    ok(&StepFragment { b: l.view(en), s, bar: l.run_bar(en, false), oob: true, ctx })
+    ok(&StepFragment {
+        b: l.view(en),
+        s,
+        bar: l.run_bar(en, false),
+        oob: true,
+        ctx,
+    })
 }
 
 async fn store_steps(state: &AppState, id: i64, steps: Vec<bundles::Step>) -> Result<(), WebError> {
-    Ok(state.core.db(move |c| bundles::set_steps(c, id, &steps)).await?)
+    Ok(state
+        .core
+        .db(move |c| bundles::set_steps(c, id, &steps))
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -870,7 +1027,8 @@ pub async fn move_step(
     let (id, index) = path.into_inner();
     let mut l = load(&state, id).await?;
     let up = form.dir != "down";
-    let moved = editor::move_step(&mut l.bundle.steps, index, up).map_err(|_| WebError::NotFound)?;
+    let moved =
+        editor::move_step(&mut l.bundle.steps, index, up).map_err(|_| WebError::NotFound)?;
     if moved {
         store_steps(&state, id, l.bundle.steps.clone()).await?;
     }
@@ -933,24 +1091,42 @@ pub async fn preview(
     }
     let en = is_en(&req);
     let name = format!("{}.tpl", query.param);
-    let text = fields.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.as_str()).unwrap_or("");
+    let text = fields
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     let (preview_ok, preview_err) = if text.trim().is_empty() {
         (None, None)
     } else {
         match editor::preview(l.event, l.target.kind, &l.bundle.steps, index, text) {
             Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(editor::describe(&e, en))),
+            Err(e) => (None, Some(e.localized(en))),
         }
     };
-    ok(&PreviewFragment { preview_ok, preview_err })
+    ok(&PreviewFragment {
+        preview_ok,
+        preview_err,
+    })
 }
 
 // ---- start / stop / delete ----
 
-fn run_bar_response(req: &HttpRequest, session: &Session, l: &Loaded, refused: bool) -> Result<HttpResponse, WebError> {
+fn run_bar_response(
+    req: &HttpRequest,
+    session: &Session,
+    l: &Loaded,
+    refused: bool,
+) -> Result<HttpResponse, WebError> {
     let ctx = PageCtx::new(req, session, "bundles");
     let en = ctx.lang == Lang::En;
-    ok(&RunBarFragment { b: l.view(en), bar: l.run_bar(en, refused), oob: false, ctx })
+    ok(&RunBarFragment {
+        b: l.view(en),
+        bar: l.run_bar(en, refused),
+        oob: false,
+        ctx,
+    })
 }
 
 /// Starts the bundle unless something is unmapped or invalid; then it says what, by name.
@@ -968,13 +1144,19 @@ pub async fn start(
     let problems = validate::problems(&l.bundle, l.source.kind, l.target.kind, en);
     let refused = !problems.is_empty();
     if !refused {
-        state.core.db(move |c| bundles::set_state(c, id, BundleState::Running)).await?;
+        state
+            .core
+            .db(move |c| bundles::set_state(c, id, BundleState::Running))
+            .await?;
         l.bundle.state = BundleState::Running;
     }
     match (is_htmx(&req), refused) {
         (true, _) => run_bar_response(&req, &session, &l, refused),
         (false, false) => Ok(back_to_editor(id, "")),
-        (false, true) => render(&editor_page(&req, &session, &l, true, false), StatusCode::UNPROCESSABLE_ENTITY),
+        (false, true) => render(
+            &editor_page(&req, &session, &l, true, false),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     }
 }
 
@@ -987,7 +1169,10 @@ pub async fn stop(
     _form: CsrfForm<super::providers::NoFields>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
-    state.core.db(move |c| bundles::set_state(c, id, BundleState::Stopped)).await?;
+    state
+        .core
+        .db(move |c| bundles::set_state(c, id, BundleState::Stopped))
+        .await?;
     if !is_htmx(&req) {
         return Ok(back_to_editor(id, ""));
     }

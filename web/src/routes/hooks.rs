@@ -32,8 +32,14 @@ fn bad(e: BadPayload) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"ok": false, "error": e.0}))
 }
 
-async fn provider(state: &AppState, kind: ProviderKind, path: &(String, String)) -> Result<Option<Provider>, WebError> {
-    let Ok(id) = path.0.parse::<i64>() else { return Ok(None) };
+async fn provider(
+    state: &AppState,
+    kind: ProviderKind,
+    path: &(String, String),
+) -> Result<Option<Provider>, WebError> {
+    let Ok(id) = path.0.parse::<i64>() else {
+        return Ok(None);
+    };
     let secret = path.1.clone();
     state
         .core
@@ -56,7 +62,10 @@ async fn announce(state: &AppState, stored: &[Stored]) {
 
 fn accepted(stored: &[Stored]) -> HttpResponse {
     let ids: Vec<i64> = stored.iter().map(|s| s.id()).collect();
-    let duplicates = stored.iter().filter(|s| matches!(s, Stored::Duplicate(_))).count();
+    let duplicates = stored
+        .iter()
+        .filter(|s| matches!(s, Stored::Duplicate(_)))
+        .count();
     HttpResponse::Ok().json(json!({"ok": true, "stored": ids, "duplicates": duplicates}))
 }
 
@@ -69,7 +78,11 @@ async fn retailcrm(
     let Some(p) = provider(&state, ProviderKind::Retailcrm, &path).await? else {
         return Ok(HttpResponse::NotFound().finish());
     };
-    let content_type = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     // RetailCRM's trigger may send the parameters in the query string, the body, or both.
     let mut pairs: Vec<(String, String)> = match serde_html_form::from_str(req.query_string()) {
         Ok(p) => p,
@@ -83,18 +96,30 @@ async fn retailcrm(
         Ok(t) => t,
         Err(e) => return Ok(bad(e)),
     };
-    let stored = state.core.db(move |c| ingest::store_trigger(c, p.id, &trigger)).await?;
+    let stored = state
+        .core
+        .db(move |c| ingest::store_trigger(c, p.id, &trigger))
+        .await?;
     announce(&state, &[stored]).await;
     Ok(accepted(&[stored]))
 }
 
-async fn store_parsed(state: &AppState, p: &Provider, parsed: Result<Parsed, BadPayload>) -> Result<HttpResponse, WebError> {
+async fn store_parsed(
+    state: &AppState,
+    p: &Provider,
+    parsed: Result<Parsed, BadPayload>,
+) -> Result<HttpResponse, WebError> {
     match parsed {
         Err(e) => Ok(bad(e)),
-        Ok(Parsed::Ignored(why)) => Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": why}))),
+        Ok(Parsed::Ignored(why)) => {
+            Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": why})))
+        }
         Ok(Parsed::Messages(messages)) => {
             let id = p.id;
-            let stored = state.core.db(move |c| ingest::store_messages(c, id, &messages)).await?;
+            let stored = state
+                .core
+                .db(move |c| ingest::store_messages(c, id, &messages))
+                .await?;
             announce(state, &stored).await;
             Ok(accepted(&stored))
         }
@@ -122,7 +147,10 @@ async fn telegram(
         return Ok(HttpResponse::NotFound().finish());
     };
     // setWebhook registered the path secret as secret_token too; Telegram echoes it in a header.
-    let header = req.headers().get("x-telegram-bot-api-secret-token").and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get("x-telegram-bot-api-secret-token")
+        .and_then(|v| v.to_str().ok());
     if !secret_token_matches(&p.webhook_secret, header) {
         return Ok(HttpResponse::NotFound().finish());
     }

@@ -8,5 +8,3 @@ use crate::page::see_other;
 pub async fn home() -> HttpResponse {
     see_other("/providers")
 }
-
-

@@ -20,8 +20,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(static_files::asset)
         .service(auth::switch_lang)
         .configure(hooks::configure)
-        .service(web::resource("/setup").route(web::get().to(auth::setup_form)).route(web::post().to(auth::setup)))
-        .service(web::resource("/login").route(web::get().to(auth::login_form)).route(web::post().to(auth::login)))
+        .service(
+            web::resource("/setup")
+                .route(web::get().to(auth::setup_form))
+                .route(web::post().to(auth::setup)),
+        )
+        .service(
+            web::resource("/login")
+                .route(web::get().to(auth::login_form))
+                .route(web::post().to(auth::login)),
+        )
         .service(
             web::scope("")
                 .wrap(from_fn(require_admin))

@@ -77,18 +77,31 @@ fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
 }
 
 #[get("/providers")]
-pub async fn list(req: HttpRequest, session: Session, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+pub async fn list(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
     let providers = state.core.db(providers::list).await?;
-    ok(&ListPage { ctx: PageCtx::new(&req, &session, "providers"), providers })
+    ok(&ListPage {
+        ctx: PageCtx::new(&req, &session, "providers"),
+        providers,
+    })
 }
 
 #[get("/providers/new")]
 pub async fn choose(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
-    ok(&ChoosePage { ctx: PageCtx::new(&req, &session, "providers") })
+    ok(&ChoosePage {
+        ctx: PageCtx::new(&req, &session, "providers"),
+    })
 }
 
 #[get("/providers/new/{kind}")]
-pub async fn new_form(req: HttpRequest, session: Session, kind: web::Path<String>) -> Result<HttpResponse, WebError> {
+pub async fn new_form(
+    req: HttpRequest,
+    session: Session,
+    kind: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
     ok(&FormPage {
         ctx: PageCtx::new(&req, &session, "providers"),
@@ -114,7 +127,10 @@ pub async fn create(
         Ok(new) => {
             let id = {
                 let crypto = state.core.crypto.clone();
-                state.core.db(move |c| providers::insert(c, &crypto, &new)).await?
+                state
+                    .core
+                    .db(move |c| providers::insert(c, &crypto, &new))
+                    .await?
             };
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
@@ -134,7 +150,14 @@ fn form_again(
     let base_url = (kind == ProviderKind::Retailcrm && !errors.contains_key("domain"))
         .then(|| svyazka_core::retailcrm::normalize_domain(&form.domain).ok())
         .flatten();
-    let page = FormPage { ctx: PageCtx::new(req, session, "providers"), kind, provider_id, form, errors, base_url };
+    let page = FormPage {
+        ctx: PageCtx::new(req, session, "providers"),
+        kind,
+        provider_id,
+        form,
+        errors,
+        base_url,
+    };
     render(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -143,9 +166,19 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
     let p = state.core.db(move |c| providers::get(c, id)).await?;
     svyazka_core::references::invalidate(id);
     match connect::after_save(&state.core, &p).await {
-        Ok(Some(settings)) => state.core.db(move |c| providers::update_settings(c, id, &settings)).await?,
+        Ok(Some(settings)) => {
+            state
+                .core
+                .db(move |c| providers::update_settings(c, id, &settings))
+                .await?
+        }
         Ok(None) => {}
-        Err(msg) => state.core.db(move |c| providers::record_check(c, id, false, Some(&msg))).await?,
+        Err(msg) => {
+            state
+                .core
+                .db(move |c| providers::record_check(c, id, false, Some(&msg)))
+                .await?
+        }
     }
     Ok(())
 }
@@ -160,7 +193,9 @@ pub async fn normalize(query: web::Query<DomainQuery>) -> HttpResponse {
         }
         Err(e) => e.to_string(),
     };
-    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text)
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(text)
 }
 
 #[derive(Deserialize)]
@@ -193,7 +228,13 @@ pub async fn show(
     ok(&show_page(&state, &req, &session, p, Vec::new()))
 }
 
-fn show_page(state: &AppState, req: &HttpRequest, session: &Session, p: Provider, in_use: Vec<String>) -> ShowPage {
+fn show_page(
+    state: &AppState,
+    req: &HttpRequest,
+    session: &Session,
+    p: Provider,
+    in_use: Vec<String>,
+) -> ShowPage {
     ShowPage {
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
@@ -213,10 +254,19 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
             api_key: secret,
             ..Default::default()
         },
-        Settings::Chatapi(s) => ProviderForm { name: p.name.clone(), api_url: s.api_url.clone(), token: secret, ..Default::default() },
+        Settings::Chatapi(s) => ProviderForm {
+            name: p.name.clone(),
+            api_url: s.api_url.clone(),
+            token: secret,
+            ..Default::default()
+        },
         Settings::Telegram(s) => ProviderForm {
             name: p.name.clone(),
-            api_url: if s.api_base == connect::DEFAULT_TELEGRAM_API { String::new() } else { s.api_base.clone() },
+            api_url: if s.api_base == connect::DEFAULT_TELEGRAM_API {
+                String::new()
+            } else {
+                s.api_base.clone()
+            },
             token: secret,
             ..Default::default()
         },
@@ -258,7 +308,10 @@ pub async fn update(
     match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
         Ok(new) => {
             let (id, crypto) = (p.id, state.core.crypto.clone());
-            state.core.db(move |c| providers::update(c, &crypto, id, &new)).await?;
+            state
+                .core
+                .db(move |c| providers::update(c, &crypto, id, &new))
+                .await?;
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
@@ -282,10 +335,18 @@ pub async fn recheck(
     let form = form_of(&state, &p);
     let id = p.id;
     match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
-        Ok(_) => state.core.db(move |c| providers::record_check(c, id, true, None)).await?,
+        Ok(_) => {
+            state
+                .core
+                .db(move |c| providers::record_check(c, id, true, None))
+                .await?
+        }
         Err(errors) => {
             let msg = errors.values().cloned().collect::<Vec<_>>().join("; ");
-            state.core.db(move |c| providers::record_check(c, id, false, Some(&msg))).await?
+            state
+                .core
+                .db(move |c| providers::record_check(c, id, false, Some(&msg)))
+                .await?
         }
     }
     Ok(see_other(&format!("/providers/{id}")))
@@ -298,7 +359,10 @@ pub async fn rotate(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
-    state.core.db(move |c| providers::rotate_secret(c, id)).await?;
+    state
+        .core
+        .db(move |c| providers::rotate_secret(c, id))
+        .await?;
     // Telegram and ChatAPI must learn the new address.
     finish_save(&state, id).await?;
     Ok(see_other(&format!("/providers/{id}")))
@@ -317,9 +381,11 @@ pub async fn delete(
         Ok(()) => Ok(see_other("/providers")),
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
-            render(&show_page(&state, &req, &session, p, names), StatusCode::CONFLICT)
+            render(
+                &show_page(&state, &req, &session, p, names),
+                StatusCode::CONFLICT,
+            )
         }
         Err(e) => Err(e.into()),
     }
 }
-

@@ -3,10 +3,26 @@
 use actix_web::{HttpResponse, get, web};
 
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/htmx.min.js")),
-    ("app.css", "text/css; charset=utf-8", include_bytes!("../../../static/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/app.js")),
-    ("editor.js", "text/javascript; charset=utf-8", include_bytes!("../../../static/editor.js")),
+    (
+        "htmx.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/htmx.min.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/app.js"),
+    ),
+    (
+        "editor.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/editor.js"),
+    ),
 ];
 
 #[get("/static/{file}")]

@@ -26,7 +26,9 @@ impl WorkerProcess {
     }
 
     fn kill9(&mut self) {
-        let _ = Command::new("kill").args(["-9", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-9", &self.0.id().to_string()])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -46,7 +48,11 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut r = PrivateRedis { port, child: None };
         r.resume();
         r
@@ -58,7 +64,16 @@ impl PrivateRedis {
 
     fn resume(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed for the queue-mode suite");
@@ -102,7 +117,13 @@ async fn flow2_bundle(app: &TestApp, fakes: &Fakes) -> String {
         "new_deal",
         &[],
         wa,
-        vec![step("send_message", vec![("recipient", event_field("phone")), ("text", template("Здравствуйте, {{ first_name }}!"))])],
+        vec![step(
+            "send_message",
+            vec![
+                ("recipient", event_field("phone")),
+                ("text", template("Здравствуйте, {{ first_name }}!")),
+            ],
+        )],
     )
     .await;
     app.hook_url(crm).await
@@ -110,8 +131,13 @@ async fn flow2_bundle(app: &TestApp, fakes: &Fakes) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_enqueues_and_a_worker_process_executes_with_retries() {
-    let extra = [("SVYAZKA_EMBEDDED_WORKER", "false"), ("SVYAZKA_BACKOFF_MS", "300")];
-    let Some(app) = TestApp::spawn_with(Backend::Postgres, &extra).await else { return };
+    let extra = [
+        ("SVYAZKA_EMBEDDED_WORKER", "false"),
+        ("SVYAZKA_BACKOFF_MS", "300"),
+    ];
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, &extra).await else {
+        return;
+    };
     app.setup_admin().await;
     let fakes = Fakes::start();
     let url = flow2_bundle(&app, &fakes).await;
@@ -120,25 +146,44 @@ async fn web_enqueues_and_a_worker_process_executes_with_retries() {
     fakes.crm.fail_after(0, 6, 503);
     let (order, reply) = fakes
         .crm
-        .create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "Анна", "phone": "+79991112233"}))
+        .create_order_and_fire(
+            &url,
+            "shop",
+            json!({"status": "new", "firstName": "Анна", "phone": "+79991112233"}),
+        )
         .await
         .unwrap();
     let _ = order;
     assert_eq!(reply.status, 200);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(fakes.wa.sent_count(), 0, "the web process itself runs no jobs in queue mode");
+    assert_eq!(
+        fakes.wa.sent_count(),
+        0,
+        "the web process itself runs no jobs in queue mode"
+    );
 
     let _worker = WorkerProcess::start(&app_vars(&app, &extra));
-    let sent = eventually(Duration::from_secs(30), || async { (fakes.wa.sent_count() == 1).then_some(()) }).await;
+    let sent = eventually(Duration::from_secs(30), || async {
+        (fakes.wa.sent_count() == 1).then_some(())
+    })
+    .await;
     assert!(sent.is_some(), "the worker process executed the job");
     use diesel::prelude::*;
     use svyazka_core::db::schema::inbox;
     let attempts: i32 = app
         .core()
-        .db(|c| inbox::table.select(inbox::attempts).first(c).map_err(svyazka_core::db::DbError::from))
+        .db(|c| {
+            inbox::table
+                .select(inbox::attempts)
+                .first(c)
+                .map_err(svyazka_core::db::DbError::from)
+        })
         .await
         .unwrap();
-    assert!(attempts >= 2, "the failing dispatch was retried (attempts = {attempts})");
+    assert!(
+        attempts >= 2,
+        "the failing dispatch was retried (attempts = {attempts})"
+    );
     assert_eq!(fakes.wa.sent_messages()[0].body, "Здравствуйте, Анна!");
     app.stop().await;
 }
@@ -151,7 +196,9 @@ async fn inbox_survives_a_redis_outage() {
     let mut redis = PrivateRedis::start();
     let redis_url = redis.url();
     let extra = [("REDIS_URL", redis_url.as_str())];
-    let app = TestApp::spawn_with(Backend::Postgres, &extra).await.unwrap();
+    let app = TestApp::spawn_with(Backend::Postgres, &extra)
+        .await
+        .unwrap();
     app.setup_admin().await;
     let fakes = Fakes::start();
     let url = flow2_bundle(&app, &fakes).await;
@@ -159,18 +206,31 @@ async fn inbox_survives_a_redis_outage() {
     redis.stop();
     let (_, reply) = fakes
         .crm
-        .create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "Борис", "phone": "+79990000001"}))
+        .create_order_and_fire(
+            &url,
+            "shop",
+            json!({"status": "new", "firstName": "Борис", "phone": "+79990000001"}),
+        )
         .await
         .unwrap();
-    assert_eq!(reply.status, 200, "the webhook is stored even with the queue down");
+    assert_eq!(
+        reply.status, 200,
+        "the webhook is stored even with the queue down"
+    );
     assert_eq!(app.inbox_count().await, 1);
     let r = app.get("/readyz").await;
     assert_eq!(r.status().as_u16(), 503);
     assert_ne!(r.json::<serde_json::Value>().await.unwrap()["queue"], "ok");
 
     redis.resume();
-    let sent = eventually(Duration::from_secs(40), || async { (fakes.wa.sent_count() == 1).then_some(()) }).await;
-    assert!(sent.is_some(), "the stored webhook was processed after Redis came back");
+    let sent = eventually(Duration::from_secs(40), || async {
+        (fakes.wa.sent_count() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        sent.is_some(),
+        "the stored webhook was processed after Redis came back"
+    );
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
     app.stop().await;
 }
@@ -184,7 +244,9 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
         ("SVYAZKA_WORKER_CONCURRENCY", "8"),
         ("SVYAZKA_RETAILCRM_RPS", "1000"),
     ];
-    let Some(app) = TestApp::spawn_with(Backend::Postgres, &extra).await else { return };
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, &extra).await else {
+        return;
+    };
     app.setup_admin().await;
     let fakes = Fakes::start();
     // Slow the messenger a little so the kill lands while runs are in flight.
@@ -199,7 +261,11 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
         let phone = format!("+7999{:07}", i);
         let (id, reply) = fakes
             .crm
-            .create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": format!("Клиент{i}"), "phone": phone}))
+            .create_order_and_fire(
+                &url,
+                "shop",
+                json!({"status": "new", "firstName": format!("Клиент{i}"), "phone": phone}),
+            )
             .await
             .unwrap();
         assert_eq!(reply.status, 200);
@@ -215,13 +281,32 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
     bodies.sort();
     let before = bodies.len();
     bodies.dedup();
-    assert_eq!(before, bodies.len(), "no customer got the same message twice");
+    assert_eq!(
+        before,
+        bodies.len(),
+        "no customer got the same message twice"
+    );
     let failed: Vec<_> = runs.iter().filter(|r| r.status == "failed").collect();
     for r in &failed {
-        assert!(r.error.as_deref().unwrap_or("").contains("may have been delivered"), "only interrupted sends fail: {:?}", r.error);
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap_or("")
+                .contains("may have been delivered"),
+            "only interrupted sends fail: {:?}",
+            r.error
+        );
     }
-    assert_eq!(sent.len() + failed.len(), N, "every run finished exactly once: sent or flagged for the admin");
-    eprintln!("kill test: {N} triggers, {} messages, {} interrupted sends flagged, 0 duplicates", sent.len(), failed.len());
+    assert_eq!(
+        sent.len() + failed.len(),
+        N,
+        "every run finished exactly once: sent or flagged for the admin"
+    );
+    eprintln!(
+        "kill test: {N} triggers, {} messages, {} interrupted sends flagged, 0 duplicates",
+        sent.len(),
+        failed.len()
+    );
     app.stop().await;
 }
 
@@ -233,14 +318,24 @@ struct PrivatePostgres {
 }
 
 fn pg_bin(name: &str) -> String {
-    let versions = std::fs::read_dir("/usr/lib/postgresql").expect("PostgreSQL server binaries under /usr/lib/postgresql");
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries under /usr/lib/postgresql");
     let mut dirs: Vec<_> = versions.flatten().map(|e| e.path()).collect();
     dirs.sort();
-    dirs.last().expect("a PostgreSQL version").join("bin").join(name).display().to_string()
+    dirs.last()
+        .expect("a PostgreSQL version")
+        .join("bin")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn as_postgres(args: &[&str]) -> std::process::ExitStatus {
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let mut cmd = if is_root {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]);
@@ -251,16 +346,36 @@ fn as_postgres(args: &[&str]) -> std::process::ExitStatus {
         c.args(&args[1..]);
         c
     };
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().expect("run PostgreSQL tool")
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run PostgreSQL tool")
 }
 
 impl PrivatePostgres {
     fn start() -> PrivatePostgres {
         let dir = tempfile::tempdir().unwrap();
-        let _ = Command::new("chown").args(["-R", "postgres", &dir.path().display().to_string()]).status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres", &dir.path().display().to_string()])
+            .status();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let data = dir.path().join("data").display().to_string();
-        assert!(as_postgres(&[&pg_bin("initdb"), "-D", &data, "-U", "postgres", "--auth=trust"]).success(), "initdb");
+        assert!(
+            as_postgres(&[
+                &pg_bin("initdb"),
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "--auth=trust"
+            ])
+            .success(),
+            "initdb"
+        );
         let pg = PrivatePostgres { dir, port };
         pg.resume();
         pg
@@ -275,13 +390,39 @@ impl PrivatePostgres {
     }
 
     fn resume(&self) {
-        let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.dir.path().display());
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1",
+            self.port,
+            self.dir.path().display()
+        );
         let log = self.dir.path().join("pg.log").display().to_string();
-        assert!(as_postgres(&[&pg_bin("pg_ctl"), "-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]).success(), "pg_ctl start");
+        assert!(
+            as_postgres(&[
+                &pg_bin("pg_ctl"),
+                "-D",
+                &self.data(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-w",
+                "start"
+            ])
+            .success(),
+            "pg_ctl start"
+        );
     }
 
     fn stop(&self) {
-        as_postgres(&[&pg_bin("pg_ctl"), "-D", &self.data(), "-m", "fast", "-w", "stop"]);
+        as_postgres(&[
+            &pg_bin("pg_ctl"),
+            "-D",
+            &self.data(),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
+        ]);
     }
 }
 
@@ -293,7 +434,9 @@ impl Drop for PrivatePostgres {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
-    let Some((_, redis_url)) = services() else { return };
+    let Some((_, redis_url)) = services() else {
+        return;
+    };
     let pg = PrivatePostgres::start();
     let queue = format!("svz_pgrestart_{}", std::process::id());
     let data_dir = tempfile::tempdir().unwrap();
@@ -303,7 +446,10 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
         ("DATABASE_URL", pg.url()),
         ("REDIS_URL", redis_url),
         ("SVYAZKA_QUEUE", queue),
-        ("SVYAZKA_SECRET_KEY", "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_string()),
+        (
+            "SVYAZKA_SECRET_KEY",
+            "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".to_string(),
+        ),
         ("SVYAZKA_DATA_DIR", data_dir.path().display().to_string()),
         ("SVYAZKA_EMBEDDED_WORKER", "true".to_string()),
         ("SVYAZKA_BIND", addr.to_string()),
@@ -317,12 +463,31 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
     .collect();
     let config = svyazka_core::Config::from_vars(&vars).unwrap();
     let running = svyazka_web::start_on(config, listener).await.unwrap();
-    let app = TestApp { base: format!("http://{addr}"), client: client(), running: Some(running), db: TestDb::new(Backend::Sqlite).unwrap() };
+    let app = TestApp {
+        base: format!("http://{addr}"),
+        client: client(),
+        running: Some(running),
+        db: TestDb::new(Backend::Sqlite).unwrap(),
+    };
     app.setup_admin().await;
     let fakes = Fakes::start();
     let url = flow2_bundle(&app, &fakes).await;
-    fakes.crm.create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "До", "phone": "+79990000101"})).await.unwrap();
-    assert!(eventually(Duration::from_secs(20), || async { (fakes.wa.sent_count() == 1).then_some(()) }).await.is_some());
+    fakes
+        .crm
+        .create_order_and_fire(
+            &url,
+            "shop",
+            json!({"status": "new", "firstName": "До", "phone": "+79990000101"}),
+        )
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            (fakes.wa.sent_count() == 1).then_some(())
+        })
+        .await
+        .is_some()
+    );
 
     pg.stop();
     let r = app.get("/readyz").await;
@@ -333,21 +498,54 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
     // While the database is down a webhook cannot be stored, so it must not get a 200.
     let (_, reply) = fakes
         .crm
-        .create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "Во время", "phone": "+79990000102"}))
+        .create_order_and_fire(
+            &url,
+            "shop",
+            json!({"status": "new", "firstName": "Во время", "phone": "+79990000102"}),
+        )
         .await
         .unwrap();
-    assert!(reply.status >= 500, "no 200 without a stored row, got {}", reply.status);
+    assert!(
+        reply.status >= 500,
+        "no 200 without a stored row, got {}",
+        reply.status
+    );
 
     pg.resume();
     let ready = eventually(Duration::from_secs(30), || async {
         (app.get("/readyz").await.status().as_u16() == 200).then_some(())
     })
     .await;
-    assert!(ready.is_some(), "the app recovered without a restart of its own");
-    fakes.crm.create_order_and_fire(&url, "shop", json!({"status": "new", "firstName": "После", "phone": "+79990000103"})).await.unwrap();
-    let sent = eventually(Duration::from_secs(30), || async { (fakes.wa.sent_count() == 2).then_some(()) }).await;
+    assert!(
+        ready.is_some(),
+        "the app recovered without a restart of its own"
+    );
+    fakes
+        .crm
+        .create_order_and_fire(
+            &url,
+            "shop",
+            json!({"status": "new", "firstName": "После", "phone": "+79990000103"}),
+        )
+        .await
+        .unwrap();
+    let sent = eventually(Duration::from_secs(30), || async {
+        (fakes.wa.sent_count() == 2).then_some(())
+    })
+    .await;
     assert!(sent.is_some(), "webhooks after the restart are processed");
-    let bodies: Vec<String> = fakes.wa.sent_messages().into_iter().map(|m| m.body).collect();
-    assert_eq!(bodies, vec!["Здравствуйте, До!".to_string(), "Здравствуйте, После!".to_string()]);
+    let bodies: Vec<String> = fakes
+        .wa
+        .sent_messages()
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "Здравствуйте, До!".to_string(),
+            "Здравствуйте, После!".to_string()
+        ]
+    );
     app.stop().await;
 }

@@ -46,10 +46,24 @@ async fn every_admin_route_needs_a_session_and_every_form_a_csrf_token() {
     }
     for path in ADMIN_POSTS {
         let r = app.post_form(path, &[("name", "x")]).await;
-        assert!(matches!(r.status().as_u16(), 303 | 401), "POST {path} without a session: {}", r.status());
+        assert!(
+            matches!(r.status().as_u16(), 303 | 401),
+            "POST {path} without a session: {}",
+            r.status()
+        );
     }
-    let r = app.client.get(app.url("/providers")).header("HX-Request", "true").send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 401, "htmx requests get 401 with HX-Redirect");
+    let r = app
+        .client
+        .get(app.url("/providers"))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "htmx requests get 401 with HX-Redirect"
+    );
     assert_eq!(r.headers()["hx-redirect"], "/login");
 
     // Signed in, but without the token: every form is refused.
@@ -67,7 +81,11 @@ async fn every_admin_route_needs_a_session_and_every_form_a_csrf_token() {
 async fn secrets_never_appear_in_html_logs_or_the_database() {
     let fakes = Fakes::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log_path = dir.path().join("app.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_svyazka"))
@@ -82,11 +100,20 @@ async fn secrets_never_appear_in_html_logs_or_the_database() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let up = eventually(Duration::from_secs(20), || async {
-        reqwest::get(format!("{base}/healthz")).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
     })
     .await;
     assert!(up.is_some(), "binary started");
-    let app = TestApp { base: base.clone(), client: client(), running: None, db: TestDb::new(Backend::Sqlite).unwrap() };
+    let app = TestApp {
+        base: base.clone(),
+        client: client(),
+        running: None,
+        db: TestDb::new(Backend::Sqlite).unwrap(),
+    };
     app.setup_admin().await;
     let crm = app.add_retailcrm(&fakes).await;
     let wa = app.add_chatapi(&fakes).await;
@@ -104,7 +131,10 @@ async fn secrets_never_appear_in_html_logs_or_the_database() {
     let mut db = Vec::new();
     for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("svyazka.db")) {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("svyazka.db"))
+        {
             db.extend(std::fs::read(path).unwrap());
         }
     }
@@ -112,7 +142,10 @@ async fn secrets_never_appear_in_html_logs_or_the_database() {
     for secret in [CRM_KEY, WA_TOKEN, TG_TOKEN] {
         assert!(!html.contains(secret), "{secret} in HTML");
         assert!(!contains(&logs, secret.as_bytes()), "{secret} in the logs");
-        assert!(!contains(&db, secret.as_bytes()), "{secret} in the database files");
+        assert!(
+            !contains(&db, secret.as_bytes()),
+            "{secret} in the database files"
+        );
     }
 }
 

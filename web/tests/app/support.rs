@@ -30,9 +30,13 @@ pub fn services() -> Option<(String, String)> {
     let redis = std::env::var("TEST_REDIS_URL").ok();
     match (db, redis) {
         (Some(d), Some(r)) => Some((d, r)),
-        _ if required() => panic!("SVYAZKA_REQUIRE_SERVICES=1 but TEST_DATABASE_URL / TEST_REDIS_URL are not set"),
+        _ if required() => {
+            panic!("SVYAZKA_REQUIRE_SERVICES=1 but TEST_DATABASE_URL / TEST_REDIS_URL are not set")
+        }
         _ => {
-            eprintln!("skipping PostgreSQL/Redis variant: TEST_DATABASE_URL / TEST_REDIS_URL not set");
+            eprintln!(
+                "skipping PostgreSQL/Redis variant: TEST_DATABASE_URL / TEST_REDIS_URL not set"
+            );
             None
         }
     }
@@ -41,7 +45,13 @@ pub fn services() -> Option<(String, String)> {
 /// A database that exists for one test and is dropped after it.
 pub enum TestDb {
     Sqlite(tempfile::TempDir),
-    Postgres { admin_url: String, name: String, url: String, redis_url: String, _dir: tempfile::TempDir },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+        redis_url: String,
+        _dir: tempfile::TempDir,
+    },
 }
 
 impl TestDb {
@@ -52,11 +62,15 @@ impl TestDb {
                 let (admin_url, redis_url) = services()?;
                 let name = format!(
                     "svz_test_{}",
-                    svyazka_core::crypto::random_token(8).to_lowercase().replace(['-', '_'], "x")
+                    svyazka_core::crypto::random_token(8)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
                 );
                 let mut admin = diesel::PgConnection::establish(&admin_url)
                     .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .expect("create database");
                 let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL");
                 url.set_path(&name);
                 Some(TestDb::Postgres {
@@ -76,11 +90,20 @@ impl TestDb {
             TestDb::Sqlite(dir) => {
                 v.insert("SVYAZKA_DATA_DIR".into(), dir.path().display().to_string());
             }
-            TestDb::Postgres { url, redis_url, name, _dir, .. } => {
+            TestDb::Postgres {
+                url,
+                redis_url,
+                name,
+                _dir,
+                ..
+            } => {
                 v.insert("DATABASE_URL".into(), url.clone());
                 v.insert("REDIS_URL".into(), redis_url.clone());
                 v.insert("SVYAZKA_QUEUE".into(), name.clone());
-                v.insert("SVYAZKA_SECRET_KEY".into(), "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".into());
+                v.insert(
+                    "SVYAZKA_SECRET_KEY".into(),
+                    "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".into(),
+                );
                 v.insert("SVYAZKA_DATA_DIR".into(), _dir.path().display().to_string());
             }
         }
@@ -101,10 +124,13 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name, .. } = self
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
             && let Ok(mut admin) = diesel::PgConnection::establish(admin_url)
         {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -140,8 +166,15 @@ impl TestApp {
             vars.insert((*k).into(), (*v).into());
         }
         let config = Config::from_vars(&vars).expect("config");
-        let running = svyazka_web::start_on(config, listener).await.expect("start app");
-        Some(TestApp { base: format!("http://{addr}"), client: client(), running: Some(running), db })
+        let running = svyazka_web::start_on(config, listener)
+            .await
+            .expect("start app");
+        Some(TestApp {
+            base: format!("http://{addr}"),
+            client: client(),
+            running: Some(running),
+            db,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -169,11 +202,21 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        self.client.post(self.url(path)).form(fields).send().await.expect("POST")
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST")
     }
 
     /// POST with the CSRF token taken from the page at `form_page`.
-    pub async fn submit(&self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn submit(
+        &self,
+        form_page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let token = self.csrf(form_page).await;
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
@@ -182,7 +225,15 @@ impl TestApp {
 
     pub async fn setup_admin(&self) {
         let r = self
-            .submit("/setup", "/setup", &[("username", ADMIN), ("password", PASSWORD), ("password_repeat", PASSWORD)])
+            .submit(
+                "/setup",
+                "/setup",
+                &[
+                    ("username", ADMIN),
+                    ("password", PASSWORD),
+                    ("password_repeat", PASSWORD),
+                ],
+            )
             .await;
         assert_eq!(r.status().as_u16(), 303, "setup should redirect");
     }
@@ -193,7 +244,12 @@ impl TestApp {
     }
 
     pub async fn login(&self) -> reqwest::Response {
-        self.submit("/login", "/login", &[("username", ADMIN), ("password", PASSWORD)]).await
+        self.submit(
+            "/login",
+            "/login",
+            &[("username", ADMIN), ("password", PASSWORD)],
+        )
+        .await
     }
 
     pub async fn stop(mut self) {
@@ -213,7 +269,8 @@ pub fn client() -> reqwest::Client {
 }
 
 pub fn extract_meta_csrf(html: &str) -> Option<String> {
-    let start = html.find(r#"<meta name="csrf-token" content=""#)? + r#"<meta name="csrf-token" content=""#.len();
+    let start = html.find(r#"<meta name="csrf-token" content=""#)?
+        + r#"<meta name="csrf-token" content=""#.len();
     let end = html[start..].find('"')? + start;
     Some(html[start..end].to_string())
 }
@@ -307,30 +364,60 @@ impl TestApp {
         let path = format!("/providers/new/{kind}");
         let r = self.submit(&path, &path, fields).await;
         let status = r.status().as_u16();
-        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
         match location {
             Some(loc) if status == 303 => loc.rsplit('/').next().unwrap().parse().unwrap(),
-            _ => panic!("adding {kind} failed ({status}): {}", r.text().await.unwrap()),
+            _ => panic!(
+                "adding {kind} failed ({status}): {}",
+                r.text().await.unwrap()
+            ),
         }
     }
 
     pub async fn add_retailcrm(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("retailcrm", &[("name", "Мой RetailCRM"), ("domain", &fakes.crm_base), ("api_key", CRM_KEY)])
-            .await
+        self.add_provider(
+            "retailcrm",
+            &[
+                ("name", "Мой RetailCRM"),
+                ("domain", &fakes.crm_base),
+                ("api_key", CRM_KEY),
+            ],
+        )
+        .await
     }
 
     pub async fn add_chatapi(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("chatapi", &[("name", "WhatsApp магазина"), ("api_url", &fakes.wa_base), ("token", WA_TOKEN)])
-            .await
+        self.add_provider(
+            "chatapi",
+            &[
+                ("name", "WhatsApp магазина"),
+                ("api_url", &fakes.wa_base),
+                ("token", WA_TOKEN),
+            ],
+        )
+        .await
     }
 
     pub async fn add_telegram(&self, fakes: &Fakes) -> i64 {
-        self.add_provider("telegram", &[("name", "Telegram бот"), ("api_url", &fakes.tg_base), ("token", TG_TOKEN)])
-            .await
+        self.add_provider(
+            "telegram",
+            &[
+                ("name", "Telegram бот"),
+                ("api_url", &fakes.tg_base),
+                ("token", TG_TOKEN),
+            ],
+        )
+        .await
     }
 
     pub async fn provider(&self, id: i64) -> svyazka_core::providers::Provider {
-        self.core().db(move |c| svyazka_core::providers::get(c, id)).await.unwrap()
+        self.core()
+            .db(move |c| svyazka_core::providers::get(c, id))
+            .await
+            .unwrap()
     }
 
     /// Full webhook URL of a provider.
@@ -369,7 +456,11 @@ impl TestApp {
 
     pub async fn runs(&self) -> Vec<svyazka_core::runs::Run> {
         let filter = svyazka_core::runs::RunFilter::default();
-        let (items, _) = self.core().db(move |c| svyazka_core::runs::list(c, &filter, 1, 1000)).await.unwrap();
+        let (items, _) = self
+            .core()
+            .db(move |c| svyazka_core::runs::list(c, &filter, 1, 1000))
+            .await
+            .unwrap();
         items.into_iter().map(|i| i.run).collect()
     }
 
@@ -377,7 +468,11 @@ impl TestApp {
     pub async fn settled_runs(&self, n: usize, timeout: Duration) -> Vec<svyazka_core::runs::Run> {
         eventually(timeout, || async {
             let runs = self.runs().await;
-            (runs.len() >= n && runs.iter().all(|r| r.status == "succeeded" || r.status == "failed")).then_some(runs)
+            (runs.len() >= n
+                && runs
+                    .iter()
+                    .all(|r| r.status == "succeeded" || r.status == "failed"))
+            .then_some(runs)
         })
         .await
         .unwrap_or_else(|| {
@@ -386,7 +481,10 @@ impl TestApp {
             for r in &runs {
                 *by_status.entry(r.status.clone()).or_default() += 1;
             }
-            panic!("runs did not settle in time: {} runs by status {by_status:?}", runs.len())
+            panic!(
+                "runs did not settle in time: {} runs by status {by_status:?}",
+                runs.len()
+            )
         })
     }
 
@@ -394,17 +492,28 @@ impl TestApp {
         use diesel::prelude::*;
         use svyazka_core::db::schema::inbox;
         self.core()
-            .db(|c| inbox::table.count().get_result::<i64>(c).map_err(svyazka_core::db::DbError::from))
+            .db(|c| {
+                inbox::table
+                    .count()
+                    .get_result::<i64>(c)
+                    .map_err(svyazka_core::db::DbError::from)
+            })
             .await
             .unwrap()
     }
 }
 
 /// A step with `(param, value)` mappings.
-pub fn step(action: &str, params: Vec<(&str, svyazka_core::bundles::Value)>) -> svyazka_core::bundles::Step {
+pub fn step(
+    action: &str,
+    params: Vec<(&str, svyazka_core::bundles::Value)>,
+) -> svyazka_core::bundles::Step {
     svyazka_core::bundles::Step {
         action: action.into(),
-        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        params: params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     }
 }
 
@@ -413,7 +522,10 @@ pub fn event_field(f: &str) -> svyazka_core::bundles::Value {
 }
 
 pub fn output(step: usize, f: &str) -> svyazka_core::bundles::Value {
-    svyazka_core::bundles::Value::StepOutput { step, field: f.into() }
+    svyazka_core::bundles::Value::StepOutput {
+        step,
+        field: f.into(),
+    }
 }
 
 pub fn template(t: &str) -> svyazka_core::bundles::Value {

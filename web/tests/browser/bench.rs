@@ -47,11 +47,17 @@ async fn bundles_pages_render_with_a_thousand_bundles() {
                             step("new_contact", vec![("phone", event_field("sender_id"))]),
                             step(
                                 "new_deal",
-                                vec![("phone", output(0, "contact_phone")), ("contact_id", output(0, "contact_id"))],
+                                vec![
+                                    ("phone", output(0, "contact_phone")),
+                                    ("contact_id", output(0, "contact_id")),
+                                ],
                             ),
                             step(
                                 "new_message",
-                                vec![("contact_id", output(0, "contact_id")), ("text", event_field("text"))],
+                                vec![
+                                    ("contact_id", output(0, "contact_id")),
+                                    ("text", event_field("text")),
+                                ],
                             ),
                         ],
                     }

@@ -18,7 +18,11 @@ fn required() -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Browser {
@@ -37,7 +41,8 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium; `None` (test skipped) when chromedriver is
     /// not installed, unless SVYAZKA_REQUIRE_BROWSER=1.
     pub async fn start(base: &str) -> Option<Browser> {
-        let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_bin = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         if !Path::new(&driver_bin).exists() || !Path::new(&chrome_bin).exists() {
             if required() {
@@ -55,7 +60,10 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot start {driver_bin}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start listening on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start listening on {port}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap();
@@ -74,7 +82,10 @@ impl Browser {
         ];
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "chrome".into());
-        caps.insert("goog:chromeOptions".into(), serde_json::json!({"binary": chrome_bin, "args": args}));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"binary": chrome_bin, "args": args}),
+        );
         let mut browser = Browser {
             client: connect(port, caps).await,
             base: base.to_string(),
@@ -101,7 +112,10 @@ impl Browser {
     }
 
     pub async fn goto(&self, path: &str) {
-        self.client.goto(&self.url(path)).await.unwrap_or_else(|e| panic!("goto {path}: {e}"));
+        self.client
+            .goto(&self.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("goto {path}: {e}"));
     }
 
     pub async fn path(&self) -> String {
@@ -113,7 +127,13 @@ impl Browser {
     }
 
     pub async fn find(&self, css: &str) -> Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
             Ok(e) => e,
             Err(e) => {
                 let path = self.path().await;
@@ -124,11 +144,18 @@ impl Browser {
     }
 
     pub async fn find_xpath(&self, xpath: &str) -> Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::XPath(xpath)).await {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::XPath(xpath))
+            .await
+        {
             Ok(e) => e,
             Err(e) => {
                 let path = self.path().await;
-                self.screenshot(&format!("failure-{}", sanitize(xpath))).await;
+                self.screenshot(&format!("failure-{}", sanitize(xpath)))
+                    .await;
                 panic!("no element {xpath} on {path}: {e}");
             }
         }
@@ -138,7 +165,9 @@ impl Browser {
     pub async fn click(&mut self, css: &str) {
         let e = self.find(css).await;
         self.clicks += 1;
-        e.click().await.unwrap_or_else(|err| panic!("click {css}: {err}"));
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click {css}: {err}"));
     }
 
     /// Clicks the button, link or label whose visible text is exactly `text`.
@@ -149,16 +178,26 @@ impl Browser {
         );
         let e = self.find_xpath(&xpath).await;
         self.clicks += 1;
-        e.click().await.unwrap_or_else(|err| panic!("click {text:?}: {err}"));
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click {text:?}: {err}"));
     }
 
     /// Clicks the button or link with `text` inside the element found by `scope` (a CSS selector).
     pub async fn click_text_in(&mut self, scope: &str, text: &str) {
         let root = self.find(scope).await;
-        let xpath = format!(".//*[self::button or self::a or self::label][normalize-space()={}]", xpath_literal(text));
-        let e = root.find(Locator::XPath(&xpath)).await.unwrap_or_else(|err| panic!("no {text:?} in {scope}: {err}"));
+        let xpath = format!(
+            ".//*[self::button or self::a or self::label][normalize-space()={}]",
+            xpath_literal(text)
+        );
+        let e = root
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|err| panic!("no {text:?} in {scope}: {err}"));
         self.clicks += 1;
-        e.click().await.unwrap_or_else(|err| panic!("click {text:?}: {err}"));
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click {text:?}: {err}"));
     }
 
     /// Clicks into a field and types `text` (after clearing it).
@@ -167,13 +206,17 @@ impl Browser {
         self.fields += 1;
         self.clicks += 1;
         e.clear().await.unwrap();
-        e.send_keys(text).await.unwrap_or_else(|err| panic!("type into {css}: {err}"));
+        e.send_keys(text)
+            .await
+            .unwrap_or_else(|err| panic!("type into {css}: {err}"));
     }
 
     /// Types into whatever has the focus now (no click, no clearing).
     pub async fn type_keys(&self, css: &str, text: &str) {
         let e = self.find(css).await;
-        e.send_keys(text).await.unwrap_or_else(|err| panic!("type into {css}: {err}"));
+        e.send_keys(text)
+            .await
+            .unwrap_or_else(|err| panic!("type into {css}: {err}"));
     }
 
     /// Opens the select found by `css` and picks the option labelled `label`
@@ -184,7 +227,11 @@ impl Browser {
         self.clicks += 2;
         let xpath = match group {
             Some(g) => {
-                format!(".//optgroup[@label={}]/option[normalize-space()={}]", xpath_literal(g), xpath_literal(label))
+                format!(
+                    ".//optgroup[@label={}]/option[normalize-space()={}]",
+                    xpath_literal(g),
+                    xpath_literal(label)
+                )
             }
             None => format!(".//option[normalize-space()={}]", xpath_literal(label)),
         };
@@ -192,7 +239,10 @@ impl Browser {
             .find(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|err| panic!("no option {label:?} (group {group:?}) in {css}: {err}"));
-        option.click().await.unwrap_or_else(|err| panic!("choose {label:?}: {err}"));
+        option
+            .click()
+            .await
+            .unwrap_or_else(|err| panic!("choose {label:?}: {err}"));
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -228,7 +278,8 @@ impl Browser {
                 return p;
             }
             if Instant::now() > deadline {
-                self.screenshot(&format!("failure-path-{}", sanitize(prefix))).await;
+                self.screenshot(&format!("failure-path-{}", sanitize(prefix)))
+                    .await;
                 panic!("expected to arrive at {prefix}, still at {p}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -244,7 +295,8 @@ impl Browser {
                 return id;
             }
             if Instant::now() > deadline {
-                self.screenshot(&format!("failure-path-{}", sanitize(prefix))).await;
+                self.screenshot(&format!("failure-path-{}", sanitize(prefix)))
+                    .await;
                 panic!("expected to arrive at {prefix}<id>, still at {p}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -255,7 +307,10 @@ impl Browser {
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let height = self
             .client
-            .execute("return Math.ceil(document.documentElement.scrollHeight);", vec![])
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight);",
+                vec![],
+            )
             .await
             .ok()
             .and_then(|v| v.as_u64())
@@ -300,7 +355,12 @@ async fn connect(port: u16, caps: serde_json::Map<String, serde_json::Value>) ->
     let url = format!("http://127.0.0.1:{port}");
     let mut last = None;
     for _ in 0..3 {
-        match ClientBuilder::rustls().expect("rustls connector").capabilities(caps.clone()).connect(&url).await {
+        match ClientBuilder::rustls()
+            .expect("rustls connector")
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
             Ok(c) => return c,
             Err(e) => {
                 last = Some(e.to_string());
@@ -308,18 +368,28 @@ async fn connect(port: u16, caps: serde_json::Map<String, serde_json::Value>) ->
             }
         }
     }
-    panic!("cannot open a Chromium session through chromedriver: {}", last.unwrap_or_default());
+    panic!(
+        "cannot open a Chromium session through chromedriver: {}",
+        last.unwrap_or_default()
+    );
 }
 
 pub fn artifacts_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
     target.join("test-artifacts")
 }
 
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).take(40).collect()
+    s.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect()
 }
 
 /// `text` as an XPath string literal (handles both quote kinds).

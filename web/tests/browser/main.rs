@@ -14,6 +14,7 @@ pub mod support;
 mod bench;
 mod browser;
 mod plain;
+mod providers;
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ const WA_OPTION: &str = "WhatsApp магазина (WhatsApp (ChatAPI))";
 const CRM_OPTION: &str = "Мой RetailCRM (RetailCRM)";
 
 /// First start: the browser is sent to the setup page and creates the administrator.
-async fn setup_admin(b: &mut Browser) {
+pub(crate) async fn setup_admin(b: &mut Browser) {
     b.goto("/").await;
     b.wait_path("/setup").await;
     b.fill("input[name=username]", ADMIN).await;
@@ -55,7 +56,11 @@ async fn sign_in(b: &mut Browser) {
 async fn add_chatapi(b: &mut Browser, fakes: &Fakes) -> i64 {
     b.click_text("Провайдеры").await;
     b.click_text("Добавить").await;
-    b.find_xpath("//a[contains(@href, '/providers/new/chatapi')]").await.click().await.unwrap();
+    b.find_xpath("//a[contains(@href, '/providers/new/chatapi')]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.clicks += 1;
     b.fill("input[name=name]", WA_NAME).await;
     b.fill("input[name=api_url]", &fakes.wa_base).await;
@@ -68,10 +73,14 @@ async fn add_chatapi(b: &mut Browser, fakes: &Fakes) -> i64 {
 
 /// Провайдеры → Добавить → RetailCRM → form → Save; returns the id and the trigger address
 /// shown on the provider page (what the admin pastes into RetailCRM's trigger).
-async fn add_retailcrm(b: &mut Browser, fakes: &Fakes) -> (i64, String) {
+pub(crate) async fn add_retailcrm(b: &mut Browser, fakes: &Fakes) -> (i64, String) {
     b.click_text("Провайдеры").await;
     b.click_text("Добавить").await;
-    b.find_xpath("//a[contains(@href, '/providers/new/retailcrm')]").await.click().await.unwrap();
+    b.find_xpath("//a[contains(@href, '/providers/new/retailcrm')]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.clicks += 1;
     b.fill("input[name=name]", CRM_NAME).await;
     b.fill("input[name=domain]", &fakes.crm_base).await;
@@ -86,7 +95,13 @@ async fn add_retailcrm(b: &mut Browser, fakes: &Fakes) -> (i64, String) {
 }
 
 /// Связки → Добавить → step 1 (providers) → Далее → step 2 (types) → Далее; returns the id.
-async fn new_bundle(b: &mut Browser, source: &str, target: &str, event: &str, action: Option<&str>) -> i64 {
+async fn new_bundle(
+    b: &mut Browser,
+    source: &str,
+    target: &str,
+    event: &str,
+    action: Option<&str>,
+) -> i64 {
     b.click_text("Связки").await;
     b.wait_path("/bundles").await;
     b.click_text("Добавить").await;
@@ -123,7 +138,11 @@ async fn start_bundle(b: &mut Browser) {
 }
 
 async fn stored_bundle(app: &TestApp, id: i64) -> svyazka_core::bundles::Bundle {
-    app.core().db(move |c| svyazka_core::bundles::get(c, id)).await.unwrap().unwrap()
+    app.core()
+        .db(move |c| svyazka_core::bundles::get(c, id))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Flow 1 (the guide's "Входящие сообщения"): WhatsApp → RetailCRM with New contact, New deal,
@@ -132,7 +151,9 @@ async fn stored_bundle(app: &TestApp, id: i64) -> svyazka_core::bundles::Bundle 
 async fn incoming_message_bundle_built_in_the_browser() {
     let fakes = Fakes::start();
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let Some(mut b) = Browser::start(&app.base).await else { return };
+    let Some(mut b) = Browser::start(&app.base).await else {
+        return;
+    };
 
     setup_admin(&mut b).await;
     sign_out(&mut b).await;
@@ -140,23 +161,53 @@ async fn incoming_message_bundle_built_in_the_browser() {
     add_chatapi(&mut b, &fakes).await;
     add_retailcrm(&mut b, &fakes).await;
 
-    let id = new_bundle(&mut b, WA_OPTION, CRM_OPTION, "Входящие сообщения", Some("Новый контакт")).await;
+    let id = new_bundle(
+        &mut b,
+        WA_OPTION,
+        CRM_OPTION,
+        "Входящие сообщения",
+        Some("Новый контакт"),
+    )
+    .await;
     // Шаг 2 of the guide: «Телефон контакта» ← the messenger's «id отправителя».
-    b.choose("#s1-phone-src", Some("WhatsApp (ChatAPI) · Входящие сообщения"), "WhatsApp (ChatAPI): id отправителя")
-        .await;
+    b.choose(
+        "#s1-phone-src",
+        Some("WhatsApp (ChatAPI) · Входящие сообщения"),
+        "WhatsApp (ChatAPI): id отправителя",
+    )
+    .await;
     save_step(&mut b, 1).await;
     // Шаг 3: New deal ← contact phone and contact id from RetailCRM (the New contact step).
     b.click_text("+ Новая сделка").await;
     b.find("#step-2").await;
-    b.choose("#s2-phone-src", Some("Шаг 1 · Новый контакт"), "RetailCRM: Телефон контакта").await;
-    b.choose("#s2-contact_id-src", Some("Шаг 1 · Новый контакт"), "RetailCRM: ID контакта").await;
+    b.choose(
+        "#s2-phone-src",
+        Some("Шаг 1 · Новый контакт"),
+        "RetailCRM: Телефон контакта",
+    )
+    .await;
+    b.choose(
+        "#s2-contact_id-src",
+        Some("Шаг 1 · Новый контакт"),
+        "RetailCRM: ID контакта",
+    )
+    .await;
     save_step(&mut b, 2).await;
     // Шаг 4: New message ← contact id, and the messenger's message text.
     b.click_text("+ Новое сообщение").await;
     b.find("#step-3").await;
-    b.choose("#s3-contact_id-src", Some("Шаг 1 · Новый контакт"), "RetailCRM: ID контакта").await;
-    b.choose("#s3-text-src", Some("WhatsApp (ChatAPI) · Входящие сообщения"), "WhatsApp (ChatAPI): Текст сообщения")
-        .await;
+    b.choose(
+        "#s3-contact_id-src",
+        Some("Шаг 1 · Новый контакт"),
+        "RetailCRM: ID контакта",
+    )
+    .await;
+    b.choose(
+        "#s3-text-src",
+        Some("WhatsApp (ChatAPI) · Входящие сообщения"),
+        "WhatsApp (ChatAPI): Текст сообщения",
+    )
+    .await;
     save_step(&mut b, 3).await;
     rename(&mut b, "WhatsApp → RetailCRM: входящие").await;
     start_bundle(&mut b).await;
@@ -164,14 +215,29 @@ async fn incoming_message_bundle_built_in_the_browser() {
     let stored = stored_bundle(&app, id).await;
     assert_eq!(stored.name, "WhatsApp → RetailCRM: входящие");
     assert_eq!(
-        stored.steps.iter().map(|s| s.action.as_str()).collect::<Vec<_>>(),
+        stored
+            .steps
+            .iter()
+            .map(|s| s.action.as_str())
+            .collect::<Vec<_>>(),
         ["new_contact", "new_deal", "new_message"]
     );
 
     // A customer writes to the shop's WhatsApp; the gateway posts to the address we registered.
-    let url = fakes.wa.webhook_url(WA_INSTANCE).expect("the ChatAPI webhook was registered at the gateway");
-    let status =
-        fakes.wa.post_incoming(&url, "79991234567", "Иван", "Здравствуйте! Хочу заказать чайник").await.unwrap();
+    let url = fakes
+        .wa
+        .webhook_url(WA_INSTANCE)
+        .expect("the ChatAPI webhook was registered at the gateway");
+    let status = fakes
+        .wa
+        .post_incoming(
+            &url,
+            "79991234567",
+            "Иван",
+            "Здравствуйте! Хочу заказать чайник",
+        )
+        .await
+        .unwrap();
     assert!(status.is_success(), "{status}");
     let runs = app.settled_runs(1, Duration::from_secs(30)).await;
     assert_eq!(runs.len(), 1);
@@ -179,13 +245,27 @@ async fn incoming_message_bundle_built_in_the_browser() {
 
     let customers = fakes.crm.customers();
     assert_eq!(customers.len(), 1, "{customers:?}");
-    assert!(customers[0].to_string().contains("79991234567"), "{}", customers[0]);
+    assert!(
+        customers[0].to_string().contains("79991234567"),
+        "{}",
+        customers[0]
+    );
     let customer_id = customers[0]["id"].as_i64().unwrap();
     let orders = fakes.crm.orders();
     assert_eq!(orders.len(), 1, "{orders:?}");
-    assert_eq!(orders[0]["customer"]["id"].as_i64(), Some(customer_id), "{}", orders[0]);
+    assert_eq!(
+        orders[0]["customer"]["id"].as_i64(),
+        Some(customer_id),
+        "{}",
+        orders[0]
+    );
     let messages = fakes.crm.mg_messages();
-    assert!(messages.iter().any(|m| m.text == "Здравствуйте! Хочу заказать чайник"), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.text == "Здравствуйте! Хочу заказать чайник"),
+        "{messages:?}"
+    );
 
     // The run, green, on the bundle's Runs page (the editor links to it).
     b.goto(&format!("/bundles/{id}")).await;
@@ -222,7 +302,9 @@ fn is_green(css: &str) -> bool {
 async fn new_deal_bundle_with_template_built_in_the_browser() {
     let fakes = Fakes::start();
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let Some(mut b) = Browser::start(&app.base).await else { return };
+    let Some(mut b) = Browser::start(&app.base).await else {
+        return;
+    };
 
     setup_admin(&mut b).await;
     sign_out(&mut b).await;
@@ -236,31 +318,47 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
 
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Новая сделка", None).await;
     // ChatAPI has one action, «Отправить сообщение», chosen by default on step 2.
-    assert_eq!(stored_bundle(&app, id).await.steps[0].action, "send_message");
+    assert_eq!(
+        stored_bundle(&app, id).await.steps[0].action,
+        "send_message"
+    );
 
     // The event card: statuses read live from the account, grouped as RetailCRM groups them.
     b.find("#statuses fieldset.status-group").await;
     let groups = b.text("#statuses").await;
-    assert!(groups.contains("Согласование") && groups.contains("Доставка"), "{groups}");
+    assert!(
+        groups.contains("Согласование") && groups.contains("Доставка"),
+        "{groups}"
+    );
     b.click_text_in("#statuses", "Согласовано с клиентом").await;
     b.click("#save-statuses").await;
     b.wait_text("#statuses-status", "Сохранено").await;
 
     // «Получатель» ← RetailCRM «Телефон контакта»; «Текст сообщения» ← a template with a chip.
-    b.choose("#s1-recipient-src", Some("RetailCRM · Новая сделка"), "RetailCRM: Телефон контакта").await;
-    b.choose("#s1-text-src", Some("Свой текст"), "Шаблон с параметрами").await;
+    b.choose(
+        "#s1-recipient-src",
+        Some("RetailCRM · Новая сделка"),
+        "RetailCRM: Телефон контакта",
+    )
+    .await;
+    b.choose("#s1-text-src", Some("Свой текст"), "Шаблон с параметрами")
+        .await;
     b.click("#s1-text-tpl-editor").await;
     b.fields += 1;
-    b.type_keys("#s1-text-tpl-editor", "Здравствуйте, {{first").await;
+    b.type_keys("#s1-text-tpl-editor", "Здравствуйте, {{first")
+        .await;
     b.wait_text("#s1-text .tpl-suggest", "RetailCRM: Имя").await;
     b.type_keys("#s1-text-tpl-editor", "\u{e007}!").await;
-    b.find("#s1-text-tpl-editor .chip[data-var=first_name]").await;
+    b.find("#s1-text-tpl-editor .chip[data-var=first_name]")
+        .await;
     b.wait_text("#s1-text-preview", "Здравствуйте, Анна!").await;
     save_step(&mut b, 1).await;
     let stored = stored_bundle(&app, id).await;
     assert_eq!(
         stored.steps[0].params.get("text"),
-        Some(&svyazka_core::bundles::Value::Template { text: "Здравствуйте, {{ first_name }}!".into() })
+        Some(&svyazka_core::bundles::Value::Template {
+            text: "Здравствуйте, {{ first_name }}!".into()
+        })
     );
     assert_eq!(stored.status_filter, ["client-confirmed"]);
 
@@ -268,7 +366,13 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
     // (a check of ours, not part of the user's effort: no click counted)
     b.find("#bundle-name-input").await.click().await.unwrap();
     b.type_keys("#bundle-name-input", " черновик\u{e00c}").await;
-    let value = b.find("#bundle-name-input").await.prop("value").await.unwrap().unwrap();
+    let value = b
+        .find("#bundle-name-input")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(value, "Мой RetailCRM → WhatsApp магазина");
     rename(&mut b, "Заказ согласован → WhatsApp").await;
     start_bundle(&mut b).await;
@@ -282,7 +386,11 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
     // An order in another status does nothing; one in the chosen status sends the greeting.
     let (_, reply) = fakes
         .crm
-        .create_order_and_fire(&hook, "shop", json!({"status": "new", "firstName": "Пётр", "phone": "+79990000001"}))
+        .create_order_and_fire(
+            &hook,
+            "shop",
+            json!({"status": "new", "firstName": "Пётр", "phone": "+79990000001"}),
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -303,7 +411,11 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
     let sent = fakes.wa.sent_messages();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].body, "Здравствуйте, Анна!");
-    let to = format!("{} {}", sent[0].chat_id, sent[0].phone.clone().unwrap_or_default());
+    let to = format!(
+        "{} {}",
+        sent[0].chat_id,
+        sent[0].phone.clone().unwrap_or_default()
+    );
     assert!(to.contains("79997654321"), "sent to {to}");
 
     b.goto(&format!("/bundles/{id}")).await;
@@ -322,21 +434,27 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
 async fn start_is_refused_naming_the_unmapped_parameter() {
     let fakes = Fakes::start();
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let Some(mut b) = Browser::start(&app.base).await else { return };
+    let Some(mut b) = Browser::start(&app.base).await else {
+        return;
+    };
 
     setup_admin(&mut b).await;
     add_retailcrm(&mut b, &fakes).await;
     add_chatapi(&mut b, &fakes).await;
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Смена статуса сделки", None).await;
     // Only the text is filled; «Получатель» stays unmapped.
-    b.choose("#s1-text-src", Some("Свой текст"), "Значение").await;
+    b.choose("#s1-text-src", Some("Свой текст"), "Значение")
+        .await;
     b.fill("#s1-text-lit", "Ваш заказ передан в доставку").await;
     save_step(&mut b, 1).await;
 
     b.click_text("Запустить связку").await;
     let alert = b.wait_text("#problems[role=alert]", "Получатель").await;
     assert!(alert.contains("Связку нельзя запустить"), "{alert}");
-    assert!(alert.contains("обязательный параметр не заполнен"), "{alert}");
+    assert!(
+        alert.contains("обязательный параметр не заполнен"),
+        "{alert}"
+    );
     assert!(!alert.contains("Текст сообщения"), "{alert}");
     assert_eq!(b.text("#bundle-state").await, "Остановлена");
     assert!(!stored_bundle(&app, id).await.is_running());

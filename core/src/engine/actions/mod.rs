@@ -16,14 +16,33 @@ use crate::providers::{Provider, ProviderKind};
 pub type Inputs = BTreeMap<String, String>;
 pub type Outputs = Map<String, Json>;
 
-pub async fn execute(core: &Core, target: &Provider, action: &str, inputs: &Inputs, idem: &str) -> Result<Outputs, StepError> {
+pub async fn execute(
+    core: &Core,
+    target: &Provider,
+    action: &str,
+    inputs: &Inputs,
+    idem: &str,
+) -> Result<Outputs, StepError> {
     match (target.kind, action) {
-        (ProviderKind::Retailcrm, "new_contact") => retailcrm::new_contact(core, target, inputs).await,
-        (ProviderKind::Retailcrm, "new_deal") => retailcrm::new_deal(core, target, inputs, idem).await,
-        (ProviderKind::Retailcrm, "new_message") => retailcrm::new_message(core, target, inputs, idem).await,
-        (ProviderKind::Chatapi, "send_message") => chatapi::send_message(core, target, inputs).await,
-        (ProviderKind::Telegram, "send_message") => telegram::send_message(core, target, inputs).await,
-        (kind, other) => Err(StepError::permanent(format!("{} has no action {other}", kind.title()))),
+        (ProviderKind::Retailcrm, "new_contact") => {
+            retailcrm::new_contact(core, target, inputs).await
+        }
+        (ProviderKind::Retailcrm, "new_deal") => {
+            retailcrm::new_deal(core, target, inputs, idem).await
+        }
+        (ProviderKind::Retailcrm, "new_message") => {
+            retailcrm::new_message(core, target, inputs, idem).await
+        }
+        (ProviderKind::Chatapi, "send_message") => {
+            chatapi::send_message(core, target, inputs).await
+        }
+        (ProviderKind::Telegram, "send_message") => {
+            telegram::send_message(core, target, inputs).await
+        }
+        (kind, other) => Err(StepError::permanent(format!(
+            "{} has no action {other}",
+            kind.title()
+        ))),
     }
 }
 
@@ -31,7 +50,13 @@ pub async fn execute(core: &Core, target: &Provider, action: &str, inputs: &Inpu
 /// before they create (contacts by phone, deals and chat messages by our idempotency key);
 /// a messenger send has no such key, so it is done at most once.
 pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
-    !matches!((kind, action), (ProviderKind::Chatapi | ProviderKind::Telegram, "send_message"))
+    !matches!(
+        (kind, action),
+        (
+            ProviderKind::Chatapi | ProviderKind::Telegram,
+            "send_message"
+        )
+    )
 }
 
 fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {

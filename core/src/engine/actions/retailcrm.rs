@@ -10,7 +10,9 @@ use crate::engine::{StepError, clients};
 use crate::messengers::phone::WaRecipient;
 use crate::providers::Provider;
 use crate::references;
-use crate::retailcrm::{CustomerRef, InboundMessage, MgCustomer, MgMessage, NewCustomer, NewOrder, Order, Phone};
+use crate::retailcrm::{
+    CustomerRef, InboundMessage, MgCustomer, MgMessage, NewCustomer, NewOrder, Order, Phone,
+};
 
 fn outputs(v: Json) -> Outputs {
     v.as_object().cloned().unwrap_or_default()
@@ -18,18 +20,34 @@ fn outputs(v: Json) -> Outputs {
 
 fn phone_digits(raw: &str) -> Result<String, StepError> {
     let r = WaRecipient::parse(raw).map_err(|e| StepError::permanent(e.to_string()))?;
-    r.digits().map(str::to_string).ok_or_else(|| StepError::permanent(format!("not a phone number: {raw}")))
+    r.digits()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::permanent(format!("not a phone number: {raw}")))
 }
 
-pub async fn new_contact(core: &Core, target: &Provider, inputs: &Inputs) -> Result<Outputs, StepError> {
+pub async fn new_contact(
+    core: &Core,
+    target: &Provider,
+    inputs: &Inputs,
+) -> Result<Outputs, StepError> {
     let phone = phone_digits(input(inputs, "phone")?)?;
     let name = optional(inputs, "name");
     let crm = clients::retailcrm(core, target)?;
     let site = Some(crm.site.as_str());
-    let found = crm.api.customers_find_by_phone(&phone, site).await.map_err(|e| StepError::upstream(&e))?;
+    let found = crm
+        .api
+        .customers_find_by_phone(&phone, site)
+        .await
+        .map_err(|e| StepError::upstream(&e))?;
     if let Some(c) = found.into_iter().min_by_key(|c| c.id) {
-        let display = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-        return Ok(outputs(json!({"contact_id": c.id, "contact_phone": phone, "contact_name": display})));
+        let display = [c.first_name.as_deref(), c.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Ok(outputs(
+            json!({"contact_id": c.id, "contact_phone": phone, "contact_name": display}),
+        ));
     }
     let mut extra = Map::new();
     if let Some(src) = optional(inputs, "source") {
@@ -41,8 +59,14 @@ pub async fn new_contact(core: &Core, target: &Provider, inputs: &Inputs) -> Res
         extra,
         ..Default::default()
     };
-    let id = crm.api.customer_create(&customer, site).await.map_err(|e| StepError::upstream(&e))?;
-    Ok(outputs(json!({"contact_id": id, "contact_phone": phone, "contact_name": name.unwrap_or_default()})))
+    let id = crm
+        .api
+        .customer_create(&customer, site)
+        .await
+        .map_err(|e| StepError::upstream(&e))?;
+    Ok(outputs(
+        json!({"contact_id": id, "contact_phone": phone, "contact_name": name.unwrap_or_default()}),
+    ))
 }
 
 fn deal_outputs(o: &Order) -> Outputs {
@@ -50,22 +74,43 @@ fn deal_outputs(o: &Order) -> Outputs {
 }
 
 fn parse_id(raw: &str, what: &str) -> Result<i64, StepError> {
-    raw.trim().parse().map_err(|_| StepError::permanent(format!("{what} must be a number, got {raw:?}")))
+    raw.trim()
+        .parse()
+        .map_err(|_| StepError::permanent(format!("{what} must be a number, got {raw:?}")))
 }
 
-pub async fn new_deal(core: &Core, target: &Provider, inputs: &Inputs, idem: &str) -> Result<Outputs, StepError> {
+pub async fn new_deal(
+    core: &Core,
+    target: &Provider,
+    inputs: &Inputs,
+    idem: &str,
+) -> Result<Outputs, StepError> {
     let phone = phone_digits(input(inputs, "phone")?)?;
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact id")?;
-    let only_if_no_open = optional(inputs, "only_if_no_open_deal").is_none_or(|v| matches!(v, "true" | "1" | "on" | "yes"));
+    let only_if_no_open = optional(inputs, "only_if_no_open_deal")
+        .is_none_or(|v| matches!(v, "true" | "1" | "on" | "yes"));
     let crm = clients::retailcrm(core, target)?;
     let site = Some(crm.site.as_str());
-    if let Some(existing) = crm.api.order_get_by_external_id(idem, site).await.map_err(|e| StepError::upstream(&e))? {
+    if let Some(existing) = crm
+        .api
+        .order_get_by_external_id(idem, site)
+        .await
+        .map_err(|e| StepError::upstream(&e))?
+    {
         return Ok(deal_outputs(&existing));
     }
     if only_if_no_open {
         let refs = references::statuses(core, target).await?;
-        let orders = crm.api.orders_by_customer(contact_id, site).await.map_err(|e| StepError::upstream(&e))?;
-        if let Some(open) = orders.iter().filter(|o| !refs.is_final(&o.status)).max_by_key(|o| o.id) {
+        let orders = crm
+            .api
+            .orders_by_customer(contact_id, site)
+            .await
+            .map_err(|e| StepError::upstream(&e))?;
+        if let Some(open) = orders
+            .iter()
+            .filter(|o| !refs.is_final(&o.status))
+            .max_by_key(|o| o.id)
+        {
             return Ok(deal_outputs(open));
         }
     }
@@ -76,16 +121,28 @@ pub async fn new_deal(core: &Core, target: &Provider, inputs: &Inputs, idem: &st
     let order = NewOrder {
         external_id: Some(idem.to_string()),
         phone: Some(format!("+{phone}")),
-        customer: Some(CustomerRef { id: Some(contact_id), external_id: None }),
+        customer: Some(CustomerRef {
+            id: Some(contact_id),
+            external_id: None,
+        }),
         customer_comment: optional(inputs, "comment").map(str::to_string),
         extra,
         ..Default::default()
     };
-    let (_, created) = crm.api.order_create(&order, site).await.map_err(|e| StepError::upstream(&e))?;
+    let (_, created) = crm
+        .api
+        .order_create(&order, site)
+        .await
+        .map_err(|e| StepError::upstream(&e))?;
     Ok(deal_outputs(&created))
 }
 
-pub async fn new_message(core: &Core, target: &Provider, inputs: &Inputs, idem: &str) -> Result<Outputs, StepError> {
+pub async fn new_message(
+    core: &Core,
+    target: &Provider,
+    inputs: &Inputs,
+    idem: &str,
+) -> Result<Outputs, StepError> {
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;
@@ -94,17 +151,26 @@ pub async fn new_message(core: &Core, target: &Provider, inputs: &Inputs, idem: 
             "chats are not registered for this RetailCRM provider: open the provider and save it again",
         ));
     };
-    let customer = crm.api.customer_get(contact_id, Some(&crm.site)).await.map_err(|e| StepError::upstream(&e))?;
+    let customer = crm
+        .api
+        .customer_get(contact_id, Some(&crm.site))
+        .await
+        .map_err(|e| StepError::upstream(&e))?;
     let phone = customer.phones.first().map(|p| p.number.clone());
-    let name = [customer.first_name.as_deref(), customer.last_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let name = [
+        customer.first_name.as_deref(),
+        customer.last_name.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
     let nickname = if !name.trim().is_empty() {
         name.clone()
     } else {
-        phone.clone().unwrap_or_else(|| format!("Customer {contact_id}"))
+        phone
+            .clone()
+            .unwrap_or_else(|| format!("Customer {contact_id}"))
     };
     let message = InboundMessage {
         channel,
@@ -117,6 +183,9 @@ pub async fn new_message(core: &Core, target: &Provider, inputs: &Inputs, idem: 
         },
         message: MgMessage::text(idem, text),
     };
-    let id = mg.send_message(&message).await.map_err(|e| StepError::upstream(&e))?;
+    let id = mg
+        .send_message(&message)
+        .await
+        .map_err(|e| StepError::upstream(&e))?;
     Ok(outputs(json!({"message_id": id})))
 }
