@@ -32,6 +32,10 @@ pub struct Config {
     pub queue_name: String,
     pub poll_interval: Duration,
     pub sweep_interval: Duration,
+    /// A row marked enqueued this long ago but still waiting is assumed to have lost its queue
+    /// message and is enqueued again. Long enough that a backlog is not enqueued twice, short
+    /// enough that a push lost in a queue outage is retried soon after.
+    pub requeue_grace: Duration,
     /// How long a claimed run or inbox item belongs to one worker before others may take it.
     pub lease: Duration,
     pub max_attempts: i32,
@@ -246,6 +250,7 @@ impl Config {
                 .unwrap_or_else(|| "svyazka".into()),
             poll_interval: parse_ms(vars, "SVYAZKA_POLL_MS", 100)?,
             sweep_interval: parse_ms(vars, "SVYAZKA_SWEEP_MS", 1000)?,
+            requeue_grace: parse_ms(vars, "SVYAZKA_REQUEUE_GRACE_MS", 30_000)?,
             lease: parse_ms(vars, "SVYAZKA_LEASE_MS", 60_000)?,
             max_attempts,
             backoff_base: parse_ms(vars, "SVYAZKA_BACKOFF_MS", 1000)?,

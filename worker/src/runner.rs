@@ -15,10 +15,6 @@ struct Ctx {
     queue: JobQueue,
 }
 
-/// Re-enqueue grace: a row marked enqueued this long ago but still not done is assumed to have
-/// lost its message.
-const ENQUEUE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
-
 async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
     let follow_ups = svyazka_core::work::handle(&ctx.core, job)
         .await
@@ -98,12 +94,13 @@ async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxD
 }
 
 async fn sweep_loop(core: Core, queue: JobQueue) {
+    let grace = core.config.requeue_grace;
     let mut tick = tokio::time::interval(core.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         match core
-            .db(|c| svyazka_core::sweep::due_jobs(c, ENQUEUE_GRACE))
+            .db(move |c| svyazka_core::sweep::due_jobs(c, grace))
             .await
         {
             Ok(jobs) => {

@@ -109,6 +109,7 @@ impl TestDb {
         }
         v.insert("SVYAZKA_POLL_MS".into(), "20".into());
         v.insert("SVYAZKA_SWEEP_MS".into(), "200".into());
+        v.insert("SVYAZKA_REQUEUE_GRACE_MS".into(), "2000".into());
         v.insert("SVYAZKA_BACKOFF_MS".into(), "100".into());
         v.insert("SVYAZKA_DB_POOL".into(), "8".into());
         v
