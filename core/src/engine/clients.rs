@@ -32,12 +32,11 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
     else {
         return Err(mismatch(p));
     };
-    let api = RetailCrm::new(&s.base_url, &api_key)
+    let api = RetailCrm::with_client(core.http.clone(), &s.base_url, &api_key)
         .map_err(|e| StepError::permanent(e.to_string()))?
-        .with_http_client(core.http.clone())
         .with_rate_limit(f64::from(core.config.retailcrm_rps));
     let mg = (!s.mg_endpoint.is_empty() && !mg_token.is_empty())
-        .then(|| MgTransport::new(&s.mg_endpoint, &mg_token));
+        .then(|| MgTransport::with_client(core.http.clone(), &s.mg_endpoint, &mg_token));
     Ok(RetailcrmClients {
         api,
         mg,

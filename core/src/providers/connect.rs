@@ -162,9 +162,8 @@ async fn retailcrm(
             },
         ));
     }
-    let api = RetailCrm::new(&base_url, &api_key)
-        .map_err(|e| one("domain", e.to_string()))?
-        .with_http_client(core.http.clone());
+    let api = RetailCrm::with_client(core.http.clone(), &base_url, &api_key)
+        .map_err(|e| one("domain", e.to_string()))?;
     let creds = api
         .credentials()
         .await
@@ -253,7 +252,7 @@ async fn retailcrm(
         };
         one("api_key", msg)
     })?;
-    let mg = MgTransport::new(&info.endpoint_url, &info.token);
+    let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token);
     let keep_channel = match existing.map(|p| &p.settings) {
         Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => s.mg_channel_id,
         _ => None,

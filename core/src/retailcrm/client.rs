@@ -59,12 +59,22 @@ impl RetailCrm {
     /// A client for `account` (anything [`normalize_domain`] accepts) with `api_key`. Uses the
     /// process-wide rate limiter of this account+key (10 rps unless configured otherwise).
     pub fn new(account: &str, api_key: &str) -> std::result::Result<Self, DomainError> {
+        Self::with_client(http_client(DEFAULT_TIMEOUT), account, api_key)
+    }
+
+    /// Like [`RetailCrm::new`] on a caller's `reqwest::Client`. Building a client (TLS set-up)
+    /// costs milliseconds of CPU, so per-job callers share one instead of building their own.
+    pub fn with_client(
+        http: reqwest::Client,
+        account: &str,
+        api_key: &str,
+    ) -> std::result::Result<Self, DomainError> {
         let base = normalize_domain(account)?;
         let limiter = rate_limit::shared(&base, api_key);
         Ok(Self {
             base: base.into(),
             api_key: api_key.into(),
-            http: http_client(DEFAULT_TIMEOUT),
+            http,
             limiter,
         })
     }

@@ -137,6 +137,11 @@ impl MgTransport {
     /// `endpoint_url` as RetailCRM returned it: a bare origin or already ending in
     /// `/api/transport/v1` (both are seen), with or without a trailing slash.
     pub fn new(endpoint_url: &str, token: &str) -> Self {
+        Self::with_client(http_client(DEFAULT_TIMEOUT), endpoint_url, token)
+    }
+
+    /// Like [`MgTransport::new`] on a caller's `reqwest::Client` (shared, not rebuilt per job).
+    pub fn with_client(http: reqwest::Client, endpoint_url: &str, token: &str) -> Self {
         let trimmed = endpoint_url.trim().trim_end_matches('/');
         let base = if trimmed.ends_with(API_PREFIX) {
             trimmed.to_owned()
@@ -147,7 +152,7 @@ impl MgTransport {
         Self {
             base: base.into(),
             token: token.into(),
-            http: http_client(DEFAULT_TIMEOUT),
+            http,
             limiter,
         }
     }
