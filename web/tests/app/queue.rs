@@ -297,11 +297,20 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
             r.error
         );
     }
-    assert_eq!(
-        sent.len() + failed.len(),
-        N,
-        "every run finished exactly once: sent or flagged for the admin"
+    // A flagged run is one whose send was interrupted by the kill: the message may or may not
+    // have reached the gateway (we never send twice to find out). So every order has its
+    // message or a flag for the admin, and none has two.
+    let succeeded = runs.iter().filter(|r| r.status == "succeeded").count();
+    assert_eq!(succeeded + failed.len(), N, "every run finished");
+    assert!(
+        sent.len() >= succeeded,
+        "every succeeded run delivered its message"
     );
+    assert!(
+        sent.len() + failed.len() >= N,
+        "nothing lost without a flag"
+    );
+    assert!(sent.len() <= N);
     eprintln!(
         "kill test: {N} triggers, {} messages, {} interrupted sends flagged, 0 duplicates",
         sent.len(),
