@@ -46,6 +46,9 @@ pub struct Config {
     /// Requests per second per RetailCRM key this process may spend.
     pub retailcrm_rps: u32,
     pub db_pool_size: u32,
+    /// Per-request timeout of calls to RetailCRM, MG and the messengers. A send that times out
+    /// is checked with the gateway before it is retried.
+    pub upstream_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -258,6 +261,7 @@ impl Config {
             embedded_worker,
             retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
             db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,
+            upstream_timeout: parse_ms(vars, "SVYAZKA_UPSTREAM_TIMEOUT_MS", 15_000)?,
         })
     }
 

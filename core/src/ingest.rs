@@ -4,43 +4,39 @@
 
 use crate::db::{AnyConnection, DbError};
 use crate::engine::events::TriggerPayload;
-use crate::inbox::{self, InboxKind, Stored};
+use crate::inbox::{self, InboxKind, NewItem, Stored};
 use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
 
-/// Stores each message of a messenger webhook; returns what was stored (new or duplicate).
+/// Inbox rows for the messages of a messenger webhook (or a Telegram poll).
+pub fn message_items(provider_id: i64, messages: &[IncomingMessage]) -> Vec<NewItem> {
+    messages
+        .iter()
+        .map(|m| NewItem {
+            provider_id,
+            dedup_key: format!("msg:{}", m.message_id),
+            kind: InboxKind::IncomingMessage,
+            payload: serde_json::to_string(m).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The inbox row for a RetailCRM trigger.
+pub fn trigger_item(provider_id: i64, t: &TriggerPayload) -> NewItem {
+    NewItem {
+        provider_id,
+        dedup_key: t.dedup_key(),
+        kind: InboxKind::RetailcrmTrigger,
+        payload: serde_json::to_string(t).unwrap_or_default(),
+    }
+}
+
+/// Stores each message in one commit; returns what was stored (new or duplicate).
 pub fn store_messages(
     conn: &mut AnyConnection,
     provider_id: i64,
     messages: &[IncomingMessage],
 ) -> Result<Vec<Stored>, DbError> {
-    messages
-        .iter()
-        .map(|m| {
-            let payload = serde_json::to_value(m).unwrap_or_default();
-            inbox::store(
-                conn,
-                provider_id,
-                &format!("msg:{}", m.message_id),
-                InboxKind::IncomingMessage,
-                &payload,
-            )
-        })
-        .collect()
-}
-
-pub fn store_trigger(
-    conn: &mut AnyConnection,
-    provider_id: i64,
-    t: &TriggerPayload,
-) -> Result<Stored, DbError> {
-    let payload = serde_json::to_value(t).unwrap_or_default();
-    inbox::store(
-        conn,
-        provider_id,
-        &t.dedup_key(),
-        InboxKind::RetailcrmTrigger,
-        &payload,
-    )
+    inbox::store_batch(conn, &message_items(provider_id, messages))
 }
 
 /// Reads RetailCRM's trigger from `pairs` (query string and/or form body, already decoded).

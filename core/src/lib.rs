@@ -34,6 +34,11 @@ pub struct Core {
     pub crypto: Crypto,
     pub config: Arc<Config>,
     pub http: reqwest::Client,
+    pub providers: Arc<providers::cache::ProviderCache>,
+    /// One permit per pooled connection: database work waits here, on the async side, rather
+    /// than in a blocking thread parked on the pool (which would grow the blocking pool, and
+    /// with it the process' memory, to hundreds of threads under a burst).
+    db_slots: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,11 +57,14 @@ impl Core {
             None => Crypto::load_or_create(&config.data_dir)?,
         };
         let pool = db::connect(&config.mode, config.db_pool_size)?;
+        let slots = usize::try_from(config.db_pool_size).unwrap_or(16);
         Ok(Core {
             pool,
             crypto,
-            http: upstream::http_client(std::time::Duration::from_secs(15)),
+            http: upstream::http_client(config.upstream_timeout),
             config: Arc::new(config),
+            providers: Arc::default(),
+            db_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }
 
@@ -68,12 +76,32 @@ impl Core {
         E: From<db::DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // The semaphore is never closed, so acquiring only waits.
+        let slot = self.db_slots.clone().acquire_owned().await;
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(db::DbError::from)?;
-            f(&mut conn)
+            let _slot = slot;
+            let mut conn = db::checkout(&pool)?;
+            let res = f(&mut conn);
+            if res.is_err() {
+                conn.check_after_error();
+            }
+            conn.touch();
+            res
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// A provider by id, from this process' short-lived cache or the database.
+    pub async fn provider(
+        &self,
+        id: i64,
+    ) -> Result<Arc<providers::Provider>, providers::ProviderError> {
+        if let Some(p) = self.providers.get(id) {
+            return Ok(p);
+        }
+        let p = self.db(move |c| providers::get(c, id)).await?;
+        Ok(self.providers.put(p))
     }
 
     pub fn lease(&self) -> chrono::Duration {

@@ -116,6 +116,13 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<Run>, DbError> {
         .optional()?)
 }
 
+diesel::define_sql_function! {
+    fn coalesce(
+        x: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+        y: diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+    ) -> diesel::sql_types::Nullable<diesel::sql_types::Timestamp>;
+}
+
 /// Takes the run for this worker (queued and due, or running with an expired lease).
 pub fn claim(
     conn: &mut AnyConnection,
@@ -123,7 +130,7 @@ pub fn claim(
     lease: chrono::Duration,
 ) -> Result<Option<Run>, DbError> {
     let t = now();
-    let n = diesel::update(runs::table)
+    let claimed = diesel::update(runs::table)
         .filter(runs::id.eq(id))
         .filter(
             (runs::status
@@ -137,16 +144,14 @@ pub fn claim(
             runs::status.eq(status::RUNNING),
             runs::lease_until.eq(Some(t + lease)),
             runs::attempts.eq(runs::attempts + 1),
+            // The first attempt's start is kept across retries.
+            runs::started_at.eq(coalesce(runs::started_at, Some(t))),
             runs::updated_at.eq(t),
         ))
-        .execute(conn)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    diesel::update(runs::table.find(id).filter(runs::started_at.is_null()))
-        .set(runs::started_at.eq(Some(t)))
-        .execute(conn)?;
-    get(conn, id)
+        .returning(<Run as Selectable<crate::db::Backend>>::construct_selection())
+        .get_result(conn)
+        .optional()?;
+    Ok(claimed)
 }
 
 pub fn steps(conn: &mut AnyConnection, run_id: i64) -> Result<Vec<StepRecord>, DbError> {

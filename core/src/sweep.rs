@@ -16,7 +16,8 @@ const BATCH: i64 = 500;
 pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<Vec<Job>, DbError> {
     let t = now();
     let stale = t - chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(10));
-    let mut jobs = Vec::new();
+    let mut inbox_ids = Vec::new();
+    let mut run_ids = Vec::new();
 
     let due_inbox: Vec<i64> = inbox::table
         .filter(
@@ -44,7 +45,7 @@ pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<
             .set(inbox::enqueued_at.eq(Some(t)))
             .execute(conn)?;
         if took == 1 {
-            jobs.push(Job::DispatchInbox { id });
+            inbox_ids.push(id);
         }
     }
 
@@ -64,8 +65,10 @@ pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<
             .set(runs::enqueued_at.eq(Some::<NaiveDateTime>(t)))
             .execute(conn)?;
         if took == 1 {
-            jobs.push(Job::ExecuteRun { id });
+            run_ids.push(id);
         }
     }
-    Ok(jobs)
+    Ok(Job::dispatch(&inbox_ids)
+        .chain(Job::execute(&run_ids))
+        .collect())
 }

@@ -1,5 +1,10 @@
-//! Job handling: what a worker does with each queue message. Returns follow-up jobs for the
-//! caller (the apalis wrapper) to push, so this module needs no queue.
+//! Job handling: what a worker does with each queue message. The items of one message are
+//! worked on concurrently, bounded by the process-wide `slots`, so a batch of webhooks does
+//! not wait for its slowest member and two messages together never exceed the worker's
+//! concurrency.
+
+use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
 
 use crate::Core;
 use crate::db::DbError;
@@ -9,11 +14,37 @@ use crate::jobs::Job;
 pub enum WorkError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("worker is shutting down")]
+    Closed,
 }
 
-pub async fn handle(core: &Core, job: Job) -> Result<Vec<Job>, WorkError> {
-    Ok(match job {
-        Job::DispatchInbox { id } => crate::engine::dispatch::dispatch(core, id).await?,
-        Job::ExecuteRun { id } => crate::engine::execute::execute(core, id).await?,
-    })
+/// Runs every item of `job`; the first database failure is returned after all items have been
+/// tried (the queue then retries the message; claims make the retry skip finished items).
+pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), WorkError> {
+    let (dispatch, ids) = match job {
+        Job::DispatchInbox { ids } => (true, ids),
+        Job::ExecuteRun { ids } => (false, ids),
+    };
+    let results: Vec<Result<(), WorkError>> = stream::iter(ids)
+        .map(|id| async move {
+            let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            if dispatch {
+                dispatch_and_execute(core, id).await
+            } else {
+                Ok(crate::engine::execute::execute(core, id).await?)
+            }
+        })
+        .buffer_unordered(core.config.worker_concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// A dispatched item's runs are executed right away by the same worker: no second queue trip.
+/// Should the worker die in between, the runs are queued rows and the sweeper enqueues them.
+async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
+    for run in crate::engine::dispatch::dispatch(core, id).await? {
+        crate::engine::execute::execute(core, run).await?;
+    }
+    Ok(())
 }

@@ -353,6 +353,12 @@ impl FakeRetailCrm {
         });
     }
 
+    /// The next `count` POST requests (creates, MG sends) are carried out but answered only
+    /// after `delay`: a client with a shorter timeout does not learn that they went through.
+    pub fn stall_next(&self, count: u32, delay: Duration) {
+        self.with(|s| s.cfg.stall = (count, delay));
+    }
+
     /// Delay every answer by `latency` (for client timeouts).
     pub fn set_latency(&self, latency: Option<Duration>) {
         self.with(|s| s.cfg.latency = latency);

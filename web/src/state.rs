@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use svyazka_core::Core;
+use svyazka_core::inbox::writer::InboxWriter;
 use svyazka_worker::JobQueue;
 
 use crate::login_limit::LoginLimiter;
@@ -13,16 +14,22 @@ use crate::login_limit::LoginLimiter;
 pub struct AppState {
     pub core: Core,
     pub queue: JobQueue,
+    /// Group commit for webhook deliveries; see `svyazka_core::inbox::writer`.
+    pub inbox: InboxWriter,
     pub login_limiter: Arc<LoginLimiter>,
     /// Once an admin exists it never stops existing, so the check is cached after the first yes.
     admin_exists: Arc<AtomicBool>,
 }
 
 impl AppState {
+    /// Also starts the webhook writer and its announcer on the current runtime.
     pub fn new(core: Core, queue: JobQueue) -> Self {
+        let (inbox, stored) = InboxWriter::spawn(core.clone());
+        svyazka_worker::spawn_announcer(queue.clone(), stored);
         AppState {
             core,
             queue,
+            inbox,
             login_limiter: Arc::new(LoginLimiter::default()),
             admin_exists: Arc::new(AtomicBool::new(false)),
         }

@@ -12,6 +12,16 @@ use svyazka_core::{Config, Mode};
 /// database is unreachable); the sweeper takes over after that.
 const APALIS_ATTEMPTS: usize = 3;
 
+/// Queue messages a worker takes at a time: enough to keep its `worker_concurrency` slots
+/// busy, plus one waiting. More would only hoard a burst that another worker process could be
+/// working on.
+pub fn messages_in_flight(config: &Config) -> usize {
+    config
+        .worker_concurrency
+        .div_ceil(svyazka_core::jobs::MAX_IDS_PER_JOB)
+        + 1
+}
+
 #[derive(Clone)]
 pub enum JobQueue {
     Sqlite(SqliteStorage<Job>),
@@ -51,7 +61,7 @@ impl JobQueue {
                 // signal (our tables hold the truth and the sweeper re-creates lost messages).
                 let cfg = apalis_sqlite::Config::default()
                     .queue(&config.queue_name)
-                    .batch_size(config.worker_concurrency.max(10))
+                    .batch_size(messages_in_flight(config))
                     .heartbeat_interval(Duration::from_secs(5));
                 Ok(JobQueue::Sqlite(SqliteStorage::new(&pool).with_config(cfg)))
             }
@@ -59,7 +69,7 @@ impl JobQueue {
                 let conn = apalis_redis::connect(redis_url.as_str()).await?;
                 let cfg = apalis_redis::Config::default()
                     .queue(&config.queue_name)
-                    .batch_size(config.worker_concurrency.max(10))
+                    .batch_size(messages_in_flight(config))
                     .heartbeat_interval(Duration::from_secs(5));
                 Ok(JobQueue::Redis(RedisStorage::new(conn).with_config(cfg)))
             }

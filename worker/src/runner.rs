@@ -12,23 +12,18 @@ use crate::queue::JobQueue;
 
 struct Ctx {
     core: Core,
-    queue: JobQueue,
+    /// Items in flight across all messages of this process (`worker_concurrency`).
+    slots: tokio::sync::Semaphore,
 }
 
 async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
-    let follow_ups = svyazka_core::work::handle(&ctx.core, job)
+    let size = job.len();
+    svyazka_core::work::handle(&ctx.core, job, &ctx.slots)
         .await
         .map_err(|e| {
-            tracing::warn!(?job, error = %e, "job failed; it will be retried");
+            tracing::warn!(items = size, error = %e, "job failed; it will be retried");
             Box::new(e) as BoxDynError
-        })?;
-    for next in follow_ups {
-        // A failed push is not fatal: the row stays queued and the sweeper enqueues it.
-        if let Err(e) = ctx.queue.push(next).await {
-            tracing::warn!(?next, error = %e, "could not enqueue follow-up job; the sweeper will");
-        }
-    }
-    Ok(())
+        })
 }
 
 fn worker_name() -> String {
@@ -45,7 +40,7 @@ fn worker_name() -> String {
 pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> {
     let ctx = Arc::new(Ctx {
         core: core.clone(),
-        queue: queue.clone(),
+        slots: tokio::sync::Semaphore::new(core.config.worker_concurrency),
     });
     // Aborted when this future is dropped (`WorkerHandle::stop`), like the pollers.
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
@@ -72,7 +67,7 @@ impl Drop for AbortOnDrop {
 
 async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxDynError> {
     let poll = core.config.poll_interval;
-    let concurrency = core.config.worker_concurrency;
+    let concurrency = crate::queue::messages_in_flight(&core.config);
     match queue {
         JobQueue::Sqlite(storage) => WorkerBuilder::new(worker_name())
             .backend(storage.poll_with_interval(poll))
@@ -104,12 +99,13 @@ async fn sweep_loop(core: Core, queue: JobQueue) {
             .await
         {
             Ok(jobs) => {
-                if !jobs.is_empty() {
-                    tracing::info!(count = jobs.len(), "sweeper re-enqueues work");
+                let count: usize = jobs.iter().map(Job::len).sum();
+                if count > 0 {
+                    tracing::info!(count, "sweeper re-enqueues work");
                 }
                 for job in jobs {
                     if let Err(e) = queue.push(job).await {
-                        tracing::warn!(?job, error = %e, "sweeper could not enqueue");
+                        tracing::warn!(error = %e, "sweeper could not enqueue");
                     }
                 }
             }

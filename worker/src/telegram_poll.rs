@@ -165,9 +165,9 @@ async fn poll_provider(core: Core, queue: JobQueue, id: i64, holder: String) {
                 if reported.take().is_some() {
                     record(&core, id, None).await;
                 }
-                for inbox_id in new {
-                    if let Err(e) = queue.push(Job::DispatchInbox { id: inbox_id }).await {
-                        tracing::warn!(inbox = inbox_id, error = %e, "queue unavailable; the sweeper will enqueue the item");
+                for job in Job::dispatch(&new) {
+                    if let Err(e) = queue.push(job).await {
+                        tracing::warn!(error = %e, "queue unavailable; the sweeper will enqueue the items");
                     }
                 }
             }

@@ -2,7 +2,7 @@
 
 pub mod schema;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -20,8 +20,68 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// The backend type diesel derives for [`AnyConnection`].
+pub type Backend = <AnyConnection as diesel::Connection>::Backend;
+
 pub type Pool = r2d2::Pool<Manager>;
 pub type Conn = r2d2::PooledConnection<Manager>;
+
+/// A connection that was not used for this long is tested (`SELECT 1`) before it is handed
+/// out: after a database restart the pool holds dead connections, and a test per checkout
+/// would cost a round trip on every busy-path query instead.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// A pooled connection with what the pool needs to know about it.
+pub struct PoolConn {
+    conn: AnyConnection,
+    last_used: Instant,
+    broken: bool,
+}
+
+impl std::ops::Deref for PoolConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+impl PoolConn {
+    /// `SELECT 1`; a connection that fails it is dropped by the pool when returned.
+    fn test(&mut self) -> Result<(), diesel::result::Error> {
+        let res = self.conn.batch_execute("SELECT 1");
+        self.broken = res.is_err();
+        res
+    }
+
+    /// After a failed statement: was it the connection? Then the pool replaces it.
+    pub fn check_after_error(&mut self) {
+        let _ = self.test();
+    }
+
+    pub fn touch(&mut self) {
+        self.last_used = Instant::now();
+    }
+}
+
+/// A live connection: idle ones are tested first, dead ones are dropped and the next taken.
+pub fn checkout(pool: &Pool) -> Result<Conn, DbError> {
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get()?;
+        if conn.last_used.elapsed() < IDLE_CHECK || conn.test().is_ok() {
+            return Ok(conn);
+        }
+    }
+    // Every pooled connection was dead: one more, freshly opened by the pool, or its error.
+    let mut conn = pool.get()?;
+    conn.test()?;
+    Ok(conn)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -82,20 +142,24 @@ impl Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = PoolConn;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
-        Manager::connect(self).map_err(r2d2::Error::ConnectionError)
+    fn connect(&self) -> Result<PoolConn, r2d2::Error> {
+        let conn = Manager::connect(self).map_err(r2d2::Error::ConnectionError)?;
+        Ok(PoolConn {
+            conn,
+            last_used: Instant::now(),
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), r2d2::Error> {
+        conn.test().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut PoolConn) -> bool {
+        conn.broken
     }
 }
 
@@ -122,9 +186,8 @@ pub fn connect(mode: &Mode, size: u32) -> Result<Pool, DbError> {
         .max_size(size)
         .min_idle(Some(1))
         .connection_timeout(Duration::from_secs(5))
-        // A restarted PostgreSQL leaves dead connections in the pool; checking on checkout lets
-        // the app recover on its own.
-        .test_on_check_out(true)
+        // Tested in `checkout` when idle and after errors instead: see `IDLE_CHECK`.
+        .test_on_check_out(false)
         .build(manager)?;
     Ok(pool)
 }
@@ -139,8 +202,9 @@ pub fn migrate(conn: &mut AnyConnection) -> Result<(), DbError> {
 
 /// `SELECT 1` through the pool, for /readyz.
 pub fn ping(pool: &Pool) -> Result<(), DbError> {
-    let mut c = pool.get()?;
-    c.batch_execute("SELECT 1")?;
+    let mut c = checkout(pool)?;
+    c.test()?;
+    c.touch();
     Ok(())
 }
 

@@ -8,34 +8,48 @@ use crate::Core;
 use crate::bundles;
 use crate::db::DbError;
 use crate::inbox::{self, InboxItem, InboxKind};
-use crate::jobs::Job;
 use crate::messengers::incoming::IncomingMessage;
-use crate::providers::{self, Provider, ProviderError};
+use crate::providers::ProviderError;
 use crate::runs;
 
-pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
+/// Returns the queued runs of the item, for the caller to execute.
+pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<i64>, DbError> {
     let lease = core.lease();
-    let Some(item) = core.db(move |c| inbox::claim(c, id, lease)).await? else {
+    let claimed = core
+        .db(move |c| {
+            let Some(item) = inbox::claim(c, id, lease)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let bundles = bundles::running_for_source(c, item.provider_id)?;
+            Ok(Some((item, bundles)))
+        })
+        .await?;
+    let Some((item, bundles)) = claimed else {
         return Ok(Vec::new());
     };
+    if let Some(kind) = event_type_of(&item)
+        && !bundles.iter().any(|b| b.event_type == kind)
+    {
+        // No running bundle listens for this event: done, without spending the account's
+        // RetailCRM rate limit on an order nobody will use.
+        core.db(move |c| inbox::finish(c, id, None)).await?;
+        return Ok(Vec::new());
+    }
     let attempts = item.attempts;
     match build_event(core, &item).await {
         Ok((event_type, status, event)) => {
-            let event_json = Json::Object(event);
-            let ev = event_json.clone();
+            let event = Json::Object(event);
             core.db(move |c| {
-                let bundles = bundles::running_for_source(c, item.provider_id)?;
                 for b in bundles
                     .iter()
                     .filter(|b| b.matches(event_type, status.as_deref()))
                 {
-                    runs::create(c, b, item.id, &ev)?;
+                    runs::create(c, b, item.id, &event)?;
                 }
-                inbox::finish(c, item.id, Some(&ev))?;
+                inbox::finish(c, item.id, Some(&event))?;
                 runs::queued_for_inbox(c, item.id)
             })
             .await
-            .map(|ids| ids.into_iter().map(|id| Job::ExecuteRun { id }).collect())
         }
         Err(e) if e.is_transient() && attempts < core.config.max_attempts => {
             let retry_at = crate::db::now()
@@ -53,17 +67,26 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
     }
 }
 
+/// The event type an item will become, when it can be told without calling the upstream.
+fn event_type_of(item: &InboxItem) -> Option<&'static str> {
+    match InboxKind::parse(&item.kind)? {
+        InboxKind::IncomingMessage => Some("incoming_message"),
+        InboxKind::RetailcrmTrigger => {
+            serde_json::from_str::<events::TriggerPayload>(&item.payload)
+                .ok()
+                .map(|t| t.event_type())
+        }
+    }
+}
+
 type Event = (&'static str, Option<String>, serde_json::Map<String, Json>);
 
 async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> {
     let provider_id = item.provider_id;
-    let provider: Provider = core
-        .db(move |c| providers::get(c, provider_id))
-        .await
-        .map_err(|e| match e {
-            ProviderError::Db(d) => StepError::transient(d.to_string()),
-            other => StepError::permanent(other.to_string()),
-        })?;
+    let provider = core.provider(provider_id).await.map_err(|e| match e {
+        ProviderError::Db(d) => StepError::transient(d.to_string()),
+        other => StepError::permanent(other.to_string()),
+    })?;
     match InboxKind::parse(&item.kind) {
         Some(InboxKind::IncomingMessage) => {
             let msg: IncomingMessage = serde_json::from_str(&item.payload)

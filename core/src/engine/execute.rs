@@ -10,16 +10,24 @@ use super::{StepError, actions};
 use crate::Core;
 use crate::bundles::resolve::{RunContext, resolve_step};
 use crate::db::{DbError, now};
-use crate::jobs::Job;
-use crate::providers::{self, Provider};
-use crate::runs::{self, Run, StepOutcome, status};
+use crate::providers;
+use crate::runs::{self, Run, StepOutcome, StepRecord, status};
 
-pub async fn execute(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
+pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
     let lease = core.lease();
-    let Some(run) = core.db(move |c| runs::claim(c, id, lease)).await? else {
-        return Ok(Vec::new());
+    let claimed = core
+        .db(move |c| {
+            let Some(run) = runs::claim(c, id, lease)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let done = runs::steps(c, id)?;
+            Ok(Some((run, done)))
+        })
+        .await?;
+    let Some((run, done)) = claimed else {
+        return Ok(());
     };
-    match run_steps(core, &run).await? {
+    match run_steps(core, &run, &done).await? {
         Ok(()) => core.db(move |c| runs::succeed(c, id)).await?,
         Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
             let delay = match e.retry {
@@ -38,11 +46,15 @@ pub async fn execute(core: &Core, id: i64) -> Result<Vec<Job>, DbError> {
             core.db(move |c| runs::fail(c, id, &e.message)).await?;
         }
     }
-    Ok(Vec::new())
+    Ok(())
 }
 
 /// Outer `Err`: the database failed (the job is retried as a whole). Inner `Err`: a step failed.
-async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbError> {
+async fn run_steps(
+    core: &Core,
+    run: &Run,
+    done: &[StepRecord],
+) -> Result<Result<(), StepError>, DbError> {
     let bundle = match run.snapshot() {
         Ok(b) => b,
         Err(e) => {
@@ -52,9 +64,8 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
         }
     };
     let run_id = run.id;
-    let done = core.db(move |c| runs::steps(c, run_id)).await?;
     let target_id = bundle.target_provider_id;
-    let target: Provider = match core.db(move |c| providers::get(c, target_id)).await {
+    let target = match core.provider(target_id).await {
         Ok(p) => p,
         Err(providers::ProviderError::Db(e)) => return Err(e),
         Err(e) => return Ok(Err(StepError::permanent(format!("target provider: {e}")))),
@@ -78,10 +89,10 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
             continue;
         }
         let repeatable = actions::repeatable(target.kind, &step.action);
+        let earlier = done.iter().find(|r| r.position == position);
         if !repeatable
-            && done
-                .iter()
-                .any(|r| r.position == position && r.status == status::RUNNING)
+            && !actions::confirmable(target.kind, &step.action)
+            && earlier.is_some_and(|r| r.status == status::RUNNING)
         {
             // A worker died during this call: the upstream may or may not have sent it, and
             // sending again could reach the customer twice. Stop and let the admin decide.
@@ -104,7 +115,10 @@ async fn run_steps(core: &Core, run: &Run) -> Result<Result<(), StepError>, DbEr
                 }
                 // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
                 let idem = format!("svz-{}-{}", run.id, i + 1);
-                let result = actions::execute(core, &target, &step.action, &inputs, &idem).await;
+                // Anything an earlier attempt sent went out after the run first started.
+                let earlier = earlier.map(|r| run.started_at.unwrap_or(r.started_at));
+                let result =
+                    actions::execute(core, &target, &step.action, &inputs, &idem, earlier).await;
                 (inputs, result)
             }
             Err(e) => (Default::default(), Err(StepError::permanent(e.to_string()))),

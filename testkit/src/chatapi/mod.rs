@@ -40,6 +40,8 @@ pub struct SentMessage {
     pub body: String,
     pub id: String,
     pub queue_number: u64,
+    /// Unix seconds, as the gateway stamps `time`.
+    pub time: i64,
 }
 
 /// A driver call named an instance the fake does not have.
@@ -72,6 +74,8 @@ struct State {
     sent: Vec<SentMessage>,
     fail_next: u32,
     latency: Duration,
+    /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
+    stall_sends: (u32, Duration),
     message_number: u64,
     /// Last webhook body posted by a driver, for redelivery.
     last_posted: Option<(String, Value)>,
@@ -209,6 +213,12 @@ impl FakeChatApi {
     /// The next `n` API requests (any instance, any method) answer HTTP 500.
     pub fn fail_next(&self, n: u32) {
         self.lock().fail_next = n;
+    }
+
+    /// The next `n` sends are accepted (the message goes out) but answered only after `delay`:
+    /// a client with a shorter timeout never learns that they were sent.
+    pub fn stall_sends(&self, n: u32, delay: Duration) {
+        self.lock().stall_sends = (n, delay);
     }
 
     /// Delay every API answer, e.g. beyond a client's timeout.
@@ -488,64 +498,83 @@ async fn dispatch(
             "Not found. Use /instance{ID}/{method}?token={TOKEN}",
         );
     };
-    let mut state = fake.lock();
-    if state.fail_next > 0 {
-        state.fail_next -= 1;
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
-    }
-    let token = query.get("token").map(String::as_str).unwrap_or("");
-    let authorised = state.instances.get(&id).is_some_and(|i| i.token == token);
-    if !authorised {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            format!(
-                "Wrong token \"{token}\" for instance \"{id}\". Please provide token as a GET parameter."
-            ),
-        );
-    }
-    let Some(params) = body_params(&req, &body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "Request body must be JSON or x-www-form-urlencoded",
-        );
+    let mut stall = None;
+    let answer = {
+        let mut guard = fake.lock();
+        let state = &mut *guard;
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
+        }
+        let token = query.get("token").map(String::as_str).unwrap_or("");
+        let authorised = state.instances.get(&id).is_some_and(|i| i.token == token);
+        if !authorised {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Wrong token \"{token}\" for instance \"{id}\". Please provide token as a GET parameter."
+                ),
+            );
+        }
+        let Some(params) = body_params(&req, &body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Request body must be JSON or x-www-form-urlencoded",
+            );
+        };
+        let Some(instance) = state.instances.get_mut(&id) else {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "instance vanished");
+        };
+        let not_paid = instance.account_status == "not_paid";
+        let unpaid = || {
+            error(
+                StatusCode::PAYMENT_REQUIRED,
+                format!("Instance \"{id}\" is not paid. Please pay for it to continue."),
+            )
+        };
+        let get = req.method() == Method::GET;
+        match method.as_str() {
+            "sendMessage" if get => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendMessage")
+            }
+            "sendMessage" if not_paid => unpaid(),
+            "sendMessage" => {
+                let answer = send_message(&id, instance, &mut state.sent, &params);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
+            }
+            "messages" if get => HttpResponse::Ok().json(history(&id, &state.sent, &query)),
+            "status" => HttpResponse::Ok().json(status_body(instance, &query)),
+            "webhook" if get => {
+                HttpResponse::Ok().json(json!({ "webhookUrl": instance.webhook_url }))
+            }
+            "webhook" if not_paid => unpaid(),
+            "webhook" => match params.get("webhookUrl") {
+                Some(Value::String(url)) => set_webhook(instance, url),
+                Some(Value::Null) => set_webhook(instance, ""),
+                _ => error(StatusCode::BAD_REQUEST, "webhookUrl is required"),
+            },
+            "settings" if get => HttpResponse::Ok().json(settings_body(instance)),
+            "settings" if not_paid => unpaid(),
+            "settings" => update_settings(instance, params),
+            "me" => HttpResponse::Ok().json(json!({
+                "id": format!("{OWN_PHONE}@c.us"),
+                "name": "Demo shop",
+                "battery": 100,
+                "locale": "ru_RU",
+                "wa_version": "2.2306.7",
+                "device": { "manufacturer": "Fake", "model": "testkit" },
+            })),
+            other => error(StatusCode::NOT_FOUND, format!("Method {other} not found")),
+        }
     };
-    let state = &mut *state;
-    let Some(instance) = state.instances.get_mut(&id) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "instance vanished");
-    };
-    let not_paid = instance.account_status == "not_paid";
-    let unpaid = || {
-        error(
-            StatusCode::PAYMENT_REQUIRED,
-            format!("Instance \"{id}\" is not paid. Please pay for it to continue."),
-        )
-    };
-    let get = req.method() == Method::GET;
-    match method.as_str() {
-        "sendMessage" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendMessage"),
-        "sendMessage" if not_paid => unpaid(),
-        "sendMessage" => send_message(&id, instance, &mut state.sent, &params),
-        "status" => HttpResponse::Ok().json(status_body(instance, &query)),
-        "webhook" if get => HttpResponse::Ok().json(json!({ "webhookUrl": instance.webhook_url })),
-        "webhook" if not_paid => unpaid(),
-        "webhook" => match params.get("webhookUrl") {
-            Some(Value::String(url)) => set_webhook(instance, url),
-            Some(Value::Null) => set_webhook(instance, ""),
-            _ => error(StatusCode::BAD_REQUEST, "webhookUrl is required"),
-        },
-        "settings" if get => HttpResponse::Ok().json(settings_body(instance)),
-        "settings" if not_paid => unpaid(),
-        "settings" => update_settings(instance, params),
-        "me" => HttpResponse::Ok().json(json!({
-            "id": format!("{OWN_PHONE}@c.us"),
-            "name": "Demo shop",
-            "battery": 100,
-            "locale": "ru_RU",
-            "wa_version": "2.2306.7",
-            "device": { "manufacturer": "Fake", "model": "testkit" },
-        })),
-        other => error(StatusCode::NOT_FOUND, format!("Method {other} not found")),
+    if let Some(delay) = stall {
+        tokio::time::sleep(delay).await;
     }
+    answer
 }
 
 fn send_message(
@@ -619,6 +648,7 @@ fn send_message(
         body: text,
         id: message_id.clone(),
         queue_number: instance.queue_number,
+        time: now(),
     });
     HttpResponse::Ok().json(json!({
         "sent": true,
@@ -626,6 +656,50 @@ fn send_message(
         "id": message_id,
         "queueNumber": instance.queue_number,
     }))
+}
+
+/// `GET /messages?chatId=&min_time=&limit=`: the instance's messages, oldest first. The fake
+/// knows only what was sent through it (`fromMe: true`).
+fn history(id: &str, sent: &[SentMessage], query: &HashMap<String, String>) -> Value {
+    let min_time = query
+        .get("min_time")
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(i64::MIN);
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100);
+    let chat = query.get("chatId");
+    let mine: Vec<&SentMessage> = sent
+        .iter()
+        .filter(|m| m.instance_id == id && m.time >= min_time)
+        .filter(|m| chat.is_none_or(|c| *c == m.chat_id))
+        .collect();
+    let skip = mine.len().saturating_sub(limit);
+    let messages: Vec<Value> = mine[skip..]
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "body": m.body,
+                "fromMe": true,
+                "self": 1,
+                "isForwarded": 0,
+                "author": format!("{OWN_PHONE}@c.us"),
+                "time": m.time,
+                "chatId": m.chat_id,
+                "messageNumber": m.queue_number,
+                "type": "chat",
+                "senderName": "Demo shop",
+                "caption": null,
+                "quotedMsgBody": null,
+                "quotedMsgId": null,
+                "chatName": m.chat_id,
+            })
+        })
+        .collect();
+    let last = mine.last().map_or(0, |m| m.queue_number);
+    json!({ "messages": messages, "lastMessageNumber": last })
 }
 
 fn status_body(instance: &Instance, query: &HashMap<String, String>) -> Value {

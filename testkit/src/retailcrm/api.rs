@@ -82,6 +82,18 @@ pub(crate) async fn entry(
         let call = Call::new(&req, &body);
         fake.with(|s| api(s, &req, &call))
     };
+    // A stalled create has been carried out; only its answer is late.
+    let is_post = req.method() == actix_web::http::Method::POST;
+    let stall = fake.with(|s| match s.cfg.stall {
+        (n, delay) if n > 0 && is_post => {
+            s.cfg.stall.0 = n - 1;
+            Some(delay)
+        }
+        _ => None,
+    });
+    if let Some(delay) = stall {
+        tokio::time::sleep(delay).await;
+    }
     reply.into_response()
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct Config {
     /// Requests to let through before `fault` starts (to fail in the middle of a run).
     pub fault_skip: u32,
     pub latency: Option<Duration>,
+    /// (count, delay): the next requests are carried out, then answered late.
+    pub stall: (u32, Duration),
     pub account_exists: bool,
     pub errors_as_list: bool,
     pub mg_dedupe: bool,
@@ -210,6 +212,7 @@ impl State {
                 fault: None,
                 fault_skip: 0,
                 latency: None,
+                stall: (0, Duration::ZERO),
                 account_exists: true,
                 errors_as_list: false,
                 mg_dedupe: true,

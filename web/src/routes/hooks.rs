@@ -2,14 +2,16 @@
 //! bare 404 (nothing tells a prober which part was wrong). A body we cannot read is a 400 with
 //! the reason and nothing stored. A 200 means the delivery is in the inbox.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use svyazka_core::inbox::Stored;
+use svyazka_core::inbox::writer::WriteError;
 use svyazka_core::ingest;
-use svyazka_core::jobs::Job;
 use svyazka_core::messengers::incoming::{BadPayload, Parsed};
 use svyazka_core::messengers::telegram::secret_token_matches;
-use svyazka_core::providers::{self, Provider, ProviderKind};
+use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind};
 
 use crate::error::WebError;
 use crate::state::AppState;
@@ -32,32 +34,25 @@ fn bad(e: BadPayload) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"ok": false, "error": e.0}))
 }
 
+/// The provider the URL names, if kind, id and secret all match. Cached per process (see
+/// `ProviderCache`), so a webhook costs no database read for its provider.
 async fn provider(
     state: &AppState,
     kind: ProviderKind,
     path: &(String, String),
-) -> Result<Option<Provider>, WebError> {
+) -> Result<Option<Arc<Provider>>, WebError> {
     let Ok(id) = path.0.parse::<i64>() else {
         return Ok(None);
     };
-    let secret = path.1.clone();
-    state
-        .core
-        .db(move |c| providers::find_for_hook(c, kind, id, &secret))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))
+    match state.core.provider(id).await {
+        Ok(p) => Ok(providers::matches_hook(&p, kind, &path.1).then_some(p)),
+        Err(ProviderError::NotFound) => Ok(None),
+        Err(e) => Err(WebError::Internal(e.to_string())),
+    }
 }
 
-/// Pushes a dispatch job for each newly stored item. A failed push is logged, not returned:
-/// the row is committed and the sweeper enqueues it later.
-async fn announce(state: &AppState, stored: &[Stored]) {
-    for s in stored {
-        if let Stored::New(id) = s
-            && let Err(e) = state.queue.push(Job::DispatchInbox { id: *id }).await
-        {
-            tracing::warn!(inbox = id, error = %e, "queue unavailable; the sweeper will enqueue the item");
-        }
-    }
+fn stored(e: WriteError) -> WebError {
+    WebError::Internal(format!("inbox: {e}"))
 }
 
 fn accepted(stored: &[Stored]) -> HttpResponse {
@@ -96,12 +91,9 @@ async fn retailcrm(
         Ok(t) => t,
         Err(e) => return Ok(bad(e)),
     };
-    let stored = state
-        .core
-        .db(move |c| ingest::store_trigger(c, p.id, &trigger))
-        .await?;
-    announce(&state, &[stored]).await;
-    Ok(accepted(&[stored]))
+    let item = ingest::trigger_item(p.id, &trigger);
+    let done = state.inbox.store(item).await.map_err(stored)?;
+    Ok(accepted(&[done]))
 }
 
 async fn store_parsed(
@@ -115,13 +107,9 @@ async fn store_parsed(
             Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": why})))
         }
         Ok(Parsed::Messages(messages)) => {
-            let id = p.id;
-            let stored = state
-                .core
-                .db(move |c| ingest::store_messages(c, id, &messages))
-                .await?;
-            announce(state, &stored).await;
-            Ok(accepted(&stored))
+            let items = ingest::message_items(p.id, &messages);
+            let done = state.inbox.store_all(items).await.map_err(stored)?;
+            Ok(accepted(&done))
         }
     }
 }

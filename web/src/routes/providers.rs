@@ -163,6 +163,8 @@ fn form_again(
 
 /// Registers our webhook upstream; a failure is kept as the provider's check message.
 async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
+    // Webhooks and runs in this process see the new settings and secret from now on.
+    state.core.providers.forget(id);
     let p = state.core.db(move |c| providers::get(c, id)).await?;
     svyazka_core::references::invalidate(id);
     match connect::after_save(&state.core, &p).await {
@@ -180,6 +182,7 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
                 .await?
         }
     }
+    state.core.providers.forget(id);
     Ok(())
 }
 
@@ -378,7 +381,10 @@ pub async fn delete(
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     match state.core.db(move |c| providers::delete(c, id)).await {
-        Ok(()) => Ok(see_other("/providers")),
+        Ok(()) => {
+            state.core.providers.forget(id);
+            Ok(see_other("/providers"))
+        }
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
             render(

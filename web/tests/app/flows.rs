@@ -9,32 +9,6 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-fn guide_incoming_bundle() -> Vec<svyazka_core::bundles::Step> {
-    vec![
-        step(
-            "new_contact",
-            vec![
-                ("phone", event_field("sender_id")),
-                ("name", event_field("sender_name")),
-            ],
-        ),
-        step(
-            "new_deal",
-            vec![
-                ("phone", output(0, "contact_phone")),
-                ("contact_id", output(0, "contact_id")),
-            ],
-        ),
-        step(
-            "new_message",
-            vec![
-                ("contact_id", output(0, "contact_id")),
-                ("text", event_field("text")),
-            ],
-        ),
-    ]
-}
-
 both_backends!(
     flow1_incoming_whatsapp_message_lands_in_retailcrm,
     |backend| async move {
@@ -44,7 +18,7 @@ both_backends!(
         let fakes = Fakes::start();
         let crm = app.add_retailcrm(&fakes).await;
         let wa = app.add_chatapi(&fakes).await;
-        app.bundle(wa, "incoming_message", &[], crm, guide_incoming_bundle())
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
             .await;
         let url = app.hook_url(wa).await;
         fakes
@@ -169,7 +143,7 @@ both_backends!(
         let fakes = Fakes::start();
         let crm = app.add_retailcrm(&fakes).await;
         let wa = app.add_chatapi(&fakes).await;
-        app.bundle(wa, "incoming_message", &[], crm, guide_incoming_bundle())
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
             .await;
         // Let New contact (find + create) through, then RetailCRM rate-limits longer than the
         // client's own three retries: the run has to come back later.

@@ -176,3 +176,51 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_concurrent_burst_with_redeliveries_stores_each_delivery_once,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let crm = app.add_retailcrm(&fakes).await;
+        let url = app.hook_url(crm).await;
+        // 100 orders, each trigger delivered twice, all at once: the webhook writer puts them
+        // into shared commits, where a redelivery can meet its original in the same batch.
+        let http = reqwest::Client::new();
+        let posts = (0..200u32).map(|i| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let id = 1000 + i % 100;
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("type=order&status=new&id={id}&event=new"))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap();
+                (id, status, body)
+            }
+        });
+        let replies = futures::future::join_all(posts).await;
+        let mut by_order: std::collections::HashMap<u32, Vec<serde_json::Value>> =
+            std::collections::HashMap::new();
+        for (id, status, body) in replies {
+            assert_eq!(status, 200, "{body}");
+            by_order.entry(id).or_default().push(body);
+        }
+        assert_eq!(app.inbox_count().await, 100, "one row per delivery");
+        for (id, bodies) in by_order {
+            let [a, b] = bodies.as_slice() else {
+                panic!("order {id}: {bodies:?}");
+            };
+            assert_eq!(a["stored"], b["stored"], "order {id}: both name one row");
+            let duplicates = a["duplicates"].as_u64().unwrap() + b["duplicates"].as_u64().unwrap();
+            assert_eq!(duplicates, 1, "order {id}: one original, one redelivery");
+        }
+        app.stop().await;
+    }
+);

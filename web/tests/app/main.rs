@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod faults;
 mod flows;
 mod health;
 mod hooks;

@@ -20,6 +20,12 @@ pub enum Backend {
     Postgres,
 }
 
+/// `SVYAZKA_LONG_FAULTS=1`: the fault tests run their long variants (10x the load; minutes,
+/// not seconds). Off in CI.
+pub fn long_faults() -> bool {
+    std::env::var("SVYAZKA_LONG_FAULTS").is_ok_and(|v| v == "1")
+}
+
 fn required() -> bool {
     std::env::var("SVYAZKA_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
@@ -531,6 +537,44 @@ pub fn output(step: usize, f: &str) -> svyazka_core::bundles::Value {
 
 pub fn template(t: &str) -> svyazka_core::bundles::Value {
     svyazka_core::bundles::Value::Template { text: t.into() }
+}
+
+/// Flow 1 of the guide: incoming message → New contact → New deal → New message (MG).
+pub fn flow1_steps() -> Vec<svyazka_core::bundles::Step> {
+    vec![
+        step(
+            "new_contact",
+            vec![
+                ("phone", event_field("sender_id")),
+                ("name", event_field("sender_name")),
+            ],
+        ),
+        step(
+            "new_deal",
+            vec![
+                ("phone", output(0, "contact_phone")),
+                ("contact_id", output(0, "contact_id")),
+            ],
+        ),
+        step(
+            "new_message",
+            vec![
+                ("contact_id", output(0, "contact_id")),
+                ("text", event_field("text")),
+            ],
+        ),
+    ]
+}
+
+/// Flow 2 of the guide: a new order → WhatsApp `Здравствуйте, {{ first_name }}!` to its phone.
+pub fn flow2_steps() -> Vec<svyazka_core::bundles::Step> {
+    vec![step(
+        "send_message",
+        vec![
+            ("recipient", event_field("phone")),
+            ("text", template("Здравствуйте, {{ first_name }}!")),
+        ],
+    )]
 }
 
 /// The page text with HTML entities decoded, for assertions on what a user reads.

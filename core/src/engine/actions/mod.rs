@@ -7,6 +7,7 @@ mod telegram;
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDateTime;
 use serde_json::{Map, Value as Json};
 
 use super::StepError;
@@ -22,6 +23,7 @@ pub async fn execute(
     action: &str,
     inputs: &Inputs,
     idem: &str,
+    earlier: Option<NaiveDateTime>,
 ) -> Result<Outputs, StepError> {
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
@@ -34,7 +36,7 @@ pub async fn execute(
             retailcrm::new_message(core, target, inputs, idem).await
         }
         (ProviderKind::Chatapi, "send_message") => {
-            chatapi::send_message(core, target, inputs).await
+            chatapi::send_message(core, target, inputs, earlier).await
         }
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await
@@ -47,8 +49,8 @@ pub async fn execute(
 }
 
 /// Whether repeating the action after a crash mid-call is harmless. RetailCRM actions find
-/// before they create (contacts by phone, deals and chat messages by our idempotency key);
-/// a messenger send has no such key, so it is done at most once.
+/// before they create (contacts by phone, deals and chat messages by our idempotency key); a
+/// messenger send has no such key, so its start is recorded before the call.
 pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
     !matches!(
         (kind, action),
@@ -57,6 +59,12 @@ pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
             "send_message"
         )
     )
+}
+
+/// Whether an interrupted send can be checked with the upstream before it is repeated: the
+/// WhatsApp gateway keeps a readable history; a Telegram bot cannot read its own chats.
+pub fn confirmable(kind: ProviderKind, action: &str) -> bool {
+    matches!((kind, action), (ProviderKind::Chatapi, "send_message"))
 }
 
 fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {

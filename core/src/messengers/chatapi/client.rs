@@ -199,6 +199,32 @@ struct SendReply {
     queue_number: Option<Value>,
 }
 
+/// One message of the instance's history (`GET /messages`), as far as reconciling a send
+/// needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HistoryMessage {
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub body: String,
+    #[serde(default, rename = "fromMe")]
+    pub from_me: bool,
+    #[serde(default, rename = "chatId", deserialize_with = "lenient_text")]
+    pub chat_id: String,
+}
+
+#[derive(Deserialize)]
+struct HistoryReply {
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+}
+
+/// Ids and bodies arrive as strings, but a null or a number must not fail the whole list.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(text_of(&v).unwrap_or_default())
+}
+
 #[derive(Deserialize)]
 struct WebhookSetReply {
     #[serde(default)]
@@ -276,6 +302,25 @@ impl ChatApi {
             queue_number: parsed.queue_number.as_ref().and_then(integer_of),
             message,
         })
+    }
+
+    /// Messages this instance sent to `to` since `since` (unix seconds), newest last:
+    /// `GET /messages?chatId=…&min_time=…`. Lets a retry find out whether an earlier attempt,
+    /// whose answer never arrived, was in fact sent.
+    pub async fn sent_since(
+        &self,
+        to: &WaRecipient,
+        since: i64,
+    ) -> Result<Vec<HistoryMessage>, ChatApiError> {
+        let since = since.to_string();
+        let query = [
+            ("chatId", to.chat_id()),
+            ("min_time", since.as_str()),
+            ("limit", "100"),
+        ];
+        let reply = self.call(Method::GET, "messages", &query, None).await?;
+        let parsed: HistoryReply = decode(reply, "messages", "read the message history")?;
+        Ok(parsed.messages.into_iter().filter(|m| m.from_me).collect())
     }
 
     /// Instance state without waking a sleeping instance (`no_wakeup=true`), for dashboards

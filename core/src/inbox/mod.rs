@@ -1,11 +1,16 @@
 //! The durable inbox: every accepted webhook is a row before we answer 200.
 
+mod batch;
+pub mod writer;
+
+pub use batch::{NewItem, store_batch};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::schema::inbox;
-use crate::db::{AnyConnection, DbError, is_unique_violation, now};
+use crate::db::{AnyConnection, DbError, now};
 
 /// What kind of delivery an inbox row holds; decides how the dispatcher reads its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,8 +80,7 @@ impl Stored {
     }
 }
 
-/// Inserts the row in its own statement: on PostgreSQL a unique violation aborts the
-/// surrounding transaction, so the duplicate is looked up afterwards.
+/// Stores one delivery; see [`store_batch`].
 pub fn store(
     conn: &mut AnyConnection,
     provider_id: i64,
@@ -84,39 +88,16 @@ pub fn store(
     kind: InboxKind,
     payload: &serde_json::Value,
 ) -> Result<Stored, DbError> {
-    let t = now();
-    let res = diesel::insert_into(inbox::table)
-        .values((
-            inbox::provider_id.eq(provider_id),
-            inbox::dedup_key.eq(dedup_key),
-            inbox::kind.eq(kind.as_str()),
-            inbox::payload.eq(payload.to_string()),
-            inbox::status.eq(status::PENDING),
-            inbox::attempts.eq(0),
-            inbox::next_attempt_at.eq(t),
-            // Marked as enqueued now: the caller pushes the job right after the commit; if that
-            // push fails, the sweeper re-enqueues once the grace period has passed.
-            inbox::enqueued_at.eq(Some(t)),
-            inbox::created_at.eq(t),
-            inbox::updated_at.eq(t),
-        ))
-        .returning(inbox::id)
-        .get_result::<i64>(conn);
-    match res {
-        Ok(id) => Ok(Stored::New(id)),
-        Err(e) if is_unique_violation(&e) => {
-            let id = inbox::table
-                .filter(
-                    inbox::provider_id
-                        .eq(provider_id)
-                        .and(inbox::dedup_key.eq(dedup_key)),
-                )
-                .select(inbox::id)
-                .first(conn)?;
-            Ok(Stored::Duplicate(id))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let item = NewItem {
+        provider_id,
+        dedup_key: dedup_key.to_string(),
+        kind,
+        payload: payload.to_string(),
+    };
+    let mut stored = store_batch(conn, std::slice::from_ref(&item))?;
+    stored
+        .pop()
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))
 }
 
 pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<InboxItem>, DbError> {
@@ -135,7 +116,7 @@ pub fn claim(
     lease: chrono::Duration,
 ) -> Result<Option<InboxItem>, DbError> {
     let t = now();
-    let n = diesel::update(inbox::table)
+    let claimed = diesel::update(inbox::table)
         .filter(inbox::id.eq(id))
         .filter(
             (inbox::status
@@ -151,11 +132,10 @@ pub fn claim(
             inbox::attempts.eq(inbox::attempts + 1),
             inbox::updated_at.eq(t),
         ))
-        .execute(conn)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    get(conn, id)
+        .returning(<InboxItem as Selectable<crate::db::Backend>>::construct_selection())
+        .get_result(conn)
+        .optional()?;
+    Ok(claimed)
 }
 
 pub fn finish(

@@ -1,0 +1,128 @@
+//! The webhook writer: group commit for the inbox. Handlers hand their delivery to one writer
+//! task and wait for its commit; whatever arrives while a commit is in flight goes into the
+//! next one. Under load one statement and one fsync carry dozens of webhooks, at idle a
+//! webhook waits for nobody. Every caller still gets its answer only after its row is
+//! durable, so "200" keeps meaning "stored".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{NewItem, Stored, store_batch};
+use crate::Core;
+use crate::db::DbError;
+
+/// Most rows in one commit; more waiting callers go into the next.
+const MAX_BATCH: usize = 512;
+/// Callers that may wait for the writer before `store` itself waits (backpressure).
+const QUEUE: usize = 8192;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("database: {0}")]
+    Db(String),
+    #[error("the inbox writer has stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<Stored, WriteError>>;
+
+#[derive(Clone)]
+pub struct InboxWriter {
+    lanes: Arc<[mpsc::Sender<(NewItem, Reply)>]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl InboxWriter {
+    /// Starts the writer on the current runtime. The receiver gets the ids of newly stored
+    /// rows after each commit, for the caller to announce to the queue; should that never
+    /// happen, the rows are still pending and the sweeper enqueues them.
+    ///
+    /// SQLite has one writer at a time, so one lane; PostgreSQL overlaps a few commits (it
+    /// flushes concurrent commits together), so webhooks are spread over several lanes.
+    pub fn spawn(core: Core) -> (Self, mpsc::UnboundedReceiver<Vec<i64>>) {
+        let lanes = if core.config.is_embedded() { 1 } else { 4 };
+        let (announce, announced) = mpsc::unbounded_channel();
+        let lanes: Arc<[_]> = (0..lanes)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(run(core.clone(), rx, announce.clone()));
+                tx
+            })
+            .collect();
+        let next = Arc::new(AtomicUsize::new(0));
+        (InboxWriter { lanes, next }, announced)
+    }
+
+    /// Stores one delivery; returns once it is committed.
+    pub async fn store(&self, item: NewItem) -> Result<Stored, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        self.lanes[lane]
+            .send((item, reply))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Stores several deliveries of one webhook (they may land in different commits).
+    pub async fn store_all(&self, items: Vec<NewItem>) -> Result<Vec<Stored>, WriteError> {
+        futures::future::try_join_all(items.into_iter().map(|i| self.store(i))).await
+    }
+}
+
+async fn run(
+    core: Core,
+    mut rx: mpsc::Receiver<(NewItem, Reply)>,
+    announce: mpsc::UnboundedSender<Vec<i64>>,
+) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+        let (items, replies): (Vec<NewItem>, Vec<Reply>) = waiting.drain(..).unzip();
+        let results = write(&core, items).await;
+        let new: Vec<i64> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Stored::New(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !new.is_empty() {
+            // Nobody listening (tests, shutdown) is fine: the sweeper covers it.
+            let _ = announce.send(new);
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            // The caller may have gone (client disconnected); its row is stored regardless.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// One answer per item, in order.
+async fn write(core: &Core, items: Vec<NewItem>) -> Vec<Result<Stored, WriteError>> {
+    let n = items.len();
+    let res = core
+        .db(move |c| {
+            Ok::<_, DbError>(match store_batch(c, &items) {
+                Ok(stored) => stored.into_iter().map(Ok).collect(),
+                // One bad row (say, its provider was deleted a moment ago) must not cost the
+                // others their commit: store them one by one.
+                Err(e) if items.len() > 1 => {
+                    tracing::debug!(error = %e, rows = items.len(), "batch refused; storing rows one by one");
+                    items
+                        .iter()
+                        .map(|i| {
+                            store_batch(c, std::slice::from_ref(i))
+                                .map_err(|e| WriteError::Db(e.to_string()))?
+                                .pop()
+                                .ok_or_else(|| WriteError::Db("no row stored".into()))
+                        })
+                        .collect()
+                }
+                Err(e) => vec![Err(WriteError::Db(e.to_string()))],
+            })
+        })
+        .await;
+    res.unwrap_or_else(|e| vec![Err(WriteError::Db(e.to_string())); n])
+}
