@@ -96,6 +96,52 @@ pub fn create(
     }
 }
 
+/// Creates the run already claimed by the caller (running, attempt 1, leased), for a
+/// dispatcher that executes it right away; `None` when it exists from an earlier dispatch
+/// (that one is found by [`queued_for_inbox`] or by the sweeper). Usable inside a
+/// transaction: a conflict is not an error that would abort it.
+pub fn create_claimed(
+    conn: &mut AnyConnection,
+    bundle: &Bundle,
+    inbox_id: i64,
+    event: &serde_json::Value,
+    lease: chrono::Duration,
+) -> Result<Option<Run>, DbError> {
+    let t = now();
+    let values = (
+        runs::bundle_id.eq(bundle.id),
+        runs::inbox_id.eq(inbox_id),
+        runs::status.eq(status::RUNNING),
+        runs::attempts.eq(1),
+        runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
+        runs::event.eq(event.to_string()),
+        runs::next_attempt_at.eq(t),
+        runs::lease_until.eq(Some(t + lease)),
+        runs::enqueued_at.eq(Some(t)),
+        runs::started_at.eq(Some(t)),
+        runs::created_at.eq(t),
+        runs::updated_at.eq(t),
+    );
+    let key = (runs::bundle_id, runs::inbox_id);
+    let run = match conn {
+        AnyConnection::Postgresql(c) => diesel::insert_into(runs::table)
+            .values(values)
+            .on_conflict(key)
+            .do_nothing()
+            .returning(<Run as Selectable<diesel::pg::Pg>>::construct_selection())
+            .get_result::<Run>(c)
+            .optional()?,
+        AnyConnection::Sqlite(c) => diesel::insert_into(runs::table)
+            .values(values)
+            .on_conflict(key)
+            .do_nothing()
+            .returning(<Run as Selectable<diesel::sqlite::Sqlite>>::construct_selection())
+            .get_result::<Run>(c)
+            .optional()?,
+    };
+    Ok(run)
+}
+
 /// Queued runs of an inbox item (to enqueue after dispatch, also after a re-dispatch).
 pub fn queued_for_inbox(conn: &mut AnyConnection, inbox_id: i64) -> Result<Vec<i64>, DbError> {
     Ok(runs::table

@@ -40,11 +40,20 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
     results.into_iter().collect()
 }
 
-/// A dispatched item's runs are executed right away by the same worker: no second queue trip.
-/// Should the worker die in between, the runs are queued rows and the sweeper enqueues them.
+/// A dispatched item's runs are executed right away by the same worker: no second queue trip
+/// and no second claim. Should the worker die in between, the runs' leases expire and the
+/// sweeper enqueues them.
 async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
-    for run in crate::engine::dispatch::dispatch(core, id).await? {
-        crate::engine::execute::execute(core, run).await?;
+    let runs = crate::engine::dispatch::dispatch(core, id).await?;
+    // Several bundles may listen for one event; their runs are leased together, so they run
+    // side by side rather than one waiting out another's lease.
+    let claimed = runs
+        .claimed
+        .iter()
+        .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
+    futures::future::try_join_all(claimed).await?;
+    for id in runs.queued {
+        crate::engine::execute::execute(core, id).await?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
 //! created already there (unique on bundle + inbox item) and only re-announces them.
 
+use diesel::Connection;
 use serde_json::Value as Json;
 
 use super::{StepError, clients, events};
@@ -10,10 +11,18 @@ use crate::db::DbError;
 use crate::inbox::{self, InboxItem, InboxKind};
 use crate::messengers::incoming::IncomingMessage;
 use crate::providers::ProviderError;
-use crate::runs;
+use crate::runs::{self, Run};
 
-/// Returns the queued runs of the item, for the caller to execute.
-pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<i64>, DbError> {
+/// The runs of a dispatched item, for the caller to execute.
+#[derive(Debug, Default)]
+pub struct Dispatched {
+    /// Created by this dispatch already claimed (running, leased to this worker).
+    pub claimed: Vec<Run>,
+    /// Queued runs of the item (left by an earlier dispatch); they still need a claim.
+    pub queued: Vec<i64>,
+}
+
+pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     let lease = core.lease();
     let claimed = core
         .db(move |c| {
@@ -25,7 +34,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<i64>, DbError> {
         })
         .await?;
     let Some((item, bundles)) = claimed else {
-        return Ok(Vec::new());
+        return Ok(Dispatched::default());
     };
     if let Some(kind) = event_type_of(&item)
         && !bundles.iter().any(|b| b.event_type == kind)
@@ -33,21 +42,27 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<i64>, DbError> {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
         core.db(move |c| inbox::finish(c, id, None)).await?;
-        return Ok(Vec::new());
+        return Ok(Dispatched::default());
     }
     let attempts = item.attempts;
     match build_event(core, &item).await {
         Ok((event_type, status, event)) => {
             let event = Json::Object(event);
+            // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
-                for b in bundles
-                    .iter()
-                    .filter(|b| b.matches(event_type, status.as_deref()))
-                {
-                    runs::create(c, b, item.id, &event)?;
-                }
-                inbox::finish(c, item.id, Some(&event))?;
-                runs::queued_for_inbox(c, item.id)
+                c.transaction::<_, DbError, _>(|c| {
+                    let mut claimed = Vec::new();
+                    for b in bundles
+                        .iter()
+                        .filter(|b| b.matches(event_type, status.as_deref()))
+                    {
+                        claimed.extend(runs::create_claimed(c, b, item.id, &event, lease)?);
+                    }
+                    inbox::finish(c, item.id, Some(&event))?;
+                    // Runs an earlier, interrupted dispatch of this item created.
+                    let queued = runs::queued_for_inbox(c, item.id)?;
+                    Ok(Dispatched { claimed, queued })
+                })
             })
             .await
         }
@@ -57,12 +72,12 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Vec<i64>, DbError> {
             tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
             core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at))
                 .await?;
-            Ok(Vec::new())
+            Ok(Dispatched::default())
         }
         Err(e) => {
             tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
             core.db(move |c| inbox::fail(c, id, &e.message)).await?;
-            Ok(Vec::new())
+            Ok(Dispatched::default())
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use diesel::Connection;
 use serde_json::{Map, Value as Json};
 
 use super::{StepError, actions};
@@ -13,6 +14,7 @@ use crate::db::{DbError, now};
 use crate::providers;
 use crate::runs::{self, Run, StepOutcome, StepRecord, status};
 
+/// Claims the run (queued and due, or abandoned by a dead worker) and executes it.
 pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
     let lease = core.lease();
     let claimed = core
@@ -24,11 +26,19 @@ pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
             Ok(Some((run, done)))
         })
         .await?;
-    let Some((run, done)) = claimed else {
-        return Ok(());
-    };
-    match run_steps(core, &run, &done).await? {
-        Ok(()) => core.db(move |c| runs::succeed(c, id)).await?,
+    match claimed {
+        Some((run, done)) => execute_claimed(core, &run, &done).await,
+        None => Ok(()),
+    }
+}
+
+/// Executes a run this worker holds the lease of, from its first unfinished step (`done`:
+/// the step records so far).
+pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Result<(), DbError> {
+    let id = run.id;
+    match run_steps(core, run, done).await? {
+        Ok(Finished::Recorded) => {}
+        Ok(Finished::NotYet) => core.db(move |c| runs::succeed(c, id)).await?,
         Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
             let delay = match e.retry {
                 crate::upstream::Retry::Transient { after: Some(after) } => {
@@ -49,12 +59,18 @@ pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Whether the run's success is already committed (with its last step, in one transaction).
+enum Finished {
+    Recorded,
+    NotYet,
+}
+
 /// Outer `Err`: the database failed (the job is retried as a whole). Inner `Err`: a step failed.
 async fn run_steps(
     core: &Core,
     run: &Run,
     done: &[StepRecord],
-) -> Result<Result<(), StepError>, DbError> {
+) -> Result<Result<Finished, StepError>, DbError> {
     let bundle = match run.snapshot() {
         Ok(b) => b,
         Err(e) => {
@@ -129,30 +145,39 @@ async fn run_steps(
         let error = result.as_ref().err().map(|e| e.message.clone());
         let action = step.action.clone();
         let attempt = run.attempts;
+        // The last step's success and the run's are one commit.
+        let run_done = result.is_ok() && i + 1 == bundle.steps.len();
         core.db(move |c| {
-            runs::record_step(
-                c,
-                &StepOutcome {
-                    run_id,
-                    position,
-                    action: &action,
-                    inputs: &inputs_json,
-                    result: match (&outputs, &error) {
-                        (Some(o), _) => Ok(o),
-                        (None, Some(e)) => Err(e.as_str()),
-                        (None, None) => Err("no result"),
+            c.transaction::<_, DbError, _>(|c| {
+                runs::record_step(
+                    c,
+                    &StepOutcome {
+                        run_id,
+                        position,
+                        action: &action,
+                        inputs: &inputs_json,
+                        result: match (&outputs, &error) {
+                            (Some(o), _) => Ok(o),
+                            (None, Some(e)) => Err(e.as_str()),
+                            (None, None) => Err("no result"),
+                        },
+                        attempt,
+                        duration_ms,
+                        started_at,
                     },
-                    attempt,
-                    duration_ms,
-                    started_at,
-                },
-            )
+                )?;
+                if run_done {
+                    runs::succeed(c, run_id)?;
+                }
+                Ok(())
+            })
         })
         .await?;
         match result {
+            Ok(_) if run_done => return Ok(Ok(Finished::Recorded)),
             Ok(out) => ctx.outputs.push(out),
             Err(e) => return Ok(Err(e)),
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(Finished::NotYet))
 }
