@@ -465,7 +465,7 @@ impl TestApp {
         let filter = svyazka_core::runs::RunFilter::default();
         let (items, _) = self
             .core()
-            .db(move |c| svyazka_core::runs::list(c, &filter, 1, 1000))
+            .db(move |c| svyazka_core::runs::list(c, &filter, 1, 100_000))
             .await
             .unwrap();
         items.into_iter().map(|i| i.run).collect()
