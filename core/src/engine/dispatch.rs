@@ -1,5 +1,5 @@
 //! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
-//! created already there (unique on bundle + inbox item) and only re-announces them.
+//! created already there (unique on bundle + inbox item) and hands back those still queued.
 
 use diesel::Connection;
 use serde_json::Value as Json;
