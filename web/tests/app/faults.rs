@@ -18,21 +18,22 @@ const QUICK_RETRIES: [(&str, &str); 3] = [
     ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
 ];
 
-async fn app_with_quick_retries(backend: Backend) -> Option<TestApp> {
+/// A signed-in app with quick retries, the fakes, and a RetailCRM and a WhatsApp provider.
+async fn connected(backend: Backend) -> Option<(TestApp, Fakes, i64, i64)> {
     let app = TestApp::spawn_with(backend, &QUICK_RETRIES).await?;
     app.setup_admin().await;
-    Some(app)
+    let fakes = Fakes::start();
+    let crm = app.add_retailcrm(&fakes).await;
+    let wa = app.add_chatapi(&fakes).await;
+    Some((app, fakes, crm, wa))
 }
 
 both_backends!(
     retailcrm_creates_answered_too_late_are_not_repeated,
     |backend| async move {
-        let Some(app) = app_with_quick_retries(backend).await else {
+        let Some((app, fakes, crm, wa)) = connected(backend).await else {
             return;
         };
-        let fakes = Fakes::start();
-        let crm = app.add_retailcrm(&fakes).await;
-        let wa = app.add_chatapi(&fakes).await;
         app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
             .await;
         // The customer create, the order create and the MG send each go through but answer
@@ -56,12 +57,9 @@ both_backends!(
 both_backends!(
     whatsapp_send_that_timed_out_is_found_not_resent,
     |backend| async move {
-        let Some(app) = app_with_quick_retries(backend).await else {
+        let Some((app, fakes, crm, wa)) = connected(backend).await else {
             return;
         };
-        let fakes = Fakes::start();
-        let crm = app.add_retailcrm(&fakes).await;
-        let wa = app.add_chatapi(&fakes).await;
         app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
         // Two 500s (the send, then the history check of the retry), then a send the gateway
         // takes but answers after our timeout.
