@@ -33,7 +33,7 @@ const USAGE: &str =
   --connections C     concurrent connections of the load generator (default 64)
   --out DIR           where results.json and results.md go (default bench-results)
   --only LIST         run only these scenario groups
-  --no-build          do not run `cargo build --release -p svyazka-web -p svyazka-worker` first
+  --no-build          do not run `cargo build --release -p svyazka-app` first
   --bin-dir DIR       where the release binaries are (default <workspace>/target/release)
   --pg-url URL        PostgreSQL admin URL for queue mode and pgbench
                       (default $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres)
@@ -137,21 +137,14 @@ fn workspace_root() -> PathBuf {
 
 fn build_binaries(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("building: cargo build --release -p svyazka-web -p svyazka-worker");
+    println!("building: cargo build --release -p svyazka-app");
     let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "svyazka-web",
-            "-p",
-            "svyazka-worker",
-        ])
+        .args(["build", "--release", "-p", "svyazka-app"])
         .current_dir(root)
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p svyazka-web -p svyazka-worker failed");
+        bail!("cargo build --release -p svyazka-app failed");
     }
     Ok(())
 }
@@ -241,7 +234,7 @@ async fn run() -> anyhow::Result<()> {
     for b in [&bins.web, &bins.worker] {
         if !b.is_file() {
             bail!(
-                "{} not found: build it with `cargo build --release -p svyazka-web -p svyazka-worker` or pass --bin-dir",
+                "{} not found: build it with `cargo build --release -p svyazka-app` or pass --bin-dir",
                 b.display()
             );
         }

@@ -2,9 +2,8 @@
 //! the upstream's id), and say which dispatch jobs to push. Handlers answer 200 only after
 //! this returns, so "200" means "stored".
 
-use crate::db::{AnyConnection, DbError};
 use crate::engine::events::TriggerPayload;
-use crate::inbox::{self, InboxKind, NewItem, Stored};
+use crate::inbox::{InboxKind, NewItem};
 use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
 
 /// Inbox rows for the messages of a messenger webhook (or a Telegram poll).
@@ -28,15 +27,6 @@ pub fn trigger_item(provider_id: i64, t: &TriggerPayload) -> NewItem {
         kind: InboxKind::RetailcrmTrigger,
         payload: serde_json::to_string(t).unwrap_or_default(),
     }
-}
-
-/// Stores each message in one commit; returns what was stored (new or duplicate).
-pub fn store_messages(
-    conn: &mut AnyConnection,
-    provider_id: i64,
-    messages: &[IncomingMessage],
-) -> Result<Vec<Stored>, DbError> {
-    inbox::store_batch(conn, &message_items(provider_id, messages))
 }
 
 /// Reads RetailCRM's trigger from `pairs` (query string and/or form body, already decoded).

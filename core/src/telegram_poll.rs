@@ -1,7 +1,8 @@
 //! Receiving Telegram updates by long polling (`getUpdates`), for bots whose install Telegram
 //! cannot reach (the public URL is not https, so `TelegramReceive::Polling`).
 //!
-//! Nothing is lost: the updates of one call are stored in the inbox first, and only after those
+//! Nothing is lost: the updates of one call are stored in the inbox first (through the same
+//! webhook writer as webhooks, which also announces them to the queue), and only after those
 //! rows are committed is the provider's `poll_offset` moved past them; the next call sends that
 //! offset, which is what confirms the updates to Telegram. A crash in between makes Telegram
 //! send them again, and the inbox's dedup key turns the redelivery into a no-op.
@@ -20,6 +21,7 @@ use crate::db::schema::poll_leases;
 use crate::db::schema::providers as provider_rows;
 use crate::db::{AnyConnection, DbError, is_unique_violation, now};
 use crate::inbox::Stored;
+use crate::inbox::writer::{InboxWriter, WriteError};
 use crate::ingest;
 use crate::messengers::incoming::{IncomingMessage, Parsed};
 use crate::messengers::telegram::webhook::parse_update;
@@ -31,6 +33,8 @@ use crate::providers::{self, ProviderError, ProviderKind, Secrets, Settings};
 pub enum PollError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] WriteError),
     #[error(transparent)]
     Telegram(#[from] TelegramError),
     /// The provider's stored settings or secrets cannot be used.
@@ -138,10 +142,11 @@ pub fn lease_of(
 }
 
 /// One `getUpdates` call (waiting up to `timeout_secs` for something new) with the stored
-/// offset; stores the messages, then advances the offset. Returns the ids of newly stored
-/// inbox rows (redeliveries are not among them), for the caller to announce to the queue.
+/// offset; stores the messages through `inbox`, then advances the offset. Returns the ids of
+/// newly stored inbox rows (redeliveries are not among them).
 pub async fn poll_once(
     core: &Core,
+    inbox: &InboxWriter,
     provider_id: i64,
     timeout_secs: u32,
 ) -> Result<Vec<i64>, PollError> {
@@ -183,13 +188,11 @@ pub async fn poll_once(
             ),
         }
     }
-    let stored = core
-        .db(move |c| {
-            // Each row commits on its own; only then may Telegram forget the updates.
-            let stored = ingest::store_messages(c, provider_id, &messages)?;
-            advance_offset(c, provider_id, &settings, last + 1)?;
-            Ok::<_, DbError>(stored)
-        })
+    // The rows are committed before `store_all` returns; only then may Telegram forget them.
+    let stored = inbox
+        .store_all(ingest::message_items(provider_id, &messages))
+        .await?;
+    core.db(move |c| advance_offset(c, provider_id, &settings, last + 1))
         .await?;
     Ok(stored
         .into_iter()

@@ -1,19 +1,19 @@
-//! What every handler gets: the core (database, crypto, config), the queue, and the
-//! in-memory login limiter.
+//! What every handler gets: the core (database, crypto, config), the job sink, the webhook
+//! writer, and the in-memory login limiter.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use svyazka_core::Core;
 use svyazka_core::inbox::writer::InboxWriter;
-use svyazka_worker::JobQueue;
+use svyazka_core::jobs::Jobs;
 
 use crate::login_limit::LoginLimiter;
 
 #[derive(Clone)]
 pub struct AppState {
     pub core: Core,
-    pub queue: JobQueue,
+    pub jobs: Jobs,
     /// Group commit for webhook deliveries; see `svyazka_core::inbox::writer`.
     pub inbox: InboxWriter,
     pub login_limiter: Arc<LoginLimiter>,
@@ -22,13 +22,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Also starts the webhook writer and its announcer on the current runtime.
-    pub fn new(core: Core, queue: JobQueue) -> Self {
-        let (inbox, stored) = InboxWriter::spawn(core.clone());
-        svyazka_worker::spawn_announcer(queue.clone(), stored);
+    pub fn new(core: Core, jobs: Jobs, inbox: InboxWriter) -> Self {
         AppState {
             core,
-            queue,
+            jobs,
             inbox,
             login_limiter: Arc::new(LoginLimiter::default()),
             admin_exists: Arc::new(AtomicBool::new(false)),

@@ -1,13 +1,11 @@
-//! The queue transport (apalis: SQLite storage in embedded mode, Redis in queue mode) and the
-//! worker loop around `svyazka_core::work`. The web process uses `JobQueue::push`; workers
-//! (in-process or `svyazka-worker`) run `run_worker`.
+//! The queue transport (apalis: SQLite storage in embedded mode, Redis in queue mode), which
+//! implements core's job sink, and the worker loop around `svyazka_core::work`: the sweeper and
+//! the Telegram pollers. The app crate assembles it, in the web process (embedded) or in
+//! `svyazka worker` processes (queue mode).
 
-mod announce;
-pub mod cli;
 mod queue;
 mod runner;
 mod telegram_poll;
 
-pub use announce::spawn_announcer;
 pub use queue::{JobQueue, QueueError};
 pub use runner::{WorkerHandle, run_worker, spawn_worker};

@@ -1,11 +1,13 @@
-//! One type over both apalis storages so callers never branch on the mode.
+//! One type over both apalis storages so callers never branch on the mode; it is the job sink
+//! core pushes through.
 
 use std::time::Duration;
 
 use apalis::prelude::*;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
-use svyazka_core::jobs::Job;
+use futures::future::BoxFuture;
+use svyazka_core::jobs::{Job, JobSink, SinkError};
 use svyazka_core::{Config, Mode};
 
 /// Attempts apalis itself makes on an infrastructure failure (our handler only fails when the
@@ -123,5 +125,29 @@ impl JobQueue {
             JobQueue::Sqlite(_) => "SQLite (embedded)",
             JobQueue::Redis(_) => "Redis",
         }
+    }
+}
+
+impl JobSink for JobQueue {
+    fn push(&self, job: Job) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            JobQueue::push(self, job).await.map_err(|e| SinkError {
+                backend: self.backend_name(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), SinkError>> {
+        Box::pin(async move {
+            JobQueue::ping(self).await.map_err(|e| SinkError {
+                backend: self.backend_name(),
+                reason: e.to_string(),
+            })
+        })
+    }
+
+    fn backend_name(&self) -> &'static str {
+        JobQueue::backend_name(self)
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use apalis::prelude::*;
 use svyazka_core::Core;
+use svyazka_core::inbox::writer::InboxWriter;
 use svyazka_core::jobs::Job;
 use tokio::task::JoinHandle;
 
@@ -37,14 +38,18 @@ fn worker_name() -> String {
 /// Runs until the process ends (or the returned future is dropped). If the queue backend
 /// fails (Redis restarted, say), the consumer is rebuilt after a pause; the sweeper and our
 /// tables make sure nothing enqueued meanwhile is lost.
-pub async fn run_worker(core: Core, queue: JobQueue) -> Result<(), BoxDynError> {
+pub async fn run_worker(
+    core: Core,
+    queue: JobQueue,
+    inbox: InboxWriter,
+) -> Result<(), BoxDynError> {
     let ctx = Arc::new(Ctx {
         core: core.clone(),
         slots: tokio::sync::Semaphore::new(core.config.worker_concurrency),
     });
     // Aborted when this future is dropped (`WorkerHandle::stop`), like the pollers.
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
-    let _telegram_poller = crate::telegram_poll::spawn(core.clone(), queue.clone());
+    let _telegram_poller = crate::telegram_poll::spawn(core.clone(), inbox);
     loop {
         match consume(&core, ctx.clone(), queue.clone()).await {
             Ok(()) => tracing::warn!("queue consumer stopped; restarting"),
@@ -125,9 +130,9 @@ impl WorkerHandle {
     }
 }
 
-pub fn spawn_worker(core: Core, queue: JobQueue) -> WorkerHandle {
+pub fn spawn_worker(core: Core, queue: JobQueue, inbox: InboxWriter) -> WorkerHandle {
     let task = tokio::spawn(async move {
-        if let Err(e) = run_worker(core, queue).await {
+        if let Err(e) = run_worker(core, queue, inbox).await {
             tracing::error!(error = %e, "worker stopped");
         }
     });

@@ -1,8 +1,7 @@
 //! The Telegram long-polling loop of a worker. Every few seconds it lists the Telegram
 //! providers in polling mode; for each whose lease it can take (one poller per bot across all
-//! workers, see `svyazka_core::telegram_poll`) it starts a task that renews the lease, calls
-//! `getUpdates`, and pushes a dispatch job for each new inbox row. A failed push is harmless:
-//! the row stays pending and the sweeper enqueues it.
+//! workers, see `svyazka_core::telegram_poll`) it starts a task that renews the lease and calls
+//! `getUpdates`; the updates go through the webhook writer, which announces them to the queue.
 //!
 //! Stopping the worker aborts the tasks; each gives its lease back as it is dropped, so a
 //! restarted process (or another worker) takes over at once instead of after the lease expires.
@@ -11,11 +10,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use svyazka_core::Core;
-use svyazka_core::jobs::Job;
+use svyazka_core::inbox::writer::InboxWriter;
 use svyazka_core::telegram_poll::{self, PollError};
 use tokio::task::JoinHandle;
-
-use crate::queue::JobQueue;
 
 /// How long one `getUpdates` waits for something new. A new message ends the wait at once.
 const POLL_TIMEOUT_SECS: u32 = 10;
@@ -35,11 +32,11 @@ impl Drop for PollerGuard {
     }
 }
 
-pub fn spawn(core: Core, queue: JobQueue) -> PollerGuard {
-    PollerGuard(tokio::spawn(supervise(core, queue)))
+pub fn spawn(core: Core, inbox: InboxWriter) -> PollerGuard {
+    PollerGuard(tokio::spawn(supervise(core, inbox)))
 }
 
-async fn supervise(core: Core, queue: JobQueue) {
+async fn supervise(core: Core, inbox: InboxWriter) {
     // Unique per process: two processes must never believe they hold the same lease.
     let holder = format!(
         "{}-{}",
@@ -71,7 +68,7 @@ async fn supervise(core: Core, queue: JobQueue) {
                 Ok(true) => {
                     let task = tokio::spawn(poll_provider(
                         core.clone(),
-                        queue.clone(),
+                        inbox.clone(),
                         id,
                         holder.clone(),
                     ));
@@ -131,7 +128,7 @@ async fn record(core: &Core, id: i64, message: Option<String>) {
     }
 }
 
-async fn poll_provider(core: Core, queue: JobQueue, id: i64, holder: String) {
+async fn poll_provider(core: Core, inbox: InboxWriter, id: i64, holder: String) {
     let _lease = Lease {
         core: core.clone(),
         provider_id: id,
@@ -159,16 +156,11 @@ async fn poll_provider(core: Core, queue: JobQueue, id: i64, holder: String) {
                 continue;
             }
         }
-        match telegram_poll::poll_once(&core, id, POLL_TIMEOUT_SECS).await {
-            Ok(new) => {
+        match telegram_poll::poll_once(&core, &inbox, id, POLL_TIMEOUT_SECS).await {
+            Ok(_) => {
                 backoff = Duration::ZERO;
                 if reported.take().is_some() {
                     record(&core, id, None).await;
-                }
-                for job in Job::dispatch(&new) {
-                    if let Err(e) = queue.push(job).await {
-                        tracing::warn!(error = %e, "queue unavailable; the sweeper will enqueue the items");
-                    }
                 }
             }
             Err(PollError::NotPolled(_)) => {
@@ -180,7 +172,7 @@ async fn poll_provider(core: Core, queue: JobQueue, id: i64, holder: String) {
             }
             Err(e) => {
                 tracing::warn!(provider = id, error = %e, "Telegram getUpdates failed; will retry");
-                if !matches!(e, PollError::Db(_)) {
+                if !matches!(e, PollError::Db(_) | PollError::Store(_)) {
                     let msg = format!("getUpdates: {e}");
                     if reported.as_deref() != Some(msg.as_str()) {
                         record(&core, id, Some(msg.clone())).await;

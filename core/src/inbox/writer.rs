@@ -2,7 +2,9 @@
 //! task and wait for its commit; whatever arrives while a commit is in flight goes into the
 //! next one. Under load one statement and one fsync carry dozens of webhooks, at idle a
 //! webhook waits for nobody. Every caller still gets its answer only after its row is
-//! durable, so "200" keeps meaning "stored".
+//! durable, so "200" keeps meaning "stored". After each commit the writer tells the queue
+//! about the new rows itself (one message per `MAX_IDS_PER_JOB`), after the callers were
+//! answered; a push that fails leaves the rows pending for the sweeper.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{NewItem, Stored, store_batch};
 use crate::Core;
 use crate::db::DbError;
+use crate::jobs::{Job, Jobs};
 
 /// Most rows in one commit; more waiting callers go into the next.
 const MAX_BATCH: usize = 512;
@@ -35,15 +38,14 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    /// Starts the writer on the current runtime. The receiver gets the ids of newly stored
-    /// rows after each commit, for the caller to announce to the queue; should that never
-    /// happen, the rows are still pending and the sweeper enqueues them.
+    /// Starts the writer (and its announcer, which pushes to `jobs`) on the current runtime.
     ///
     /// SQLite has one writer at a time, so one lane; PostgreSQL overlaps a few commits (it
     /// flushes concurrent commits together), so webhooks are spread over several lanes.
-    pub fn spawn(core: Core) -> (Self, mpsc::UnboundedReceiver<Vec<i64>>) {
+    pub fn spawn(core: Core, jobs: Jobs) -> Self {
         let lanes = if core.config.is_embedded() { 1 } else { 4 };
         let (announce, announced) = mpsc::unbounded_channel();
+        tokio::spawn(announcer(jobs, announced));
         let lanes: Arc<[_]> = (0..lanes)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -52,7 +54,7 @@ impl InboxWriter {
             })
             .collect();
         let next = Arc::new(AtomicUsize::new(0));
-        (InboxWriter { lanes, next }, announced)
+        InboxWriter { lanes, next }
     }
 
     /// Stores one delivery; returns once it is committed.
@@ -69,6 +71,18 @@ impl InboxWriter {
     /// Stores several deliveries of one webhook (they may land in different commits).
     pub async fn store_all(&self, items: Vec<NewItem>) -> Result<Vec<Stored>, WriteError> {
         futures::future::try_join_all(items.into_iter().map(|i| self.store(i))).await
+    }
+}
+
+/// One queue message per group commit (split at `MAX_IDS_PER_JOB`), pushed after the callers
+/// were answered: a slow queue never delays an acknowledgement.
+async fn announcer(jobs: Jobs, mut stored: mpsc::UnboundedReceiver<Vec<i64>>) {
+    while let Some(mut ids) = stored.recv().await {
+        // Commits that landed while the last push was in flight go out together.
+        while let Ok(more) = stored.try_recv() {
+            ids.extend(more);
+        }
+        jobs.push_or_leave(Job::dispatch(&ids)).await;
     }
 }
 
@@ -89,7 +103,7 @@ async fn run(
             })
             .collect();
         if !new.is_empty() {
-            // Nobody listening (tests, shutdown) is fine: the sweeper covers it.
+            // The announcer gone (shutdown) is fine: the sweeper covers it.
             let _ = announce.send(new);
         }
         for (reply, result) in replies.into_iter().zip(results) {

@@ -18,7 +18,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let queue = tokio::time::timeout(std::time::Duration::from_secs(3), state.queue.ping())
+    let queue = tokio::time::timeout(std::time::Duration::from_secs(3), state.jobs.ping())
         .await
         .map_err(|_| "timed out".to_string())
         .and_then(|r| r.map_err(|e| e.to_string()));

@@ -724,9 +724,10 @@ pub async fn replay(
         let page = show_page(&req, &session, loaded, Some("run_replay_refused"));
         return render(&page, StatusCode::CONFLICT);
     }
-    if let Err(e) = state.queue.push(Job::ExecuteRun { ids: vec![id] }).await {
-        tracing::warn!(run = id, error = %e, "queue unavailable; the sweeper will enqueue the replayed run");
-    }
+    state
+        .jobs
+        .push_or_leave([Job::ExecuteRun { ids: vec![id] }])
+        .await;
     Ok(see_other(&format!("/runs/{id}")))
 }
 

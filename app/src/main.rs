@@ -1,19 +1,13 @@
-//! `svyazka`: the web app. Embedded mode by default (SQLite under ./data, worker in-process).
+//! `svyazka`: the web app, in embedded mode with its worker inside (SQLite under ./data).
+//! `svyazka worker` runs a queue-mode worker instead, so one binary serves both roles.
 
 use svyazka_core::{Config, Mode};
 
 #[actix_web::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,apalis=warn".into()),
-        )
-        .init();
-    // `svyazka worker` runs a queue-mode worker, the same as the `svyazka-worker` binary, so one
-    // image or one binary can serve both roles.
+    svyazka_app::init_tracing();
     if std::env::args().nth(1).as_deref() == Some("worker") {
-        if let Err(e) = svyazka_worker::cli::run().await {
+        if let Err(e) = svyazka_app::worker_process::run().await {
             eprintln!("svyazka worker: {e}");
             std::process::exit(1);
         }
@@ -32,7 +26,7 @@ async fn main() {
             db_path.display()
         ),
         Mode::Queue { .. } => format!(
-            "queue mode: PostgreSQL + Redis (queue {:?}); start svyazka-worker processes to run jobs{}",
+            "queue mode: PostgreSQL + Redis (queue {:?}); start `svyazka worker` processes to run jobs{}",
             config.queue_name,
             if config.embedded_worker {
                 ", plus one worker in this process"
@@ -42,7 +36,7 @@ async fn main() {
         ),
     };
     let public = config.public_url.clone();
-    let running = match svyazka_web::start(config).await {
+    let running = match svyazka_app::start(config).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("svyazka: {e}");

@@ -21,7 +21,7 @@ async fn readyz_names_the_failing_part() {
         return;
     };
     // Take the queue's database away underneath the running app.
-    if let svyazka_worker::JobQueue::Sqlite(s) = &app.running.as_ref().unwrap().state.queue {
+    if let svyazka_worker::JobQueue::Sqlite(s) = &app.running.as_ref().unwrap().queue {
         s.pool().close().await;
     }
     let r = app.get("/readyz").await;

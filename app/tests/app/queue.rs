@@ -452,7 +452,7 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let config = svyazka_core::Config::from_vars(&vars).unwrap();
-    let running = svyazka_web::start_on(config, listener).await.unwrap();
+    let running = svyazka_app::start_on(config, listener).await.unwrap();
     let app = TestApp {
         base: format!("http://{addr}"),
         client: client(),

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use svyazka_core::Core;
+use svyazka_core::inbox::writer::InboxWriter;
+use svyazka_core::jobs::Jobs;
 use svyazka_core::providers::Settings;
 use svyazka_core::providers::settings::{TelegramReceive, TelegramSettings};
 use svyazka_core::telegram_poll;
@@ -194,6 +196,10 @@ both_backends!(
         app.running.take().unwrap().stop().await;
         let config = svyazka_core::Config::from_vars(&app.db.vars()).unwrap();
         let core = Core::start(config).unwrap();
+        let queue = svyazka_worker::JobQueue::connect(&core.config)
+            .await
+            .unwrap();
+        let writer = InboxWriter::spawn(core.clone(), Jobs::new(queue));
         let ids = core.db(telegram_poll::polled_provider_ids).await.unwrap();
         assert_eq!(ids, vec![tg]);
 
@@ -264,7 +270,9 @@ both_backends!(
                 .unwrap(),
         );
         let before = inbox(&core).await;
-        let new = telegram_poll::poll_once(&core, tg, 0).await.unwrap();
+        let new = telegram_poll::poll_once(&core, &writer, tg, 0)
+            .await
+            .unwrap();
         assert_eq!(new.len(), 2);
         assert_eq!(inbox(&core).await, before + 2);
         assert_eq!(offset(&core, tg).await, last + 1);
@@ -274,7 +282,7 @@ both_backends!(
             "not confirmed until the next call"
         );
         assert!(
-            telegram_poll::poll_once(&core, tg, 0)
+            telegram_poll::poll_once(&core, &writer, tg, 0)
                 .await
                 .unwrap()
                 .is_empty()
@@ -294,7 +302,7 @@ both_backends!(
             .unwrap();
         fakes.tg.redeliver(TG_TOKEN, first).await.unwrap();
         assert!(
-            telegram_poll::poll_once(&core, tg, 0)
+            telegram_poll::poll_once(&core, &writer, tg, 0)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -333,7 +341,7 @@ both_backends!(
                 .is_empty()
         );
         assert!(matches!(
-            telegram_poll::poll_once(&core, tg, 0).await,
+            telegram_poll::poll_once(&core, &writer, tg, 0).await,
             Err(telegram_poll::PollError::NotPolled(_))
         ));
     }

@@ -3,7 +3,11 @@
 //! batch of rows, so that a burst of webhooks costs one queue write per group commit rather
 //! than one per webhook.
 
+mod sink;
+
 use serde::{Deserialize, Serialize};
+
+pub use sink::{JobSink, Jobs, SinkError};
 
 /// Ids per message when a caller splits a long list (the sweeper, the ingest announcer): small
 /// enough that several worker processes share a burst, large enough to amortise the queue.

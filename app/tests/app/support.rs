@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use diesel::Connection;
 use diesel::RunQueryDsl;
+use svyazka_app::Running;
 use svyazka_core::Config;
-use svyazka_web::Running;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -173,7 +173,7 @@ impl TestApp {
             vars.insert((*k).into(), (*v).into());
         }
         let config = Config::from_vars(&vars).expect("config");
-        let running = svyazka_web::start_on(config, listener)
+        let running = svyazka_app::start_on(config, listener)
             .await
             .expect("start app");
         Some(TestApp {
