@@ -2,6 +2,7 @@
 //! → (embedded) worker → HTTP server. `svyazka` (web, and in embedded mode the worker too) and
 //! `svyazka worker` (queue mode) both start here, and so do the integration tests.
 
+pub mod health_check;
 pub mod worker_process;
 
 use std::net::{SocketAddr, TcpListener};
@@ -34,26 +35,31 @@ pub struct Running {
     pub queue: JobQueue,
     server: ServerHandle,
     worker: Option<WorkerHandle>,
+    stall_watch: tokio::task::JoinHandle<()>,
     join: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Running {
+    /// Stops taking requests, then stops the worker gracefully.
     pub async fn stop(self) {
-        if let Some(w) = self.worker {
-            w.stop();
-        }
+        self.stall_watch.abort();
         self.server.stop(true).await;
         let _ = self.join.await;
+        if let Some(w) = self.worker {
+            w.shutdown().await;
+        }
     }
 
-    /// Waits until the server stops (Ctrl-C / SIGTERM in the binary).
+    /// Waits until the server stops (actix stops it on Ctrl-C / SIGTERM), then stops the
+    /// embedded worker gracefully: its steps in flight finish or are released.
     pub async fn wait(self) -> std::io::Result<()> {
         let res = self
             .join
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.stall_watch.abort();
         if let Some(w) = self.worker {
-            w.stop();
+            w.shutdown().await;
         }
         res
     }
@@ -80,7 +86,8 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
     let worker = core
         .config
         .embedded_worker
-        .then(|| spawn_worker(core.clone(), queue.clone(), inbox.clone()));
+        .then(|| spawn_worker(core.clone(), queue.clone(), inbox.clone(), true));
+    let stall_watch = tokio::spawn(svyazka_core::workers::watch_stalls(core.clone()));
     let state = AppState::new(core, jobs, inbox);
     let addr = listener.local_addr().map_err(bind_error)?;
     let server = svyazka_web::serve(state.clone(), listener).map_err(bind_error)?;
@@ -92,6 +99,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         queue,
         server: handle,
         worker,
+        stall_watch,
         join,
     })
 }

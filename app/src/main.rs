@@ -1,17 +1,29 @@
 //! `svyazka`: the web app, in embedded mode with its worker inside (SQLite under ./data).
-//! `svyazka worker` runs a queue-mode worker instead, so one binary serves both roles.
+//! `svyazka worker` runs a queue-mode worker instead, so one binary serves both roles;
+//! `svyazka health [worker]` is the container health check of either.
 
 use svyazka_core::{Config, Mode};
 
 #[actix_web::main]
 async fn main() {
     svyazka_app::init_tracing();
-    if std::env::args().nth(1).as_deref() == Some("worker") {
-        if let Err(e) = svyazka_app::worker_process::run().await {
-            eprintln!("svyazka worker: {e}");
-            std::process::exit(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("worker") => {
+            if let Err(e) = svyazka_app::worker_process::run().await {
+                eprintln!("svyazka worker: {e}");
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
+        Some("health") => {
+            if let Err(e) = svyazka_app::health_check::run(args.get(1).map(String::as_str)).await {
+                eprintln!("svyazka health: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        _ => {}
     }
     let config = match Config::from_env() {
         Ok(c) => c,

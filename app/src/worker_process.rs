@@ -37,7 +37,32 @@ pub async fn run() -> Result<(), WorkerProcessError> {
         queue.backend_name(),
         core.config.worker_concurrency
     );
-    run_worker(core, queue, inbox)
+    run_worker(core, queue, inbox, false, stop_signal())
         .await
         .map_err(|e| WorkerProcessError::Stopped(e.to_string()))
+}
+
+/// SIGTERM (docker stop, systemd, Kubernetes) or Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stop requested; finishing the work in flight");
 }

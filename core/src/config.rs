@@ -49,6 +49,11 @@ pub struct Config {
     /// Per-request timeout of calls to RetailCRM, MG and the messengers. A send that times out
     /// is checked with the gateway before it is retried.
     pub upstream_timeout: Duration,
+    /// Work due this long with no live worker is reported as a stall (home page, log).
+    pub stall_after: Duration,
+    /// On SIGTERM a worker finishes the steps in flight for at most this long; runs not done by
+    /// then are released for another worker.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -258,6 +263,8 @@ impl Config {
             max_attempts,
             backoff_base: parse_ms(vars, "SVYAZKA_BACKOFF_MS", 1000)?,
             backoff_max: parse_ms(vars, "SVYAZKA_BACKOFF_MAX_MS", 300_000)?,
+            stall_after: parse_ms(vars, "SVYAZKA_STALL_WARN_MS", 60_000)?,
+            shutdown_grace: parse_ms(vars, "SVYAZKA_SHUTDOWN_GRACE_MS", 30_000)?,
             embedded_worker,
             retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
             db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,

@@ -16,10 +16,12 @@ pub mod providers;
 pub mod references;
 pub mod retailcrm;
 pub mod runs;
+pub mod shutdown;
 pub mod sweep;
 pub mod telegram_poll;
 pub mod upstream;
 pub mod work;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ pub struct Core {
     pub config: Arc<Config>,
     pub http: reqwest::Client,
     pub providers: Arc<providers::cache::ProviderCache>,
+    /// Set when the process is stopping: no new step starts (see `shutdown`).
+    pub closing: shutdown::Closing,
     /// One permit per pooled connection: database work waits here, on the async side, rather
     /// than in a blocking thread parked on the pool (which would grow the blocking pool, and
     /// with it the process' memory, to hundreds of threads under a burst).
@@ -64,6 +68,7 @@ impl Core {
             http: upstream::http_client(config.upstream_timeout),
             config: Arc::new(config),
             providers: Arc::default(),
+            closing: shutdown::Closing::default(),
             db_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }

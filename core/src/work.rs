@@ -28,6 +28,17 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
             let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            if core.closing.is_set() {
+                // Stopping: not started here, so handed to whichever worker sweeps next.
+                let (inbox, runs) = if dispatch {
+                    (vec![id], vec![])
+                } else {
+                    (vec![], vec![id])
+                };
+                return Ok(core
+                    .db(move |c| crate::shutdown::hand_back(c, &inbox, &runs))
+                    .await?);
+            }
             if dispatch {
                 dispatch_and_execute(core, id).await
             } else {

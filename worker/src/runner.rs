@@ -1,30 +1,50 @@
 //! The worker loop: apalis delivers job messages, `svyazka_core::work::handle` does the work,
-//! follow-up jobs are pushed, and a sweeper re-enqueues anything whose message went missing.
+//! a sweeper re-enqueues anything whose message went missing, and a heartbeat tells the web
+//! process that this worker is alive.
+//!
+//! Stopping is graceful: the consumer stops taking messages, work in flight finishes its
+//! current step (a run stops between steps and is released, see `svyazka_core::shutdown`) for
+//! at most the shutdown grace, and the heartbeat row is removed. Handlers run as tracked tasks,
+//! so stopping the consumer never cancels a step halfway through an upstream call.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use apalis::prelude::*;
 use svyazka_core::Core;
 use svyazka_core::inbox::writer::InboxWriter;
 use svyazka_core::jobs::Job;
+use svyazka_core::workers::{self, WorkerId};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::queue::JobQueue;
 
 struct Ctx {
     core: Core,
     /// Items in flight across all messages of this process (`worker_concurrency`).
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
+    /// Every handler's work, so a stop can wait for it.
+    tasks: TaskTracker,
 }
 
 async fn handle(job: Job, ctx: Data<Arc<Ctx>>) -> Result<(), BoxDynError> {
     let size = job.len();
-    svyazka_core::work::handle(&ctx.core, job, &ctx.slots)
-        .await
-        .map_err(|e| {
+    let (core, slots) = (ctx.core.clone(), ctx.slots.clone());
+    // Detached from this future: apalis dropping it (the consumer stopping) leaves the work to
+    // finish or release itself.
+    let work = ctx
+        .tasks
+        .spawn(async move { svyazka_core::work::handle(&core, job, &slots).await });
+    match work.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
             tracing::warn!(items = size, error = %e, "job failed; it will be retried");
-            Box::new(e) as BoxDynError
-        })
+            Err(Box::new(e) as BoxDynError)
+        }
+        Err(e) => Err(Box::new(e) as BoxDynError),
+    }
 }
 
 fn worker_name() -> String {
@@ -35,30 +55,80 @@ fn worker_name() -> String {
     )
 }
 
-/// Runs until the process ends (or the returned future is dropped). If the queue backend
-/// fails (Redis restarted, say), the consumer is rebuilt after a pause; the sweeper and our
-/// tables make sure nothing enqueued meanwhile is lost.
+/// Runs until `stop` completes, then stops gracefully. If the queue backend fails (Redis
+/// restarted, say), the consumer is rebuilt after a pause; the sweeper and our tables make
+/// sure nothing enqueued meanwhile is lost. `in_web`: this worker lives in the web process.
 pub async fn run_worker(
     core: Core,
     queue: JobQueue,
     inbox: InboxWriter,
+    in_web: bool,
+    stop: impl Future<Output = ()>,
 ) -> Result<(), BoxDynError> {
+    let me = WorkerId::new(in_web);
     let ctx = Arc::new(Ctx {
         core: core.clone(),
-        slots: tokio::sync::Semaphore::new(core.config.worker_concurrency),
+        slots: Arc::new(tokio::sync::Semaphore::new(core.config.worker_concurrency)),
+        tasks: TaskTracker::new(),
     });
-    // Aborted when this future is dropped (`WorkerHandle::stop`), like the pollers.
+    let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(core.clone(), me.clone())));
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
-    let _telegram_poller = crate::telegram_poll::spawn(core.clone(), inbox);
+    let telegram_poller = crate::telegram_poll::spawn(core.clone(), inbox);
+    let consuming = async {
+        loop {
+            match consume(&core, ctx.clone(), queue.clone()).await {
+                Ok(()) => tracing::warn!("queue consumer stopped; restarting"),
+                Err(e) => tracing::warn!(error = %e, "queue consumer failed; restarting in 1 s"),
+            }
+            if sweeper.0.is_finished() {
+                return Err::<(), BoxDynError>("sweeper stopped".into());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    };
+    let res = tokio::select! {
+        res = consuming => res,
+        () = stop => Ok(()),
+    };
+    // No new step starts from here on; what runs finishes its step or is released.
+    core.closing.begin();
+    drop(telegram_poller);
+    drop(sweeper);
+    ctx.tasks.close();
+    let in_flight = ctx.tasks.len();
+    if in_flight > 0 {
+        tracing::info!(jobs = in_flight, "stopping: finishing the steps in flight");
+    }
+    if tokio::time::timeout(core.config.shutdown_grace, ctx.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            jobs = ctx.tasks.len(),
+            "stopping: steps still running after the grace period; their runs resume when the lease expires"
+        );
+    }
+    drop(heartbeat);
+    let id = me.id.clone();
+    if let Err(e) = core.db(move |c| workers::leave(c, &id)).await {
+        tracing::debug!(error = %e, "heartbeat row not removed; it expires");
+    }
+    tracing::info!(worker = %me.id, "worker stopped");
+    res
+}
+
+async fn heartbeat(core: Core, me: WorkerId) {
+    if let Err(e) = core.db(workers::forget_dead).await {
+        tracing::debug!(error = %e, "could not clean old worker rows");
+    }
+    let mut tick = tokio::time::interval(workers::BEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match consume(&core, ctx.clone(), queue.clone()).await {
-            Ok(()) => tracing::warn!("queue consumer stopped; restarting"),
-            Err(e) => tracing::warn!(error = %e, "queue consumer failed; restarting in 1 s"),
+        tick.tick().await;
+        let m = me.clone();
+        if let Err(e) = core.db(move |c| workers::beat(c, &m)).await {
+            tracing::warn!(error = %e, "worker heartbeat not written");
         }
-        if sweeper.0.is_finished() {
-            return Err("sweeper stopped".into());
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
@@ -119,22 +189,34 @@ async fn sweep_loop(core: Core, queue: JobQueue) {
     }
 }
 
-/// A worker running on the current runtime; stopping it aborts its tasks.
+/// A worker running on the current runtime.
 pub struct WorkerHandle {
+    stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
 
 impl WorkerHandle {
-    pub fn stop(self) {
+    /// Stops at once: in-flight steps are cut off and their runs resume after the lease.
+    pub fn abort(self) {
         self.task.abort();
+    }
+
+    /// Stops gracefully (see the module comment); returns when the worker has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
-pub fn spawn_worker(core: Core, queue: JobQueue, inbox: InboxWriter) -> WorkerHandle {
+pub fn spawn_worker(core: Core, queue: JobQueue, inbox: InboxWriter, in_web: bool) -> WorkerHandle {
+    let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
-        if let Err(e) = run_worker(core, queue, inbox).await {
+        let stop = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = run_worker(core, queue, inbox, in_web, stop).await {
             tracing::error!(error = %e, "worker stopped");
         }
     });
-    WorkerHandle { task }
+    WorkerHandle { stop, task }
 }

@@ -3,42 +3,12 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::*;
-
-/// A worker process with the app's environment.
-struct WorkerProcess(Child);
-
-impl WorkerProcess {
-    fn start(vars: &HashMap<String, String>) -> WorkerProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_svyazka"))
-            .arg("worker")
-            .envs(vars)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn worker");
-        WorkerProcess(child)
-    }
-
-    fn kill9(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A private redis-server on a free port (never the machine's shared one).
 struct PrivateRedis {
@@ -149,7 +119,7 @@ async fn web_enqueues_and_a_worker_process_executes_with_retries() {
         "the web process itself runs no jobs in queue mode"
     );
 
-    let _worker = WorkerProcess::start(&app_vars(&app, &extra));
+    let _worker = AppProcess::worker(&app_vars(&app, &extra));
     let sent = eventually(Duration::from_secs(30), || async {
         (fakes.wa.sent_count() == 1).then_some(())
     })
@@ -253,8 +223,8 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
     fakes.wa.set_latency(Duration::from_millis(20));
     let url = flow2_bundle(&app, &fakes).await;
     let vars = app_vars(&app, &extra);
-    let mut doomed = WorkerProcess::start(&vars);
-    let _survivor = WorkerProcess::start(&vars);
+    let mut doomed = AppProcess::worker(&vars);
+    let _survivor = AppProcess::worker(&vars);
 
     let mut order_ids = Vec::new();
     for i in 0..n {

@@ -589,3 +589,76 @@ pub fn unescape(html: &str) -> String {
         .replace("&amp;", "&")
         .replace("&#38;", "&")
 }
+
+/// A `svyazka` process (web, or `svyazka worker`) with the given environment; killed when
+/// dropped.
+pub struct AppProcess(pub std::process::Child);
+
+impl AppProcess {
+    pub fn worker(vars: &HashMap<String, String>) -> AppProcess {
+        Self::spawn(&["worker"], vars)
+    }
+
+    /// The web process; give it SVYAZKA_BIND.
+    pub fn web(vars: &HashMap<String, String>) -> AppProcess {
+        Self::spawn(&[], vars)
+    }
+
+    fn spawn(args: &[&str], vars: &HashMap<String, String>) -> AppProcess {
+        // SVYAZKA_TEST_PROCESS_LOG=info shows what the processes do, when debugging a test.
+        let log = std::env::var("SVYAZKA_TEST_PROCESS_LOG").ok();
+        let stdout = if log.is_some() {
+            std::process::Stdio::inherit()
+        } else {
+            std::process::Stdio::null()
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_svyazka"))
+            .args(args)
+            .envs(vars)
+            .env("RUST_LOG", log.as_deref().unwrap_or("warn"))
+            .stdout(stdout)
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn svyazka");
+        AppProcess(child)
+    }
+
+    pub fn kill9(&mut self) {
+        self.signal("-9");
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, as `docker stop` sends it; does not wait.
+    pub fn terminate(&mut self) {
+        self.signal("-TERM");
+    }
+
+    fn signal(&self, sig: &str) {
+        let _ = std::process::Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status();
+    }
+
+    /// Waits up to `timeout` for the process to exit; its exit status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

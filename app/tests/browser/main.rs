@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use browser::Browser;
 use serde_json::json;
-use support::{ADMIN, Backend, CRM_KEY, Fakes, PASSWORD, TestApp, WA_INSTANCE, WA_TOKEN};
+use support::{
+    ADMIN, AppProcess, Backend, CRM_KEY, Fakes, PASSWORD, TestApp, WA_INSTANCE, WA_TOKEN,
+};
 
 const WA_NAME: &str = "WhatsApp магазина";
 const CRM_NAME: &str = "Мой RetailCRM";
@@ -145,12 +147,52 @@ async fn stored_bundle(app: &TestApp, id: i64) -> svyazka_core::bundles::Bundle 
         .unwrap()
 }
 
-/// Flow 1 (the guide's "Входящие сообщения"): WhatsApp → RetailCRM with New contact, New deal,
-/// New message; a customer writes; RetailCRM has the customer, the order and the chat message.
+/// The app as an admin runs it: embedded (SQLite, worker inside), or queue mode (PostgreSQL +
+/// Redis; the web process only enqueues and two `svyazka worker` processes, started with it,
+/// execute). `None` when queue mode's services are not configured.
+struct Deployment {
+    app: TestApp,
+    _workers: Vec<AppProcess>,
+}
+
+async fn deploy(backend: Backend) -> Option<Deployment> {
+    let extra = [("SVYAZKA_EMBEDDED_WORKER", "false")];
+    match backend {
+        Backend::Sqlite => Some(Deployment {
+            app: TestApp::spawn(backend).await?,
+            _workers: Vec::new(),
+        }),
+        Backend::Postgres => {
+            let app = TestApp::spawn_with(backend, &extra).await?;
+            let mut vars = app.db.vars();
+            vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let workers = vec![AppProcess::worker(&vars), AppProcess::worker(&vars)];
+            Some(Deployment {
+                app,
+                _workers: workers,
+            })
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_message_bundle_built_in_the_browser() {
+    incoming_message_bundle(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_message_bundle_built_in_the_browser_queue_mode() {
+    incoming_message_bundle(Backend::Postgres).await;
+}
+
+/// Flow 1 (the guide's "Входящие сообщения"): WhatsApp → RetailCRM with New contact, New deal,
+/// New message; a customer writes; RetailCRM has the customer, the order and the chat message.
+async fn incoming_message_bundle(backend: Backend) {
     let fakes = Fakes::start();
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let Some(deployment) = deploy(backend).await else {
+        return;
+    };
+    let app = &deployment.app;
     let Some(mut b) = Browser::start(&app.base).await else {
         return;
     };
@@ -212,7 +254,7 @@ async fn incoming_message_bundle_built_in_the_browser() {
     rename(&mut b, "WhatsApp → RetailCRM: входящие").await;
     start_bundle(&mut b).await;
 
-    let stored = stored_bundle(&app, id).await;
+    let stored = stored_bundle(app, id).await;
     assert_eq!(stored.name, "WhatsApp → RetailCRM: входящие");
     assert_eq!(
         stored
@@ -280,7 +322,7 @@ async fn incoming_message_bundle_built_in_the_browser() {
     b.find("#step-3").await;
     b.screenshot("flow1-incoming-message-editor").await;
     b.close().await;
-    app.stop().await;
+    deployment.app.stop().await;
 }
 
 /// `rgb(209, 250, 223)` / `rgba(…)`: green clearly above red and blue.
@@ -295,13 +337,25 @@ fn is_green(css: &str) -> bool {
     matches!(nums.as_slice(), [r, g, b, ..] if g > r && g > b)
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_deal_bundle_with_template_built_in_the_browser() {
+    new_deal_bundle_with_template(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_deal_bundle_with_template_built_in_the_browser_queue_mode() {
+    new_deal_bundle_with_template(Backend::Postgres).await;
+}
+
 /// Flow 2 (the guide's chat-bot by order status): RetailCRM «Новая сделка» in one status →
 /// WhatsApp «Отправить сообщение» with a template typed with a chip; the fake RetailCRM fires
 /// its trigger; the gateway got exactly that text for the order's phone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_deal_bundle_with_template_built_in_the_browser() {
+async fn new_deal_bundle_with_template(backend: Backend) {
     let fakes = Fakes::start();
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let Some(deployment) = deploy(backend).await else {
+        return;
+    };
+    let app = &deployment.app;
     let Some(mut b) = Browser::start(&app.base).await else {
         return;
     };
@@ -319,7 +373,7 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Новая сделка", None).await;
     // ChatAPI has one action, «Отправить сообщение», chosen by default on step 2.
     assert_eq!(
-        stored_bundle(&app, id).await.steps[0].action,
+        stored_bundle(app, id).await.steps[0].action,
         "send_message"
     );
 
@@ -353,7 +407,7 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
         .await;
     b.wait_text("#s1-text-preview", "Здравствуйте, Анна!").await;
     save_step(&mut b, 1).await;
-    let stored = stored_bundle(&app, id).await;
+    let stored = stored_bundle(app, id).await;
     assert_eq!(
         stored.steps[0].params.get("text"),
         Some(&svyazka_core::bundles::Value::Template {
@@ -426,7 +480,7 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
     b.wait_text("#bundles", "Заказ согласован → WhatsApp").await;
     b.screenshot("flow2-bundles-list").await;
     b.close().await;
-    app.stop().await;
+    deployment.app.stop().await;
 }
 
 /// Flow 3: Start is refused while a required parameter is unmapped, naming it.

@@ -166,6 +166,15 @@ impl ManageConnection for Manager {
     }
 }
 
+/// One connection, without migrating: for a health check that must not change anything.
+pub fn open(mode: &Mode) -> Result<AnyConnection, DbError> {
+    let target = match mode {
+        Mode::Embedded { db_path } => Target::Sqlite(db_path.display().to_string()),
+        Mode::Queue { database_url, .. } => Target::Postgres(database_url.clone()),
+    };
+    Ok(Manager { target }.connect()?)
+}
+
 /// Builds the pool for the configured mode and applies pending migrations.
 pub fn connect(mode: &Mode, size: u32) -> Result<Pool, DbError> {
     let target = match mode {
@@ -195,9 +204,25 @@ pub fn connect(mode: &Mode, size: u32) -> Result<Pool, DbError> {
     Ok(pool)
 }
 
+/// Key of the PostgreSQL advisory lock held while migrating ("SVZK" in ASCII).
+const MIGRATION_LOCK: i64 = 0x5356_5A4B;
+
+/// Applies pending migrations. On PostgreSQL the whole run holds an advisory lock: processes
+/// started together on an empty database (compose starts web and workers at once) would
+/// otherwise race to create the same tables and all but one fail; with the lock the others
+/// wait, then find the schema current. SQLite is one file of one embedded process.
 pub fn migrate(conn: &mut AnyConnection) -> Result<(), DbError> {
     let res = match conn {
-        AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
+        AnyConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let res = c.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+            // The lock also ends with the session; unlocking lets the others go on at once.
+            let unlocked = c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));
+            if let Err(e) = unlocked {
+                tracing::warn!(error = %e, "migration lock not released; it ends with the connection");
+            }
+            res
+        }
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
     };
     res.map_err(|e| DbError::Migrate(e.to_string()))

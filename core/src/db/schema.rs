@@ -110,3 +110,14 @@ diesel::table! {
         lease_until -> Timestamp,
     }
 }
+
+diesel::table! {
+    workers (id) {
+        id -> Text,
+        hostname -> Text,
+        pid -> BigInt,
+        embedded -> Bool,
+        started_at -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}

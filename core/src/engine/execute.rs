@@ -39,6 +39,11 @@ pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Res
     match run_steps(core, run, done).await? {
         Ok(Finished::Recorded) => {}
         Ok(Finished::NotYet) => core.db(move |c| runs::succeed(c, id)).await?,
+        Ok(Finished::Released) => {
+            tracing::info!(run = id, "worker stopping; run released for another worker");
+            core.db(move |c| crate::shutdown::release_run(c, id))
+                .await?;
+        }
         Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
             let delay = match e.retry {
                 crate::upstream::Retry::Transient { after: Some(after) } => {
@@ -63,6 +68,8 @@ pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Res
 enum Finished {
     Recorded,
     NotYet,
+    /// The worker is stopping: steps left are for another worker.
+    Released,
 }
 
 /// Outer `Err`: the database failed (the job is retried as a whole). Inner `Err`: a step failed.
@@ -103,6 +110,10 @@ async fn run_steps(
                 .unwrap_or_default();
             ctx.outputs.push(out);
             continue;
+        }
+        // Between steps is the one safe place to stop: nothing is half sent.
+        if core.closing.is_set() {
+            return Ok(Ok(Finished::Released));
         }
         let repeatable = actions::repeatable(target.kind, &step.action);
         let earlier = done.iter().find(|r| r.position == position);

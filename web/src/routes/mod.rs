@@ -3,8 +3,8 @@
 pub mod auth;
 pub mod bundles;
 pub mod health;
+pub mod home;
 pub mod hooks;
-pub mod lists;
 pub mod providers;
 pub mod runs;
 pub mod static_files;
@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("")
                 .wrap(from_fn(require_admin))
                 .service(auth::logout)
-                .service(lists::home)
+                .service(home::home)
                 .service(providers::list)
                 .service(providers::choose)
                 .service(providers::normalize)

@@ -1,0 +1,41 @@
+//! The home page: is execution healthy right now? How many workers are alive, how much work
+//! waits and since when, and a loud warning when work waits with no worker to do it.
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use askama::Template;
+use svyazka_core::workers::{self, Health};
+
+use crate::error::WebError;
+use crate::page::{PageCtx, ok};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    ctx: PageCtx,
+    health: Health,
+    queue_mode: bool,
+    /// Whole seconds the oldest due item has waited.
+    oldest_secs: u64,
+}
+
+#[get("/")]
+pub async fn home(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebError> {
+    let stall_after = state.core.config.stall_after;
+    let health = state
+        .core
+        .db(move |c| workers::health(c, stall_after))
+        .await?;
+    let oldest_secs = health.backlog.age(svyazka_core::db::now()).as_secs();
+    ok(&HomePage {
+        ctx: PageCtx::new(&req, &session, ""),
+        health,
+        queue_mode: !state.core.config.is_embedded(),
+        oldest_secs,
+    })
+}
