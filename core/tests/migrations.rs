@@ -94,7 +94,9 @@ where
         before.push(snapshot(conn));
     }
     assert!(
-        conn.pending_migrations(migrations()).expect("list").is_empty(),
+        conn.pending_migrations(migrations())
+            .expect("list")
+            .is_empty(),
         "all applied"
     );
     let first_up = before[total].clone();
@@ -151,7 +153,11 @@ fn sqlite_migrations_round_trip() {
     // order fails here as it would in production.
     diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA foreign_keys = ON")
         .unwrap();
-    let schema = round_trip(&mut conn, || SQLITE_MIGRATIONS, |c| schema(c, SQLITE_SCHEMA));
+    let schema = round_trip(
+        &mut conn,
+        || SQLITE_MIGRATIONS,
+        |c| schema(c, SQLITE_SCHEMA),
+    );
     assert_covers_tables(&schema);
 }
 
@@ -196,8 +202,11 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut admin);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
         }
     }
 }
