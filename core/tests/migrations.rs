@@ -11,7 +11,10 @@ use diesel::backend::Backend;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use support::PgDb;
 use svyazka_core::db::{PG_MIGRATIONS, SQLITE_MIGRATIONS};
+
+mod support;
 
 #[derive(QueryableByName)]
 struct Line {
@@ -161,59 +164,11 @@ fn sqlite_migrations_round_trip() {
     assert_covers_tables(&schema);
 }
 
-/// A PostgreSQL database that exists for this test only.
-struct PgDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    fn create() -> Option<PgDb> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            assert_ne!(
-                std::env::var("SVYAZKA_REQUIRE_SERVICES").as_deref(),
-                Ok("1"),
-                "SVYAZKA_REQUIRE_SERVICES=1 but TEST_DATABASE_URL is not set"
-            );
-            eprintln!("skipping: TEST_DATABASE_URL not set");
-            return None;
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!("svz_migrations_{}_{nanos}", std::process::id());
-        let mut admin = PgConnection::establish(&admin_url)
-            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL unreachable: {e}"));
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create database");
-        let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL");
-        url.set_path(&name);
-        Some(PgDb {
-            admin_url,
-            name,
-            url: url.to_string(),
-        })
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut admin);
-        }
-    }
-}
-
 #[test]
 fn postgres_migrations_round_trip() {
-    let Some(db) = PgDb::create() else { return };
+    let Some(db) = PgDb::create("migrations") else {
+        return;
+    };
     let mut conn = PgConnection::establish(&db.url).unwrap();
     let schema = round_trip(&mut conn, || PG_MIGRATIONS, |c| schema(c, PG_SCHEMA));
     assert_covers_tables(&schema);
