@@ -9,12 +9,34 @@ use crate::bundles::Bundle;
 use crate::db::schema::{bundles, run_steps, runs};
 use crate::db::{AnyConnection, DbError, is_unique_violation, now};
 
-pub mod status {
-    pub const QUEUED: &str = "queued";
-    pub const RUNNING: &str = "running";
-    pub const SUCCEEDED: &str = "succeeded";
-    pub const FAILED: &str = "failed";
-    pub const ALL: [&str; 4] = [QUEUED, RUNNING, SUCCEEDED, FAILED];
+crate::db::text_enum! {
+    /// Where a run is: the history page's badge and the lease state.
+    pub enum RunStatus {
+        /// Waiting for its (next) attempt at `next_attempt_at`.
+        Queued = "queued",
+        /// Being executed by the worker holding its lease.
+        Running = "running",
+        Succeeded = "succeeded",
+        /// Failed for good; `error` says why, Replay queues it again.
+        Failed = "failed",
+    }
+}
+
+impl RunStatus {
+    /// Succeeded or failed: nothing changes it unless an admin replays it.
+    pub fn is_settled(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed)
+    }
+}
+
+crate::db::text_enum! {
+    /// The outcome of a step's latest attempt.
+    pub enum StepStatus {
+        /// In flight: marked before a call that must not be repeated (a messenger send).
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -23,7 +45,7 @@ pub struct Run {
     pub id: i64,
     pub bundle_id: i64,
     pub inbox_id: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub attempts: i32,
     /// The bundle as it was when the run was created (JSON of `Bundle`).
     pub definition: String,
@@ -56,7 +78,7 @@ pub struct StepRecord {
     pub run_id: i64,
     pub position: i32,
     pub action: String,
-    pub status: String,
+    pub status: StepStatus,
     pub inputs: String,
     pub outputs: Option<String>,
     pub error: Option<String>,
@@ -79,7 +101,7 @@ pub fn create(
         .values((
             runs::bundle_id.eq(bundle.id),
             runs::inbox_id.eq(inbox_id),
-            runs::status.eq(status::QUEUED),
+            runs::status.eq(RunStatus::Queued),
             runs::attempts.eq(0),
             runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
             runs::event.eq(event.to_string()),
@@ -111,7 +133,7 @@ pub fn create_claimed(
     let values = (
         runs::bundle_id.eq(bundle.id),
         runs::inbox_id.eq(inbox_id),
-        runs::status.eq(status::RUNNING),
+        runs::status.eq(RunStatus::Running),
         runs::attempts.eq(1),
         runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
         runs::event.eq(event.to_string()),
@@ -148,7 +170,7 @@ pub fn queued_for_inbox(conn: &mut AnyConnection, inbox_id: i64) -> Result<Vec<i
         .filter(
             runs::inbox_id
                 .eq(inbox_id)
-                .and(runs::status.eq(status::QUEUED)),
+                .and(runs::status.eq(RunStatus::Queued)),
         )
         .select(runs::id)
         .load(conn)?)
@@ -169,35 +191,14 @@ diesel::define_sql_function! {
     ) -> diesel::sql_types::Nullable<diesel::sql_types::Timestamp>;
 }
 
-/// Takes the run for this worker (queued and due, or running with an expired lease).
-pub fn claim(
-    conn: &mut AnyConnection,
-    id: i64,
-    lease: chrono::Duration,
-) -> Result<Option<Run>, DbError> {
-    let t = now();
-    let claimed = diesel::update(runs::table)
-        .filter(runs::id.eq(id))
-        .filter(
-            (runs::status
-                .eq(status::QUEUED)
-                .and(runs::next_attempt_at.le(t)))
-            .or(runs::status
-                .eq(status::RUNNING)
-                .and(runs::lease_until.lt(t))),
-        )
-        .set((
-            runs::status.eq(status::RUNNING),
-            runs::lease_until.eq(Some(t + lease)),
-            runs::attempts.eq(runs::attempts + 1),
-            // The first attempt's start is kept across retries.
-            runs::started_at.eq(coalesce(runs::started_at, Some(t))),
-            runs::updated_at.eq(t),
-        ))
-        .returning(<Run as Selectable<crate::db::Backend>>::construct_selection())
-        .get_result(conn)
-        .optional()?;
-    Ok(claimed)
+// `claim`, `retry_later`, `fail`, `take_due`: the lease protocol the inbox shares (see
+// `db::lease`). A claim keeps the first attempt's start across retries; a failure is final.
+crate::db::lease::lease_queries! {
+    table: runs,
+    row: Run,
+    status: RunStatus { waiting: Queued, leased: Running, failed: Failed },
+    claim_also: |t| runs::started_at.eq(coalesce(runs::started_at, Some(t))),
+    fail_also: |t| runs::finished_at.eq(Some(t)),
 }
 
 pub fn steps(conn: &mut AnyConnection, run_id: i64) -> Result<Vec<StepRecord>, DbError> {
@@ -220,52 +221,30 @@ pub struct StepOutcome<'a> {
     pub started_at: NaiveDateTime,
 }
 
-/// Insert-or-update by (run, position); upserts do not compile through diesel's
-/// MultiConnection, so update first and insert when nothing was there.
+/// Records a step attempt's outcome.
 pub fn record_step(conn: &mut AnyConnection, s: &StepOutcome<'_>) -> Result<(), DbError> {
-    let (st, outputs, error) = match s.result {
-        Ok(out) => (status::SUCCEEDED, Some(out.to_string()), None),
-        Err(e) => (status::FAILED, None, Some(e.to_string())),
+    let (status, outputs, error) = match s.result {
+        Ok(out) => (StepStatus::Succeeded, Some(out.to_string()), None),
+        Err(e) => (StepStatus::Failed, None, Some(e.to_string())),
     };
-    let t = now();
-    conn.transaction(|conn| {
-        let n = diesel::update(
-            run_steps::table.filter(
-                run_steps::run_id
-                    .eq(s.run_id)
-                    .and(run_steps::position.eq(s.position)),
-            ),
-        )
-        .set((
-            run_steps::status.eq(st),
-            run_steps::inputs.eq(s.inputs.to_string()),
-            run_steps::outputs.eq(&outputs),
-            run_steps::error.eq(&error),
-            run_steps::attempt.eq(s.attempt),
-            run_steps::duration_ms.eq(s.duration_ms),
-            run_steps::started_at.eq(s.started_at),
-            run_steps::finished_at.eq(Some(t)),
-        ))
-        .execute(conn)?;
-        if n == 0 {
-            diesel::insert_into(run_steps::table)
-                .values((
-                    run_steps::run_id.eq(s.run_id),
-                    run_steps::position.eq(s.position),
-                    run_steps::action.eq(s.action),
-                    run_steps::status.eq(st),
-                    run_steps::inputs.eq(s.inputs.to_string()),
-                    run_steps::outputs.eq(&outputs),
-                    run_steps::error.eq(&error),
-                    run_steps::attempt.eq(s.attempt),
-                    run_steps::duration_ms.eq(s.duration_ms),
-                    run_steps::started_at.eq(s.started_at),
-                    run_steps::finished_at.eq(Some(t)),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
-    })
+    write_step(
+        conn,
+        StepWrite {
+            run_id: s.run_id,
+            position: s.position,
+            action: s.action,
+            status,
+            inputs: s.inputs.to_string(),
+            attempt: s.attempt,
+            started_at: s.started_at,
+            finished: Some(Finished {
+                outputs,
+                error,
+                duration_ms: s.duration_ms,
+                at: now(),
+            }),
+        },
+    )
 }
 
 /// Marks a step as in flight before a call that cannot be safely repeated (a messenger send):
@@ -278,77 +257,95 @@ pub fn mark_step_started(
     inputs: &serde_json::Value,
     attempt: i32,
 ) -> Result<(), DbError> {
-    let t = now();
-    conn.transaction(|conn| {
-        let n = diesel::update(
-            run_steps::table.filter(
-                run_steps::run_id
-                    .eq(run_id)
-                    .and(run_steps::position.eq(position)),
-            ),
-        )
-        .set((
-            run_steps::status.eq(status::RUNNING),
-            run_steps::inputs.eq(inputs.to_string()),
-            run_steps::attempt.eq(attempt),
-            run_steps::started_at.eq(t),
+    write_step(
+        conn,
+        StepWrite {
+            run_id,
+            position,
+            action,
+            status: StepStatus::Running,
+            inputs: inputs.to_string(),
+            attempt,
+            started_at: now(),
+            finished: None,
+        },
+    )
+}
+
+/// One write of a step record.
+struct StepWrite<'a> {
+    run_id: i64,
+    position: i32,
+    action: &'a str,
+    status: StepStatus,
+    inputs: String,
+    attempt: i32,
+    started_at: NaiveDateTime,
+    /// `None` for the in-flight mark, which keeps what an earlier attempt finished with.
+    finished: Option<Finished>,
+}
+
+struct Finished {
+    outputs: Option<String>,
+    error: Option<String>,
+    duration_ms: i64,
+    at: NaiveDateTime,
+}
+
+/// Inserts the record of (run, position), or updates the one an earlier attempt wrote, in one
+/// statement.
+fn write_step(conn: &mut AnyConnection, w: StepWrite<'_>) -> Result<(), DbError> {
+    use diesel::upsert::excluded;
+    let finished = w.finished.is_some();
+    let (outputs, error, duration_ms, finished_at) = match w.finished {
+        Some(f) => (f.outputs, f.error, f.duration_ms, Some(f.at)),
+        None => (None, None, 0, None),
+    };
+    let upsert = diesel::insert_into(run_steps::table)
+        .values((
+            run_steps::run_id.eq(w.run_id),
+            run_steps::position.eq(w.position),
+            run_steps::action.eq(w.action),
+            run_steps::status.eq(w.status),
+            run_steps::inputs.eq(w.inputs),
+            run_steps::outputs.eq(outputs),
+            run_steps::error.eq(error),
+            run_steps::attempt.eq(w.attempt),
+            run_steps::duration_ms.eq(duration_ms),
+            run_steps::started_at.eq(w.started_at),
+            run_steps::finished_at.eq(finished_at),
         ))
-        .execute(conn)?;
-        if n == 0 {
-            diesel::insert_into(run_steps::table)
-                .values((
-                    run_steps::run_id.eq(run_id),
-                    run_steps::position.eq(position),
-                    run_steps::action.eq(action),
-                    run_steps::status.eq(status::RUNNING),
-                    run_steps::inputs.eq(inputs.to_string()),
-                    run_steps::attempt.eq(attempt),
-                    run_steps::duration_ms.eq(0i64),
-                    run_steps::started_at.eq(t),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
-pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
-    finish(conn, id, status::SUCCEEDED, None)
-}
-
-pub fn fail(conn: &mut AnyConnection, id: i64, error: &str) -> Result<(), DbError> {
-    finish(conn, id, status::FAILED, Some(error))
-}
-
-fn finish(conn: &mut AnyConnection, id: i64, st: &str, error: Option<&str>) -> Result<(), DbError> {
-    let t = now();
-    diesel::update(runs::table.find(id))
+        .on_conflict((run_steps::run_id, run_steps::position))
+        .do_update()
         .set((
-            runs::status.eq(st),
-            runs::error.eq(error),
-            runs::lease_until.eq(None::<NaiveDateTime>),
-            runs::finished_at.eq(Some(t)),
-            runs::updated_at.eq(t),
-        ))
-        .execute(conn)?;
+            run_steps::status.eq(excluded(run_steps::status)),
+            run_steps::inputs.eq(excluded(run_steps::inputs)),
+            run_steps::attempt.eq(excluded(run_steps::attempt)),
+            run_steps::started_at.eq(excluded(run_steps::started_at)),
+            finished.then_some((
+                run_steps::outputs.eq(excluded(run_steps::outputs)),
+                run_steps::error.eq(excluded(run_steps::error)),
+                run_steps::duration_ms.eq(excluded(run_steps::duration_ms)),
+                run_steps::finished_at.eq(excluded(run_steps::finished_at)),
+            )),
+        ));
+    // diesel builds an upsert for one backend at a time, not through the multi-connection.
+    match conn {
+        AnyConnection::Postgresql(c) => upsert.execute(c)?,
+        AnyConnection::Sqlite(c) => upsert.execute(c)?,
+    };
     Ok(())
 }
 
-/// Transient failure: back to the queue after `retry_at` (the sweeper enqueues it then).
-pub fn retry_later(
-    conn: &mut AnyConnection,
-    id: i64,
-    error: &str,
-    retry_at: NaiveDateTime,
-) -> Result<(), DbError> {
+pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    let t = now();
     diesel::update(runs::table.find(id))
         .set((
-            runs::status.eq(status::QUEUED),
-            runs::error.eq(Some(error)),
-            runs::next_attempt_at.eq(retry_at),
+            runs::status.eq(RunStatus::Succeeded),
+            runs::error.eq(None::<String>),
             runs::lease_until.eq(None::<NaiveDateTime>),
-            runs::enqueued_at.eq(None::<NaiveDateTime>),
-            runs::updated_at.eq(now()),
+            runs::finished_at.eq(Some(t)),
+            runs::updated_at.eq(t),
         ))
         .execute(conn)?;
     Ok(())
@@ -363,28 +360,32 @@ pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
         run_steps::table.filter(
             run_steps::run_id
                 .eq(id)
-                .and(run_steps::status.eq(status::RUNNING)),
+                .and(run_steps::status.eq(StepStatus::Running)),
         ),
     )
-    .set(run_steps::status.eq(status::FAILED))
+    .set(run_steps::status.eq(StepStatus::Failed))
     .execute(conn)?;
-    let n = diesel::update(runs::table.find(id).filter(runs::status.eq(status::FAILED)))
-        .set((
-            runs::status.eq(status::QUEUED),
-            runs::attempts.eq(0),
-            runs::next_attempt_at.eq(t),
-            runs::enqueued_at.eq(Some(t)),
-            runs::finished_at.eq(None::<NaiveDateTime>),
-            runs::updated_at.eq(t),
-        ))
-        .execute(conn)?;
+    let n = diesel::update(
+        runs::table
+            .find(id)
+            .filter(runs::status.eq(RunStatus::Failed)),
+    )
+    .set((
+        runs::status.eq(RunStatus::Queued),
+        runs::attempts.eq(0),
+        runs::next_attempt_at.eq(t),
+        runs::enqueued_at.eq(Some(t)),
+        runs::finished_at.eq(None::<NaiveDateTime>),
+        runs::updated_at.eq(t),
+    ))
+    .execute(conn)?;
     Ok(n == 1)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RunFilter {
     pub bundle_id: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
 }
@@ -409,7 +410,7 @@ pub fn list(
             q = q.filter(runs::bundle_id.eq(b));
         }
         if let Some(s) = &filter.status {
-            q = q.filter(runs::status.eq(s.clone()));
+            q = q.filter(runs::status.eq(*s));
         }
         if let Some(f) = filter.from {
             q = q.filter(runs::created_at.ge(f));
@@ -434,7 +435,7 @@ pub fn list(
     ))
 }
 
-pub fn count_by_status(conn: &mut AnyConnection, st: &str) -> Result<i64, DbError> {
+pub fn count_by_status(conn: &mut AnyConnection, st: RunStatus) -> Result<i64, DbError> {
     Ok(runs::table
         .filter(runs::status.eq(st))
         .count()

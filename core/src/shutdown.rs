@@ -10,6 +10,8 @@ use diesel::prelude::*;
 
 use crate::db::schema::{inbox, runs};
 use crate::db::{AnyConnection, DbError, now};
+use crate::inbox::InboxStatus;
+use crate::runs::RunStatus;
 
 /// Shared by everything in the process that starts work.
 #[derive(Debug, Clone, Default)]
@@ -29,16 +31,20 @@ impl Closing {
 /// given back (it was not a failure), its lease dropped.
 pub fn release_run(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
     let t = now();
-    diesel::update(runs::table.find(id).filter(runs::status.eq("running")))
-        .set((
-            runs::status.eq("queued"),
-            runs::attempts.eq(runs::attempts - 1),
-            runs::next_attempt_at.eq(t),
-            runs::lease_until.eq(None::<NaiveDateTime>),
-            runs::enqueued_at.eq(None::<NaiveDateTime>),
-            runs::updated_at.eq(t),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        runs::table
+            .find(id)
+            .filter(runs::status.eq(RunStatus::Running)),
+    )
+    .set((
+        runs::status.eq(RunStatus::Queued),
+        runs::attempts.eq(runs::attempts - 1),
+        runs::next_attempt_at.eq(t),
+        runs::lease_until.eq(None::<NaiveDateTime>),
+        runs::enqueued_at.eq(None::<NaiveDateTime>),
+        runs::updated_at.eq(t),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -53,7 +59,7 @@ pub fn hand_back(
         diesel::update(
             inbox::table
                 .filter(inbox::id.eq_any(inbox_ids))
-                .filter(inbox::status.eq("pending")),
+                .filter(inbox::status.eq(InboxStatus::Pending)),
         )
         .set(inbox::enqueued_at.eq(None::<NaiveDateTime>))
         .execute(conn)?;
@@ -62,7 +68,7 @@ pub fn hand_back(
         diesel::update(
             runs::table
                 .filter(runs::id.eq_any(run_ids))
-                .filter(runs::status.eq("queued")),
+                .filter(runs::status.eq(RunStatus::Queued)),
         )
         .set(runs::enqueued_at.eq(None::<NaiveDateTime>))
         .execute(conn)?;

@@ -14,6 +14,8 @@ use diesel::prelude::*;
 
 use crate::db::schema::{inbox, runs, workers};
 use crate::db::{AnyConnection, DbError, now};
+use crate::inbox::InboxStatus;
+use crate::runs::RunStatus;
 
 /// How often a worker renews its row.
 pub const BEAT: Duration = Duration::from_secs(5);
@@ -139,13 +141,17 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
     let t = now();
     // Due and not taken, or taken by a worker whose lease ran out.
     let inbox_due = inbox::status
-        .eq("pending")
+        .eq(InboxStatus::Pending)
         .and(inbox::next_attempt_at.le(t))
-        .or(inbox::status.eq("processing").and(inbox::lease_until.lt(t)));
+        .or(inbox::status
+            .eq(InboxStatus::Processing)
+            .and(inbox::lease_until.lt(t)));
     let runs_due = runs::status
-        .eq("queued")
+        .eq(RunStatus::Queued)
         .and(runs::next_attempt_at.le(t))
-        .or(runs::status.eq("running").and(runs::lease_until.lt(t)));
+        .or(runs::status
+            .eq(RunStatus::Running)
+            .and(runs::lease_until.lt(t)));
     let inbox_n: i64 = inbox::table.filter(inbox_due).count().get_result(conn)?;
     let runs_n: i64 = runs::table.filter(runs_due).count().get_result(conn)?;
     let inbox_oldest: Option<NaiveDateTime> = inbox::table

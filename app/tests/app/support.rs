@@ -486,7 +486,7 @@ impl TestApp {
             let runs = futures::executor::block_on(self.runs());
             let mut by_status = std::collections::BTreeMap::<String, usize>::new();
             for r in &runs {
-                *by_status.entry(r.status.clone()).or_default() += 1;
+                *by_status.entry(r.status.to_string()).or_default() += 1;
             }
             panic!(
                 "runs did not settle in time: {} runs by status {by_status:?}",

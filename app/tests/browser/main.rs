@@ -372,10 +372,7 @@ async fn new_deal_bundle_with_template(backend: Backend) {
 
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Новая сделка", None).await;
     // ChatAPI has one action, «Отправить сообщение», chosen by default on step 2.
-    assert_eq!(
-        stored_bundle(app, id).await.steps[0].action,
-        "send_message"
-    );
+    assert_eq!(stored_bundle(app, id).await.steps[0].action, "send_message");
 
     // The event card: statuses read live from the account, grouped as RetailCRM groups them.
     b.find("#statuses fieldset.status-group").await;

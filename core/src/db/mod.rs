@@ -1,6 +1,11 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, an r2d2 pool, migrations.
 
+pub mod lease;
 pub mod schema;
+mod text_enum;
+
+pub use text_enum::UnknownValue;
+pub(crate) use text_enum::text_enum;
 
 use std::time::{Duration, Instant};
 

@@ -66,17 +66,18 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
             })
             .await
         }
-        Err(e) if e.is_transient() && attempts < core.config.max_attempts => {
-            let retry_at = crate::db::now()
-                + chrono::Duration::from_std(core.config.backoff(attempts)).unwrap_or_default();
-            tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
-            core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at))
-                .await?;
-            Ok(Dispatched::default())
-        }
         Err(e) => {
-            tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
-            core.db(move |c| inbox::fail(c, id, &e.message)).await?;
+            match crate::db::lease::retry_at(&core.config, attempts, &e.retry) {
+                Some(retry_at) => {
+                    tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
+                    core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at))
+                        .await?;
+                }
+                None => {
+                    tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
+                    core.db(move |c| inbox::fail(c, id, &e.message)).await?;
+                }
+            }
             Ok(Dispatched::default())
         }
     }

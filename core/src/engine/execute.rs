@@ -12,7 +12,7 @@ use crate::Core;
 use crate::bundles::resolve::{RunContext, resolve_step};
 use crate::db::{DbError, now};
 use crate::providers;
-use crate::runs::{self, Run, StepOutcome, StepRecord, status};
+use crate::runs::{self, Run, StepOutcome, StepRecord, StepStatus};
 
 /// Claims the run (queued and due, or abandoned by a dead worker) and executes it.
 pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
@@ -44,22 +44,17 @@ pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Res
             core.db(move |c| crate::shutdown::release_run(c, id))
                 .await?;
         }
-        Err(e) if e.is_transient() && run.attempts < core.config.max_attempts => {
-            let delay = match e.retry {
-                crate::upstream::Retry::Transient { after: Some(after) } => {
-                    after.max(core.config.backoff(run.attempts))
-                }
-                _ => core.config.backoff(run.attempts),
-            };
-            let retry_at = now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            tracing::info!(run = id, attempt = run.attempts, error = %e.message, "run will be retried");
-            core.db(move |c| runs::retry_later(c, id, &e.message, retry_at))
-                .await?;
-        }
-        Err(e) => {
-            tracing::warn!(run = id, error = %e.message, "run failed");
-            core.db(move |c| runs::fail(c, id, &e.message)).await?;
-        }
+        Err(e) => match crate::db::lease::retry_at(&core.config, run.attempts, &e.retry) {
+            Some(retry_at) => {
+                tracing::info!(run = id, attempt = run.attempts, error = %e.message, "run will be retried");
+                core.db(move |c| runs::retry_later(c, id, &e.message, retry_at))
+                    .await?;
+            }
+            None => {
+                tracing::warn!(run = id, error = %e.message, "run failed");
+                core.db(move |c| runs::fail(c, id, &e.message)).await?;
+            }
+        },
     }
     Ok(())
 }
@@ -101,7 +96,7 @@ async fn run_steps(
         let position = i32::try_from(i).unwrap_or(i32::MAX);
         if let Some(rec) = done
             .iter()
-            .find(|r| r.position == position && r.status == status::SUCCEEDED)
+            .find(|r| r.position == position && r.status == StepStatus::Succeeded)
         {
             let out: Map<String, Json> = rec
                 .outputs
@@ -119,7 +114,7 @@ async fn run_steps(
         let earlier = done.iter().find(|r| r.position == position);
         if !repeatable
             && !actions::confirmable(target.kind, &step.action)
-            && earlier.is_some_and(|r| r.status == status::RUNNING)
+            && earlier.is_some_and(|r| r.status == StepStatus::Running)
         {
             // A worker died during this call: the upstream may or may not have sent it, and
             // sending again could reach the customer twice. Stop and let the admin decide.

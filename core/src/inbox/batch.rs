@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{InboxKind, Stored, status};
+use super::{InboxKind, InboxStatus, Stored};
 use crate::db::schema::inbox;
 use crate::db::{AnyConnection, DbError, now};
 
@@ -27,7 +27,7 @@ struct Row<'a> {
     dedup_key: &'a str,
     kind: &'static str,
     payload: &'a str,
-    status: &'static str,
+    status: InboxStatus,
     attempts: i32,
     next_attempt_at: NaiveDateTime,
     // Marked as enqueued now: the writer announces the batch right after the commit; if that
@@ -53,7 +53,7 @@ pub fn store_batch(conn: &mut AnyConnection, items: &[NewItem]) -> Result<Vec<St
             dedup_key: &i.dedup_key,
             kind: i.kind.as_str(),
             payload: &i.payload,
-            status: status::PENDING,
+            status: InboxStatus::Pending,
             attempts: 0,
             next_attempt_at: t,
             enqueued_at: Some(t),

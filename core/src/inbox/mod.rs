@@ -39,11 +39,18 @@ impl InboxKind {
     }
 }
 
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const PROCESSING: &str = "processing";
-    pub const DONE: &str = "done";
-    pub const FAILED: &str = "failed";
+crate::db::text_enum! {
+    /// Where a delivery is on its way to runs.
+    pub enum InboxStatus {
+        /// Waiting for its (next) dispatch at `next_attempt_at`.
+        Pending = "pending",
+        /// Being dispatched by the worker holding its lease.
+        Processing = "processing",
+        /// Its runs exist (or no bundle wanted it).
+        Done = "done",
+        /// Could not be turned into an event; `error` says why.
+        Failed = "failed",
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -55,7 +62,7 @@ pub struct InboxItem {
     pub kind: String,
     pub payload: String,
     pub event: Option<String>,
-    pub status: String,
+    pub status: InboxStatus,
     pub attempts: i32,
     pub error: Option<String>,
     pub next_attempt_at: NaiveDateTime,
@@ -108,36 +115,14 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<InboxItem>, DbErr
         .optional()?)
 }
 
-/// Takes the item for this worker until `lease_until`. `None` when another worker holds it or
-/// it is already finished (a doubled job message).
-pub fn claim(
-    conn: &mut AnyConnection,
-    id: i64,
-    lease: chrono::Duration,
-) -> Result<Option<InboxItem>, DbError> {
-    let t = now();
-    let claimed = diesel::update(inbox::table)
-        .filter(inbox::id.eq(id))
-        .filter(
-            (inbox::status
-                .eq(status::PENDING)
-                .and(inbox::next_attempt_at.le(t)))
-            .or(inbox::status
-                .eq(status::PROCESSING)
-                .and(inbox::lease_until.lt(t))),
-        )
-        .set((
-            inbox::status.eq(status::PROCESSING),
-            inbox::lease_until.eq(Some(t + lease)),
-            inbox::attempts.eq(inbox::attempts + 1),
-            inbox::updated_at.eq(t),
-        ))
-        .returning(<InboxItem as Selectable<crate::db::Backend>>::construct_selection())
-        .get_result(conn)
-        .optional()?;
-    Ok(claimed)
+// `claim`, `retry_later`, `fail`, `take_due`: the lease protocol runs share (see `db::lease`).
+crate::db::lease::lease_queries! {
+    table: inbox,
+    row: InboxItem,
+    status: InboxStatus { waiting: Pending, leased: Processing, failed: Failed },
 }
 
+/// Dispatched: `event` is what it became (`None` when no bundle listens for it).
 pub fn finish(
     conn: &mut AnyConnection,
     id: i64,
@@ -145,41 +130,9 @@ pub fn finish(
 ) -> Result<(), DbError> {
     diesel::update(inbox::table.find(id))
         .set((
-            inbox::status.eq(status::DONE),
+            inbox::status.eq(InboxStatus::Done),
             inbox::event.eq(event.map(|e| e.to_string())),
             inbox::error.eq(None::<String>),
-            inbox::lease_until.eq(None::<NaiveDateTime>),
-            inbox::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Transient failure: back to pending after `retry_at`; the sweeper enqueues it then.
-pub fn retry_later(
-    conn: &mut AnyConnection,
-    id: i64,
-    error: &str,
-    retry_at: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::update(inbox::table.find(id))
-        .set((
-            inbox::status.eq(status::PENDING),
-            inbox::error.eq(Some(error)),
-            inbox::next_attempt_at.eq(retry_at),
-            inbox::lease_until.eq(None::<NaiveDateTime>),
-            inbox::enqueued_at.eq(None::<NaiveDateTime>),
-            inbox::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-pub fn fail(conn: &mut AnyConnection, id: i64, error: &str) -> Result<(), DbError> {
-    diesel::update(inbox::table.find(id))
-        .set((
-            inbox::status.eq(status::FAILED),
-            inbox::error.eq(Some(error)),
             inbox::lease_until.eq(None::<NaiveDateTime>),
             inbox::updated_at.eq(now()),
         ))

@@ -16,7 +16,7 @@ use serde_json::{Map, Value as Json};
 use svyazka_core::catalog::{self, FieldDef};
 use svyazka_core::jobs::Job;
 use svyazka_core::providers::{self, ProviderError, ProviderKind};
-use svyazka_core::runs::{self, Run, RunFilter, StepRecord, status};
+use svyazka_core::runs::{self, Run, RunFilter, RunStatus, StepRecord, StepStatus};
 
 use crate::error::WebError;
 use crate::i18n::Lang;
@@ -87,18 +87,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(show).service(replay);
 }
 
-fn status_label(ctx: &PageCtx, st: &str) -> &'static str {
+fn status_label(ctx: &PageCtx, st: RunStatus) -> &'static str {
     match st {
-        status::QUEUED => ctx.t("run_status_queued"),
-        status::RUNNING => ctx.t("run_status_running"),
-        status::SUCCEEDED => ctx.t("run_status_succeeded"),
-        status::FAILED => ctx.t("run_status_failed"),
-        _ => ctx.t("run_status_not_run"),
+        RunStatus::Queued => ctx.t("run_status_queued"),
+        RunStatus::Running => ctx.t("run_status_running"),
+        RunStatus::Succeeded => ctx.t("run_status_succeeded"),
+        RunStatus::Failed => ctx.t("run_status_failed"),
     }
 }
 
-fn is_live(st: &str) -> bool {
-    st == status::QUEUED || st == status::RUNNING
+fn step_status_label(ctx: &PageCtx, st: StepStatus) -> &'static str {
+    match st {
+        StepStatus::Running => ctx.t("run_status_running"),
+        StepStatus::Succeeded => ctx.t("run_status_succeeded"),
+        StepStatus::Failed => ctx.t("run_status_failed"),
+    }
 }
 
 fn fmt_time(t: NaiveDateTime) -> String {
@@ -197,7 +200,7 @@ impl Filters {
             pairs.push(("bundle_id", b.to_string()));
         }
         if let Some(s) = &self.filter.status {
-            pairs.push(("status", s.clone()));
+            pairs.push(("status", s.to_string()));
         }
         if !self.from.is_empty() {
             pairs.push(("from", self.from.clone()));
@@ -237,9 +240,9 @@ fn read_filters(ctx: &PageCtx, raw: &RawQuery, bundle_ids: &[i64]) -> (Filters, 
         }
     }
     if !raw.status.is_empty() {
-        match status::ALL.iter().find(|s| **s == raw.status) {
-            Some(s) => f.filter.status = Some((*s).to_string()),
-            None => note("runs_bad_status", &raw.status),
+        match raw.status.parse::<RunStatus>() {
+            Ok(s) => f.filter.status = Some(s),
+            Err(_) => note("runs_bad_status", &raw.status),
         }
     }
     if !raw.from.is_empty() {
@@ -310,7 +313,7 @@ struct ListPage {
     ctx: PageCtx,
     bundles: Vec<BundleOption>,
     bundle_id: Option<i64>,
-    status: Option<String>,
+    status: Option<RunStatus>,
     statuses: Vec<(&'static str, &'static str)>,
     from: String,
     to: String,
@@ -324,7 +327,7 @@ impl ListPage {
     }
 
     fn is_selected_status(&self, s: &str) -> bool {
-        self.status.as_deref() == Some(s)
+        self.status.is_some_and(|st| st.as_str() == s)
     }
 }
 
@@ -365,12 +368,13 @@ pub async fn list(
         })
         .await?;
     let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let live = items.iter().any(|i| !i.run.status.is_settled());
     let rows: Vec<RunRow> = items
         .into_iter()
         .map(|i| RunRow {
             id: i.run.id,
             bundle_id: i.run.bundle_id,
-            status_label: status_label(&ctx, &i.run.status),
+            status_label: status_label(&ctx, i.run.status),
             attempts: i.run.attempts,
             created: fmt_time(i.run.created_at),
             finished: fmt_opt(i.run.finished_at),
@@ -380,11 +384,10 @@ pub async fn list(
                 .as_deref()
                 .filter(|e| !e.trim().is_empty())
                 .map(excerpt),
-            status: i.run.status,
+            status: i.run.status.to_string(),
             bundle_name: i.bundle_name,
         })
         .collect();
-    let live = rows.iter().any(|r| is_live(&r.status));
     let pager = Pager {
         page,
         pages,
@@ -396,14 +399,14 @@ pub async fn list(
         || f.filter.status.is_some()
         || f.filter.from.is_some()
         || f.filter.to.is_some();
-    let statuses = status::ALL
+    let statuses = RunStatus::ALL
         .iter()
-        .map(|s| (*s, status_label(&ctx, s)))
+        .map(|s| (s.as_str(), status_label(&ctx, *s)))
         .collect();
     let page = ListPage {
         bundles,
         bundle_id: f.filter.bundle_id,
-        status: f.filter.status.clone(),
+        status: f.filter.status,
         statuses,
         from: f.from.clone(),
         to: f.to.clone(),
@@ -643,8 +646,8 @@ fn show_page(
                 StepView {
                     number: i + 1,
                     label,
-                    status_label: status_label(&ctx, &r.status),
-                    status: r.status.clone(),
+                    status_label: step_status_label(&ctx, r.status),
+                    status: r.status.to_string(),
                     has_outputs: r.outputs.is_some(),
                     inputs,
                     outputs,
@@ -673,9 +676,9 @@ fn show_page(
         steps.push(view);
     }
     ShowPage {
-        status_label: status_label(&ctx, &run.status),
-        can_replay: run.status == status::FAILED,
-        live: is_live(&run.status),
+        status_label: status_label(&ctx, run.status),
+        can_replay: run.status == RunStatus::Failed,
+        live: !run.status.is_settled(),
         bundle_name,
         definition_error,
         event_label,
