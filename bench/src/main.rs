@@ -351,7 +351,7 @@ async fn run() -> anyhow::Result<()> {
         ) {
             results.e2e.push(r);
         }
-        for workers in [1, 2] {
+        for workers in [1, 2, 4] {
             let name = format!(
                 "e2e, queue, {workers} worker{}",
                 if workers > 1 { "s" } else { "" }
