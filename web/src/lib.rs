@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod login_limit;
 pub mod page;
 pub mod routes;
+pub mod security_headers;
 pub mod session;
 pub mod state;
 
@@ -28,6 +29,8 @@ pub enum StartError {
     Core(#[from] svyazka_core::StartError),
     #[error(transparent)]
     Queue(#[from] svyazka_worker::QueueError),
+    #[error(transparent)]
+    SetupCode(#[from] svyazka_core::auth::setup_code::IssueError),
     #[error("SVYAZKA_BIND {bind}: {source}")]
     Bind {
         bind: String,
@@ -77,6 +80,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, StartError> {
     let bind = config.bind.clone();
     let core = Core::start(config)?;
+    if let Some(code) = svyazka_core::auth::setup_code::issue(&core).await? {
+        let file = svyazka_core::auth::setup_code::file_path(&core.config.data_dir);
+        println!(
+            "svyazka: no administrator yet. Set-up code: {code} (also in {}); enter it at {}/setup",
+            file.display(),
+            core.config.public_url
+        );
+    }
     let queue = JobQueue::connect(&core.config).await?;
     let worker = core
         .config
@@ -87,7 +98,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         bind: bind.clone(),
         source,
     })?;
-    let key = Key::derive_from(state.core.crypto.master_key());
+    let key = Key::from(state.core.crypto.cookie_key());
     let secure = state.core.config.public_url.starts_with("https://");
     let data = web::Data::new(state.clone());
     let server = HttpServer::new(move || {

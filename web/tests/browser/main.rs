@@ -28,9 +28,11 @@ const WA_OPTION: &str = "WhatsApp магазина (WhatsApp (ChatAPI))";
 const CRM_OPTION: &str = "Мой RetailCRM (RetailCRM)";
 
 /// First start: the browser is sent to the setup page and creates the administrator.
-pub(crate) async fn setup_admin(b: &mut Browser) {
+/// The set-up code is what the admin copies from the server's console.
+pub(crate) async fn setup_admin(b: &mut Browser, setup_code: &str) {
     b.goto("/").await;
     b.wait_path("/setup").await;
+    b.fill("input[name=setup_code]", setup_code).await;
     b.fill("input[name=username]", ADMIN).await;
     b.fill("input[name=password]", PASSWORD).await;
     b.fill("input[name=password_repeat]", PASSWORD).await;
@@ -155,7 +157,7 @@ async fn incoming_message_bundle_built_in_the_browser() {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     sign_out(&mut b).await;
     sign_in(&mut b).await;
     add_chatapi(&mut b, &fakes).await;
@@ -306,7 +308,7 @@ async fn new_deal_bundle_with_template_built_in_the_browser() {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     sign_out(&mut b).await;
     // Effort of a first-time user from signing in to a started bundle.
     b.clicks = 0;
@@ -438,7 +440,7 @@ async fn start_is_refused_naming_the_unmapped_parameter() {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     add_retailcrm(&mut b, &fakes).await;
     add_chatapi(&mut b, &fakes).await;
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Смена статуса сделки", None).await;
