@@ -342,8 +342,7 @@ impl App {
 
     pub async fn setup_admin(&self) -> anyhow::Result<()> {
         // The web process printed the set-up code and wrote it to its data directory.
-        let code_file =
-            svyazka_core::auth::setup_code::file_path(&self._dir.path().join("data"));
+        let code_file = svyazka_core::auth::setup_code::file_path(&self._dir.path().join("data"));
         let code = std::fs::read_to_string(&code_file)
             .map_err(|e| anyhow!("set-up code {}: {e}", code_file.display()))?;
         let r = self

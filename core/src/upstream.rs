@@ -248,7 +248,9 @@ pub enum Refused {
     Fragment,
     #[error("{ip} is a {} address; Svyazka calls only public addresses", .class.describe())]
     Address { ip: IpAddr, class: AddressClass },
-    #[error("{host} resolves only to non-public addresses ({ips}); Svyazka calls only public addresses")]
+    #[error(
+        "{host} resolves only to non-public addresses ({ips}); Svyazka calls only public addresses"
+    )]
     Resolved { host: String, ips: String },
     #[error("{host} does not resolve: {reason}")]
     Dns { host: String, reason: String },
@@ -484,7 +486,11 @@ mod tests {
         ] {
             assert!(strict.allows_ip(ip(good)).is_ok(), "{good} is public");
         }
-        assert!(OutboundPolicy::DEVELOPMENT.allows_ip(ip("127.0.0.1")).is_ok());
+        assert!(
+            OutboundPolicy::DEVELOPMENT
+                .allows_ip(ip("127.0.0.1"))
+                .is_ok()
+        );
         assert!(OutboundPolicy::DEVELOPMENT.allows_ip(ip("::1")).is_ok());
         assert!(
             OutboundPolicy::DEVELOPMENT

@@ -106,7 +106,8 @@ async fn chatapi_other_base_url_forms() {
         format!("{}/?instanceId=1101", running.base_url()),
         format!("{}/instance1101/", running.base_url()),
     ] {
-        let api = ChatApi::with_client(http_client(Duration::from_secs(5)), &base, WA_TOKEN).unwrap();
+        let api =
+            ChatApi::with_client(http_client(Duration::from_secs(5)), &base, WA_TOKEN).unwrap();
         api.send_text(&to, "x")
             .await
             .unwrap_or_else(|e| panic!("{base}: {e}"));
@@ -413,7 +414,12 @@ async fn telegram_error_classes() {
     let (fake, running, tg) = tg_fake();
     let user = customer();
 
-    let wrong = Telegram::with_client(http_client(Duration::from_secs(5)), &running.base_url(), "5000000000:wrong").unwrap();
+    let wrong = Telegram::with_client(
+        http_client(Duration::from_secs(5)),
+        &running.base_url(),
+        "5000000000:wrong",
+    )
+    .unwrap();
     let err = wrong.get_me().await.unwrap_err();
     assert_eq!(err.description(), Some("Unauthorized"));
     assert_eq!(err.error_code(), Some(401));
@@ -493,7 +499,12 @@ async fn telegram_error_classes() {
 async fn telegram_5xx_and_retry_after_header_from_a_proxy_are_transient() {
     // A proxy in front of a self-hosted Bot API server: not the Bot API's JSON.
     let (sink, running) = WebhookSink::start().unwrap();
-    let tg = Telegram::with_client(http_client(Duration::from_secs(5)), &running.base_url(), TG_TOKEN).unwrap();
+    let tg = Telegram::with_client(
+        http_client(Duration::from_secs(5)),
+        &running.base_url(),
+        TG_TOKEN,
+    )
+    .unwrap();
     sink.respond_next(502, None);
     let err = tg.get_me().await.unwrap_err();
     assert!(

@@ -78,7 +78,9 @@ fn count<K: std::hash::Hash + Eq + Clone>(
             map.remove(&oldest);
         }
     }
-    let c = map.entry(key.clone()).or_insert_with(|| Counter::fresh(now));
+    let c = map
+        .entry(key.clone())
+        .or_insert_with(|| Counter::fresh(now));
     if c.expired(now) {
         *c = Counter::fresh(now);
     }
@@ -143,7 +145,8 @@ impl LoginLimiter {
         c.addresses.remove(&addr);
         c.accounts.remove(&account);
         if c.known.len() >= MAX_ENTRIES {
-            c.known.retain(|_, since| now.duration_since(*since) < KNOWN_FOR);
+            c.known
+                .retain(|_, since| now.duration_since(*since) < KNOWN_FOR);
         }
         if c.known.len() < MAX_ENTRIES {
             c.known.insert((account, addr), now);
@@ -197,7 +200,10 @@ mod tests {
             assert!(l.attempt(a, "admin"));
         }
         assert!(!l.attempt(a, "admin"), "the sixth is refused unchecked");
-        assert!(l.attempt(ip("203.0.113.2"), "admin"), "another address may try");
+        assert!(
+            l.attempt(ip("203.0.113.2"), "admin"),
+            "another address may try"
+        );
         l.succeeded(ip("203.0.113.2"), "admin");
     }
 
@@ -225,7 +231,10 @@ mod tests {
             !l.attempt(ip("192.0.2.200"), "admin"),
             "the account limit stops a spread-out guesser"
         );
-        assert!(l.attempt(home, "admin"), "its known address still may sign in");
+        assert!(
+            l.attempt(home, "admin"),
+            "its known address still may sign in"
+        );
     }
 
     #[test]

@@ -23,8 +23,13 @@ use crate::db::{AnyConnection, DbError, is_unique_violation, now};
 /// Shortest password the setup, change and reset accept.
 pub const MIN_PASSWORD_CHARS: usize = 10;
 
-/// Argon2 runs at most this many at once per process, whatever the sign-in traffic.
-const HASHING_SLOTS: usize = 2;
+/// Argon2 runs on at most half the cores at once, whatever the sign-in traffic, so webhooks
+/// and pages keep the rest.
+fn hashing_slot_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = admins)]
@@ -94,7 +99,7 @@ fn verify_hash(hash: &str, password: &str) -> bool {
 
 fn hashing_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(HASHING_SLOTS))
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(hashing_slot_count()))
 }
 
 /// Runs `f` on a blocking thread once a hashing slot is free; never holds a database slot.
@@ -285,6 +290,17 @@ mod tests {
         assert!(!verify_hash(&h, "correct horse batterY"));
         assert!(!verify_hash(&dummy_hash(), ""));
         assert!(!verify_hash("not a hash", "x"));
+    }
+
+    #[test]
+    #[ignore = "timing probe"]
+    fn hashing_time() {
+        let t = std::time::Instant::now();
+        let h = hash_password("x").expect("hash");
+        eprintln!("hash {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        verify_hash(&h, "y");
+        eprintln!("verify {:?}", t.elapsed());
     }
 
     #[test]

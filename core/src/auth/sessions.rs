@@ -133,23 +133,3 @@ pub fn count(conn: &mut AnyConnection, admin_id: i64) -> Result<i64, DbError> {
         .count()
         .get_result(conn)?)
 }
-
-/// Moves a session's times back, as if it had been signed in `ago` earlier and unused since;
-/// for tests of the lifetimes.
-#[doc(hidden)]
-pub fn age_for_tests(
-    conn: &mut AnyConnection,
-    token: &str,
-    created_ago: Duration,
-    seen_ago: Duration,
-) -> Result<(), DbError> {
-    let t = now();
-    let back = |d: Duration| t - chrono::Duration::from_std(d).unwrap_or_default();
-    diesel::update(admin_sessions::table.find(token_hash(token)))
-        .set((
-            admin_sessions::created_at.eq(back(created_ago)),
-            admin_sessions::last_seen_at.eq(back(seen_ago)),
-        ))
-        .execute(conn)?;
-    Ok(())
-}

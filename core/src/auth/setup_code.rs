@@ -106,9 +106,9 @@ pub fn matches(conn: &mut AnyConnection, code: &str) -> Result<bool, DbError> {
     let stored: Vec<String> = setup_codes::table
         .select(setup_codes::code_hash)
         .load(conn)?;
-    Ok(stored
-        .iter()
-        .fold(false, |found, h| found | crate::crypto::secure_eq(h, &wanted)))
+    Ok(stored.iter().fold(false, |found, h| {
+        found | crate::crypto::secure_eq(h, &wanted)
+    }))
 }
 
 pub fn clear(conn: &mut AnyConnection) -> Result<(), DbError> {
@@ -133,7 +133,10 @@ mod tests {
     fn codes_are_grouped_and_typed_loosely() {
         let code = generate();
         assert_eq!(code.len(), GROUPS * GROUP_LEN + GROUPS - 1);
-        assert!(code.chars().all(|c| c == '-' || ALPHABET.contains(&(c as u8))));
+        assert!(
+            code.chars()
+                .all(|c| c == '-' || ALPHABET.contains(&(c as u8)))
+        );
         assert_ne!(code, generate());
         assert_eq!(hash(&code), hash(&code.to_lowercase().replace('-', " ")));
         assert_ne!(hash("ABCD-EFGH-JKMN"), hash("ABCD-EFGH-JKMP"));

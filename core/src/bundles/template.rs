@@ -23,14 +23,19 @@ fn env() -> Environment<'static> {
     // Filters whose output can be many times their input (padding widths, fill counts,
     // repeated replacements) are not offered; `join` is replaced by one that stops at the
     // output cap. See `template_limits` for the operators and statements.
-    for filter in ["replace", "batch", "slice", "indent", "format", "tojson", "pprint"] {
+    for filter in [
+        "replace", "batch", "slice", "indent", "format", "tojson", "pprint",
+    ] {
         env.remove_filter(filter);
     }
     env.add_filter("join", capped_join);
     env
 }
 
-fn capped_join(value: &minijinja::Value, joiner: Option<String>) -> Result<String, minijinja::Error> {
+fn capped_join(
+    value: &minijinja::Value,
+    joiner: Option<String>,
+) -> Result<String, minijinja::Error> {
     let joiner = joiner.unwrap_or_default();
     let mut out = String::new();
     for (i, item) in value.try_iter()?.enumerate() {
@@ -255,14 +260,27 @@ mod tests {
     fn output_is_capped_while_rendering() {
         let long = format!("{{{{ range(100000)|join('{}') }}}}", "y".repeat(100));
         let err = render(&long, &json!({})).expect_err("too long");
-        assert!(matches!(&err, TemplateError::Render(m) if m.contains("longer than")), "{err:?}");
-        let loop_ = format!("{{% for i in range(100000) %}}{}{{% endfor %}}", "y".repeat(10));
+        assert!(
+            matches!(&err, TemplateError::Render(m) if m.contains("longer than")),
+            "{err:?}"
+        );
+        let loop_ = format!(
+            "{{% for i in range(100000) %}}{}{{% endfor %}}",
+            "y".repeat(10)
+        );
         let err = render(&loop_, &json!({})).expect_err("too long");
-        assert!(matches!(&err, TemplateError::Render(m) if m.contains("longer than")), "{err:?}");
+        assert!(
+            matches!(&err, TemplateError::Render(m) if m.contains("longer than")),
+            "{err:?}"
+        );
         let within = "y".repeat(MAX_SOURCE);
         assert_eq!(render(&within, &json!({})).map(|s| s.len()), Ok(MAX_SOURCE));
         assert_eq!(
-            render("{{ names|join(', ') }}", &json!({"names": ["Анна", "Борис"]})).as_deref(),
+            render(
+                "{{ names|join(', ') }}",
+                &json!({"names": ["Анна", "Борис"]})
+            )
+            .as_deref(),
             Ok("Анна, Борис")
         );
     }

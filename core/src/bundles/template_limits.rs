@@ -182,14 +182,20 @@ mod tests {
         for (bad, what) in [
             (r#"{{ "y" * 99999999 }}"#, Forbidden::Multiplication),
             ("{{ 9 ** 9 }}", Forbidden::Multiplication),
-            ("{% if ('y' * 9)|length %}{% endif %}", Forbidden::Multiplication),
+            (
+                "{% if ('y' * 9)|length %}{% endif %}",
+                Forbidden::Multiplication,
+            ),
             ("{% set x = 'y' %}", Forbidden::Statement("set")),
             ("{%- set x = 'y' -%}", Forbidden::Statement("set")),
             (
                 "{% macro m() %}x{% endmacro %}",
                 Forbidden::Statement("macro"),
             ),
-            ("{% filter upper %}x{% endfilter %}", Forbidden::Statement("filter")),
+            (
+                "{% filter upper %}x{% endfilter %}",
+                Forbidden::Statement("filter"),
+            ),
             (
                 "{% raw %}x{% endraw %}{{ a * 2 }}",
                 Forbidden::Multiplication,

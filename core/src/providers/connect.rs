@@ -10,13 +10,13 @@ use super::settings::{
 };
 use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
 use crate::Core;
-use crate::upstream::Refused;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
 use crate::retailcrm::{
     Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm,
     RetailCrmError, normalize_domain,
 };
+use crate::upstream::Refused;
 
 /// Scopes the bundles' RetailCRM actions and the chat registration need.
 pub const REQUIRED_SCOPES: [&str; 7] = [
@@ -301,18 +301,25 @@ async fn retailcrm(
         };
         one("api_key", msg)
     })?;
-    let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token)
-        .map_err(|e| match e {
+    let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token).map_err(
+        |e| match e {
             crate::retailcrm::MgError::Refused(r) => {
                 let msg = if en {
-                    format!("RetailCRM returned a chat endpoint Svyazka will not call: {}", r.localized(en))
+                    format!(
+                        "RetailCRM returned a chat endpoint Svyazka will not call: {}",
+                        r.localized(en)
+                    )
                 } else {
-                    format!("RetailCRM вернул адрес чатов, к которому Связка не обращается: {}", r.localized(en))
+                    format!(
+                        "RetailCRM вернул адрес чатов, к которому Связка не обращается: {}",
+                        r.localized(en)
+                    )
                 };
                 one("domain", msg)
             }
             other => one("api_key", format!("RetailCRM chats: {other}")),
-        })?;
+        },
+    )?;
     let keep_channel = match existing.map(|p| &p.settings) {
         Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => s.mg_channel_id,
         _ => None,

@@ -288,7 +288,10 @@ pub fn rotate_secret(conn: &mut AnyConnection, id: i64) -> Result<String, Provid
 /// Re-encrypts secrets written before derived keys and associated data (see `crypto`);
 /// returns how many rows changed. Each row is updated only if it still holds the old value,
 /// so processes starting together do not overwrite each other.
-pub fn upgrade_legacy_secrets(conn: &mut AnyConnection, crypto: &Crypto) -> Result<usize, ProviderError> {
+pub fn upgrade_legacy_secrets(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+) -> Result<usize, ProviderError> {
     let rows: Vec<(i64, String, String)> = providers::table
         .select((providers::id, providers::kind, providers::secrets))
         .load(conn)?;
@@ -302,7 +305,10 @@ pub fn upgrade_legacy_secrets(conn: &mut AnyConnection, crypto: &Crypto) -> Resu
         // A value this key cannot read stays as it is: the provider page then says its
         // secrets cannot be decrypted, and the admin re-enters them.
         let Ok(plain) = crypto.decrypt_legacy(&stored) else {
-            tracing::warn!(provider = id, "stored secrets cannot be decrypted with this key");
+            tracing::warn!(
+                provider = id,
+                "stored secrets cannot be decrypted with this key"
+            );
             continue;
         };
         let sealed = crypto.encrypt(&plain, &secrets_aad(id, kind));

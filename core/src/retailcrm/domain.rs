@@ -227,7 +227,11 @@ mod tests {
                 Err(expected.clone()),
                 "input {input:?}"
             );
-            assert_eq!(normalize_domain(input, STRICT), Err(expected), "input {input:?}");
+            assert_eq!(
+                normalize_domain(input, STRICT),
+                Err(expected),
+                "input {input:?}"
+            );
         }
         for input in [
             "sh_op",

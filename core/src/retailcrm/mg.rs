@@ -88,7 +88,11 @@ impl MgError {
             })
             .unwrap_or_default();
         // MG's own words, but never a whole page of them.
-        let errors: Vec<String> = errors.iter().take(20).map(|e| upstream::short_text(e)).collect();
+        let errors: Vec<String> = errors
+            .iter()
+            .take(20)
+            .map(|e| upstream::short_text(e))
+            .collect();
         let errors: Vec<String> = if errors.is_empty() {
             vec![format!("HTTP {status}")]
         } else {

@@ -169,7 +169,10 @@ pub async fn setup(
         err_repeat,
     };
     // A wrong code counts like a wrong password: guessing it is throttled per address.
-    if !state.login_limiter.attempt_anonymous(client_ip(&req, &state)) {
+    if !state
+        .login_limiter
+        .attempt_anonymous(client_ip(&req, &state))
+    {
         let p = page(Some(lang.t("too_many_sign_in_attempts")), None, None, None);
         return render(&p, StatusCode::TOO_MANY_REQUESTS);
     }
@@ -282,10 +285,7 @@ async fn account_page(
     admin: &SignedIn,
 ) -> Result<AccountPage, WebError> {
     let id = admin.admin_id;
-    let sessions = state
-        .core
-        .db(move |c| auth::sessions::count(c, id))
-        .await?;
+    let sessions = state.core.db(move |c| auth::sessions::count(c, id)).await?;
     Ok(AccountPage {
         ctx: PageCtx::new(req, session, ""),
         sessions,
@@ -328,7 +328,8 @@ pub async fn change_password(
         page.err_current = Some(lang.t("too_many_sign_in_attempts"));
         return render(&page, StatusCode::TOO_MANY_REQUESTS);
     }
-    page.err_new = (form.new.chars().count() < MIN_PASSWORD_CHARS).then(|| lang.t("err_password_len"));
+    page.err_new =
+        (form.new.chars().count() < MIN_PASSWORD_CHARS).then(|| lang.t("err_password_len"));
     page.err_repeat = (form.new != form.repeat).then(|| lang.t("err_password_match"));
     if page.err_new.is_some() || page.err_repeat.is_some() {
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);

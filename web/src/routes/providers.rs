@@ -193,12 +193,12 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
 /// whatever the admin typed is escaped here.
 #[get("/providers/normalize")]
 pub async fn normalize(state: web::Data<AppState>, query: web::Query<DomainQuery>) -> HttpResponse {
-    let text = match svyazka_core::retailcrm::normalize_domain(&query.domain, state.core.http.policy())
-    {
-        Ok(url) => format!("→ {url}"),
-        Err(_) if query.domain.trim().is_empty() => String::new(),
-        Err(e) => e.to_string(),
-    };
+    let text =
+        match svyazka_core::retailcrm::normalize_domain(&query.domain, state.core.http.policy()) {
+            Ok(url) => format!("→ {url}"),
+            Err(_) if query.domain.trim().is_empty() => String::new(),
+            Err(e) => e.to_string(),
+        };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(escape_html(&text))

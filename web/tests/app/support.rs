@@ -234,7 +234,14 @@ impl TestApp {
 
     /// The set-up code this app printed at start, from `setup-code` in its data directory.
     pub fn setup_code(&self) -> String {
-        let dir = &self.running.as_ref().expect("running").state.core.config.data_dir;
+        let dir = &self
+            .running
+            .as_ref()
+            .expect("running")
+            .state
+            .core
+            .config
+            .data_dir;
         read_setup_code(dir)
     }
 

@@ -10,7 +10,9 @@ use url::Url;
 
 use crate::messengers::phone::WaRecipient;
 use crate::messengers::retry_after_header;
-use crate::upstream::{self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
 
 /// Sends are queued by the gateway, so a healthy instance answers fast; a slow one is better
 /// retried later than waited on.
@@ -420,15 +422,13 @@ impl ChatApi {
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let retry_after = retry_after_header(response.headers());
-        let body = upstream::read_body(response)
-            .await
-            .map_err(|e| match e {
-                BodyError::Transport(e) => network(e),
-                BodyError::TooLarge => ChatApiError::BadResponse {
-                    what: "a request",
-                    detail: e.to_string(),
-                },
-            })?;
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => ChatApiError::BadResponse {
+                what: "a request",
+                detail: e.to_string(),
+            },
+        })?;
         if serde_json::from_slice::<Value>(&body).is_err() {
             upstream::log_unexpected_body("ChatAPI", status.as_u16(), &body, &[&self.token]);
         }

@@ -11,7 +11,9 @@ use url::Url;
 
 use super::{ChatId, Message, Update, User, WebhookInfo};
 use crate::messengers::retry_after_header;
-use crate::upstream::{self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -284,15 +286,13 @@ impl Telegram {
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let header_retry = retry_after_header(response.headers());
-        let body = upstream::read_body(response)
-            .await
-            .map_err(|e| match e {
-                BodyError::Transport(e) => network(e),
-                BodyError::TooLarge => TelegramError::BadResponse {
-                    status: status.as_u16(),
-                    detail: e.to_string(),
-                },
-            })?;
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => TelegramError::BadResponse {
+                status: status.as_u16(),
+                detail: e.to_string(),
+            },
+        })?;
         let answer = decode(status, header_retry, &body);
         if let Err(TelegramError::BadResponse { .. }) = &answer {
             upstream::log_unexpected_body("Telegram", status.as_u16(), &body, &[&self.token]);
