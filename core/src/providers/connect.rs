@@ -67,7 +67,7 @@ fn secret_or_stored(submitted: &str, stored: Option<&str>) -> String {
 /// The stored secret goes only to the address it was entered for: when the admin changes the
 /// address, the secret has to be typed again, so editing a provider cannot send its key to a
 /// new host.
-fn kept_secret<'a>(stored: Option<&'a str>, same_address: bool) -> Option<&'a str> {
+fn kept_secret(stored: Option<&str>, same_address: bool) -> Option<&str> {
     stored.filter(|_| same_address)
 }
 
