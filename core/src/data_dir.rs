@@ -15,13 +15,19 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// 0600 up front (SQLite gives its -wal and -shm files the database file's mode). Files left
 /// readable by an older version are tightened.
 pub fn prepare(config: &Config) -> std::io::Result<()> {
-    create_private_dir(&config.data_dir)?;
-    if let Mode::Embedded { db_path } = &config.mode {
-        // A database outside the data directory lives where the operator put it; only the
-        // files themselves are ours to restrict.
-        for file in [db_path.clone(), db_path.with_file_name("jobs.db")] {
-            create_private_file(&file)?;
+    match &config.mode {
+        Mode::Embedded { db_path } => {
+            create_private_dir(&config.data_dir)?;
+            // A database outside the data directory lives where the operator put it; only the
+            // files themselves are ours to restrict.
+            for file in [db_path.clone(), db_path.with_file_name("jobs.db")] {
+                create_private_file(&file)?;
+            }
         }
+        // Queue mode keeps nothing on disk but the set-up code, which creates the directory
+        // when it is needed; workers do not leave empty directories behind.
+        Mode::Queue { .. } if !config.data_dir.exists() => return Ok(()),
+        Mode::Queue { .. } => set_mode(&config.data_dir, 0o700)?,
     }
     for entry in std::fs::read_dir(&config.data_dir)? {
         let entry = entry?;
