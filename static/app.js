@@ -31,3 +31,19 @@ function fallback(text) {
   try { document.execCommand("copy"); } catch (e) { /* nothing else to try */ }
   document.body.removeChild(ta);
 }
+
+// Forms that ask first: <form data-confirm="Question?">. Kept here rather than in an
+// onsubmit attribute, because the Content-Security-Policy allows no inline script.
+document.addEventListener("submit", function (ev) {
+  var form = ev.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+}, true);
+
+// Pages send no Referer (Referrer-Policy: no-referrer), so the language links carry the way
+// back themselves.
+document.addEventListener("click", function (ev) {
+  var link = ev.target.closest("a[href^='/lang/']");
+  if (!link) return;
+  var back = window.location.pathname + window.location.search;
+  link.setAttribute("href", link.getAttribute("href").split("?")[0] + "?next=" + encodeURIComponent(back));
+}, true);

@@ -2,6 +2,7 @@
 //! → (embedded) worker → HTTP server. `svyazka` (web, and in embedded mode the worker too) and
 //! `svyazka worker` (queue mode) both start here, and so do the integration tests.
 
+pub mod admin_cli;
 pub mod health_check;
 pub mod worker_process;
 
@@ -20,6 +21,8 @@ pub enum StartError {
     Core(#[from] svyazka_core::StartError),
     #[error(transparent)]
     Queue(#[from] svyazka_worker::QueueError),
+    #[error(transparent)]
+    SetupCode(#[from] svyazka_core::auth::setup_code::IssueError),
     #[error("SVYAZKA_BIND {bind}: {source}")]
     Bind {
         bind: String,
@@ -80,6 +83,14 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         source,
     };
     let core = Core::start(config)?;
+    if let Some(code) = svyazka_core::auth::setup_code::issue(&core).await? {
+        let file = svyazka_core::auth::setup_code::file_path(&core.config.data_dir);
+        println!(
+            "svyazka: no administrator yet. Set-up code: {code} (also in {}); enter it at {}/setup",
+            file.display(),
+            core.config.public_url
+        );
+    }
     let queue = JobQueue::connect(&core.config).await?;
     let jobs = Jobs::new(queue.clone());
     let inbox = InboxWriter::spawn(core.clone(), jobs.clone());

@@ -1,6 +1,7 @@
 //! `svyazka`: the web app, in embedded mode with its worker inside (SQLite under ./data).
 //! `svyazka worker` runs a queue-mode worker instead, so one binary serves both roles;
-//! `svyazka health [worker]` is the container health check of either.
+//! `svyazka health [worker]` is the container health check of either, and
+//! `svyazka admin reset-password` the way back in after a forgotten password.
 
 use svyazka_core::{Config, Mode};
 
@@ -13,6 +14,13 @@ async fn main() {
             if let Err(e) = svyazka_app::worker_process::run().await {
                 eprintln!("svyazka worker: {e}");
                 std::process::exit(1);
+            }
+            return;
+        }
+        Some("admin") => {
+            if let Err(e) = svyazka_app::admin_cli::run(&args[1..]).await {
+                eprintln!("svyazka admin: {e}");
+                std::process::exit(e.exit_code());
             }
             return;
         }

@@ -211,6 +211,8 @@ impl App {
             ),
             ("SVYAZKA_BIND".into(), addr.to_string()),
             ("SVYAZKA_PUBLIC_URL".into(), base.clone()),
+            // The fakes listen on loopback over http, which only the development setting allows.
+            ("SVYAZKA_DEV_ALLOW_LOOPBACK".into(), "true".into()),
             // Plain log lines in the saved logs.
             ("NO_COLOR".into(), "1".into()),
         ];
@@ -339,10 +341,15 @@ impl App {
     }
 
     pub async fn setup_admin(&self) -> anyhow::Result<()> {
+        // The web process printed the set-up code and wrote it to its data directory.
+        let code_file = svyazka_core::auth::setup_code::file_path(&self._dir.path().join("data"));
+        let code = std::fs::read_to_string(&code_file)
+            .map_err(|e| anyhow!("set-up code {}: {e}", code_file.display()))?;
         let r = self
             .submit(
                 "/setup",
                 &[
+                    ("setup_code", code.trim()),
                     ("username", ADMIN),
                     ("password", PASSWORD),
                     ("password_repeat", PASSWORD),

@@ -54,6 +54,15 @@ pub struct Config {
     /// On SIGTERM a worker finishes the steps in flight for at most this long; runs not done by
     /// then are released for another worker.
     pub shutdown_grace: Duration,
+    /// Development only: let upstream clients call loopback addresses over plain http (the
+    /// bundled fakes). Off in production, where every call is https to a public address.
+    pub dev_allow_loopback: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client (sign-in throttling).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A session unused this long is over.
+    pub session_idle: Duration,
+    /// A session is over this long after sign-in, however active.
+    pub session_absolute: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -109,6 +118,43 @@ fn parse_num<T: std::str::FromStr>(
             .parse()
             .map_err(|_| err(var, format!("expected a number, got {v:?}"))),
     }
+}
+
+fn parse_bool(vars: &dyn Vars, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match vars.get(var).as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(v) => Err(err(var, format!("expected true or false, got {v:?}"))),
+    }
+}
+
+/// Comma-separated addresses or networks: `10.0.0.1, 172.16.0.0/12, ::1`.
+fn parse_networks(vars: &dyn Vars, var: &'static str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(list) = vars.get(var) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| err(var, format!("expected addresses or networks such as 10.0.0.1 or 172.16.0.0/12, got {s:?}")))
+        })
+        .collect()
+}
+
+fn parse_minutes(
+    vars: &dyn Vars,
+    var: &'static str,
+    default_minutes: u64,
+) -> Result<Duration, ConfigError> {
+    let m = parse_num(vars, var, default_minutes)?;
+    if m == 0 {
+        return Err(err(var, "must be at least 1"));
+    }
+    Ok(Duration::from_secs(m.saturating_mul(60)))
 }
 
 fn parse_ms(vars: &dyn Vars, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
@@ -227,17 +273,7 @@ impl Config {
                 "required in queue mode (all processes must share it); generate one with `openssl rand -base64 32`",
             ));
         }
-        let embedded_worker = match vars.get("SVYAZKA_EMBEDDED_WORKER").as_deref() {
-            None => embedded,
-            Some("1" | "true" | "yes") => true,
-            Some("0" | "false" | "no") => false,
-            Some(v) => {
-                return Err(err(
-                    "SVYAZKA_EMBEDDED_WORKER",
-                    format!("expected true or false, got {v:?}"),
-                ));
-            }
-        };
+        let embedded_worker = parse_bool(vars, "SVYAZKA_EMBEDDED_WORKER", embedded)?;
         let worker_concurrency = parse_num(vars, "SVYAZKA_WORKER_CONCURRENCY", 16usize)?;
         if worker_concurrency == 0 {
             return Err(err("SVYAZKA_WORKER_CONCURRENCY", "must be at least 1"));
@@ -269,6 +305,10 @@ impl Config {
             retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
             db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,
             upstream_timeout: parse_ms(vars, "SVYAZKA_UPSTREAM_TIMEOUT_MS", 15_000)?,
+            dev_allow_loopback: parse_bool(vars, "SVYAZKA_DEV_ALLOW_LOOPBACK", false)?,
+            trusted_proxies: parse_networks(vars, "SVYAZKA_TRUSTED_PROXIES")?,
+            session_idle: parse_minutes(vars, "SVYAZKA_SESSION_IDLE_MINUTES", 120)?,
+            session_absolute: parse_minutes(vars, "SVYAZKA_SESSION_MAX_MINUTES", 12 * 60)?,
         })
     }
 
@@ -344,6 +384,34 @@ mod tests {
                 .var,
             "SVYAZKA_POLL_MS"
         );
+    }
+
+    #[test]
+    fn security_settings_default_to_strict() {
+        let c = Config::from_vars(&[("SVYAZKA_DATA_DIR", "/tmp/x")]).expect("config");
+        assert!(!c.dev_allow_loopback);
+        assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.session_idle, Duration::from_secs(120 * 60));
+        assert_eq!(c.session_absolute, Duration::from_secs(12 * 3600));
+        let c = Config::from_vars(&[
+            ("SVYAZKA_DEV_ALLOW_LOOPBACK", "true"),
+            ("SVYAZKA_TRUSTED_PROXIES", "10.0.0.1, 172.16.0.0/12,::1"),
+        ])
+        .expect("config");
+        assert!(c.dev_allow_loopback);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(
+            c.trusted_proxies
+                .iter()
+                .any(|n| n.contains(&"172.20.1.1".parse::<std::net::IpAddr>().expect("ip")))
+        );
+        for (var, value) in [
+            ("SVYAZKA_DEV_ALLOW_LOOPBACK", "maybe"),
+            ("SVYAZKA_TRUSTED_PROXIES", "proxy.local"),
+            ("SVYAZKA_SESSION_IDLE_MINUTES", "0"),
+        ] {
+            assert_eq!(Config::from_vars(&[(var, value)]).expect_err(var).var, var);
+        }
     }
 
     #[test]

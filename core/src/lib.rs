@@ -6,6 +6,7 @@ pub mod bundles;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
+pub mod data_dir;
 pub mod db;
 pub mod engine;
 pub mod inbox;
@@ -35,7 +36,8 @@ pub struct Core {
     pub pool: Pool,
     pub crypto: Crypto,
     pub config: Arc<Config>,
-    pub http: reqwest::Client,
+    /// The one HTTP client for upstream calls; it enforces the outbound policy.
+    pub http: upstream::HttpClient,
     pub providers: Arc<providers::cache::ProviderCache>,
     /// Set when the process is stopping: no new step starts (see `shutdown`).
     pub closing: shutdown::Closing,
@@ -51,21 +53,45 @@ pub enum StartError {
     Db(#[from] db::DbError),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Provider(#[from] providers::ProviderError),
 }
 
 impl Core {
-    /// Opens (and migrates) the database and loads the secret key.
+    /// Opens (and migrates) the database and loads the secret key. Provider secrets stored
+    /// in the old format are re-encrypted here, before anything reads them.
     pub fn start(config: Config) -> Result<Self, StartError> {
+        data_dir::prepare(&config).map_err(|source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
         let crypto = match &config.secret_key {
             Some(k) => Crypto::from_base64(k)?,
             None => Crypto::load_or_create(&config.data_dir)?,
         };
         let pool = db::connect(&config.mode, config.db_pool_size)?;
+        {
+            let mut conn = db::checkout(&pool)?;
+            let upgraded = providers::upgrade_legacy_secrets(&mut conn, &crypto)?;
+            if upgraded > 0 {
+                tracing::info!(upgraded, "provider secrets re-encrypted with a derived key");
+            }
+        }
         let slots = usize::try_from(config.db_pool_size).unwrap_or(16);
         Ok(Core {
             pool,
             crypto,
-            http: upstream::http_client(config.upstream_timeout),
+            http: upstream::HttpClient::new(
+                config.upstream_timeout,
+                upstream::OutboundPolicy {
+                    allow_loopback: config.dev_allow_loopback,
+                },
+            ),
             config: Arc::new(config),
             providers: Arc::default(),
             closing: shutdown::Closing::default(),

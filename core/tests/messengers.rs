@@ -8,13 +8,18 @@ use svyazka_core::messengers::chatapi::{self, AccountState, ChatApi, ChatApiErro
 use svyazka_core::messengers::incoming::{IncomingMessage, Parsed};
 use svyazka_core::messengers::phone::WaRecipient;
 use svyazka_core::messengers::telegram::{self, SECRET_TOKEN_HEADER, Telegram, TelegramError};
-use svyazka_core::upstream::{Retry, UpstreamFailure, http_client};
+use svyazka_core::upstream::{HttpClient, OutboundPolicy, Retry, UpstreamFailure};
 use svyazka_testkit::chatapi::{FakeChatApi, WebhookSink};
 use svyazka_testkit::server::Running;
 use svyazka_testkit::telegram::{Delivery, FakeTelegram, FloodLimit, TgUser};
 
 const WA_TOKEN: &str = "wa-secret-token";
 const TG_TOKEN: &str = "5000000000:AAsecret-bot-token";
+
+/// The fakes listen on loopback over http, which only the development policy allows.
+fn http_client(timeout: Duration) -> HttpClient {
+    HttpClient::new(timeout, OutboundPolicy::DEVELOPMENT)
+}
 
 fn wa(running: &Running) -> ChatApi {
     wa_with_timeout(running, Duration::from_secs(5))
@@ -101,7 +106,8 @@ async fn chatapi_other_base_url_forms() {
         format!("{}/?instanceId=1101", running.base_url()),
         format!("{}/instance1101/", running.base_url()),
     ] {
-        let api = ChatApi::new(&base, WA_TOKEN).unwrap();
+        let api =
+            ChatApi::with_client(http_client(Duration::from_secs(5)), &base, WA_TOKEN).unwrap();
         api.send_text(&to, "x")
             .await
             .unwrap_or_else(|e| panic!("{base}: {e}"));
@@ -184,7 +190,12 @@ async fn chatapi_error_classes() {
     let to = WaRecipient::parse("79991234567").unwrap();
 
     // Wrong token: permanent, with the gateway's words.
-    let wrong = ChatApi::new(&format!("{}/instance1101", running.base_url()), "nope").unwrap();
+    let wrong = ChatApi::with_client(
+        http_client(Duration::from_secs(5)),
+        &format!("{}/instance1101", running.base_url()),
+        "nope",
+    )
+    .unwrap();
     let err = wrong.send_text(&to, "x").await.unwrap_err();
     assert!(
         matches!(err, ChatApiError::Unauthorized { status: 401, .. }),
@@ -252,7 +263,12 @@ async fn chatapi_error_classes() {
     running.stop().await;
 
     // Nothing listening: transient.
-    let gone = ChatApi::new(&format!("{base}/instance1101"), WA_TOKEN).unwrap();
+    let gone = ChatApi::with_client(
+        http_client(Duration::from_secs(5)),
+        &format!("{base}/instance1101"),
+        WA_TOKEN,
+    )
+    .unwrap();
     let err = gone.status().await.unwrap_err();
     assert!(matches!(err, ChatApiError::Network(_)), "{err:?}");
     assert_eq!(err.retry(), Retry::Transient { after: None });
@@ -398,7 +414,12 @@ async fn telegram_error_classes() {
     let (fake, running, tg) = tg_fake();
     let user = customer();
 
-    let wrong = Telegram::with_base_url(&running.base_url(), "5000000000:wrong").unwrap();
+    let wrong = Telegram::with_client(
+        http_client(Duration::from_secs(5)),
+        &running.base_url(),
+        "5000000000:wrong",
+    )
+    .unwrap();
     let err = wrong.get_me().await.unwrap_err();
     assert_eq!(err.description(), Some("Unauthorized"));
     assert_eq!(err.error_code(), Some(401));
@@ -467,7 +488,7 @@ async fn telegram_error_classes() {
     running.stop().await;
 
     // Nothing listening: transient, and the token is not in the message.
-    let gone = Telegram::with_base_url(&base, TG_TOKEN).unwrap();
+    let gone = Telegram::with_client(http_client(Duration::from_secs(5)), &base, TG_TOKEN).unwrap();
     let err = gone.get_me().await.unwrap_err();
     assert!(matches!(err, TelegramError::Network(_)), "{err:?}");
     assert_eq!(err.retry(), Retry::Transient { after: None });
@@ -478,7 +499,12 @@ async fn telegram_error_classes() {
 async fn telegram_5xx_and_retry_after_header_from_a_proxy_are_transient() {
     // A proxy in front of a self-hosted Bot API server: not the Bot API's JSON.
     let (sink, running) = WebhookSink::start().unwrap();
-    let tg = Telegram::with_base_url(&running.base_url(), TG_TOKEN).unwrap();
+    let tg = Telegram::with_client(
+        http_client(Duration::from_secs(5)),
+        &running.base_url(),
+        TG_TOKEN,
+    )
+    .unwrap();
     sink.respond_next(502, None);
     let err = tg.get_me().await.unwrap_err();
     assert!(

@@ -13,23 +13,32 @@ use svyazka_core::retailcrm::{
     MgError, MgMessage, MgTransport, MgTransportConfig, NewCustomer, NewOrder, NewOrderItem, Phone,
     RetailCrm, RetailCrmError, SiteAccess,
 };
-use svyazka_core::upstream::{Retry, UpstreamFailure};
+use svyazka_core::upstream::{HttpClient, OutboundPolicy, Retry, UpstreamFailure};
 use svyazka_testkit::retailcrm::{ApiKey, FakeRetailCrm};
 use svyazka_testkit::server::Running;
 
 const KEY: &str = "key-shop";
+
+/// The fakes listen on loopback over http, which only the development policy allows.
+fn dev_http() -> HttpClient {
+    HttpClient::new(Duration::from_secs(30), OutboundPolicy::DEVELOPMENT)
+}
+
+fn loopback_client(base: &str, key: &str) -> RetailCrm {
+    RetailCrm::with_client(dev_http(), base, key).expect("loopback URL is accepted")
+}
 
 /// A fake with store "shop" and a key bound to it, plus a client for that key.
 fn setup() -> (FakeRetailCrm, Running, RetailCrm) {
     let (fake, running) = FakeRetailCrm::start().expect("fake starts");
     fake.add_site("shop", "Shop");
     fake.add_key(ApiKey::selective(KEY, &["shop"]));
-    let client = RetailCrm::new(&running.base_url(), KEY).expect("loopback URL is accepted");
+    let client = loopback_client(&running.base_url(), KEY);
     (fake, running, client)
 }
 
 fn client(running: &Running, key: &str) -> RetailCrm {
-    RetailCrm::new(&running.base_url(), key).expect("loopback URL is accepted")
+    loopback_client(&running.base_url(), key)
 }
 
 fn ivan() -> NewCustomer {
@@ -406,7 +415,7 @@ async fn server_errors_timeouts_and_network_errors_are_transient() {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let nowhere = RetailCrm::new(&format!("http://127.0.0.1:{closed}"), KEY).unwrap();
+    let nowhere = loopback_client(&format!("http://127.0.0.1:{closed}"), KEY);
     let error = nowhere.credentials().await.unwrap_err();
     assert!(matches!(error, RetailCrmError::Network(_)), "{error:?}");
     assert_eq!(error.retry(), Retry::Transient { after: None });
@@ -422,6 +431,9 @@ async fn account_address_is_validated() {
         RetailCrm::new("shop", KEY).unwrap().base_url(),
         "https://shop.retailcrm.ru"
     );
+    // Production refuses the loopback fakes that the development setting allows.
+    assert!(RetailCrm::new("http://127.0.0.1:9101", KEY).is_err());
+    assert!(RetailCrm::with_client(dev_http(), "http://127.0.0.1:9101", KEY).is_ok());
 }
 
 #[tokio::test]
@@ -570,7 +582,7 @@ async fn mg_transport_registration_channel_and_messages() {
     assert!(!info.token.is_empty());
     assert_eq!(fake.integration_modules()[0]["clientId"], "client-42");
 
-    let mg = MgTransport::from_info(&info);
+    let mg = MgTransport::from_info(dev_http(), &info).unwrap();
     assert_eq!(
         mg.base_url(),
         format!("{}/mg/api/transport/v1", running.base_url())
@@ -624,7 +636,7 @@ async fn mg_transport_registration_channel_and_messages() {
         "RetailCRM chats: customer.nickname: this field is required"
     );
 
-    let stranger = MgTransport::new(&info.endpoint_url, "wrong-token");
+    let stranger = MgTransport::with_client(dev_http(), &info.endpoint_url, "wrong-token").unwrap();
     let error = stranger
         .create_channel(&Channel::text_only("telegram", "x", 10))
         .await

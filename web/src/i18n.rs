@@ -50,6 +50,7 @@ const TABLES: &[&[(&str, &str, &str)]] = &[
     BASE,
     crate::routes::bundles::LABELS,
     crate::routes::runs::LABELS,
+    crate::routes::auth::LABELS,
 ];
 
 #[rustfmt::skip]

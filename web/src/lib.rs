@@ -6,6 +6,7 @@ pub mod i18n;
 pub mod login_limit;
 pub mod page;
 pub mod routes;
+pub mod security_headers;
 pub mod session;
 pub mod state;
 
@@ -22,7 +23,7 @@ pub use state::AppState;
 
 /// The HTTP server over `listener`, not yet polled: the caller spawns it and keeps its handle.
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
-    let key = Key::derive_from(state.core.crypto.master_key());
+    let key = Key::from(state.core.crypto.cookie_key());
     let secure = state.core.config.public_url.starts_with("https://");
     let data = web::Data::new(state);
     Ok(HttpServer::new(move || {

@@ -1,22 +1,28 @@
 //! Signed-in state and CSRF protection.
 //!
-//! The session lives in an encrypted, signed cookie (so any web process in queue mode can read
-//! it); it holds the admin id and a per-session CSRF token. Every admin POST goes through
-//! `CsrfForm`, which refuses the request with 403 before the handler runs.
+//! The cookie (encrypted and signed, with a key derived for it alone) carries a session token,
+//! the admin's name for the page header and a per-session CSRF token. Whether the session is
+//! live is decided on the server: the token must match a row of `admin_sessions` that is
+//! within its idle and absolute lifetimes (see `svyazka_core::auth::sessions`). Signing out,
+//! changing the password and «выйти на всех устройствах» delete rows, so a copied cookie stops
+//! working too. Every admin POST goes through `CsrfForm`, which refuses the request with 403
+//! before the handler runs.
 
 use actix_session::{Session, SessionExt};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use svyazka_core::auth::sessions::{self, SessionLimits, SignedIn};
 
+use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::state::AppState;
 
-const ADMIN_ID: &str = "admin_id";
+const TOKEN: &str = "session";
 const ADMIN_NAME: &str = "admin_name";
 const CSRF: &str = "csrf";
 pub const CSRF_FIELD: &str = "csrf";
@@ -37,39 +43,70 @@ pub fn admin_name(session: &Session) -> Option<String> {
     session.get::<String>(ADMIN_NAME).ok().flatten()
 }
 
-pub fn sign_in(session: &Session, admin_id: i64, name: &str) {
-    // A new session id on sign-in, so a token planted before login is worthless after it.
+/// Starts a server-side session for the admin and puts its token in the cookie.
+pub async fn sign_in(
+    state: &AppState,
+    session: &Session,
+    admin_id: i64,
+    name: &str,
+) -> Result<(), WebError> {
+    let limits = SessionLimits::from_config(&state.core.config);
+    let token = state
+        .core
+        .db(move |c| sessions::create(c, admin_id, limits))
+        .await?;
+    // A new cookie session on sign-in, so a token planted before login is worthless after it.
     session.renew();
-    let _ = session.insert(ADMIN_ID, admin_id);
+    let _ = session.insert(TOKEN, token);
     let _ = session.insert(ADMIN_NAME, name);
     let _ = session.insert(CSRF, svyazka_core::crypto::random_token(24));
+    Ok(())
 }
 
-pub fn sign_out(session: &Session) {
+/// Ends this session on the server (every copy of the cookie) and clears the cookie.
+pub async fn sign_out(state: &AppState, session: &Session) -> Result<(), WebError> {
+    if let Ok(Some(token)) = session.get::<String>(TOKEN) {
+        state.core.db(move |c| sessions::end(c, &token)).await?;
+    }
     session.purge();
+    Ok(())
 }
 
-fn is_signed_in(session: &Session) -> bool {
-    matches!(session.get::<i64>(ADMIN_ID), Ok(Some(_)))
+/// The live session behind this cookie, if any; a cookie whose session is over is cleared.
+async fn signed_in(state: &AppState, session: &Session) -> Result<Option<SignedIn>, WebError> {
+    let Ok(Some(token)) = session.get::<String>(TOKEN) else {
+        return Ok(None);
+    };
+    let limits = SessionLimits::from_config(&state.core.config);
+    let found = state
+        .core
+        .db(move |c| sessions::validate(c, &token, limits))
+        .await?;
+    if found.is_none() {
+        session.purge();
+    }
+    Ok(found)
 }
 
-/// Middleware for every admin page: no session → to /login (or /setup on a fresh install).
+/// Middleware for every admin page: no live session → to /login (or /setup on a fresh
+/// install). Handlers find the session's admin as `web::ReqData<SignedIn>`.
 pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if is_signed_in(&req.get_session()) {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(WebError::Internal("application state missing".into()).into());
+    };
+    if let Some(admin) = signed_in(&state, &req.get_session()).await? {
+        req.extensions_mut().insert(admin);
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_left_body);
     }
-    let target = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => match state.admin_exists().await {
-            Ok(false) => "/setup",
-            _ => "/login",
-        },
-        None => "/login",
+    let target = match state.admin_exists().await {
+        Ok(false) => "/setup",
+        _ => "/login",
     };
     let is_htmx = req.headers().contains_key("hx-request");
     let resp = if is_htmx {

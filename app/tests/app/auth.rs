@@ -179,11 +179,13 @@ both_backends!(session_cookie_is_http_only_and_lax, |backend| async move {
         return;
     };
     let token = app.csrf("/setup").await;
+    let code = app.setup_code();
     let r = app
         .post_form(
             "/setup",
             &[
                 ("csrf", &token),
+                ("setup_code", &code),
                 ("username", ADMIN),
                 ("password", PASSWORD),
                 ("password_repeat", PASSWORD),

@@ -4,6 +4,7 @@
 mod auth;
 mod faults;
 mod flows;
+mod hardening;
 mod health;
 mod hooks;
 mod operations;

@@ -417,6 +417,7 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
         ("SVYAZKA_SWEEP_MS", "200".to_string()),
         ("SVYAZKA_REQUEUE_GRACE_MS", "2000".to_string()),
         ("SVYAZKA_BACKOFF_MS", "100".to_string()),
+        ("SVYAZKA_DEV_ALLOW_LOOPBACK", "true".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

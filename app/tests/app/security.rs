@@ -94,6 +94,7 @@ async fn secrets_never_appear_in_html_logs_or_the_database() {
         .env("SVYAZKA_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("RUST_LOG", "debug")
         .env("SVYAZKA_POLL_MS", "20")
+        .env("SVYAZKA_DEV_ALLOW_LOOPBACK", "true")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -114,7 +115,8 @@ async fn secrets_never_appear_in_html_logs_or_the_database() {
         running: None,
         db: TestDb::new(Backend::Sqlite).unwrap(),
     };
-    app.setup_admin().await;
+    app.setup_admin_with_code(&read_setup_code(&dir.path().join("data")))
+        .await;
     let crm = app.add_retailcrm(&fakes).await;
     let wa = app.add_chatapi(&fakes).await;
     let tg = app.add_telegram(&fakes).await;

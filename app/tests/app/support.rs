@@ -113,6 +113,8 @@ impl TestDb {
                 v.insert("SVYAZKA_DATA_DIR".into(), _dir.path().display().to_string());
             }
         }
+        // The fakes listen on loopback over http, which only the development setting allows.
+        v.insert("SVYAZKA_DEV_ALLOW_LOOPBACK".into(), "true".into());
         v.insert("SVYAZKA_POLL_MS".into(), "20".into());
         v.insert("SVYAZKA_SWEEP_MS".into(), "200".into());
         v.insert("SVYAZKA_REQUEUE_GRACE_MS".into(), "2000".into());
@@ -230,12 +232,30 @@ impl TestApp {
         self.post_form(path, &all).await
     }
 
+    /// The set-up code this app printed at start, from `setup-code` in its data directory.
+    pub fn setup_code(&self) -> String {
+        let dir = &self
+            .running
+            .as_ref()
+            .expect("running")
+            .state
+            .core
+            .config
+            .data_dir;
+        read_setup_code(dir)
+    }
+
     pub async fn setup_admin(&self) {
+        self.setup_admin_with_code(&self.setup_code()).await;
+    }
+
+    pub async fn setup_admin_with_code(&self, code: &str) {
         let r = self
             .submit(
                 "/setup",
                 "/setup",
                 &[
+                    ("setup_code", code),
                     ("username", ADMIN),
                     ("password", PASSWORD),
                     ("password_repeat", PASSWORD),
@@ -264,6 +284,14 @@ impl TestApp {
             r.stop().await;
         }
     }
+}
+
+pub fn read_setup_code(data_dir: &std::path::Path) -> String {
+    let path = svyazka_core::auth::setup_code::file_path(data_dir);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("set-up code at {}: {e}", path.display()))
+        .trim()
+        .to_string()
 }
 
 pub fn client() -> reqwest::Client {

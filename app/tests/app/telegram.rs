@@ -370,9 +370,12 @@ both_backends!(
         )
         .await;
         // Someone else (another install) points the bot at their webhook: getUpdates gets 409.
-        let bot =
-            svyazka_core::messengers::telegram::Telegram::with_base_url(&fakes.tg_base, TG_TOKEN)
-                .unwrap();
+        let bot = svyazka_core::messengers::telegram::Telegram::with_client(
+            app.core().http.clone(),
+            &fakes.tg_base,
+            TG_TOKEN,
+        )
+        .unwrap();
         bot.set_webhook("http://127.0.0.1:9/elsewhere", "")
             .await
             .unwrap();

@@ -30,9 +30,11 @@ const WA_OPTION: &str = "WhatsApp магазина (WhatsApp (ChatAPI))";
 const CRM_OPTION: &str = "Мой RetailCRM (RetailCRM)";
 
 /// First start: the browser is sent to the setup page and creates the administrator.
-pub(crate) async fn setup_admin(b: &mut Browser) {
+/// The set-up code is what the admin copies from the server's console.
+pub(crate) async fn setup_admin(b: &mut Browser, setup_code: &str) {
     b.goto("/").await;
     b.wait_path("/setup").await;
+    b.fill("input[name=setup_code]", setup_code).await;
     b.fill("input[name=username]", ADMIN).await;
     b.fill("input[name=password]", PASSWORD).await;
     b.fill("input[name=password_repeat]", PASSWORD).await;
@@ -197,7 +199,7 @@ async fn incoming_message_bundle(backend: Backend) {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     sign_out(&mut b).await;
     sign_in(&mut b).await;
     add_chatapi(&mut b, &fakes).await;
@@ -360,7 +362,7 @@ async fn new_deal_bundle_with_template(backend: Backend) {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     sign_out(&mut b).await;
     // Effort of a first-time user from signing in to a started bundle.
     b.clicks = 0;
@@ -489,7 +491,7 @@ async fn start_is_refused_naming_the_unmapped_parameter() {
         return;
     };
 
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     add_retailcrm(&mut b, &fakes).await;
     add_chatapi(&mut b, &fakes).await;
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Смена статуса сделки", None).await;

@@ -14,7 +14,7 @@ async fn retailcrm_provider_shows_store_and_trigger_setup_and_copies_the_address
     let Some(mut b) = Browser::start(&app.base).await else {
         return;
     };
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     let (id, hook) = add_retailcrm(&mut b, &fakes).await;
     assert_eq!(
         hook,
@@ -61,7 +61,7 @@ async fn telegram_provider_added_against_the_fake() {
     let Some(mut b) = Browser::start(&app.base).await else {
         return;
     };
-    setup_admin(&mut b).await;
+    setup_admin(&mut b, &app.setup_code()).await;
     b.click_text("Добавить").await;
     b.find_xpath("//a[contains(@href, '/providers/new/telegram')]")
         .await

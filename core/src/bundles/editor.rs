@@ -412,6 +412,20 @@ pub fn preview(
     template::render(text, &ctx.template_context())
 }
 
+/// [`preview`] for request handlers: the check is cheap, the render runs on a blocking
+/// thread so a heavy template cannot stall the executor serving webhooks.
+pub async fn preview_off_executor(
+    event: &EventDef,
+    target: ProviderKind,
+    steps: &[Step],
+    index: usize,
+    text: &str,
+) -> Result<String, TemplateError> {
+    template::check(text, &known_variables(event, steps, index, target))?;
+    let ctx = sample_context(event, steps, target).template_context();
+    template::render_off_executor(text.to_owned(), ctx).await
+}
+
 /// A row of the bundles list: read without parsing any bundle's step definitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {

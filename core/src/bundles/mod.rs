@@ -5,6 +5,7 @@ pub mod definition;
 pub mod editor;
 pub mod resolve;
 pub mod template;
+pub mod template_limits;
 pub mod validate;
 
 use chrono::NaiveDateTime;

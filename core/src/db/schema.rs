@@ -121,3 +121,22 @@ diesel::table! {
         last_seen -> Timestamp,
     }
 }
+
+diesel::table! {
+    admin_sessions (token_hash) {
+        token_hash -> Text,
+        admin_id -> BigInt,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    setup_codes (code_hash) {
+        code_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(admin_sessions -> admins (admin_id));
+diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);

@@ -35,8 +35,14 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
     let api = RetailCrm::with_client(core.http.clone(), &s.base_url, &api_key)
         .map_err(|e| StepError::permanent(e.to_string()))?
         .with_rate_limit(f64::from(core.config.retailcrm_rps));
-    let mg = (!s.mg_endpoint.is_empty() && !mg_token.is_empty())
-        .then(|| MgTransport::with_client(core.http.clone(), &s.mg_endpoint, &mg_token));
+    let mg = if !s.mg_endpoint.is_empty() && !mg_token.is_empty() {
+        Some(
+            MgTransport::with_client(core.http.clone(), &s.mg_endpoint, &mg_token)
+                .map_err(|e| StepError::permanent(e.to_string()))?,
+        )
+    } else {
+        None
+    };
     Ok(RetailcrmClients {
         api,
         mg,

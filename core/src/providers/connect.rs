@@ -16,6 +16,7 @@ use crate::retailcrm::{
     Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm,
     RetailCrmError, normalize_domain,
 };
+use crate::upstream::Refused;
 
 /// Scopes the bundles' RetailCRM actions and the chat registration need.
 pub const REQUIRED_SCOPES: [&str; 7] = [
@@ -61,6 +62,45 @@ fn secret_or_stored(submitted: &str, stored: Option<&str>) -> String {
         Some(s) if submitted.is_empty() || submitted == mask(s) => s.to_string(),
         _ => submitted.to_string(),
     }
+}
+
+/// The stored secret goes only to the address it was entered for: when the admin changes the
+/// address, the secret has to be typed again, so editing a provider cannot send its key to a
+/// new host.
+fn kept_secret(stored: Option<&str>, same_address: bool) -> Option<&str> {
+    stored.filter(|_| same_address)
+}
+
+/// Whether the submitted secret field means "keep the stored one" (left empty or as the mask).
+fn is_kept(submitted: &str, existing: Option<&Provider>, core: &Core) -> bool {
+    let submitted = submitted.trim();
+    if submitted.is_empty() {
+        return true;
+    }
+    let stored = existing.and_then(|p| p.secrets(&core.crypto).ok());
+    let stored = match &stored {
+        Some(Secrets::Retailcrm { api_key, .. }) => api_key.as_str(),
+        Some(Secrets::Chatapi { token }) => token.as_str(),
+        Some(Secrets::Telegram { bot_token }) => bot_token.as_str(),
+        None => return false,
+    };
+    submitted == mask(stored)
+}
+
+fn retype_secret(field: &'static str, en: bool) -> FieldErrors {
+    one(
+        field,
+        if en {
+            "the address changed: enter the key again (a stored key is only sent to the address it was entered for)"
+        } else {
+            "адрес изменён: введите ключ заново (сохранённый ключ отправляется только на тот адрес, для которого он был введён)"
+        },
+    )
+}
+
+/// An address refused by the outbound policy, in the admin's language.
+fn refused(field: &'static str, r: &Refused, en: bool) -> FieldErrors {
+    one(field, r.localized(en))
 }
 
 fn check_name(form: &ProviderForm, errors: &mut FieldErrors, en: bool) {
@@ -112,14 +152,14 @@ pub async fn prepare(
                 Some(Secrets::Chatapi { token }) => Some(token.as_str()),
                 _ => None,
             };
-            chatapi(core, form, stored_token, en).await
+            chatapi(core, form, stored_token, existing, en).await
         }
         ProviderKind::Telegram => {
             let stored_token = match &stored {
                 Some(Secrets::Telegram { bot_token }) => Some(bot_token.as_str()),
                 _ => None,
             };
-            telegram(core, form, stored_token, en).await
+            telegram(core, form, stored_token, existing, en).await
         }
     };
     match result {
@@ -150,7 +190,16 @@ async fn retailcrm(
     existing: Option<&Provider>,
     en: bool,
 ) -> Result<Prepared, FieldErrors> {
-    let base_url = normalize_domain(&form.domain).map_err(|e| one("domain", e.to_string()))?;
+    let base_url = normalize_domain(&form.domain, core.http.policy())
+        .map_err(|e| one("domain", e.to_string()))?;
+    let same_address = match existing.map(|p| &p.settings) {
+        Some(Settings::Retailcrm(s)) => s.base_url == base_url,
+        _ => false,
+    };
+    let stored_key = kept_secret(stored_key, same_address);
+    if existing.is_some() && stored_key.is_none() && is_kept(&form.api_key, existing, core) {
+        return Err(retype_secret("api_key", en));
+    }
     let api_key = secret_or_stored(&form.api_key, stored_key);
     if api_key.is_empty() {
         return Err(one(
@@ -252,7 +301,25 @@ async fn retailcrm(
         };
         one("api_key", msg)
     })?;
-    let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token);
+    let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token).map_err(
+        |e| match e {
+            crate::retailcrm::MgError::Refused(r) => {
+                let msg = if en {
+                    format!(
+                        "RetailCRM returned a chat endpoint Svyazka will not call: {}",
+                        r.localized(en)
+                    )
+                } else {
+                    format!(
+                        "RetailCRM вернул адрес чатов, к которому Связка не обращается: {}",
+                        r.localized(en)
+                    )
+                };
+                one("domain", msg)
+            }
+            other => one("api_key", format!("RetailCRM chats: {other}")),
+        },
+    )?;
     let keep_channel = match existing.map(|p| &p.settings) {
         Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => s.mg_channel_id,
         _ => None,
@@ -296,6 +363,7 @@ impl UserText for RetailCrmError {
 
 fn credentials_error(e: &RetailCrmError, en: bool) -> FieldErrors {
     match e {
+        RetailCrmError::Refused(r) => refused("domain", r, en),
         RetailCrmError::InvalidKey { message } => one("api_key", format!("RetailCRM: {message}")),
         RetailCrmError::AccessDenied { message } => {
             let hint = if en {
@@ -331,6 +399,7 @@ async fn chatapi(
     core: &Core,
     form: &ProviderForm,
     stored: Option<&str>,
+    existing: Option<&Provider>,
     en: bool,
 ) -> Result<Prepared, FieldErrors> {
     let api_url = form.api_url.trim().trim_end_matches('/').to_string();
@@ -344,6 +413,14 @@ async fn chatapi(
             },
         ));
     }
+    let same_address = match existing.map(|p| &p.settings) {
+        Some(Settings::Chatapi(s)) => s.api_url == api_url,
+        _ => false,
+    };
+    let stored = kept_secret(stored, same_address);
+    if existing.is_some() && stored.is_none() && is_kept(&form.token, existing, core) {
+        return Err(retype_secret("token", en));
+    }
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
         return Err(one(
@@ -355,14 +432,17 @@ async fn chatapi(
             },
         ));
     }
-    let api = ChatApi::with_client(core.http.clone(), &api_url, &token)
-        .map_err(|e| one("api_url", e.to_string()))?;
+    let api = ChatApi::with_client(core.http.clone(), &api_url, &token).map_err(|e| match e {
+        crate::messengers::chatapi::ChatApiError::Refused(r) => refused("api_url", &r, en),
+        other => one("api_url", other.to_string()),
+    })?;
     let status = api.check().await.map_err(|e| {
         use crate::messengers::chatapi::ChatApiError as E;
         match e {
             E::Unauthorized { .. } | E::NotPaid { .. } | E::NotReady { .. } => {
                 one("token", e.to_string())
             }
+            E::Refused(r) => refused("api_url", &r, en),
             other => one("api_url", other.to_string()),
         }
     })?;
@@ -381,8 +461,22 @@ async fn telegram(
     core: &Core,
     form: &ProviderForm,
     stored: Option<&str>,
+    existing: Option<&Provider>,
     en: bool,
 ) -> Result<Prepared, FieldErrors> {
+    let api_base = if form.api_url.trim().is_empty() {
+        DEFAULT_TELEGRAM_API.to_string()
+    } else {
+        form.api_url.trim().trim_end_matches('/').to_string()
+    };
+    let same_address = match existing.map(|p| &p.settings) {
+        Some(Settings::Telegram(s)) => s.api_base.trim_end_matches('/') == api_base,
+        _ => false,
+    };
+    let stored = kept_secret(stored, same_address);
+    if existing.is_some() && stored.is_none() && is_kept(&form.token, existing, core) {
+        return Err(retype_secret("token", en));
+    }
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
         return Err(one(
@@ -394,17 +488,17 @@ async fn telegram(
             },
         ));
     }
-    let api_base = if form.api_url.trim().is_empty() {
-        DEFAULT_TELEGRAM_API.to_string()
-    } else {
-        form.api_url.trim().to_string()
-    };
-    let api = Telegram::with_client(core.http.clone(), &api_base, &token)
-        .map_err(|e| one("token", e.to_string()))?;
-    let me = api
-        .get_me()
-        .await
-        .map_err(|e| one("token", e.to_string()))?;
+    let api = Telegram::with_client(core.http.clone(), &api_base, &token).map_err(|e| match e {
+        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r, en),
+        crate::messengers::telegram::TelegramError::Config(m) if m.starts_with("Bot API URL") => {
+            one("api_url", m)
+        }
+        other => one("token", other.to_string()),
+    })?;
+    let me = api.get_me().await.map_err(|e| match e {
+        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r, en),
+        other => one("token", other.to_string()),
+    })?;
     let receive = if core.config.public_url.starts_with("https://") {
         TelegramReceive::Webhook
     } else {

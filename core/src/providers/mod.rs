@@ -122,7 +122,7 @@ impl Provider {
     }
 
     pub fn secrets(&self, crypto: &Crypto) -> Result<Secrets, ProviderError> {
-        let plain = crypto.decrypt(&self.encrypted_secrets)?;
+        let plain = crypto.decrypt(&self.encrypted_secrets, &secrets_aad(self.id, self.kind))?;
         serde_json::from_str(&plain).map_err(|e| ProviderError::Corrupt(self.id, e.to_string()))
     }
 
@@ -163,35 +163,53 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Provider, ProviderError>
     Provider::from_row(row.ok_or(ProviderError::NotFound)?)
 }
 
-fn encode(crypto: &Crypto, settings: &Settings, secrets: &Secrets) -> (String, String) {
-    // Serialising our own plain enums cannot fail.
-    let s = serde_json::to_string(settings).unwrap_or_default();
-    let sec = crypto.encrypt(&serde_json::to_string(secrets).unwrap_or_default());
-    (s, sec)
+/// Associated data of a provider's encrypted secrets: the ciphertext decrypts only in the row
+/// (and for the kind) it was written for, so copying it to another provider yields nothing.
+fn secrets_aad(id: i64, kind: ProviderKind) -> String {
+    format!("svyazka:provider:{id}:{}:secrets", kind.as_str())
 }
 
+fn encode_secrets(crypto: &Crypto, id: i64, kind: ProviderKind, secrets: &Secrets) -> String {
+    // Serialising our own plain enums cannot fail.
+    crypto.encrypt(
+        &serde_json::to_string(secrets).unwrap_or_default(),
+        &secrets_aad(id, kind),
+    )
+}
+
+fn encode_settings(settings: &Settings) -> String {
+    serde_json::to_string(settings).unwrap_or_default()
+}
+
+/// Stores a new provider. The secrets are bound to the row's id, which exists only after the
+/// insert, so they are written by an update in the same transaction.
 pub fn insert(
     conn: &mut AnyConnection,
     crypto: &Crypto,
     p: &NewProvider,
 ) -> Result<i64, ProviderError> {
-    let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
     let t = now();
-    Ok(diesel::insert_into(providers::table)
-        .values((
-            providers::kind.eq(p.kind.as_str()),
-            providers::name.eq(&p.name),
-            providers::settings.eq(settings),
-            providers::secrets.eq(secrets),
-            providers::webhook_secret.eq(crate::crypto::random_token(24)),
-            providers::check_status.eq("ok"),
-            providers::check_message.eq(&p.check_message),
-            providers::checked_at.eq(Some(t)),
-            providers::created_at.eq(t),
-            providers::updated_at.eq(t),
-        ))
-        .returning(providers::id)
-        .get_result(conn)?)
+    conn.transaction(|conn| {
+        let id: i64 = diesel::insert_into(providers::table)
+            .values((
+                providers::kind.eq(p.kind.as_str()),
+                providers::name.eq(&p.name),
+                providers::settings.eq(encode_settings(&p.settings)),
+                providers::secrets.eq(""),
+                providers::webhook_secret.eq(crate::crypto::random_token(24)),
+                providers::check_status.eq("ok"),
+                providers::check_message.eq(&p.check_message),
+                providers::checked_at.eq(Some(t)),
+                providers::created_at.eq(t),
+                providers::updated_at.eq(t),
+            ))
+            .returning(providers::id)
+            .get_result(conn)?;
+        diesel::update(providers::table.find(id))
+            .set(providers::secrets.eq(encode_secrets(crypto, id, p.kind, &p.secrets)))
+            .execute(conn)?;
+        Ok(id)
+    })
 }
 
 pub fn update(
@@ -200,7 +218,8 @@ pub fn update(
     id: i64,
     p: &NewProvider,
 ) -> Result<(), ProviderError> {
-    let (settings, secrets) = encode(crypto, &p.settings, &p.secrets);
+    let settings = encode_settings(&p.settings);
+    let secrets = encode_secrets(crypto, id, p.kind, &p.secrets);
     let t = now();
     let n = diesel::update(providers::table.find(id))
         .set((
@@ -264,6 +283,44 @@ pub fn rotate_secret(conn: &mut AnyConnection, id: i64) -> Result<String, Provid
     } else {
         Ok(secret)
     }
+}
+
+/// Re-encrypts secrets written before derived keys and associated data (see `crypto`);
+/// returns how many rows changed. Each row is updated only if it still holds the old value,
+/// so processes starting together do not overwrite each other.
+pub fn upgrade_legacy_secrets(
+    conn: &mut AnyConnection,
+    crypto: &Crypto,
+) -> Result<usize, ProviderError> {
+    let rows: Vec<(i64, String, String)> = providers::table
+        .select((providers::id, providers::kind, providers::secrets))
+        .load(conn)?;
+    let mut upgraded = 0;
+    for (id, kind, stored) in rows {
+        if !Crypto::is_legacy(&stored) {
+            continue;
+        }
+        let kind = ProviderKind::parse(&kind)
+            .ok_or_else(|| ProviderError::Corrupt(id, format!("kind {kind}")))?;
+        // A value this key cannot read stays as it is: the provider page then says its
+        // secrets cannot be decrypted, and the admin re-enters them.
+        let Ok(plain) = crypto.decrypt_legacy(&stored) else {
+            tracing::warn!(
+                provider = id,
+                "stored secrets cannot be decrypted with this key"
+            );
+            continue;
+        };
+        let sealed = crypto.encrypt(&plain, &secrets_aad(id, kind));
+        upgraded += diesel::update(
+            providers::table
+                .find(id)
+                .filter(providers::secrets.eq(&stored)),
+        )
+        .set(providers::secrets.eq(sealed))
+        .execute(conn)?;
+    }
+    Ok(upgraded)
 }
 
 /// Refused while a bundle uses the provider, naming the bundles.

@@ -18,7 +18,7 @@ use super::types::{
     Credentials, Customer, IntegrationModule, MgTransportInfo, NewCustomer, NewOrder, Order,
     Pagination, Site, Status, StatusGroup, de,
 };
-use crate::upstream::http_client;
+use crate::upstream::{self, HttpClient, OutboundPolicy};
 
 /// Default per-request timeout: RetailCRM answers in well under a second normally; 30 s covers a
 /// slow list page without letting a hung connection stall a worker.
@@ -42,7 +42,7 @@ type Result<T> = std::result::Result<T, RetailCrmError>;
 pub struct RetailCrm {
     base: Arc<str>,
     api_key: Arc<str>,
-    http: reqwest::Client,
+    http: HttpClient,
     limiter: Arc<Limiter>,
 }
 
@@ -56,20 +56,26 @@ impl fmt::Debug for RetailCrm {
 }
 
 impl RetailCrm {
-    /// A client for `account` (anything [`normalize_domain`] accepts) with `api_key`. Uses the
-    /// process-wide rate limiter of this account+key (10 rps unless configured otherwise).
+    /// A client for `account` (anything [`normalize_domain`] accepts) with `api_key`, under the
+    /// production outbound policy. Uses the process-wide rate limiter of this account+key
+    /// (10 rps unless configured otherwise).
     pub fn new(account: &str, api_key: &str) -> std::result::Result<Self, DomainError> {
-        Self::with_client(http_client(DEFAULT_TIMEOUT), account, api_key)
+        Self::with_client(
+            HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::STRICT),
+            account,
+            api_key,
+        )
     }
 
-    /// Like [`RetailCrm::new`] on a caller's `reqwest::Client`. Building a client (TLS set-up)
-    /// costs milliseconds of CPU, so per-job callers share one instead of building their own.
+    /// Like [`RetailCrm::new`] on a caller's client (and its outbound policy). Building a
+    /// client (TLS set-up) costs milliseconds of CPU, so per-job callers share one instead of
+    /// building their own.
     pub fn with_client(
-        http: reqwest::Client,
+        http: HttpClient,
         account: &str,
         api_key: &str,
     ) -> std::result::Result<Self, DomainError> {
-        let base = normalize_domain(account)?;
+        let base = normalize_domain(account, http.policy())?;
         let limiter = rate_limit::shared(&base, api_key);
         Ok(Self {
             base: base.into(),
@@ -81,11 +87,12 @@ impl RetailCrm {
 
     /// Same client with a different per-request timeout.
     pub fn with_timeout(self, timeout: Duration) -> Self {
-        self.with_http_client(http_client(timeout))
+        let policy = self.http.policy();
+        self.with_http_client(HttpClient::new(timeout, policy))
     }
 
-    /// Same client on a caller-provided `reqwest::Client` (to share one pool across clients).
-    pub fn with_http_client(mut self, http: reqwest::Client) -> Self {
+    /// Same client on a caller-provided client (to share one pool across clients).
+    pub fn with_http_client(mut self, http: HttpClient) -> Self {
         self.http = http;
         self
     }
@@ -390,6 +397,7 @@ impl RetailCrm {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
+                .map_err(RetailCrmError::Refused)?
                 .header("X-API-KEY", &*self.api_key);
             if !query.is_empty() {
                 request = request.query(query);
@@ -403,10 +411,9 @@ impl RetailCrm {
                 .map_err(RetailCrmError::from_transport)?;
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
-            let body = response
-                .text()
+            let body = upstream::read_body(response)
                 .await
-                .map_err(RetailCrmError::from_transport)?;
+                .map_err(|e| RetailCrmError::from_body(status, e))?;
 
             if status == 503 || status == 429 {
                 if retries < RATE_LIMIT_RETRIES {
@@ -421,7 +428,13 @@ impl RetailCrm {
                     retry_after,
                 });
             }
-            return decode(status, &body);
+            let answer = decode(status, &String::from_utf8_lossy(&body));
+            if let Err(e) = &answer
+                && e.is_unexpected_body()
+            {
+                upstream::log_unexpected_body("RetailCRM", status, &body, &[&self.api_key]);
+            }
+            return answer;
         }
     }
 
@@ -449,9 +462,13 @@ fn decode<T: DeserializeOwned>(status: u16, body: &str) -> Result<T> {
         && let Ok(value) = serde_json::from_str::<Value>(body)
         && value.get("success").and_then(Value::as_bool) != Some(false)
     {
-        return serde_json::from_value(value).map_err(|e| RetailCrmError::Unexpected {
-            status,
-            detail: format!("cannot read the answer: {e}"),
+        // serde's message may quote values from the body, which stays out of the page.
+        return serde_json::from_value(value).map_err(|e| {
+            tracing::warn!(error = %e, "RetailCRM answer does not match the API");
+            RetailCrmError::Unexpected {
+                status,
+                detail: "the answer does not have the expected fields".to_owned(),
+            }
         });
     }
     Err(RetailCrmError::from_answer(status, body))

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 
 use url::{Host, Url};
 
+use crate::upstream::OutboundPolicy;
+
 /// Domain appended to a bare account name ("shop" → "shop.retailcrm.ru"): the Russian SaaS
 /// cloud is where almost all of our admins' accounts live.
 pub const DEFAULT_SAAS_DOMAIN: &str = "retailcrm.ru";
@@ -43,12 +45,11 @@ pub enum DomainError {
 /// Accepted: `shop` → `https://shop.retailcrm.ru`; `shop.retailcrm.ru`, `https://Shop.RetailCRM.ru/`
 /// → `https://shop.retailcrm.ru`; `crm.myshop.ru` → `https://crm.myshop.ru`.
 ///
-/// Loopback exception: `http://127.0.0.1:PORT`, `http://localhost:PORT` and `http://[::1]:PORT`
-/// are accepted as they are (scheme `http` and a port allowed) because the integration tests and
-/// the demo mode point the client at the in-process RetailCRM fake. A loopback host cannot be
-/// used to reach another machine, so this opens no path to internal services beyond the
-/// server's own loopback interface, and a public account can never have such a URL.
-pub fn normalize_domain(input: &str) -> Result<String, DomainError> {
+/// Loopback exception, only when `policy` allows loopback (`SVYAZKA_DEV_ALLOW_LOOPBACK`, for
+/// the bundled fakes and the tests): `http://127.0.0.1:PORT`, `http://localhost:PORT` and
+/// `http://[::1]:PORT` are accepted as they are (scheme `http` and a port allowed). In
+/// production they are refused like any other address that is not a public account.
+pub fn normalize_domain(input: &str, policy: OutboundPolicy) -> Result<String, DomainError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(DomainError::Empty);
@@ -73,7 +74,7 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainError> {
     let host = url
         .host()
         .ok_or_else(|| DomainError::Invalid(trimmed.to_owned()))?;
-    let loopback = is_loopback(&host);
+    let loopback = policy.allow_loopback && is_loopback(&host);
 
     match url.scheme() {
         "https" => {}
@@ -145,6 +146,9 @@ fn check_hostname(name: &str, original: &str) -> Result<(), DomainError> {
 mod tests {
     use super::*;
 
+    const DEV: OutboundPolicy = OutboundPolicy::DEVELOPMENT;
+    const STRICT: OutboundPolicy = OutboundPolicy::STRICT;
+
     #[test]
     fn normalisation_table() {
         let ok = [
@@ -174,7 +178,7 @@ mod tests {
         ];
         for (input, expected) in ok {
             assert_eq!(
-                normalize_domain(input).as_deref(),
+                normalize_domain(input, DEV).as_deref(),
                 Ok(expected),
                 "input {input:?}"
             );
@@ -218,7 +222,16 @@ mod tests {
             ),
         ];
         for (input, expected) in bad {
-            assert_eq!(normalize_domain(input), Err(expected), "input {input:?}");
+            assert_eq!(
+                normalize_domain(input, DEV),
+                Err(expected.clone()),
+                "input {input:?}"
+            );
+            assert_eq!(
+                normalize_domain(input, STRICT),
+                Err(expected),
+                "input {input:?}"
+            );
         }
         for input in [
             "sh_op",
@@ -228,18 +241,35 @@ mod tests {
             "shop.retailcrm.ru.:x",
         ] {
             assert!(
-                matches!(normalize_domain(input), Err(DomainError::Invalid(_))),
+                matches!(normalize_domain(input, DEV), Err(DomainError::Invalid(_))),
                 "input {input:?} gave {:?}",
-                normalize_domain(input)
+                normalize_domain(input, DEV)
             );
         }
     }
 
     #[test]
+    fn loopback_only_in_development() {
+        for input in [
+            "http://127.0.0.1:8080",
+            "http://localhost:3000",
+            "http://[::1]:9000",
+            "https://127.0.0.1:8443",
+        ] {
+            assert!(normalize_domain(input, DEV).is_ok(), "{input}");
+            assert!(normalize_domain(input, STRICT).is_err(), "{input}");
+        }
+        assert_eq!(
+            normalize_domain("https://localhost", STRICT),
+            Err(DomainError::Invalid("https://localhost".into()))
+        );
+    }
+
+    #[test]
     fn normalised_output_is_a_fixed_point() {
         for input in ["shop", "crm.myshop.ru", "http://127.0.0.1:1234"] {
-            let once = normalize_domain(input).expect("valid");
-            assert_eq!(normalize_domain(&once).as_deref(), Ok(once.as_str()));
+            let once = normalize_domain(input, DEV).expect("valid");
+            assert_eq!(normalize_domain(&once, DEV).as_deref(), Ok(once.as_str()));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::upstream::{Retry, UpstreamFailure};
+use crate::upstream::{self, BodyError, Refused, Retry, UpstreamFailure};
 
 /// `errorMsg` of an unknown or mistyped key (403, seen live on demo.retailcrm.ru).
 pub const WRONG_API_KEY: &str = "Wrong \"apiKey\" value.";
@@ -74,6 +74,9 @@ pub enum RetailCrmError {
     Timeout,
     #[error("cannot reach RetailCRM: {0}")]
     Network(#[source] reqwest::Error),
+    /// The outbound policy forbids calling this address.
+    #[error("RetailCRM address refused: {0}")]
+    Refused(Refused),
     /// An answer none of the above explains (unparseable JSON, unknown API path, …).
     #[error("unexpected answer from RetailCRM (HTTP {status}): {detail}")]
     Unexpected { status: u16, detail: String },
@@ -109,11 +112,32 @@ impl RetailCrmError {
     }
 
     pub(crate) fn from_transport(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
+        if let Some(refused) = upstream::refusal(&error) {
+            Self::Refused(refused)
+        } else if error.is_timeout() {
             Self::Timeout
         } else {
-            Self::Network(error)
+            Self::Network(error.without_url())
         }
+    }
+
+    pub(crate) fn from_body(status: u16, error: BodyError) -> Self {
+        match error {
+            BodyError::Transport(e) => Self::from_transport(e),
+            BodyError::TooLarge => Self::Unexpected {
+                status,
+                detail: error.to_string(),
+            },
+        }
+    }
+
+    /// Whether the answer's body was something other than RetailCRM's JSON (worth logging;
+    /// the admin only sees the status and a short reason).
+    pub(crate) fn is_unexpected_body(&self) -> bool {
+        matches!(
+            self,
+            Self::Unexpected { .. } | Self::AccountNotFound { .. } | Self::Server { .. }
+        )
     }
 
     /// Classifies a non-success answer from its status and body (JSON envelope or HTML page).
@@ -133,7 +157,9 @@ impl RetailCrmError {
         if status >= 500 {
             return Self::Server {
                 status,
-                message: message.unwrap_or_else(|| snippet(body)),
+                message: message
+                    .map(|m| upstream::short_text(&m))
+                    .unwrap_or_else(|| upstream::describe_body(body.as_bytes()).to_owned()),
             };
         }
         // Official GO client: any body starting with "<" means nginx answered for a missing
@@ -146,11 +172,13 @@ impl RetailCrmError {
         let Some(value) = parsed else {
             return Self::Unexpected {
                 status,
-                detail: format!("not JSON: {}", snippet(body)),
+                detail: upstream::describe_body(body.as_bytes()).to_owned(),
             };
         };
         let errors = parse_field_errors(value.get("errors"));
-        let message = message.unwrap_or_else(|| format!("HTTP {status}"));
+        let message = message
+            .map(|m| upstream::short_text(&m))
+            .unwrap_or_else(|| format!("HTTP {status}"));
         match message.as_str() {
             WRONG_API_KEY | MISSING_API_KEY => return Self::InvalidKey { message },
             ACCESS_DENIED => return Self::AccessDenied { message },
@@ -217,6 +245,7 @@ impl UpstreamFailure for RetailCrmError {
             }
             Self::Timeout => "RetailCRM did not answer in time, will retry".to_owned(),
             Self::Network(e) => format!("RetailCRM is unreachable: {e}"),
+            Self::Refused(r) => format!("RetailCRM address refused: {r}"),
             Self::Unexpected { status, detail } => {
                 format!("RetailCRM: unexpected answer (HTTP {status}): {detail}")
             }
@@ -226,9 +255,15 @@ impl UpstreamFailure for RetailCrmError {
 
 /// Flattens `errors` (object, list, nested, or PHP's empty `[]`) into field/message pairs.
 pub(crate) fn parse_field_errors(errors: Option<&Value>) -> Vec<FieldError> {
+    // A hostile or broken server could send thousands; a form shows the first few.
+    const MAX_ERRORS: usize = 20;
     let mut out = Vec::new();
     if let Some(value) = errors {
         flatten(None, value, &mut out);
+    }
+    out.truncate(MAX_ERRORS);
+    for e in &mut out {
+        e.message = upstream::short_text(&e.message);
     }
     out
 }
@@ -258,19 +293,6 @@ fn flatten(field: Option<String>, value: &Value, out: &mut Vec<FieldError>) {
             field,
             message: other.to_string(),
         }),
-    }
-}
-
-/// The start of an unexpected body, enough to recognise it in a log without flooding it.
-fn snippet(body: &str) -> String {
-    const MAX: usize = 200;
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return "(empty body)".to_owned();
-    }
-    match trimmed.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
-        None => trimmed.to_owned(),
     }
 }
 

@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 
 use super::rate_limit::{self, Limiter};
 use super::types::MgTransportInfo;
-use crate::upstream::{Retry, UpstreamFailure, http_client};
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
 
 /// Path of the transport API under the endpoint RetailCRM hands out.
 const API_PREFIX: &str = "/api/transport/v1";
@@ -41,16 +43,31 @@ pub enum MgError {
     Timeout,
     #[error("cannot reach MG: {0}")]
     Network(#[source] reqwest::Error),
+    /// The endpoint RetailCRM handed out breaks the outbound policy.
+    #[error("MG endpoint refused: {0}")]
+    Refused(Refused),
     #[error("unexpected answer from MG (HTTP {status}): {detail}")]
     Unexpected { status: u16, detail: String },
 }
 
 impl MgError {
     fn from_transport(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
+        if let Some(refused) = upstream::refusal(&error) {
+            Self::Refused(refused)
+        } else if error.is_timeout() {
             Self::Timeout
         } else {
-            Self::Network(error)
+            Self::Network(error.without_url())
+        }
+    }
+
+    fn from_body(status: u16, error: BodyError) -> Self {
+        match error {
+            BodyError::Transport(e) => Self::from_transport(e),
+            BodyError::TooLarge => Self::Unexpected {
+                status,
+                detail: error.to_string(),
+            },
         }
     }
 
@@ -70,6 +87,12 @@ impl MgError {
                 other => vec![other.to_string()],
             })
             .unwrap_or_default();
+        // MG's own words, but never a whole page of them.
+        let errors: Vec<String> = errors
+            .iter()
+            .take(20)
+            .map(|e| upstream::short_text(e))
+            .collect();
         let errors: Vec<String> = if errors.is_empty() {
             vec![format!("HTTP {status}")]
         } else {
@@ -121,7 +144,7 @@ impl UpstreamFailure for MgError {
 pub struct MgTransport {
     base: Arc<str>,
     token: Arc<str>,
-    http: reqwest::Client,
+    http: HttpClient,
     limiter: Arc<Limiter>,
 }
 
@@ -135,34 +158,45 @@ impl fmt::Debug for MgTransport {
 
 impl MgTransport {
     /// `endpoint_url` as RetailCRM returned it: a bare origin or already ending in
-    /// `/api/transport/v1` (both are seen), with or without a trailing slash.
-    pub fn new(endpoint_url: &str, token: &str) -> Self {
-        Self::with_client(http_client(DEFAULT_TIMEOUT), endpoint_url, token)
+    /// `/api/transport/v1` (both are seen), with or without a trailing slash. Production
+    /// outbound policy.
+    pub fn new(endpoint_url: &str, token: &str) -> Result<Self, MgError> {
+        Self::with_client(
+            HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::STRICT),
+            endpoint_url,
+            token,
+        )
     }
 
-    /// Like [`MgTransport::new`] on a caller's `reqwest::Client` (shared, not rebuilt per job).
-    pub fn with_client(http: reqwest::Client, endpoint_url: &str, token: &str) -> Self {
+    /// Like [`MgTransport::new`] on a caller's client (shared, not rebuilt per job). The
+    /// endpoint comes from RetailCRM's answer, so it passes the same outbound policy as an
+    /// address the admin typed.
+    pub fn with_client(http: HttpClient, endpoint_url: &str, token: &str) -> Result<Self, MgError> {
         let trimmed = endpoint_url.trim().trim_end_matches('/');
         let base = if trimmed.ends_with(API_PREFIX) {
             trimmed.to_owned()
         } else {
             format!("{trimmed}{API_PREFIX}")
         };
+        let parsed = http.policy().parse_base(&base).map_err(MgError::Refused)?;
+        if parsed.query().is_some() {
+            return Err(MgError::Refused(Refused::NotUrl));
+        }
         let limiter = rate_limit::shared_with_rate(&format!("mg:{base}"), token, MG_RPS);
-        Self {
+        Ok(Self {
             base: base.into(),
             token: token.into(),
             http,
             limiter,
-        }
+        })
     }
 
-    pub fn from_info(info: &MgTransportInfo) -> Self {
-        Self::new(&info.endpoint_url, &info.token)
+    pub fn from_info(http: HttpClient, info: &MgTransportInfo) -> Result<Self, MgError> {
+        Self::with_client(http, &info.endpoint_url, &info.token)
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.http = http_client(timeout);
+        self.http = HttpClient::new(timeout, self.http.policy());
         self
     }
 
@@ -197,13 +231,15 @@ impl MgTransport {
         path: &str,
         body: &B,
     ) -> Result<T, MgError> {
-        let url = format!("{}{path}", self.base);
+        let url = url::Url::parse(&format!("{}{path}", self.base))
+            .map_err(|_| MgError::Refused(Refused::NotUrl))?;
         let mut retries = 0;
         loop {
             self.limiter.acquire().await;
             let response = self
                 .http
-                .request(method.clone(), &url)
+                .request(method.clone(), url.clone())
+                .map_err(MgError::Refused)?
                 .header("X-Transport-Token", &*self.token)
                 .json(body)
                 .send()
@@ -211,7 +247,10 @@ impl MgTransport {
                 .map_err(MgError::from_transport)?;
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
-            let text = response.text().await.map_err(MgError::from_transport)?;
+            let body = upstream::read_body(response)
+                .await
+                .map_err(|e| MgError::from_body(status, e))?;
+            let text = String::from_utf8_lossy(&body);
             if status == 429 {
                 if retries < RATE_LIMIT_RETRIES {
                     tokio::time::sleep(RATE_LIMIT_BACKOFF * 2u32.pow(retries)).await;
@@ -221,11 +260,19 @@ impl MgTransport {
                 return Err(MgError::RateLimited { retry_after });
             }
             if !(200..300).contains(&status) {
-                return Err(MgError::from_answer(status, &text));
+                let error = MgError::from_answer(status, &text);
+                if serde_json::from_str::<Value>(&text).is_err() {
+                    upstream::log_unexpected_body("MG", status, &body, &[&self.token]);
+                }
+                return Err(error);
             }
-            return serde_json::from_str(&text).map_err(|e| MgError::Unexpected {
-                status,
-                detail: format!("cannot read the answer: {e}"),
+            return serde_json::from_str(&text).map_err(|e| {
+                tracing::warn!(error = %e, "MG answer does not match the API");
+                upstream::log_unexpected_body("MG", status, &body, &[&self.token]);
+                MgError::Unexpected {
+                    status,
+                    detail: "the answer does not match the transport API".to_owned(),
+                }
             });
         }
     }
@@ -376,8 +423,22 @@ mod tests {
             "https://mg-s1.retailcrm.pro/api/transport/v1/",
         ] {
             assert_eq!(
-                MgTransport::new(endpoint, "t").base_url(),
+                MgTransport::new(endpoint, "t")
+                    .expect("public https endpoint")
+                    .base_url(),
                 "https://mg-s1.retailcrm.pro/api/transport/v1"
+            );
+        }
+        for internal in [
+            "http://mg-s1.retailcrm.pro",
+            "https://169.254.169.254",
+            "https://10.0.0.1/api/transport/v1",
+            "https://user:pw@mg-s1.retailcrm.pro",
+            "https://mg-s1.retailcrm.pro/#",
+        ] {
+            assert!(
+                matches!(MgTransport::new(internal, "t"), Err(MgError::Refused(_))),
+                "{internal}"
             );
         }
     }

@@ -1,22 +1,53 @@
-//! First-run setup, sign-in, sign-out, language switch.
+//! First-run setup, sign-in, sign-out, the account page (password change, «выйти на всех
+//! устройствах»), language switch.
+
+use std::net::{IpAddr, Ipv4Addr};
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, cookie::Cookie, get, post, web};
 use askama::Template;
 use serde::Deserialize;
+use svyazka_core::auth::sessions::SignedIn;
+use svyazka_core::auth::{self, AuthError, MIN_PASSWORD_CHARS};
 
 use crate::error::WebError;
 use crate::i18n::{self, Lang};
+use crate::login_limit;
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::{self, CsrfForm};
 use crate::state::AppState;
+
+/// Labels of the sign-in, setup and account screens.
+#[rustfmt::skip]
+pub const LABELS: &[(&str, &str, &str)] = &[
+    ("setup_code", "Код первого запуска", "Set-up code"),
+    ("setup_code_hint", "Код напечатан в консоли сервера при запуске и записан в файл setup-code в каталоге данных.", "The code was printed on the server's console at start and written to the file setup-code in the data directory."),
+    ("err_setup_code", "Код не подходит. Возьмите его из консоли сервера или из файла setup-code в каталоге данных.", "Wrong code. Take it from the server's console or the file setup-code in the data directory."),
+    ("setup_done", "Администратор уже создан.", "The administrator already exists."),
+    ("too_many_sign_in_attempts", "Слишком много попыток входа. Попробуйте через 15 минут.", "Too many sign-in attempts. Try again in 15 minutes."),
+    ("account", "Учётная запись", "Account"),
+    ("change_password", "Смена пароля", "Change password"),
+    ("current_password", "Текущий пароль", "Current password"),
+    ("new_password", "Новый пароль", "New password"),
+    ("new_password_repeat", "Новый пароль ещё раз", "Repeat the new password"),
+    ("change_password_button", "Сменить пароль", "Change password"),
+    ("change_password_note", "После смены пароля все остальные входы будут завершены.", "Changing the password signs out every other device."),
+    ("err_current_password", "Текущий пароль неверен.", "The current password is wrong."),
+    ("password_changed", "Пароль изменён. Остальные устройства вышли из учётной записи.", "Password changed. Every other device was signed out."),
+    ("sessions_title", "Входы", "Sessions"),
+    ("sessions_active", "Активных входов", "Active sessions"),
+    ("sign_out_everywhere", "Выйти на всех устройствах", "Sign out on all devices"),
+    ("sign_out_everywhere_hint", "Завершает все входы, включая этот: скопированные куки перестанут работать.", "Ends every session, this one included: copied cookies stop working."),
+    ("sign_out_everywhere_confirm", "Завершить все входы, включая этот?", "End every session, this one included?"),
+];
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
     ctx: PageCtx,
     username: String,
+    err_code: Option<&'static str>,
     err_username: Option<&'static str>,
     err_password: Option<&'static str>,
     err_repeat: Option<&'static str>,
@@ -30,8 +61,21 @@ struct LoginPage {
     error: Option<&'static str>,
 }
 
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    ctx: PageCtx,
+    sessions: i64,
+    done: bool,
+    err_current: Option<&'static str>,
+    err_new: Option<&'static str>,
+    err_repeat: Option<&'static str>,
+}
+
 #[derive(Deserialize)]
 pub struct SetupForm {
+    #[serde(default)]
+    setup_code: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -48,6 +92,42 @@ pub struct LoginForm {
     password: String,
 }
 
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+/// The client's address for throttling: the peer, or behind a trusted proxy the address it
+/// forwarded.
+fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(Ipv4Addr::UNSPECIFIED.into());
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!forwarded.is_empty()).then(|| forwarded.join(","));
+    login_limit::client_addr(
+        peer,
+        forwarded.as_deref(),
+        &state.core.config.trusted_proxies,
+    )
+}
+
+fn text(status: StatusCode, body: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
 pub async fn setup_form(
     req: HttpRequest,
     session: Session,
@@ -59,6 +139,7 @@ pub async fn setup_form(
     ok(&SetupPage {
         ctx: PageCtx::new(&req, &session, ""),
         username: String::new(),
+        err_code: None,
         err_username: None,
         err_password: None,
         err_repeat: None,
@@ -73,40 +154,54 @@ pub async fn setup(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     if state.admin_exists().await? {
-        return Ok(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("An administrator already exists / Администратор уже создан"));
+        return Ok(text(
+            StatusCode::FORBIDDEN,
+            "An administrator already exists / Администратор уже создан",
+        ));
     }
     let username = form.username.trim().to_string();
+    let page = |err_code, err_username, err_password, err_repeat| SetupPage {
+        ctx: PageCtx::new(&req, &session, ""),
+        username: username.clone(),
+        err_code,
+        err_username,
+        err_password,
+        err_repeat,
+    };
+    // A wrong code counts like a wrong password: guessing it is throttled per address.
+    if !state
+        .login_limiter
+        .attempt_anonymous(client_ip(&req, &state))
+    {
+        let p = page(Some(lang.t("too_many_sign_in_attempts")), None, None, None);
+        return render(&p, StatusCode::TOO_MANY_REQUESTS);
+    }
     let err_username =
         (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
-    let err_password = (form.password.chars().count() < 10).then(|| lang.t("err_password_len"));
+    let err_password =
+        (form.password.chars().count() < MIN_PASSWORD_CHARS).then(|| lang.t("err_password_len"));
     let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
     if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
-        let page = SetupPage {
-            ctx: PageCtx::new(&req, &session, ""),
-            username,
-            err_username,
-            err_password,
-            err_repeat,
-        };
-        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        let p = page(None, err_username, err_password, err_repeat);
+        return render(&p, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let password = form.password;
-    let name = username.clone();
-    let created = state
-        .core
-        .db(move |c| svyazka_core::auth::create_first_admin(c, &name, &password))
-        .await;
+    let created =
+        auth::create_first_admin(&state.core, &form.setup_code, &username, &form.password).await;
     match created {
         Ok(admin) => {
             state.mark_admin_exists();
-            session::sign_in(&session, admin.id, &admin.username);
+            session::sign_in(&state, &session, admin.id, &admin.username).await?;
             Ok(see_other("/providers"))
         }
-        Err(svyazka_core::auth::AuthError::AlreadySetUp) => Ok(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("An administrator already exists")),
+        Err(AuthError::WrongSetupCode) => {
+            tracing::warn!(ip = %client_ip(&req, &state), "set-up refused: wrong set-up code");
+            let p = page(Some(lang.t("err_setup_code")), None, None, None);
+            render(&p, StatusCode::FORBIDDEN)
+        }
+        Err(AuthError::AlreadySetUp) => Ok(text(
+            StatusCode::FORBIDDEN,
+            "An administrator already exists / Администратор уже создан",
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -133,32 +228,26 @@ pub async fn login(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+    let ip = client_ip(&req, &state);
     let username = form.username.trim().to_string();
-    if state.login_limiter.is_blocked(ip) {
+    // Counted before the password is checked, so parallel guesses are counted too.
+    if !state.login_limiter.attempt(ip, &username) {
+        tracing::warn!(%ip, "sign-in refused: too many attempts");
         let page = LoginPage {
             ctx: PageCtx::new(&req, &session, ""),
             username,
-            error: Some(lang.t("too_many_attempts")),
+            error: Some(lang.t("too_many_sign_in_attempts")),
         };
         return render(&page, StatusCode::TOO_MANY_REQUESTS);
     }
-    let (name, password) = (username.clone(), form.password);
-    let admin = state
-        .core
-        .db(move |c| svyazka_core::auth::verify_login(c, &name, &password))
-        .await?;
+    let admin = auth::authenticate(&state.core, &username, &form.password).await?;
     match admin {
         Some(admin) => {
-            state.login_limiter.clear(ip);
-            session::sign_in(&session, admin.id, &admin.username);
+            state.login_limiter.succeeded(ip, &username);
+            session::sign_in(&state, &session, admin.id, &admin.username).await?;
             Ok(see_other("/providers"))
         }
         None => {
-            state.login_limiter.record_failure(ip);
             tracing::info!(%ip, "failed sign-in");
             let page = LoginPage {
                 ctx: PageCtx::new(&req, &session, ""),
@@ -174,21 +263,139 @@ pub async fn login(
 pub struct Empty {}
 
 #[post("/logout")]
-pub async fn logout(session: Session, _form: CsrfForm<Empty>) -> HttpResponse {
-    session::sign_out(&session);
-    see_other("/login")
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    _form: CsrfForm<Empty>,
+) -> Result<HttpResponse, WebError> {
+    session::sign_out(&state, &session).await?;
+    Ok(see_other("/login"))
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    admin: &SignedIn,
+) -> Result<AccountPage, WebError> {
+    let id = admin.admin_id;
+    let sessions = state.core.db(move |c| auth::sessions::count(c, id)).await?;
+    Ok(AccountPage {
+        ctx: PageCtx::new(req, session, ""),
+        sessions,
+        done: false,
+        err_current: None,
+        err_new: None,
+        err_repeat: None,
+    })
+}
+
+#[get("/account")]
+pub async fn account(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: web::ReqData<SignedIn>,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, WebError> {
+    let mut page = account_page(&req, &session, &state, &admin).await?;
+    page.done = query.done.as_deref() == Some("password");
+    ok(&page)
+}
+
+/// Checks the current password, sets the new one, ends every session (all copies of every
+/// cookie), then signs this browser in again with a fresh session.
+#[post("/account/password")]
+pub async fn change_password(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    admin: web::ReqData<SignedIn>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, WebError> {
+    let lang = Lang::from_request(&req);
+    let admin = admin.into_inner();
+    let ip = client_ip(&req, &state);
+    let mut page = account_page(&req, &session, &state, &admin).await?;
+    // Guessing the current password from a stolen session is throttled like signing in.
+    if !state.login_limiter.attempt(ip, &admin.username) {
+        page.err_current = Some(lang.t("too_many_sign_in_attempts"));
+        return render(&page, StatusCode::TOO_MANY_REQUESTS);
+    }
+    page.err_new =
+        (form.new.chars().count() < MIN_PASSWORD_CHARS).then(|| lang.t("err_password_len"));
+    page.err_repeat = (form.new != form.repeat).then(|| lang.t("err_password_match"));
+    if page.err_new.is_some() || page.err_repeat.is_some() {
+        return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    match auth::change_password(&state.core, admin.admin_id, &form.current, &form.new).await {
+        Ok(()) => {
+            state.login_limiter.succeeded(ip, &admin.username);
+            session::sign_in(&state, &session, admin.admin_id, &admin.username).await?;
+            Ok(see_other("/account?done=password"))
+        }
+        Err(AuthError::WrongPassword) => {
+            page.err_current = Some(lang.t("err_current_password"));
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(AuthError::WeakPassword) => {
+            page.err_new = Some(lang.t("err_password_len"));
+            render(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// «Выйти на всех устройствах»: every session of the admin, this one included.
+#[post("/account/sign-out-everywhere")]
+pub async fn sign_out_everywhere(
+    state: web::Data<AppState>,
+    session: Session,
+    admin: web::ReqData<SignedIn>,
+    _form: CsrfForm<Empty>,
+) -> Result<HttpResponse, WebError> {
+    let id = admin.admin_id;
+    let ended = state
+        .core
+        .db(move |c| auth::sessions::end_all(c, id))
+        .await?;
+    tracing::info!(ended, "signed out on all devices");
+    session.purge();
+    Ok(see_other("/login"))
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    next: Option<String>,
 }
 
 /// Sets the language cookie and goes back. A GET is fine: it changes a display preference only.
+/// The way back comes from `next` (added by app.js, since pages send no Referer) or the
+/// Referer; only same-site paths are followed, never an absolute URL.
 #[get("/lang/{code}", name = "lang")]
-pub async fn switch_lang(req: HttpRequest, code: web::Path<String>) -> HttpResponse {
+pub async fn switch_lang(
+    req: HttpRequest,
+    code: web::Path<String>,
+    query: web::Query<LangQuery>,
+) -> HttpResponse {
     let code = if code.as_str() == "en" { "en" } else { "ru" };
-    // Only same-site paths are followed back, never an absolute URL from the Referer.
-    let back = req
-        .headers()
-        .get("referer")
-        .and_then(|v| v.to_str().ok())
-        .and_then(url_path)
+    let back = query
+        .next
+        .as_deref()
+        .filter(|p| is_local_path(p))
+        .map(str::to_string)
+        .or_else(|| {
+            req.headers()
+                .get("referer")
+                .and_then(|v| v.to_str().ok())
+                .and_then(url_path)
+        })
         .unwrap_or_else(|| "/".to_string());
     let cookie = Cookie::build(i18n::COOKIE, code)
         .path("/")
@@ -200,8 +407,30 @@ pub async fn switch_lang(req: HttpRequest, code: web::Path<String>) -> HttpRespo
         .finish()
 }
 
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.contains(['\\', '\r', '\n'])
+}
+
 fn url_path(referer: &str) -> Option<String> {
     let after_scheme = referer.split_once("://").map(|(_, rest)| rest)?;
     let path = after_scheme.find('/').map(|i| &after_scheme[i..])?;
-    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+    is_local_path(path).then(|| path.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_back() {
+        assert!(is_local_path("/runs?page=2"));
+        assert!(!is_local_path("//evil.example/"));
+        assert!(!is_local_path("https://evil.example/"));
+        assert!(!is_local_path("/\\evil.example"));
+        assert_eq!(
+            url_path("http://localhost:8080/providers/1").as_deref(),
+            Some("/providers/1")
+        );
+        assert_eq!(url_path("http://x//evil.example"), None);
+    }
 }

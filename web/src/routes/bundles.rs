@@ -1100,7 +1100,9 @@ pub async fn preview(
     let (preview_ok, preview_err) = if text.trim().is_empty() {
         (None, None)
     } else {
-        match editor::preview(l.event, l.target.kind, &l.bundle.steps, index, text) {
+        match editor::preview_off_executor(l.event, l.target.kind, &l.bundle.steps, index, text)
+            .await
+        {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e.localized(en))),
         }

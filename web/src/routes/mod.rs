@@ -12,9 +12,19 @@ pub mod static_files;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::security_headers::security_headers;
 use crate::session::require_admin;
 
+/// Everything sits in one scope so every response, 404s included, gets the security headers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(security_headers))
+            .configure(routes),
+    );
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(static_files::asset)
@@ -34,6 +44,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("")
                 .wrap(from_fn(require_admin))
                 .service(auth::logout)
+                .service(auth::account)
+                .service(auth::change_password)
+                .service(auth::sign_out_everywhere)
                 .service(home::home)
                 .service(providers::list)
                 .service(providers::choose)

@@ -135,11 +135,12 @@ pub async fn create(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&req, &session, kind, None, form, errors),
+        Err(errors) => form_again(&state, &req, &session, kind, None, form, errors),
     }
 }
 
 fn form_again(
+    state: &AppState,
     req: &HttpRequest,
     session: &Session,
     kind: ProviderKind,
@@ -148,7 +149,9 @@ fn form_again(
     errors: FieldErrors,
 ) -> Result<HttpResponse, WebError> {
     let base_url = (kind == ProviderKind::Retailcrm && !errors.contains_key("domain"))
-        .then(|| svyazka_core::retailcrm::normalize_domain(&form.domain).ok())
+        .then(|| {
+            svyazka_core::retailcrm::normalize_domain(&form.domain, state.core.http.policy()).ok()
+        })
         .flatten();
     let page = FormPage {
         ctx: PageCtx::new(req, session, "providers"),
@@ -186,19 +189,34 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
     Ok(())
 }
 
+/// The live "→ https://…" line under the domain field. htmx inserts the answer as HTML, so
+/// whatever the admin typed is escaped here.
 #[get("/providers/normalize")]
-pub async fn normalize(query: web::Query<DomainQuery>) -> HttpResponse {
-    let text = match svyazka_core::retailcrm::normalize_domain(&query.domain) {
-        Ok(url) => format!("→ {url}"),
-        Err(e) if query.domain.trim().is_empty() => {
-            let _ = e;
-            String::new()
-        }
-        Err(e) => e.to_string(),
-    };
+pub async fn normalize(state: web::Data<AppState>, query: web::Query<DomainQuery>) -> HttpResponse {
+    let text =
+        match svyazka_core::retailcrm::normalize_domain(&query.domain, state.core.http.policy()) {
+            Ok(url) => format!("→ {url}"),
+            Err(_) if query.domain.trim().is_empty() => String::new(),
+            Err(e) => e.to_string(),
+        };
     HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(text)
+        .content_type("text/html; charset=utf-8")
+        .body(escape_html(&text))
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -318,7 +336,7 @@ pub async fn update(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&req, &session, p.kind, Some(p.id), form, errors),
+        Err(errors) => form_again(&state, &req, &session, p.kind, Some(p.id), form, errors),
     }
 }
 

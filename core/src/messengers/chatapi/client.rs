@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::messengers::phone::WaRecipient;
-use crate::messengers::{excerpt, retry_after_header};
-use crate::upstream::{Retry, UpstreamFailure, http_client};
+use crate::messengers::retry_after_header;
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
 
 /// Sends are queued by the gateway, so a healthy instance answers fast; a slow one is better
 /// retried later than waited on.
@@ -23,7 +25,7 @@ const STARTING_RETRY: Duration = Duration::from_secs(60);
 /// `https://api.1msg.io/123456`, or `https://host?instanceId=123456`) plus its token.
 #[derive(Clone)]
 pub struct ChatApi {
-    http: reqwest::Client,
+    http: HttpClient,
     base: Url,
     token: String,
 }
@@ -129,6 +131,9 @@ pub enum ChatApiError {
     /// Connection refused, DNS, TLS, timeout. The URL is stripped because it carries the token.
     #[error("ChatAPI is unreachable: {0}")]
     Network(#[source] reqwest::Error),
+    /// The outbound policy forbids calling this address.
+    #[error("ChatAPI address refused: {0}")]
+    Refused(Refused),
     /// A success status with a body that is not the gateway's JSON: usually a wrong base URL.
     #[error("ChatAPI answered {what} with an unexpected body: {detail}")]
     BadResponse { what: &'static str, detail: String },
@@ -240,17 +245,23 @@ struct WebhookGetReply {
 }
 
 impl ChatApi {
+    /// An instance under the production outbound policy.
     pub fn new(base_url: &str, token: &str) -> Result<Self, ChatApiError> {
-        Self::with_client(http_client(DEFAULT_TIMEOUT), base_url, token)
+        Self::with_client(
+            HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::STRICT),
+            base_url,
+            token,
+        )
     }
 
-    /// Use a shared or differently configured client (tests shorten the timeout).
+    /// Use a shared or differently configured client (tests shorten the timeout); the
+    /// instance URL must pass the client's outbound policy.
     pub fn with_client(
-        http: reqwest::Client,
+        http: HttpClient,
         base_url: &str,
         token: &str,
     ) -> Result<Self, ChatApiError> {
-        let mut base = Url::parse(base_url.trim()).map_err(|e| {
+        let base = Url::parse(base_url.trim()).map_err(|e| {
             ChatApiError::Config(format!("instance URL {base_url:?} is not a URL: {e}"))
         })?;
         if !matches!(base.scheme(), "http" | "https")
@@ -261,7 +272,9 @@ impl ChatApi {
                 "instance URL {base_url:?} must be an http(s) address like https://api.chat-api.com/instance123456"
             )));
         }
-        base.set_fragment(None);
+        http.policy()
+            .check_url(&base)
+            .map_err(ChatApiError::Refused)?;
         let token = token.trim();
         if token.is_empty() {
             return Err(ChatApiError::Config("the instance token is empty".into()));
@@ -401,6 +414,7 @@ impl ChatApi {
         let mut request = self
             .http
             .request(method, self.url(name, query))
+            .map_err(ChatApiError::Refused)?
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {
             request = request.json(body);
@@ -408,7 +422,16 @@ impl ChatApi {
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let retry_after = retry_after_header(response.headers());
-        let body = response.bytes().await.map_err(network)?.to_vec();
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => ChatApiError::BadResponse {
+                what: "a request",
+                detail: e.to_string(),
+            },
+        })?;
+        if serde_json::from_slice::<Value>(&body).is_err() {
+            upstream::log_unexpected_body("ChatAPI", status.as_u16(), &body, &[&self.token]);
+        }
         Ok(Reply {
             status,
             retry_after,
@@ -418,7 +441,10 @@ impl ChatApi {
 }
 
 fn network(e: reqwest::Error) -> ChatApiError {
-    ChatApiError::Network(e.without_url())
+    match upstream::refusal(&e) {
+        Some(refused) => ChatApiError::Refused(refused),
+        None => ChatApiError::Network(e.without_url()),
+    }
 }
 
 const SEND: &str = "send the message";
@@ -432,25 +458,23 @@ fn decode<T: serde::de::DeserializeOwned>(
     op: &'static str,
 ) -> Result<T, ChatApiError> {
     let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
-    let upstream_error = json.as_ref().and_then(|v| v.get("error")).and_then(text_of);
+    let upstream_error = json
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(text_of)
+        .map(|t| upstream::short_text(&t));
     if !reply.status.is_success() {
         let message = upstream_error
             .or_else(|| {
                 json.as_ref()
                     .and_then(|v| v.get("message"))
                     .and_then(text_of)
+                    .map(|t| upstream::short_text(&t))
             })
             .unwrap_or_else(|| {
-                let body = excerpt(&reply.body);
-                if body.is_empty() {
-                    reply
-                        .status
-                        .canonical_reason()
-                        .unwrap_or("no body")
-                        .to_owned()
-                } else {
-                    body
-                }
+                // The body itself is logged, never shown: it may be any server's page.
+                let reason = reply.status.canonical_reason().unwrap_or("error");
+                format!("{reason}, {}", upstream::describe_body(&reply.body))
             });
         return Err(classify_status(reply.status, reply.retry_after, message));
     }
@@ -461,12 +485,16 @@ fn decode<T: serde::de::DeserializeOwned>(
     let Some(json) = json else {
         return Err(ChatApiError::BadResponse {
             what,
-            detail: format!("not JSON: {}", excerpt(&reply.body)),
+            detail: upstream::describe_body(&reply.body).to_owned(),
         });
     };
-    serde_json::from_value(json).map_err(|e| ChatApiError::BadResponse {
-        what,
-        detail: e.to_string(),
+    // serde's message may quote values from the body, which stays out of the page.
+    serde_json::from_value(json).map_err(|e| {
+        tracing::warn!(error = %e, what, "ChatAPI answer does not match the API");
+        ChatApiError::BadResponse {
+            what,
+            detail: "the answer does not have the expected fields".to_owned(),
+        }
     })
 }
 
@@ -590,6 +618,24 @@ mod tests {
     }
 
     #[test]
+    fn internal_and_odd_instance_urls_are_refused() {
+        for base in [
+            "http://api.chat-api.com/instance1",
+            "https://127.0.0.1:9102/instance1",
+            "https://[::1]/instance1",
+            "https://169.254.169.254/latest",
+            "https://10.0.0.1/instance1",
+            "https://user:pw@api.chat-api.com/instance1",
+            "https://api.chat-api.com/instance1#x",
+        ] {
+            assert!(
+                matches!(ChatApi::new(base, "t"), Err(ChatApiError::Refused(_))),
+                "{base}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_hides_the_token() {
         let api = ChatApi::new("https://api.chat-api.com/instance1", "secret-token").ok();
         assert!(!format!("{api:?}").contains("secret-token"));
@@ -630,7 +676,9 @@ mod tests {
 
         let e = decode::<Value>(reply(502, "<html>Bad gateway</html>"), "status", "x").err();
         assert!(
-            matches!(&e, Some(ChatApiError::Http { status: 502, message, .. }) if message.contains("Bad gateway"))
+            matches!(&e, Some(ChatApiError::Http { status: 502, message, .. })
+                if message.contains("HTML page") && !message.contains("<html>")),
+            "the page is described, not echoed: {e:?}"
         );
         assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
 

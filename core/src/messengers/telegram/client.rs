@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{ChatId, Message, Update, User, WebhookInfo};
-use crate::messengers::{excerpt, retry_after_header};
-use crate::upstream::{Retry, UpstreamFailure, http_client};
+use crate::messengers::retry_after_header;
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,8 +24,8 @@ const LONG_POLL_GRACE: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 pub struct Telegram {
-    http: reqwest::Client,
-    base: String,
+    http: HttpClient,
+    base: Url,
     token: String,
 }
 
@@ -31,7 +33,7 @@ impl fmt::Debug for Telegram {
     // Whoever holds the token controls the bot; only its public bot-id half is shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Telegram")
-            .field("base", &self.base)
+            .field("base", &self.base.as_str())
             .field("bot_id", &self.bot_id())
             .finish_non_exhaustive()
     }
@@ -52,6 +54,9 @@ pub enum TelegramError {
     /// The URL is stripped from the error because it contains the bot token.
     #[error("Telegram is unreachable: {0}")]
     Network(#[source] reqwest::Error),
+    /// The outbound policy forbids calling this address.
+    #[error("Bot API address refused: {0}")]
+    Refused(Refused),
     #[error("Telegram answered HTTP {status} with an unexpected body: {detail}")]
     BadResponse { status: u16, detail: String },
     #[error("Telegram settings are invalid: {0}")]
@@ -122,26 +127,40 @@ impl Telegram {
         Self::with_base_url(DEFAULT_BASE_URL, token)
     }
 
-    /// A self-hosted Bot API server or a fake.
+    /// A self-hosted Bot API server, under the production outbound policy.
     pub fn with_base_url(base_url: &str, token: &str) -> Result<Self, TelegramError> {
-        Self::with_client(http_client(DEFAULT_TIMEOUT), base_url, token)
+        Self::with_client(
+            HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::STRICT),
+            base_url,
+            token,
+        )
     }
 
+    /// The base URL must pass the client's outbound policy and have no query or fragment:
+    /// method URLs are built as path segments under it, so nothing in it can cut the
+    /// `/bot{token}/{method}` suffix off.
     pub fn with_client(
-        http: reqwest::Client,
+        http: HttpClient,
         base_url: &str,
         token: &str,
     ) -> Result<Self, TelegramError> {
-        let parsed = Url::parse(base_url.trim()).map_err(|e| {
+        let mut parsed = Url::parse(base_url.trim()).map_err(|e| {
             TelegramError::Config(format!("Bot API URL {base_url:?} is not a URL: {e}"))
         })?;
         if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.cannot_be_a_base()
             || parsed.host().is_none()
             || parsed.query().is_some()
         {
             return Err(TelegramError::Config(format!(
                 "Bot API URL {base_url:?} must be an http(s) address like {DEFAULT_BASE_URL}"
             )));
+        }
+        http.policy()
+            .check_url(&parsed)
+            .map_err(TelegramError::Refused)?;
+        if let Ok(mut segments) = parsed.path_segments_mut() {
+            segments.pop_if_empty();
         }
         let token = token.trim();
         // The token becomes a path segment: anything else would change the URL it is put in.
@@ -157,7 +176,7 @@ impl Telegram {
         }
         Ok(Self {
             http,
-            base: base_url.trim().trim_end_matches('/').to_owned(),
+            base: parsed,
             token: token.to_owned(),
         })
     }
@@ -252,21 +271,41 @@ impl Telegram {
         params: &Value,
         timeout: Option<Duration>,
     ) -> Result<T, TelegramError> {
-        let url = format!("{}/bot{}/{method}", self.base, self.token);
-        let mut request = self.http.post(url).json(params);
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(&format!("bot{}", self.token)).push(method);
+        }
+        let mut request = self
+            .http
+            .request(reqwest::Method::POST, url)
+            .map_err(TelegramError::Refused)?
+            .json(params);
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let header_retry = retry_after_header(response.headers());
-        let body = response.bytes().await.map_err(network)?;
-        decode(status, header_retry, &body)
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => TelegramError::BadResponse {
+                status: status.as_u16(),
+                detail: e.to_string(),
+            },
+        })?;
+        let answer = decode(status, header_retry, &body);
+        if let Err(TelegramError::BadResponse { .. }) = &answer {
+            upstream::log_unexpected_body("Telegram", status.as_u16(), &body, &[&self.token]);
+        }
+        answer
     }
 }
 
 fn network(e: reqwest::Error) -> TelegramError {
-    TelegramError::Network(e.without_url())
+    match upstream::refusal(&e) {
+        Some(refused) => TelegramError::Refused(refused),
+        None => TelegramError::Network(e.without_url()),
+    }
 }
 
 fn decode<T: DeserializeOwned>(
@@ -277,10 +316,9 @@ fn decode<T: DeserializeOwned>(
     let envelope: Envelope =
         serde_json::from_slice(body).map_err(|e| TelegramError::BadResponse {
             status: status.as_u16(),
-            detail: if body.is_empty() {
-                "empty body".into()
-            } else {
-                format!("{e}: {}", excerpt(body))
+            detail: {
+                tracing::debug!(error = %e, "Telegram answer is not the Bot API's JSON");
+                upstream::describe_body(body).to_owned()
             },
         })?;
     if !envelope.ok {
@@ -293,6 +331,7 @@ fn decode<T: DeserializeOwned>(
             code,
             description: envelope
                 .description
+                .map(|d| upstream::short_text(&d))
                 .unwrap_or_else(|| format!("error {code} without a description")),
             retry_after: parameters
                 .as_ref()
@@ -303,9 +342,13 @@ fn decode<T: DeserializeOwned>(
         });
     }
     let result = envelope.result.unwrap_or(Value::Null);
-    serde_json::from_value(result).map_err(|e| TelegramError::BadResponse {
-        status: status.as_u16(),
-        detail: format!("result does not match: {e}"),
+    // serde's message may quote values from the body, which stays out of the page.
+    serde_json::from_value(result).map_err(|e| {
+        tracing::warn!(error = %e, "Telegram result does not match the Bot API");
+        TelegramError::BadResponse {
+            status: status.as_u16(),
+            detail: "the result does not have the expected fields".to_owned(),
+        }
     })
 }
 
@@ -395,7 +438,24 @@ mod tests {
         }
         assert!(Telegram::with_base_url("ftp://x", "1:a").is_err());
         assert!(Telegram::with_base_url("not a url", "1:a").is_err());
-        let t = Telegram::with_base_url("http://127.0.0.1:9/", "5000000001:secret").ok();
+        for internal in [
+            "http://api.telegram.org",
+            "https://127.0.0.1:9/",
+            "https://169.254.169.254",
+            "https://[fd00::1]",
+            "https://user:pw@api.telegram.org",
+            "https://api.telegram.org/#",
+        ] {
+            assert!(
+                matches!(
+                    Telegram::with_base_url(internal, "1:a"),
+                    Err(TelegramError::Refused(_))
+                ),
+                "{internal}"
+            );
+        }
+        let dev = HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::DEVELOPMENT);
+        let t = Telegram::with_client(dev, "http://127.0.0.1:9/", "5000000001:secret").ok();
         assert_eq!(t.as_ref().and_then(Telegram::bot_id), Some(5_000_000_001));
         assert!(!format!("{t:?}").contains("secret"));
     }

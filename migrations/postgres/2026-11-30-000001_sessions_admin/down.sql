@@ -1,0 +1,3 @@
+DROP TABLE setup_codes;
+DROP TABLE admin_sessions;
+DROP INDEX admins_only_one;
