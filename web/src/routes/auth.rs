@@ -1,6 +1,5 @@
 //! First-run setup, sign-in, sign-out, language switch.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, cookie::Cookie, get, post, web};
 use askama::Template;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 use crate::error::WebError;
 use crate::i18n::{self, Lang};
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::{self, CsrfForm};
+use crate::session::{self, CsrfForm, CsrfOnly};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -49,15 +48,14 @@ pub struct LoginForm {
 }
 
 pub async fn setup_form(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     if state.admin_exists().await? {
         return Ok(see_other("/login"));
     }
     ok(&SetupPage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx,
         username: String::new(),
         err_username: None,
         err_password: None,
@@ -65,17 +63,20 @@ pub async fn setup_form(
     })
 }
 
+fn already_set_up(lang: Lang) -> HttpResponse {
+    HttpResponse::Forbidden()
+        .content_type("text/plain; charset=utf-8")
+        .body(lang.t("setup_done"))
+}
+
 pub async fn setup(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<SetupForm>,
 ) -> Result<HttpResponse, WebError> {
-    let lang = Lang::from_request(&req);
+    let lang = ctx.lang;
     if state.admin_exists().await? {
-        return Ok(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("An administrator already exists / Администратор уже создан"));
+        return Ok(already_set_up(lang));
     }
     let username = form.username.trim().to_string();
     let err_username =
@@ -84,7 +85,7 @@ pub async fn setup(
     let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
     if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
         let page = SetupPage {
-            ctx: PageCtx::new(&req, &session, ""),
+            ctx,
             username,
             err_username,
             err_password,
@@ -101,26 +102,23 @@ pub async fn setup(
     match created {
         Ok(admin) => {
             state.mark_admin_exists();
-            session::sign_in(&session, admin.id, &admin.username);
+            session::sign_in(&ctx.session, admin.id, &admin.username);
             Ok(see_other("/providers"))
         }
-        Err(svyazka_core::auth::AuthError::AlreadySetUp) => Ok(HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("An administrator already exists")),
+        Err(svyazka_core::auth::AuthError::AlreadySetUp) => Ok(already_set_up(lang)),
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn login_form(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     if !state.admin_exists().await? {
         return Ok(see_other("/setup"));
     }
     ok(&LoginPage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx,
         username: String::new(),
         error: None,
     })
@@ -128,11 +126,11 @@ pub async fn login_form(
 
 pub async fn login(
     req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    let lang = Lang::from_request(&req);
+    let lang = ctx.lang;
     let ip = req
         .peer_addr()
         .map(|a| a.ip())
@@ -140,7 +138,7 @@ pub async fn login(
     let username = form.username.trim().to_string();
     if state.login_limiter.is_blocked(ip) {
         let page = LoginPage {
-            ctx: PageCtx::new(&req, &session, ""),
+            ctx,
             username,
             error: Some(lang.t("too_many_attempts")),
         };
@@ -154,14 +152,14 @@ pub async fn login(
     match admin {
         Some(admin) => {
             state.login_limiter.clear(ip);
-            session::sign_in(&session, admin.id, &admin.username);
+            session::sign_in(&ctx.session, admin.id, &admin.username);
             Ok(see_other("/providers"))
         }
         None => {
             state.login_limiter.record_failure(ip);
             tracing::info!(%ip, "failed sign-in");
             let page = LoginPage {
-                ctx: PageCtx::new(&req, &session, ""),
+                ctx,
                 username,
                 error: Some(lang.t("bad_login")),
             };
@@ -170,12 +168,9 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 #[post("/logout")]
-pub async fn logout(session: Session, _form: CsrfForm<Empty>) -> HttpResponse {
-    session::sign_out(&session);
+pub async fn logout(ctx: PageCtx, _form: CsrfOnly) -> HttpResponse {
+    session::sign_out(&ctx.session);
     see_other("/login")
 }
 

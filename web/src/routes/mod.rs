@@ -1,4 +1,5 @@
 //! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
+//! Every answer passes `error::localize`, so error pages are in the admin's language.
 
 pub mod auth;
 pub mod bundles;
@@ -12,41 +13,46 @@ pub mod static_files;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::error::localize;
 use crate::session::require_admin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz)
-        .service(health::readyz)
-        .service(static_files::asset)
-        .service(auth::switch_lang)
-        .configure(hooks::configure)
-        .service(
-            web::resource("/setup")
-                .route(web::get().to(auth::setup_form))
-                .route(web::post().to(auth::setup)),
-        )
-        .service(
-            web::resource("/login")
-                .route(web::get().to(auth::login_form))
-                .route(web::post().to(auth::login)),
-        )
-        .service(
-            web::scope("")
-                .wrap(from_fn(require_admin))
-                .service(auth::logout)
-                .service(lists::home)
-                .service(providers::list)
-                .service(providers::choose)
-                .service(providers::normalize)
-                .service(providers::new_form)
-                .service(providers::create)
-                .service(providers::show)
-                .service(providers::edit_form)
-                .service(providers::update)
-                .service(providers::recheck)
-                .service(providers::rotate)
-                .service(providers::delete)
-                .configure(bundles::configure)
-                .configure(runs::configure),
-        );
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(localize))
+            .service(health::healthz)
+            .service(health::readyz)
+            .service(static_files::asset)
+            .service(auth::switch_lang)
+            .configure(hooks::configure)
+            .service(
+                web::resource("/setup")
+                    .route(web::get().to(auth::setup_form))
+                    .route(web::post().to(auth::setup)),
+            )
+            .service(
+                web::resource("/login")
+                    .route(web::get().to(auth::login_form))
+                    .route(web::post().to(auth::login)),
+            )
+            .service(
+                web::scope("")
+                    .wrap(from_fn(require_admin))
+                    .service(auth::logout)
+                    .service(lists::home)
+                    .service(providers::list)
+                    .service(providers::choose)
+                    .service(providers::normalize)
+                    .service(providers::new_form)
+                    .service(providers::create)
+                    .service(providers::show)
+                    .service(providers::edit_form)
+                    .service(providers::update)
+                    .service(providers::recheck)
+                    .service(providers::rotate)
+                    .service(providers::delete)
+                    .configure(bundles::configure)
+                    .configure(runs::configure),
+            ),
+    );
 }

@@ -2,9 +2,8 @@
 //! rotate secret, delete. The live checks and registrations live in core
 //! (`providers::connect`); handlers only map forms and render.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 use svyazka_core::providers::connect::{self, FieldErrors, ProviderForm};
@@ -14,21 +13,11 @@ use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secre
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::CsrfForm;
+use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
 
 /// The body RetailCRM's trigger must send, exactly as in the guide.
 pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}"#;
-
-impl From<ProviderError> for WebError {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::NotFound => WebError::NotFound,
-            ProviderError::Db(d) => WebError::Db(d),
-            other => WebError::Internal(other.to_string()),
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "providers/list.html")]
@@ -77,34 +66,21 @@ fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
 }
 
 #[get("/providers")]
-pub async fn list(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
+pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let providers = state.core.db(providers::list).await?;
-    ok(&ListPage {
-        ctx: PageCtx::new(&req, &session, "providers"),
-        providers,
-    })
+    ok(&ListPage { ctx, providers })
 }
 
 #[get("/providers/new")]
-pub async fn choose(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
-    ok(&ChoosePage {
-        ctx: PageCtx::new(&req, &session, "providers"),
-    })
+pub async fn choose(ctx: PageCtx) -> Result<HttpResponse, WebError> {
+    ok(&ChoosePage { ctx })
 }
 
 #[get("/providers/new/{kind}")]
-pub async fn new_form(
-    req: HttpRequest,
-    session: Session,
-    kind: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
+pub async fn new_form(ctx: PageCtx, kind: web::Path<String>) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
     ok(&FormPage {
-        ctx: PageCtx::new(&req, &session, "providers"),
+        ctx,
         kind,
         provider_id: None,
         form: ProviderForm::default(),
@@ -115,14 +91,13 @@ pub async fn new_form(
 
 #[post("/providers/new/{kind}")]
 pub async fn create(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     kind: web::Path<String>,
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
-    let en = Lang::from_request(&req) == Lang::En;
+    let en = ctx.lang == Lang::En;
     match connect::prepare(&state.core, kind, &form, None, en).await {
         Ok(new) => {
             let id = {
@@ -135,13 +110,12 @@ pub async fn create(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&req, &session, kind, None, form, errors),
+        Err(errors) => form_again(ctx, kind, None, form, errors),
     }
 }
 
 fn form_again(
-    req: &HttpRequest,
-    session: &Session,
+    ctx: PageCtx,
     kind: ProviderKind,
     provider_id: Option<i64>,
     form: ProviderForm,
@@ -151,7 +125,7 @@ fn form_again(
         .then(|| svyazka_core::retailcrm::normalize_domain(&form.domain).ok())
         .flatten();
     let page = FormPage {
-        ctx: PageCtx::new(req, session, "providers"),
+        ctx,
         kind,
         provider_id,
         form,
@@ -222,28 +196,21 @@ fn masked(state: &AppState, p: &Provider) -> String {
 
 #[get("/providers/{id}")]
 pub async fn show(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    ok(&show_page(&state, &req, &session, p, Vec::new()))
+    ok(&show_page(&state, ctx, p, Vec::new()))
 }
 
-fn show_page(
-    state: &AppState,
-    req: &HttpRequest,
-    session: &Session,
-    p: Provider,
-    in_use: Vec<String>,
-) -> ShowPage {
+fn show_page(state: &AppState, ctx: PageCtx, p: Provider, in_use: Vec<String>) -> ShowPage {
     ShowPage {
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
         in_use,
-        ctx: PageCtx::new(req, session, "providers"),
+        ctx,
         p,
     }
 }
@@ -278,8 +245,7 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
 
 #[get("/providers/{id}/edit")]
 pub async fn edit_form(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -290,7 +256,7 @@ pub async fn edit_form(
     };
     ok(&FormPage {
         form: form_of(&state, &p),
-        ctx: PageCtx::new(&req, &session, "providers"),
+        ctx,
         kind: p.kind,
         provider_id: Some(p.id),
         errors: FieldErrors::new(),
@@ -300,14 +266,13 @@ pub async fn edit_form(
 
 #[post("/providers/{id}/edit")]
 pub async fn update(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = Lang::from_request(&req) == Lang::En;
+    let en = ctx.lang == Lang::En;
     match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
         Ok(new) => {
             let (id, crypto) = (p.id, state.core.crypto.clone());
@@ -318,23 +283,20 @@ pub async fn update(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&req, &session, p.kind, Some(p.id), form, errors),
+        Err(errors) => form_again(ctx, p.kind, Some(p.id), form, errors),
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Re-runs the live check with the stored settings, recording the outcome on the provider.
 #[post("/providers/{id}/check")]
 pub async fn recheck(
-    req: HttpRequest,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = Lang::from_request(&req) == Lang::En;
+    let en = ctx.lang == Lang::En;
     let form = form_of(&state, &p);
     let id = p.id;
     match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
@@ -359,7 +321,7 @@ pub async fn recheck(
 pub async fn rotate(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     state
@@ -373,11 +335,10 @@ pub async fn rotate(
 
 #[post("/providers/{id}/delete")]
 pub async fn delete(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     match state.core.db(move |c| providers::delete(c, id)).await {
@@ -387,10 +348,7 @@ pub async fn delete(
         }
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
-            render(
-                &show_page(&state, &req, &session, p, names),
-                StatusCode::CONFLICT,
-            )
+            render(&show_page(&state, ctx, p, names), StatusCode::CONFLICT)
         }
         Err(e) => Err(e.into()),
     }

@@ -6,12 +6,10 @@
 //! so. While a listed run (or the shown run) is queued or running, htmx re-fetches the page
 //! every few seconds and swaps in only the table (or the run) with `hx-select`.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use svyazka_core::catalog::{self, FieldDef};
 use svyazka_core::jobs::Job;
@@ -21,67 +19,13 @@ use svyazka_core::runs::{self, Run, RunFilter, StepRecord, status};
 use crate::error::WebError;
 use crate::i18n::Lang;
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::CsrfForm;
+use crate::session::CsrfOnly;
 use crate::state::AppState;
 
 pub const PER_PAGE: i64 = 50;
 /// Longest error shown in a list row; the run page shows it whole.
 const EXCERPT_CHARS: usize = 140;
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-
-#[rustfmt::skip]
-pub const LABELS: &[(&str, &str, &str)] = &[
-    ("runs_filter_bundle", "Связка", "Bundle"),
-    ("runs_all", "Все", "All"),
-    ("runs_from", "С даты", "From"),
-    ("runs_to", "По дату", "To"),
-    ("runs_apply", "Показать", "Apply"),
-    ("runs_reset", "Сбросить", "Reset"),
-    ("runs_total", "Всего запусков", "Runs in total"),
-    ("runs_page", "Страница", "Page"),
-    ("runs_of", "из", "of"),
-    ("runs_newer", "← Новее", "← Newer"),
-    ("runs_older", "Старее →", "Older →"),
-    ("runs_none_match", "Нет запусков, подходящих под условия.", "No runs match these filters."),
-    ("runs_times_utc", "Время указано в UTC.", "Times are in UTC."),
-    ("runs_bad_status", "Неизвестный статус, фильтр по статусу не применён", "Unknown status, the status filter is ignored"),
-    ("runs_bad_bundle", "Нет такой связки, фильтр по связке не применён", "No such bundle, the bundle filter is ignored"),
-    ("runs_bad_date", "Дата не распознана (нужен формат ГГГГ-ММ-ДД), фильтр по дате не применён", "The date is not understood (use YYYY-MM-DD), the date filter is ignored"),
-    ("runs_bad_page", "Неверный номер страницы, показана первая", "Invalid page number, showing the first page"),
-    ("runs_live", "Таблица обновляется сама, пока есть выполняющиеся запуски.", "The table refreshes itself while runs are in progress."),
-    ("run_id", "№", "#"),
-    ("run_bundle", "Связка", "Bundle"),
-    ("run_attempts", "Попытки", "Attempts"),
-    ("run_created", "Создан", "Created"),
-    ("run_started", "Начат", "Started"),
-    ("run_finished", "Завершён", "Finished"),
-    ("run_error", "Ошибка", "Error"),
-    ("run_status_queued", "в очереди", "queued"),
-    ("run_status_running", "выполняется", "running"),
-    ("run_status_succeeded", "успешно", "succeeded"),
-    ("run_status_failed", "ошибка", "failed"),
-    ("run_status_not_run", "не выполнялся", "not run"),
-    ("run_title", "Запуск", "Run"),
-    ("run_back", "← Все запуски", "← All runs"),
-    ("run_bundle_runs", "Запуски этой связки", "Runs of this bundle"),
-    ("run_event", "Событие (данные триггера)", "Event (trigger payload)"),
-    ("run_event_empty", "Событие без полей.", "The event has no fields."),
-    ("run_steps", "Шаги", "Steps"),
-    ("run_step", "Шаг", "Step"),
-    ("run_inputs", "Входные параметры", "Inputs"),
-    ("run_outputs", "Результат", "Outputs"),
-    ("run_attempt", "Попытка", "Attempt"),
-    ("run_duration", "Длительность, мс", "Duration, ms"),
-    ("run_field", "Поле", "Field"),
-    ("run_value", "Значение", "Value"),
-    ("run_nothing", "нет", "none"),
-    ("run_replay", "Повторить с шага с ошибкой", "Replay from the failed step"),
-    ("run_replay_hint", "Успешно выполненные шаги не повторяются.", "Steps that succeeded are not repeated."),
-    ("run_replay_refused", "Повторить можно только запуск, завершившийся ошибкой.", "Only a failed run can be replayed."),
-    ("run_no_steps", "Шаги ещё не выполнялись.", "No steps have run yet."),
-    ("run_definition_unreadable", "Сохранённое описание связки не читается", "The stored bundle definition is unreadable"),
-    ("run_live", "Страница обновляется сама, пока запуск выполняется.", "The page refreshes itself while the run is in progress."),
-];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(show).service(replay);
@@ -331,10 +275,9 @@ impl ListPage {
 #[get("/runs")]
 pub async fn list(
     req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = PageCtx::new(&req, &session, "runs");
     let raw = RawQuery::parse(req.query_string());
     let bundles: Vec<BundleOption> = state
         .core
@@ -569,13 +512,7 @@ async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
         .await
 }
 
-fn show_page(
-    req: &HttpRequest,
-    session: &Session,
-    loaded: Loaded,
-    notice: Option<&'static str>,
-) -> ShowPage {
-    let ctx = PageCtx::new(req, session, "runs");
+fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> ShowPage {
     let en = ctx.lang == Lang::En;
     let Loaded {
         run,
@@ -689,27 +626,22 @@ fn show_page(
 
 #[get("/runs/{id:\\d+}")]
 pub async fn show(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let loaded = load(&state, *id).await?;
-    ok(&show_page(&req, &session, loaded, None))
+    ok(&show_page(ctx, loaded, None))
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Back to queued (succeeded steps stay done), then a nudge to the queue. If the push fails
 /// the row is still queued and the sweeper enqueues it.
 #[post("/runs/{id:\\d+}/replay")]
 pub async fn replay(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     let replayed = state
@@ -721,7 +653,7 @@ pub async fn replay(
         .await?;
     if !replayed {
         let loaded = load(&state, id).await?;
-        let page = show_page(&req, &session, loaded, Some("run_replay_refused"));
+        let page = show_page(ctx, loaded, Some("run_replay_refused"));
         return render(&page, StatusCode::CONFLICT);
     }
     if let Err(e) = state.queue.push(Job::ExecuteRun { ids: vec![id] }).await {
