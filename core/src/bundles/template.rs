@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
 
 /// Output is capped so a runaway loop in a template cannot produce megabytes of message text.
 const MAX_OUTPUT: usize = 16 * 1024;
@@ -21,46 +22,193 @@ fn env() -> Environment<'static> {
     env
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a template cannot be used, as data (the web app words it for the admin; `Display` is
+/// English, for logs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
 pub enum TemplateError {
-    #[error("template syntax: {0}")]
-    Syntax(String),
-    #[error("unknown parameter {{{{ {0} }}}}")]
-    Unknown(String),
-    #[error("template: {0}")]
-    Render(String),
-    #[error("template is longer than {MAX_SOURCE} characters")]
-    TooLong,
+    #[error("template syntax, line {line}: {syntax}")]
+    Syntax { line: usize, syntax: Syntax },
+    #[error("unknown parameter {{{{ {name} }}}}")]
+    Unknown { name: String },
+    #[error("template, line {line}: {failure}")]
+    Render { line: usize, failure: RenderFailure },
+    #[error("template is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("the filled-in template is longer than {max} bytes")]
+    OutputTooLong { max: usize },
 }
 
-impl TemplateError {
-    /// The message in the admin's language (the `Display` form is English, for logs).
-    pub fn localized(&self, en: bool) -> String {
-        if en {
-            return self.to_string();
+/// What the parser tripped over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Syntax {
+    /// `found` where the parser wanted `expected` (when it said).
+    #[error("unexpected {found:?}, expected {expected:?}")]
+    Unexpected {
+        found: Token,
+        expected: Option<Token>,
+    },
+    #[error("unexpected character")]
+    UnexpectedCharacter,
+    #[error("unterminated string")]
+    UnterminatedString,
+    #[error("unterminated comment")]
+    UnterminatedComment,
+    #[error("input after the expression")]
+    TrailingInput,
+    #[error("unknown statement {name}")]
+    UnknownStatement { name: String },
+    /// Anything else, in the template engine's own (English) words.
+    #[error("{detail}")]
+    Other { detail: String },
+}
+
+/// A piece of template syntax as the parser names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Token {
+    /// The end of the template.
+    End,
+    VariableStart,
+    VariableEnd,
+    BlockStart,
+    BlockEnd,
+    Name,
+    String,
+    Number,
+    Text,
+    Expression,
+    Keyword,
+    /// An operator or bracket, e.g. `}`.
+    Symbol(String),
+    /// A phrase of the parser's this list does not know.
+    Other(String),
+}
+
+impl Token {
+    fn from_phrase(p: &str) -> Token {
+        match p.trim() {
+            "end of input" => Token::End,
+            "start of variable block" => Token::VariableStart,
+            "end of variable block" => Token::VariableEnd,
+            "start of block" => Token::BlockStart,
+            "end of block" => Token::BlockEnd,
+            "identifier" => Token::Name,
+            "string" => Token::String,
+            "integer" | "float" => Token::Number,
+            "template-data" => Token::Text,
+            "expression" => Token::Expression,
+            "keyword" | "statement" => Token::Keyword,
+            other => match other.strip_prefix('`').and_then(|o| o.strip_suffix('`')) {
+                Some(symbol) => Token::Symbol(symbol.to_string()),
+                None => Token::Other(other.to_string()),
+            },
         }
-        match self {
-            TemplateError::Syntax(d) => format!("ошибка в шаблоне: {d}"),
-            TemplateError::Unknown(v) => format!("неизвестный параметр {{{{ {v} }}}}"),
-            TemplateError::Render(d) => format!("шаблон не удалось заполнить: {d}"),
-            TemplateError::TooLong => format!("шаблон длиннее {MAX_SOURCE} символов"),
+    }
+}
+
+/// What went wrong while filling a template in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RenderFailure {
+    #[error("unknown filter")]
+    UnknownFilter,
+    #[error("unknown test")]
+    UnknownTest,
+    #[error("unknown function")]
+    UnknownFunction,
+    #[error("unknown method")]
+    UnknownMethod,
+    #[error("wrong arguments")]
+    WrongArguments,
+    /// The step limit ran out (a runaway loop).
+    #[error("too much work")]
+    TooMuchWork,
+    /// E.g. adding text to a number; `detail` in the engine's own words.
+    #[error("invalid operation: {detail}")]
+    InvalidOperation { detail: String },
+    #[error("{detail}")]
+    Other { detail: String },
+}
+
+fn syntax(e: &minijinja::Error) -> TemplateError {
+    let detail = e.detail().unwrap_or_default();
+    let syntax = if let Some(rest) = detail.strip_prefix("unexpected ") {
+        match rest {
+            "character" => Syntax::UnexpectedCharacter,
+            "end of string" => Syntax::UnterminatedString,
+            "end of comment" => Syntax::UnterminatedComment,
+            "input after expression" => Syntax::TrailingInput,
+            _ => {
+                let (found, expected) = match rest.split_once(", expected ") {
+                    Some((f, x)) => (f, Some(Token::from_phrase(x))),
+                    None => (rest, None),
+                };
+                Syntax::Unexpected {
+                    found: Token::from_phrase(found),
+                    expected,
+                }
+            }
         }
+    } else if let Some(name) = detail.strip_prefix("unknown statement ") {
+        Syntax::UnknownStatement {
+            name: name.to_string(),
+        }
+    } else {
+        Syntax::Other {
+            detail: if detail.is_empty() {
+                e.kind().to_string()
+            } else {
+                detail.to_string()
+            },
+        }
+    };
+    TemplateError::Syntax {
+        line: e.line().unwrap_or(1),
+        syntax,
+    }
+}
+
+fn render_failure(e: &minijinja::Error) -> TemplateError {
+    use minijinja::ErrorKind as K;
+    let detail = || {
+        e.detail()
+            .map_or_else(|| e.kind().to_string(), str::to_string)
+    };
+    let failure = match e.kind() {
+        K::SyntaxError => return syntax(e),
+        K::UndefinedError => {
+            return TemplateError::Unknown {
+                name: e.detail().unwrap_or_default().to_string(),
+            };
+        }
+        K::UnknownFilter => RenderFailure::UnknownFilter,
+        K::UnknownTest => RenderFailure::UnknownTest,
+        K::UnknownFunction => RenderFailure::UnknownFunction,
+        K::UnknownMethod => RenderFailure::UnknownMethod,
+        K::TooManyArguments | K::MissingArgument => RenderFailure::WrongArguments,
+        K::OutOfFuel => RenderFailure::TooMuchWork,
+        K::InvalidOperation => RenderFailure::InvalidOperation { detail: detail() },
+        _ => RenderFailure::Other { detail: detail() },
+    };
+    TemplateError::Render {
+        line: e.line().unwrap_or(1),
+        failure,
     }
 }
 
 /// Checks syntax and that every variable is one of `known` (dotted names like `step1.contact_id`).
 pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> {
     if text.len() > MAX_SOURCE {
-        return Err(TemplateError::TooLong);
+        return Err(TemplateError::TooLong { max: MAX_SOURCE });
     }
     let env = env();
-    let tmpl = env
-        .template_from_str(text)
-        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
+    let tmpl = env.template_from_str(text).map_err(|e| syntax(&e))?;
     for var in tmpl.undeclared_variables(true) {
         let ok = known.contains(&var) || known.iter().any(|k| k.starts_with(&format!("{var}.")));
         if !ok {
-            return Err(TemplateError::Unknown(var));
+            return Err(TemplateError::Unknown { name: var });
         }
     }
     Ok(())
@@ -68,29 +216,15 @@ pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> 
 
 pub fn render(text: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
     if text.len() > MAX_SOURCE {
-        return Err(TemplateError::TooLong);
+        return Err(TemplateError::TooLong { max: MAX_SOURCE });
     }
     let env = env();
-    let tmpl = env
-        .template_from_str(text)
-        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
-    let out = tmpl.render(ctx).map_err(|e| match e.kind() {
-        minijinja::ErrorKind::UndefinedError => TemplateError::Unknown(describe(&e)),
-        _ => TemplateError::Render(describe(&e)),
-    })?;
+    let tmpl = env.template_from_str(text).map_err(|e| syntax(&e))?;
+    let out = tmpl.render(ctx).map_err(|e| render_failure(&e))?;
     if out.len() > MAX_OUTPUT {
-        return Err(TemplateError::Render(format!(
-            "result longer than {MAX_OUTPUT} bytes"
-        )));
+        return Err(TemplateError::OutputTooLong { max: MAX_OUTPUT });
     }
     Ok(out)
-}
-
-fn describe(e: &minijinja::Error) -> String {
-    match e.detail() {
-        Some(d) => format!("{d} (line {})", e.line().unwrap_or(1)),
-        None => e.kind().to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -118,11 +252,29 @@ mod tests {
         assert!(check("Hi {{ first_name }} {{ step1.contact_id }}", &k).is_ok());
         assert_eq!(
             check("Hi {{ firstname }}", &k),
-            Err(TemplateError::Unknown("firstname".into()))
+            Err(TemplateError::Unknown {
+                name: "firstname".into()
+            })
+        );
+        assert_eq!(
+            check("Hi\n{{ first_name ", &k),
+            Err(TemplateError::Syntax {
+                line: 2,
+                syntax: Syntax::Unexpected {
+                    found: Token::End,
+                    expected: Some(Token::VariableEnd)
+                }
+            })
         );
         assert!(matches!(
-            check("Hi {{ first_name ", &k),
-            Err(TemplateError::Syntax(_))
+            check("{{ first_name }} {% if %}", &k),
+            Err(TemplateError::Syntax {
+                syntax: Syntax::Unexpected {
+                    found: Token::BlockEnd,
+                    ..
+                },
+                ..
+            })
         ));
     }
 
@@ -143,12 +295,15 @@ mod tests {
 
     #[test]
     fn runaway_templates_stop() {
-        assert!(
+        assert!(matches!(
             render(
                 "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
                 &json!({})
-            )
-            .is_err()
-        );
+            ),
+            Err(TemplateError::Render {
+                failure: RenderFailure::TooMuchWork,
+                ..
+            })
+        ));
     }
 }

@@ -20,8 +20,6 @@ pub(super) const LABELS: &[Row] = &[
     ("setup_done", "Администратор уже создан.", "An administrator already exists."),
     ("bad_login", "Неверный логин или пароль.", "Wrong username or password."),
     ("too_many_attempts", "Слишком много неудачных попыток. Попробуйте позже.", "Too many failed attempts. Try again later."),
-    ("err_username", "Логин: от 3 до 64 символов.", "Username: 3 to 64 characters."),
-    ("err_password_len", "Пароль: не короче 10 символов.", "Password: at least 10 characters."),
     ("err_password_match", "Пароли не совпадают.", "Passwords do not match."),
     ("add", "Добавить", "Add"),
     ("save", "Сохранить", "Save"),

@@ -1,12 +1,18 @@
 //! Russian (the users' language, default) and English: every word an admin reads. Labels live
-//! in tables, one per screen, so a missing translation is a missing row, visible in review.
+//! in tables, one per screen, so a missing translation is a missing row, visible in review;
+//! `reasons` words the typed reasons core reports, `catalog` the catalog's keys.
 
 mod base;
 mod bundles;
+pub mod catalog;
+mod msg;
 mod providers;
+pub mod reasons;
 mod runs;
 
 use actix_web::HttpRequest;
+
+pub use msg::Msg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -24,6 +30,7 @@ const TABLES: &[&[Row]] = &[
     providers::LABELS,
     bundles::LABELS,
     runs::LABELS,
+    reasons::LABELS,
 ];
 
 impl Lang {
@@ -84,6 +91,10 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled() {
+        assert_eq!(
+            Lang::Ru.f("len_between", &[("min", &5), ("max", &100)]),
+            "от 5 до 100 символов"
+        );
         assert_eq!(
             Lang::Ru.f("no_step", &[("number", &3)]),
             "Нет шага 3. Обновите страницу."

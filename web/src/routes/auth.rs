@@ -4,9 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, cookie::Cookie, get, post, web};
 use askama::Template;
 use serde::Deserialize;
+use svyazka_core::reason::field_problems;
+use validator::Validate;
 
 use crate::error::WebError;
-use crate::i18n::{self, Lang};
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::{self, CsrfForm, CsrfOnly};
 use crate::state::AppState;
@@ -16,9 +18,9 @@ use crate::state::AppState;
 struct SetupPage {
     ctx: PageCtx,
     username: String,
-    err_username: Option<&'static str>,
-    err_password: Option<&'static str>,
-    err_repeat: Option<&'static str>,
+    err_username: Option<Msg>,
+    err_password: Option<Msg>,
+    err_repeat: Option<Msg>,
 }
 
 #[derive(Template)]
@@ -29,13 +31,17 @@ struct LoginPage {
     error: Option<&'static str>,
 }
 
-#[derive(Deserialize)]
+/// The first administrator; the rules are checked by `validator`, worded by `i18n::reasons`.
+#[derive(Deserialize, Validate)]
 pub struct SetupForm {
     #[serde(default)]
+    #[validate(length(min = 3, max = 64))]
     username: String,
     #[serde(default)]
+    #[validate(length(min = 10))]
     password: String,
     #[serde(default)]
+    #[validate(must_match(other = "password"))]
     password_repeat: String,
 }
 
@@ -78,21 +84,28 @@ pub async fn setup(
     if state.admin_exists().await? {
         return Ok(already_set_up(lang));
     }
-    let username = form.username.trim().to_string();
-    let err_username =
-        (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
-    let err_password = (form.password.chars().count() < 10).then(|| lang.t("err_password_len"));
-    let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
-    if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
+    let form = SetupForm {
+        username: form.username.trim().to_string(),
+        ..form
+    };
+    if let Err(invalid) = form.validate() {
+        let problems = field_problems(&invalid);
+        let err = |field: &str| {
+            problems
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(f, p)| reasons::labelled(lang, f, f, p))
+        };
         let page = SetupPage {
+            err_username: err("username"),
+            err_password: err("password"),
+            err_repeat: err("password_repeat"),
             ctx,
-            username,
-            err_username,
-            err_password,
-            err_repeat,
+            username: form.username,
         };
         return render(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let username = form.username;
     let password = form.password;
     let name = username.clone();
     let created = state

@@ -6,12 +6,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use svyazka_core::providers::connect::{self, FieldErrors, ProviderForm};
+use svyazka_core::providers::connect::{self, CheckFailure, FieldErrors, ProviderForm};
 use svyazka_core::providers::settings::mask;
 use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets, Settings};
 
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
@@ -24,6 +24,20 @@ pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("st
 struct ListPage {
     ctx: PageCtx,
     providers: Vec<Provider>,
+}
+
+impl ListPage {
+    fn check(&self, p: &Provider) -> Option<Msg> {
+        check_message(self.ctx.lang, p)
+    }
+}
+
+/// Why the provider's last check failed, in the admin's language.
+fn check_message(lang: Lang, p: &Provider) -> Option<Msg> {
+    p.check_message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| reasons::check(lang, m))
 }
 
 #[derive(Template)]
@@ -45,8 +59,10 @@ struct FormPage {
 }
 
 impl FormPage {
-    fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field).map(String::as_str)
+    fn err(&self, field: &str) -> Option<Msg> {
+        self.errors
+            .get(field)
+            .map(|p| reasons::rule(self.ctx.lang, field, p))
     }
 }
 
@@ -59,6 +75,7 @@ struct ShowPage {
     masked_secret: String,
     trigger_body: &'static str,
     in_use: Vec<String>,
+    check: Option<Msg>,
 }
 
 fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
@@ -97,8 +114,7 @@ pub async fn create(
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
-    let en = ctx.lang == Lang::En;
-    match connect::prepare(&state.core, kind, &form, None, en).await {
+    match connect::prepare(&state.core, kind, &form, None).await {
         Ok(new) => {
             let id = {
                 let crypto = state.core.crypto.clone();
@@ -149,7 +165,8 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
                 .await?
         }
         Ok(None) => {}
-        Err(msg) => {
+        Err(failure) => {
+            let msg = failure.to_stored();
             state
                 .core
                 .db(move |c| providers::record_check(c, id, false, Some(&msg)))
@@ -160,19 +177,17 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
     Ok(())
 }
 
+/// What the domain field will be read as, or why it cannot be (htmx swaps this in as HTML).
 #[get("/providers/normalize")]
-pub async fn normalize(query: web::Query<DomainQuery>) -> HttpResponse {
+pub async fn normalize(ctx: PageCtx, query: web::Query<DomainQuery>) -> HttpResponse {
     let text = match svyazka_core::retailcrm::normalize_domain(&query.domain) {
-        Ok(url) => format!("→ {url}"),
-        Err(e) if query.domain.trim().is_empty() => {
-            let _ = e;
-            String::new()
-        }
-        Err(e) => e.to_string(),
+        Ok(url) => Msg::new(format!("→ {url}")),
+        Err(_) if query.domain.trim().is_empty() => Msg::default(),
+        Err(e) => reasons::domain(ctx.lang, &e),
     };
     HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(text)
+        .content_type("text/html; charset=utf-8")
+        .body(text.to_string())
 }
 
 #[derive(Deserialize)]
@@ -210,6 +225,7 @@ fn show_page(state: &AppState, ctx: PageCtx, p: Provider, in_use: Vec<String>) -
         masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
         in_use,
+        check: check_message(ctx.lang, &p),
         ctx,
         p,
     }
@@ -272,8 +288,7 @@ pub async fn update(
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = ctx.lang == Lang::En;
-    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+    match connect::prepare(&state.core, p.kind, &form, Some(&p)).await {
         Ok(new) => {
             let (id, crypto) = (p.id, state.core.crypto.clone());
             state
@@ -290,16 +305,14 @@ pub async fn update(
 /// Re-runs the live check with the stored settings, recording the outcome on the provider.
 #[post("/providers/{id}/check")]
 pub async fn recheck(
-    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = ctx.lang == Lang::En;
     let form = form_of(&state, &p);
     let id = p.id;
-    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+    match connect::prepare(&state.core, p.kind, &form, Some(&p)).await {
         Ok(_) => {
             state
                 .core
@@ -307,7 +320,7 @@ pub async fn recheck(
                 .await?
         }
         Err(errors) => {
-            let msg = errors.values().cloned().collect::<Vec<_>>().join("; ");
+            let msg = CheckFailure::fields(&errors).to_stored();
             state
                 .core
                 .db(move |c| providers::record_check(c, id, false, Some(&msg)))

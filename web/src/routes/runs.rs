@@ -11,13 +11,13 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{Map, Value as Json};
-use svyazka_core::catalog::{self, FieldDef};
+use svyazka_core::catalog;
 use svyazka_core::jobs::Job;
 use svyazka_core::providers::{self, ProviderError, ProviderKind};
 use svyazka_core::runs::{self, Run, RunFilter, StepRecord, status};
 
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::CsrfOnly;
 use crate::state::AppState;
@@ -222,7 +222,7 @@ pub struct RunRow {
     pub attempts: i32,
     pub created: String,
     pub finished: String,
-    pub error: Option<String>,
+    pub error: Option<Msg>,
 }
 
 pub struct Pager {
@@ -322,7 +322,7 @@ pub async fn list(
                 .error
                 .as_deref()
                 .filter(|e| !e.trim().is_empty())
-                .map(excerpt),
+                .map(|e| reasons::stored(ctx.lang, e, None).excerpt(EXCERPT_CHARS)),
             status: i.run.status,
             bundle_name: i.bundle_name,
         })
@@ -381,7 +381,7 @@ pub struct StepView {
     pub inputs: Vec<FieldRow>,
     pub outputs: Vec<FieldRow>,
     pub has_outputs: bool,
-    pub error: Option<String>,
+    pub error: Option<Msg>,
     pub attempt: Option<i32>,
     pub duration_ms: Option<i64>,
     pub started: String,
@@ -396,6 +396,7 @@ struct ShowPage {
     bundle_name: String,
     /// Set when the stored definition cannot be read.
     definition_error: Option<String>,
+    run_error: Option<Msg>,
     status_label: &'static str,
     event_label: String,
     event: Vec<FieldRow>,
@@ -428,16 +429,16 @@ fn as_text(v: &Json) -> String {
 }
 
 /// Rows in the catalog's order first (labelled), then any other keys as they are.
-fn field_rows<'a>(
+fn field_rows(
     map: &Map<String, Json>,
-    known: impl Iterator<Item = (&'a str, &'a str)>,
+    known: impl Iterator<Item = (&'static str, String)>,
 ) -> Vec<FieldRow> {
     let mut rows = Vec::with_capacity(map.len());
     let mut seen = Vec::new();
     for (key, label) in known {
         if let Some(v) = map.get(key) {
             rows.push(FieldRow {
-                label: label.to_string(),
+                label,
                 key: key.to_string(),
                 value: as_text(v),
             });
@@ -456,11 +457,13 @@ fn field_rows<'a>(
     rows
 }
 
+/// The catalog's fields of `kind`, with their labels.
 fn fields_of(
-    defs: &'static [FieldDef],
-    en: bool,
-) -> impl Iterator<Item = (&'static str, &'static str)> {
-    defs.iter().map(move |f| (f.key, f.label(en)))
+    lang: Lang,
+    kind: ProviderKind,
+    keys: impl Iterator<Item = &'static str>,
+) -> impl Iterator<Item = (&'static str, String)> {
+    keys.map(move |k| (k, i18n::catalog::field(lang, kind, k)))
 }
 
 fn json_object(s: Option<&str>) -> Map<String, Json> {
@@ -513,7 +516,7 @@ async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
 }
 
 fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> ShowPage {
-    let en = ctx.lang == Lang::En;
+    let lang = ctx.lang;
     let Loaded {
         run,
         records,
@@ -530,18 +533,28 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
         ),
         Err(e) => (
             "—".to_string(),
-            Some(format!("{}: {e}", ctx.t("run_definition_unreadable"))),
+            {
+                tracing::warn!(run = run.id, error = %e, "run definition unreadable");
+                Some(ctx.t("run_definition_unreadable").to_string())
+            },
             String::new(),
             Vec::new(),
         ),
     };
-    let event_def = source.and_then(|k| catalog::event(k, &event_type));
-    let event_label = match event_def {
-        Some(d) => d.label(en).to_string(),
-        None => event_type.clone(),
+    let event_def = source.and_then(|k| catalog::event(k, &event_type).map(|d| (k, d)));
+    let (event_label, event) = match event_def {
+        Some((kind, d)) => (
+            i18n::catalog::event(lang, kind, d.key),
+            field_rows(
+                &run.event_fields(),
+                fields_of(lang, kind, d.fields.iter().map(|f| f.key)),
+            ),
+        ),
+        None => (
+            event_type.clone(),
+            field_rows(&run.event_fields(), std::iter::empty()),
+        ),
     };
-    let event_fields = event_def.map(|d| d.fields).unwrap_or(&[]);
-    let event = field_rows(&run.event_fields(), fields_of(event_fields, en));
 
     // The snapshot's steps, each with its record when it has run; records beyond the snapshot
     // (cannot happen unless the definition is unreadable) are still shown.
@@ -561,22 +574,29 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
             .map(|r| r.action.clone())
             .or_else(|| planned.get(i).cloned())
             .unwrap_or_default();
-        let def = target.and_then(|k| catalog::action(k, &action));
-        let label = def
-            .map(|d| d.label(en).to_string())
-            .unwrap_or_else(|| action.clone());
+        let def = target.and_then(|k| catalog::action(k, &action).map(|d| (k, d)));
+        let label = def.map_or_else(
+            || action.clone(),
+            |(kind, d)| i18n::catalog::action(lang, kind, d.key),
+        );
         let view = match rec {
             Some(r) => {
-                let params = def.map(|d| d.params).unwrap_or(&[]);
-                let outputs_def = def.map(|d| d.outputs).unwrap_or(&[]);
-                let inputs = field_rows(
-                    &json_object(Some(&r.inputs)),
-                    params.iter().map(|p| (p.key, p.label(en))),
-                );
-                let outputs = field_rows(
-                    &json_object(r.outputs.as_deref()),
-                    fields_of(outputs_def, en),
-                );
+                let (inputs, outputs) = match def {
+                    Some((kind, d)) => (
+                        field_rows(
+                            &json_object(Some(&r.inputs)),
+                            fields_of(lang, kind, d.params.iter().map(|p| p.key)),
+                        ),
+                        field_rows(
+                            &json_object(r.outputs.as_deref()),
+                            fields_of(lang, kind, d.outputs.iter().map(|o| o.key)),
+                        ),
+                    ),
+                    None => (
+                        field_rows(&json_object(Some(&r.inputs)), std::iter::empty()),
+                        field_rows(&json_object(r.outputs.as_deref()), std::iter::empty()),
+                    ),
+                };
                 StepView {
                     number: i + 1,
                     label,
@@ -585,7 +605,11 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
                     has_outputs: r.outputs.is_some(),
                     inputs,
                     outputs,
-                    error: r.error.clone(),
+                    error: r
+                        .error
+                        .as_deref()
+                        .filter(|e| !e.trim().is_empty())
+                        .map(|e| reasons::stored(lang, e, target)),
                     attempt: Some(r.attempt),
                     duration_ms: Some(r.duration_ms),
                     started: fmt_time(r.started_at),
@@ -610,6 +634,11 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
         steps.push(view);
     }
     ShowPage {
+        run_error: run
+            .error
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| reasons::stored(lang, e, target)),
         status_label: status_label(&ctx, &run.status),
         can_replay: run.status == status::FAILED,
         live: is_live(&run.status),

@@ -6,11 +6,12 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 use svyazka_core::bundles::{self, BundleState, editor, validate};
+use svyazka_core::reason::field_problems;
 
 use super::view::{BundleView, Loaded, RunBar, StepView, load};
 use super::{Choice, back_to_editor};
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
@@ -24,7 +25,7 @@ struct EditorPage {
     steps: Vec<StepView>,
     actions: Vec<Choice>,
     name_saved: bool,
-    name_error: bool,
+    name_error: Option<Msg>,
     oob: bool,
 }
 
@@ -34,7 +35,7 @@ struct NameFragment {
     ctx: PageCtx,
     b: BundleView,
     name_saved: bool,
-    name_error: bool,
+    name_error: Option<Msg>,
 }
 
 #[derive(Template)]
@@ -46,7 +47,7 @@ struct RunBarFragment {
     oob: bool,
 }
 
-fn editor_page(ctx: PageCtx, l: &Loaded, refused: bool, name_error: bool) -> EditorPage {
+fn editor_page(ctx: PageCtx, l: &Loaded, refused: bool, name_error: Option<Msg>) -> EditorPage {
     let lang = ctx.lang;
     EditorPage {
         b: l.view(lang),
@@ -67,7 +68,7 @@ pub async fn edit(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let l = load(&state, *id).await?;
-    ok(&editor_page(ctx, &l, false, false))
+    ok(&editor_page(ctx, &l, false, None))
 }
 
 #[derive(Deserialize)]
@@ -84,31 +85,37 @@ pub async fn rename(
     CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
-    let cleaned = editor::clean_name(&form.name);
-    if let Some(name) = cleaned.clone() {
-        state
-            .core
-            .db(move |c| bundles::rename(c, id, &name))
-            .await?;
-    }
+    let lang = ctx.lang;
+    let refused = match editor::clean_name(&form.name) {
+        Ok(name) => {
+            state
+                .core
+                .db(move |c| bundles::rename(c, id, &name))
+                .await?;
+            None
+        }
+        Err(invalid) => field_problems(&invalid)
+            .first()
+            .map(|(field, p)| reasons::labelled(lang, "b_name_field", field, p)),
+    };
     let mut l = load(&state, id).await?;
     if !ctx.htmx {
-        return match cleaned {
-            Some(_) => Ok(back_to_editor(id, "")),
-            None => render(
-                &editor_page(ctx, &l, false, true),
+        return match refused {
+            None => Ok(back_to_editor(id, "")),
+            Some(error) => render(
+                &editor_page(ctx, &l, false, Some(error)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
         };
     }
-    if cleaned.is_none() {
+    if refused.is_some() {
         // Keep what was typed so it can be corrected.
         l.bundle.name = form.name;
     }
     ok(&NameFragment {
-        b: l.view(ctx.lang),
-        name_saved: cleaned.is_some(),
-        name_error: cleaned.is_none(),
+        b: l.view(lang),
+        name_saved: refused.is_none(),
+        name_error: refused,
         ctx,
     })
 }
@@ -133,8 +140,7 @@ pub async fn start(
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     let mut l = load(&state, id).await?;
-    let en = ctx.lang == Lang::En;
-    let problems = validate::problems(&l.bundle, l.source.kind, l.target.kind, en);
+    let problems = validate::problems(&l.bundle, l.source.kind, l.target.kind);
     let refused = !problems.is_empty();
     if !refused {
         state
@@ -147,7 +153,7 @@ pub async fn start(
         (true, _) => run_bar_response(ctx, &l, refused),
         (false, false) => Ok(back_to_editor(id, "")),
         (false, true) => render(
-            &editor_page(ctx, &l, true, false),
+            &editor_page(ctx, &l, true, None),
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     }

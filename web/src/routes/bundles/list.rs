@@ -14,7 +14,7 @@ use svyazka_core::providers::{self, Provider};
 
 use super::Choice;
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n;
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::CsrfForm;
 use crate::state::AppState;
@@ -24,7 +24,7 @@ struct Row {
     name: String,
     source: String,
     target: String,
-    event: &'static str,
+    event: String,
     running: bool,
     /// Latest run: status (the badge's class), its label, and when.
     last: Option<(String, &'static str, String)>,
@@ -51,7 +51,7 @@ pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
             Ok::<_, providers::ProviderError>((all, provs, last))
         })
         .await?;
-    let en = ctx.lang == Lang::En;
+    let lang = ctx.lang;
     let run_labels = [
         ("succeeded", ctx.t("b_run_succeeded")),
         ("failed", ctx.t("b_run_failed")),
@@ -69,10 +69,10 @@ pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
     let rows = all
         .into_iter()
         .map(|b| {
-            let event = by_id
-                .get(&b.source_provider_id)
-                .and_then(|p| catalog::event(p.kind, &b.event_type))
-                .map_or("?", |e| e.label(en));
+            let event = by_id.get(&b.source_provider_id).map_or_else(
+                || b.event_type.clone(),
+                |p| i18n::catalog::event(lang, p.kind, &b.event_type),
+            );
             let last = last.remove(&b.id).map(|(status, at)| {
                 let label = run_labels
                     .iter()
@@ -186,19 +186,19 @@ fn type_page(
     action: &str,
     error: bool,
 ) -> TypePage {
-    let en = ctx.lang == Lang::En;
+    let lang = ctx.lang;
     let events: Vec<Choice> = catalog::events(source.kind)
         .iter()
         .map(|e| Choice {
             key: e.key,
-            label: e.label(en).to_string(),
+            label: i18n::catalog::event(lang, source.kind, e.key),
         })
         .collect();
     let actions: Vec<Choice> = catalog::actions(target.kind)
         .iter()
         .map(|a| Choice {
             key: a.key,
-            label: a.label(en).to_string(),
+            label: i18n::catalog::action(lang, target.kind, a.key),
         })
         .collect();
     // A radio group has a choice made: the first (the guide's usual one) unless the user chose.

@@ -5,11 +5,13 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 use svyazka_core::bundles;
+use svyazka_core::reason::Reason;
 use svyazka_core::references::{self, StatusGroupView};
 
 use super::back_to_editor;
 use super::view::{BundleView, Loaded, load};
 use crate::error::WebError;
+use crate::i18n::{Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, see_other};
 use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
@@ -19,7 +21,7 @@ struct StatusView {
     selected: Vec<String>,
     /// Selected codes the account no longer has.
     unknown: Vec<String>,
-    error: Option<String>,
+    error: Option<Msg>,
     saved: bool,
 }
 
@@ -45,7 +47,7 @@ struct StatusesPage {
     st: StatusView,
 }
 
-async fn status_view(state: &AppState, l: &Loaded, saved: bool) -> StatusView {
+async fn status_view(lang: Lang, state: &AppState, l: &Loaded, saved: bool) -> StatusView {
     let selected = l.bundle.status_filter.clone();
     match references::statuses(&state.core, &l.source).await {
         Ok(refs) => {
@@ -66,7 +68,11 @@ async fn status_view(state: &AppState, l: &Loaded, saved: bool) -> StatusView {
             groups: Vec::new(),
             unknown: selected.clone(),
             selected,
-            error: Some(e.message),
+            // The message already says the statuses come from RetailCRM.
+            error: Some(match &e.reason {
+                Reason::Upstream(u) => reasons::upstream_detail(lang, &u.failure),
+                other => reasons::reason(lang, other, None),
+            }),
             saved,
         },
     }
@@ -78,7 +84,7 @@ async fn statuses_response(
     l: &Loaded,
     saved: bool,
 ) -> Result<HttpResponse, WebError> {
-    let st = status_view(state, l, saved).await;
+    let st = status_view(ctx.lang, state, l, saved).await;
     let b = l.view(ctx.lang);
     if ctx.htmx {
         ok(&StatusesFragment { b, st, ctx })

@@ -9,9 +9,9 @@ use svyazka_core::bundles::{self, editor};
 use svyazka_core::catalog;
 
 use super::back_to_editor;
-use super::view::{BundleView, Loaded, RunBar, StepView, load};
+use super::view::{self, BundleView, Loaded, RunBar, StepView, load};
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{Msg, reasons};
 use crate::page::{PageCtx, ok};
 use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
@@ -40,7 +40,7 @@ struct ChainFragment {
 #[template(path = "bundles/preview.html")]
 struct PreviewFragment {
     preview_ok: Option<String>,
-    preview_err: Option<String>,
+    preview_err: Option<Msg>,
 }
 
 fn chain_fragment(ctx: PageCtx, l: &Loaded) -> Result<HttpResponse, WebError> {
@@ -194,7 +194,6 @@ pub async fn preview(
     if index >= l.bundle.steps.len() {
         return Err(editor::EditError::NoStep(index).into());
     }
-    let en = ctx.lang == Lang::En;
     let name = format!("{}.tpl", query.param);
     let text = fields
         .iter()
@@ -205,9 +204,9 @@ pub async fn preview(
     let (preview_ok, preview_err) = if text.trim().is_empty() {
         (None, None)
     } else {
-        match editor::preview(l.event, l.target.kind, &l.bundle.steps, index, text) {
+        match view::preview(ctx.lang, &l, index, text) {
             Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e.localized(en))),
+            Err(e) => (None, Some(reasons::template(ctx.lang, &e))),
         }
     };
     ok(&PreviewFragment {

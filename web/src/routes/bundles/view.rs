@@ -2,14 +2,16 @@
 //! of starting), and each action card with its parameters. Built from a loaded bundle and its
 //! two providers; the templates only print these.
 
-use svyazka_core::bundles::editor::{self, PickGroup};
-use svyazka_core::bundles::{self, Bundle, validate};
-use svyazka_core::catalog::{self, EventDef, FieldType};
+use svyazka_core::bundles::editor::{self, PickFrom, PickGroup};
+use svyazka_core::bundles::template::TemplateError;
+use svyazka_core::bundles::validate::{self, Problem, ProblemKind};
+use svyazka_core::bundles::{self, Bundle};
+use svyazka_core::catalog::{self, EventDef, FieldDef, FieldType};
 use svyazka_core::providers::{self, Provider};
 
 use super::Choice;
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::state::AppState;
 
 /// A bundle with its two providers and its event, as every editor handler needs them.
@@ -57,8 +59,21 @@ pub(super) struct BundleView {
 
 /// The state, Start/Stop, and what stands in the way of starting.
 pub(super) struct RunBar {
-    pub(super) problems: Vec<String>,
+    pub(super) problems: Vec<Msg>,
     pub(super) refused: bool,
+}
+
+/// One `<optgroup>` of a parameter's source select.
+#[derive(Clone)]
+pub(super) struct GroupView {
+    pub(super) label: String,
+    pub(super) options: Vec<OptionView>,
+}
+
+#[derive(Clone)]
+pub(super) struct OptionView {
+    pub(super) value: String,
+    pub(super) label: String,
 }
 
 pub(super) struct ParamView {
@@ -70,10 +85,10 @@ pub(super) struct ParamView {
     pub(super) src: String,
     pub(super) lit: String,
     pub(super) tpl: String,
-    pub(super) error: Option<String>,
+    pub(super) error: Option<Msg>,
     pub(super) preview_ok: Option<String>,
-    pub(super) preview_err: Option<String>,
-    pub(super) groups: Vec<PickGroup>,
+    pub(super) preview_err: Option<Msg>,
+    pub(super) groups: Vec<GroupView>,
     /// `[{"v": "first_name", "l": "RetailCRM: Имя"}, …]` for the chip editor.
     pub(super) vars_json: String,
 }
@@ -86,68 +101,133 @@ pub(super) struct StepView {
     pub(super) saved: bool,
 }
 
+/// A template filled in with sample values in the admin's language.
+pub(super) fn preview(
+    lang: Lang,
+    l: &Loaded,
+    index: usize,
+    text: &str,
+) -> Result<String, TemplateError> {
+    let sample = |f: &FieldDef| i18n::catalog::sample(lang, f);
+    editor::preview(
+        l.event,
+        l.target.kind,
+        &l.bundle.steps,
+        index,
+        text,
+        &sample,
+    )
+}
+
+/// "Step 2 · New deal: «Contact ID»: required parameter is not mapped".
+fn problem(lang: Lang, l: &Loaded, p: &Problem) -> Msg {
+    let target = l.target.kind;
+    let what = match &p.what {
+        ProblemKind::UnknownEvent { event } => {
+            Msg::new(lang.f("b_unknown_event", &[("event", event)]))
+        }
+        ProblemKind::NoSteps => Msg::new(lang.t("b_no_steps")),
+        ProblemKind::UnknownAction { action } => {
+            Msg::new(lang.f("b_unknown_action", &[("action", action)]))
+        }
+        ProblemKind::Param { param, issue } => {
+            Msg::new(format!("«{}»: ", i18n::catalog::field(lang, target, param)))
+                .then(reasons::param_issue(lang, issue))
+        }
+    };
+    match p.step {
+        Some(n) => {
+            let action = l.bundle.steps.get(n - 1).map_or_else(
+                || "?".to_string(),
+                |s| i18n::catalog::action(lang, target, &s.action),
+            );
+            Msg::new(format!("{} {n} · {action}: ", lang.t("b_step"))).then(what)
+        }
+        None => what,
+    }
+}
+
+fn group_view(lang: Lang, g: &PickGroup) -> GroupView {
+    let label = match &g.from {
+        PickFrom::Event { kind, event } => {
+            format!(
+                "{} · {}",
+                kind.title(),
+                i18n::catalog::event(lang, *kind, event)
+            )
+        }
+        PickFrom::Step {
+            number,
+            kind,
+            action,
+        } => format!(
+            "{} {number} · {}",
+            lang.t("b_step"),
+            i18n::catalog::action(lang, *kind, action)
+        ),
+    };
+    GroupView {
+        label,
+        options: g
+            .options
+            .iter()
+            .map(|o| OptionView {
+                value: o.value.clone(),
+                label: format!(
+                    "{}: {}",
+                    o.kind.title(),
+                    i18n::catalog::field(lang, o.kind, o.field)
+                ),
+            })
+            .collect(),
+    }
+}
+
 impl Loaded {
     pub(super) fn view(&self, lang: Lang) -> BundleView {
-        let en = lang == Lang::En;
+        let source = self.source.kind;
         BundleView {
             id: self.bundle.id,
             name: self.bundle.name.clone(),
             running: self.bundle.is_running(),
             source_name: self.source.name.clone(),
-            source_title: self.source.kind.title(),
+            source_title: source.title(),
             target_name: self.target.name.clone(),
             target_title: self.target.kind.title(),
-            event_label: self.event.label(en).to_string(),
+            event_label: i18n::catalog::event(lang, source, self.event.key),
             status_filter: self.event.status_filter,
             event_fields: self
                 .event
                 .fields
                 .iter()
-                .map(|f| f.label(en).to_string())
+                .map(|f| i18n::catalog::field(lang, source, f.key))
                 .collect(),
         }
     }
 
     pub(super) fn run_bar(&self, lang: Lang, refused: bool) -> RunBar {
-        let en = lang == Lang::En;
-        let problems = validate::problems(&self.bundle, self.source.kind, self.target.kind, en)
-            .into_iter()
-            .map(|p| match p.step {
-                Some(n) => {
-                    let action = self
-                        .bundle
-                        .steps
-                        .get(n - 1)
-                        .and_then(|s| catalog::action(self.target.kind, &s.action))
-                        .map_or("?", |a| a.label(en));
-                    format!("{} {n} · {action}: {}", lang.t("b_step"), p.message)
-                }
-                None => p.message,
-            })
+        let problems = validate::problems(&self.bundle, self.source.kind, self.target.kind)
+            .iter()
+            .map(|p| problem(lang, self, p))
             .collect();
         RunBar { problems, refused }
     }
 
     pub(super) fn step_view(&self, index: usize, lang: Lang, saved: bool) -> Option<StepView> {
-        let en = lang == Lang::En;
+        let target = self.target.kind;
         let steps = &self.bundle.steps;
         let step = steps.get(index)?;
-        let action = catalog::action(self.target.kind, &step.action)?;
-        let groups = editor::picker(
-            self.source.kind,
-            self.event,
-            self.target.kind,
-            steps,
-            index,
-            en,
-        );
-        let errors = editor::param_errors(self.event, self.target.kind, steps, index, en);
-        let vars: Vec<serde_json::Value> = groups
+        let action = catalog::action(target, &step.action)?;
+        let picks = editor::picker(self.source.kind, self.event, target, steps, index);
+        let groups: Vec<GroupView> = picks.iter().map(|g| group_view(lang, g)).collect();
+        let vars: Vec<serde_json::Value> = picks
             .iter()
-            .flat_map(|g| g.options.iter())
-            .map(|o| serde_json::json!({"v": o.var, "l": o.label}))
+            .zip(&groups)
+            .flat_map(|(g, view)| g.options.iter().zip(&view.options))
+            .map(|(o, v)| serde_json::json!({"v": o.var, "l": v.label}))
             .collect();
         let vars_json = serde_json::Value::Array(vars).to_string();
+        let errors = editor::param_errors(self.event, target, steps, index);
         let params = action
             .params
             .iter()
@@ -162,9 +242,9 @@ impl Loaded {
                     if tpl.trim().is_empty() || errors.contains_key(p.key) {
                         (None, None)
                     } else {
-                        match editor::preview(self.event, self.target.kind, steps, index, &tpl) {
+                        match preview(lang, self, index, &tpl) {
                             Ok(s) => (Some(s), None),
-                            Err(e) => (None, Some(e.localized(en))),
+                            Err(e) => (None, Some(reasons::template(lang, &e))),
                         }
                     };
                 let is_bool = p.ty == FieldType::Bool;
@@ -175,14 +255,14 @@ impl Loaded {
                 };
                 ParamView {
                     key: p.key,
-                    label: p.label(en).to_string(),
+                    label: i18n::catalog::field(lang, target, p.key),
                     required: p.required,
                     is_bool,
                     bool_value,
                     src: editor::source_key(value),
                     lit,
                     tpl,
-                    error: errors.get(p.key).cloned(),
+                    error: errors.get(p.key).map(|e| reasons::param_issue(lang, e)),
                     preview_ok,
                     preview_err,
                     groups: groups.clone(),
@@ -193,7 +273,7 @@ impl Loaded {
         Some(StepView {
             index,
             number: index + 1,
-            title: action.label(en).to_string(),
+            title: i18n::catalog::action(lang, target, action.key),
             params,
             saved,
         })
@@ -206,12 +286,12 @@ impl Loaded {
     }
 
     pub(super) fn action_choices(&self, lang: Lang) -> Vec<Choice> {
-        let en = lang == Lang::En;
-        catalog::actions(self.target.kind)
+        let kind = self.target.kind;
+        catalog::actions(kind)
             .iter()
             .map(|a| Choice {
                 key: a.key,
-                label: a.label(en).to_string(),
+                label: i18n::catalog::action(lang, kind, a.key),
             })
             .collect()
     }
