@@ -6,6 +6,7 @@ mod faults;
 mod flows;
 mod health;
 mod hooks;
+mod language;
 mod providers;
 mod queue;
 mod runs;
