@@ -33,10 +33,12 @@
     if (!elt.closest || !elt.closest("[data-structural]")) return;
     if (!document.querySelector("[data-step-form][data-dirty]")) return;
     ev.preventDefault();
+    // The warning comes from the page, in the admin's language.
     var head = document.querySelector("[data-unsaved]");
-    var msg = head ? head.getAttribute("data-unsaved") : "Unsaved changes will be lost. Continue?";
+    var msg = head ? head.getAttribute("data-unsaved") : "";
     var q = ev.detail.question;
-    if (window.confirm(q ? q + "\n\n" + msg : msg)) ev.detail.issueRequest(true);
+    var text = [q, msg].filter(Boolean).join("\n\n");
+    if (!text || window.confirm(text)) ev.detail.issueRequest(true);
   });
 
   // A card added at the end of the chain: bring it into view and focus its first parameter.

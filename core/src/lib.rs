@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod messengers;
 pub mod providers;
+pub mod reason;
 pub mod references;
 pub mod retailcrm;
 pub mod runs;

@@ -112,7 +112,8 @@ fn is_localhost_name(name: &str) -> bool {
 }
 
 /// Why an address is not a public one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AddressClass {
     Public,
     Loopback,
@@ -130,7 +131,7 @@ pub enum AddressClass {
 }
 
 impl AddressClass {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             AddressClass::Public => "public",
             AddressClass::Loopback => "loopback",
@@ -233,8 +234,10 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     }
 }
 
-/// Why an upstream call was not made. Shown to the admin next to the field they typed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an upstream call was not made. Shown to the admin next to the field they typed (the
+/// web app words it; `Display` is English, for logs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
 pub enum Refused {
     #[error("not a valid address")]
     NotUrl,
@@ -254,30 +257,6 @@ pub enum Refused {
     Resolved { host: String, ips: String },
     #[error("{host} does not resolve: {reason}")]
     Dns { host: String, reason: String },
-}
-
-impl Refused {
-    /// The same refusal in Russian, for the admin's forms.
-    pub fn localized(&self, en: bool) -> String {
-        if en {
-            return self.to_string();
-        }
-        match self {
-            Refused::NotUrl => "это не адрес".into(),
-            Refused::NoHost => "в адресе нет имени сервера".into(),
-            Refused::Scheme => "адрес должен начинаться с https://".into(),
-            Refused::UserInfo => "адрес не должен содержать имя пользователя или пароль".into(),
-            Refused::Fragment => "уберите из адреса часть «#…»".into(),
-            Refused::Address { ip, class } => format!(
-                "{ip} — не публичный адрес ({}); Связка обращается только к публичным адресам",
-                class.describe()
-            ),
-            Refused::Resolved { host, ips } => format!(
-                "{host} указывает только на непубличные адреса ({ips}); Связка обращается только к публичным адресам"
-            ),
-            Refused::Dns { host, reason } => format!("имя {host} не найдено в DNS: {reason}"),
-        }
-    }
 }
 
 /// The refusal behind a failed request, if the outbound policy was the reason.
@@ -416,18 +395,23 @@ pub fn log_unexpected_body(service: &str, status: u16, body: &[u8], secrets: &[&
     tracing::warn!(service, status, body = %excerpt, "unexpected upstream answer");
 }
 
-/// A short description of a body that is not the JSON an API answers with.
+/// What kind of body came back when it is not the JSON an API answers with, as a stable code
+/// (the body itself is never shown: it may be an internal page). The web app words each code;
+/// see [`BODY_CODES`].
 pub fn describe_body(body: &[u8]) -> &'static str {
     let text = String::from_utf8_lossy(body);
     let text = text.trim_start();
     if text.is_empty() {
-        "an empty body"
+        BODY_CODES[0]
     } else if text.starts_with('<') {
-        "an HTML page"
+        BODY_CODES[1]
     } else {
-        "a body that is not JSON"
+        BODY_CODES[2]
     }
 }
+
+/// The codes [`describe_body`] returns: an empty body, an HTML page, a body that is not JSON.
+pub const BODY_CODES: [&str; 3] = ["body:empty", "body:html", "body:not_json"];
 
 /// Caps a message the upstream wrote (RetailCRM's `errorMsg`, Telegram's `description`) at a
 /// length that fits a form error.
@@ -571,9 +555,9 @@ mod tests {
 
     #[test]
     fn scrubbed_logs_and_short_reasons() {
-        assert_eq!(describe_body(b""), "an empty body");
-        assert_eq!(describe_body(b"  <html>"), "an HTML page");
-        assert_eq!(describe_body(b"ok"), "a body that is not JSON");
+        assert_eq!(describe_body(b""), "body:empty");
+        assert_eq!(describe_body(b"  <html>"), "body:html");
+        assert_eq!(describe_body(b"ok"), "body:not_json");
         assert_eq!(short_text(&"x".repeat(400)).chars().count(), 301);
     }
 }

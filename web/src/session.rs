@@ -15,6 +15,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures::future::LocalBoxFuture;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use svyazka_core::auth::sessions::{self, SessionLimits, SignedIn};
 
@@ -108,8 +109,7 @@ pub async fn require_admin(
         Ok(false) => "/setup",
         _ => "/login",
     };
-    let is_htmx = req.headers().contains_key("hx-request");
-    let resp = if is_htmx {
+    let resp = if crate::page::is_htmx(req.headers()) {
         HttpResponse::Unauthorized()
             .insert_header(("HX-Redirect", target))
             .finish()
@@ -125,26 +125,34 @@ pub async fn require_admin(
 /// Repeated keys (`status=a&status=b`) deserialise into `Vec`s.
 pub struct CsrfForm<T>(pub T);
 
+/// The body of a button's form: nothing but the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct NoFields {}
+
+/// A POST with no fields of its own, CSRF-checked.
+pub type CsrfOnly = CsrfForm<NoFields>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FormRejection {
     #[error("CSRF token missing or wrong")]
     Csrf(Lang),
-    #[error("unreadable form: {0}")]
-    Malformed(String),
+    #[error("unreadable form: {1}")]
+    Malformed(Lang, String),
 }
 
 impl ResponseError for FormRejection {
     fn status_code(&self) -> actix_web::http::StatusCode {
         match self {
             FormRejection::Csrf(_) => actix_web::http::StatusCode::FORBIDDEN,
-            FormRejection::Malformed(_) => actix_web::http::StatusCode::BAD_REQUEST,
+            FormRejection::Malformed(..) => actix_web::http::StatusCode::BAD_REQUEST,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let text = match self {
             FormRejection::Csrf(lang) => lang.t("forbidden_csrf").to_string(),
-            FormRejection::Malformed(reason) => format!("Bad request: {reason}"),
+            // The parser's own words, quoted: they say which field it could not read.
+            FormRejection::Malformed(lang, reason) => format!("{}«{reason}»", lang.t("bad_form")),
         };
         HttpResponse::build(self.status_code())
             .content_type("text/plain; charset=utf-8")
@@ -168,7 +176,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         Box::pin(async move {
             let body = body
                 .await
-                .map_err(|e| FormRejection::Malformed(e.to_string()))?;
+                .map_err(|e| FormRejection::Malformed(lang, e.to_string()))?;
             let fields: Vec<(String, String)> =
                 serde_html_form::from_bytes(&body).unwrap_or_default();
             let sent = header.or_else(|| {
@@ -183,7 +191,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             }
             serde_html_form::from_bytes(&body)
                 .map(CsrfForm)
-                .map_err(|e| FormRejection::Malformed(e.to_string()))
+                .map_err(|e| FormRejection::Malformed(lang, e.to_string()))
         })
     }
 }

@@ -208,10 +208,24 @@ both_backends!(
         let runs = app.settled_runs(1, SETTLE).await;
         assert_eq!(runs[0].status, "failed");
         assert_eq!(runs[0].attempts, 1, "permanent errors are not retried");
+        // Stored as a typed reason that keeps RetailCRM's own words.
+        use svyazka_core::reason::{Reason, Service, Stored, Upstream, read_stored};
         let error = runs[0].error.clone().unwrap();
+        match read_stored::<Reason>(&error) {
+            Stored::Typed(Reason::Upstream(u)) => {
+                assert_eq!(u.service, Service::Retailcrm, "{error}");
+                assert!(
+                    matches!(&u.failure, Upstream::Refused { details, .. }
+                        if details.iter().any(|d| d.contains("999999"))),
+                    "upstream's own message: {error}"
+                );
+            }
+            other => panic!("not an upstream failure: {other:?}"),
+        }
+        let html = unescape(&app.get_html(&format!("/runs/{}", runs[0].id)).await.1);
         assert!(
-            error.starts_with("RetailCRM"),
-            "upstream's own message: {error}"
+            html.contains(r#"<q class="upstream">Errors in the entity format</q>"#),
+            "shown quoted on the run page"
         );
         assert!(fakes.crm.orders().is_empty());
         app.stop().await;

@@ -7,6 +7,7 @@ mod flows;
 mod hardening;
 mod health;
 mod hooks;
+mod language;
 mod operations;
 mod providers;
 mod queue;

@@ -65,7 +65,7 @@ async fn refused(app: &TestApp, fields: &[(&str, &str)], field: &str, needle: &s
     let at = html
         .find(&marker)
         .unwrap_or_else(|| panic!("no error next to {field} for {fields:?}:\n{html}"));
-    let msg = &html[at..at + 600.min(html.len() - at)];
+    let msg: String = html[at..].chars().take(600).collect();
     assert!(
         msg.contains(needle),
         "error next to {field} should mention {needle:?}: {msg}"

@@ -516,8 +516,8 @@ both_backends!(
         assert!(html.contains(r#"id="step-1" data-status="succeeded""#));
         assert!(html.contains(r#"id="step-2" data-status="failed""#));
         assert!(
-            html.contains("Telegram: Bad Request: chat not found"),
-            "Telegram's own message"
+            html.contains(r#"<q class="upstream">Bad Request: chat not found</q>"#),
+            "Telegram's own message, quoted"
         );
         assert!(html.contains(r#"<td data-input="chat_id">5000000002</td>"#));
 

@@ -8,11 +8,13 @@
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
+use validator::{Validate, ValidationErrors};
 
 use super::definition::{Step, Value, step_var};
 use super::resolve::{known_variables, sample_context};
 use super::template::{self, TemplateError};
-use crate::catalog::{self, ActionDef, EventDef, FieldType};
+use super::validate::{ParamIssue, param_issue};
+use crate::catalog::{self, ActionDef, EventDef, FieldDef, FieldType};
 use crate::db::schema::bundles;
 use crate::db::{AnyConnection, DbError};
 use crate::providers::ProviderKind;
@@ -23,8 +25,8 @@ pub const SRC_LITERAL: &str = "lit";
 pub const SRC_TEMPLATE: &str = "tpl";
 /// Longest literal or template the editor accepts (templates have their own, lower cap).
 pub const MAX_VALUE: usize = 8 * 1024;
-/// Longest bundle name.
-pub const MAX_NAME: usize = 200;
+/// Longest bundle name, in characters.
+pub const MAX_NAME: u64 = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
@@ -264,10 +266,20 @@ fn clip(s: &str) -> &str {
     &s[..end]
 }
 
-/// A trimmed, non-empty bundle name of at most [`MAX_NAME`] characters.
-pub fn clean_name(name: &str) -> Option<String> {
-    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!name.is_empty() && name.chars().count() <= MAX_NAME).then_some(name)
+/// A bundle name as typed, with runs of whitespace collapsed.
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+pub struct BundleName {
+    #[validate(length(min = 1, max = MAX_NAME))]
+    pub name: String,
+}
+
+/// A trimmed, non-empty bundle name of at most [`MAX_NAME`] characters, or why not.
+pub fn clean_name(name: &str) -> Result<String, ValidationErrors> {
+    let name = BundleName {
+        name: name.split_whitespace().collect::<Vec<_>>().join(" "),
+    };
+    name.validate()?;
+    Ok(name.name)
 }
 
 /// One thing a parameter can be filled from.
@@ -275,38 +287,55 @@ pub fn clean_name(name: &str) -> Option<String> {
 pub struct PickOption {
     /// The source select's value (see [`source_key`]).
     pub value: String,
-    /// "RetailCRM: ID контакта".
-    pub label: String,
+    /// The provider kind the value comes from and its catalog field (the label's keys).
+    pub kind: ProviderKind,
+    pub field: &'static str,
     /// The variable a template uses for it: `first_name`, `step1.contact_id`.
     pub var: String,
     pub ty: FieldType,
 }
 
+/// Where a group of options comes from: the event, or an earlier step (1-based `number`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PickFrom {
+    Event {
+        kind: ProviderKind,
+        event: &'static str,
+    },
+    Step {
+        number: usize,
+        kind: ProviderKind,
+        action: &'static str,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PickGroup {
-    /// "WhatsApp (ChatAPI) · Входящие сообщения", "Шаг 1 · Новый контакт".
-    pub label: String,
+    pub from: PickFrom,
     pub options: Vec<PickOption>,
 }
 
 /// What step `index` can use: the event's fields, then each earlier step's outputs, each
-/// labelled by the provider it comes from.
+/// tagged with the provider it comes from.
 pub fn picker(
     source: ProviderKind,
-    event: &EventDef,
+    event: &'static EventDef,
     target: ProviderKind,
     steps: &[Step],
     index: usize,
-    en: bool,
 ) -> Vec<PickGroup> {
     let mut groups = vec![PickGroup {
-        label: format!("{} · {}", source.title(), event.label(en)),
+        from: PickFrom::Event {
+            kind: source,
+            event: event.key,
+        },
         options: event
             .fields
             .iter()
             .map(|f| PickOption {
                 value: format!("event:{}", f.key),
-                label: format!("{}: {}", source.title(), f.label(en)),
+                kind: source,
+                field: f.key,
                 var: f.key.to_string(),
                 ty: f.ty,
             })
@@ -320,18 +349,18 @@ pub fn picker(
             continue;
         }
         groups.push(PickGroup {
-            label: format!(
-                "{} {} · {}",
-                if en { "Step" } else { "Шаг" },
-                i + 1,
-                a.label(en)
-            ),
+            from: PickFrom::Step {
+                number: i + 1,
+                kind: target,
+                action: a.key,
+            },
             options: a
                 .outputs
                 .iter()
                 .map(|o| PickOption {
                     value: format!("step:{i}:{}", o.key),
-                    label: format!("{}: {}", target.title(), o.label(en)),
+                    kind: target,
+                    field: o.key,
                     var: format!("{}.{}", step_var(i), o.key),
                     ty: o.ty,
                 })
@@ -341,7 +370,7 @@ pub fn picker(
     groups
 }
 
-/// Problems of step `index`'s mapped parameters, by parameter key: a field the event does not
+/// Issues of step `index`'s mapped parameters, by parameter key: a field the event does not
 /// carry, an output of a step that is not before this one, a template that does not compile or
 /// uses an unknown parameter. Unmapped required parameters are not listed here (the form marks
 /// them; starting the bundle names them).
@@ -350,8 +379,7 @@ pub fn param_errors(
     target: ProviderKind,
     steps: &[Step],
     index: usize,
-    en: bool,
-) -> BTreeMap<String, String> {
+) -> BTreeMap<String, ParamIssue> {
     let mut out = BTreeMap::new();
     let Some(step) = steps.get(index) else {
         return out;
@@ -363,52 +391,25 @@ pub fn param_errors(
         let Some(v) = step.params.get(p.key) else {
             continue;
         };
-        let err = match v {
-            Value::EventField { field } if !event.fields.iter().any(|f| f.key == field) => {
-                Some(if en {
-                    format!("the event has no field {field}")
-                } else {
-                    format!("в событии нет поля {field}")
-                })
-            }
-            Value::StepOutput { step: from, field } => {
-                let ok = *from < index
-                    && steps
-                        .get(*from)
-                        .and_then(|s| catalog::action(target, &s.action))
-                        .is_some_and(|a| a.outputs.iter().any(|o| o.key == field));
-                (!ok).then(|| {
-                    if en {
-                        format!("step {} has no output {field} before this step", from + 1)
-                    } else {
-                        format!("у шага {} нет результата {field} до этого шага", from + 1)
-                    }
-                })
-            }
-            Value::Template { text } => {
-                template::check(text, &known_variables(event, steps, index, target))
-                    .err()
-                    .map(|e| e.localized(en))
-            }
-            _ => None,
-        };
-        if let Some(e) = err {
-            out.insert(p.key.to_string(), e);
+        if let Some(issue) = param_issue(event, target, steps, index, v) {
+            out.insert(p.key.to_string(), issue);
         }
     }
     out
 }
 
-/// `text` rendered as step `index` would render it, with the catalog's sample values.
+/// `text` rendered as step `index` would render it, with sample values (`sample` gives each
+/// field's, e.g. in the admin's language).
 pub fn preview(
     event: &EventDef,
     target: ProviderKind,
     steps: &[Step],
     index: usize,
     text: &str,
+    sample: &dyn Fn(&FieldDef) -> String,
 ) -> Result<String, TemplateError> {
     template::check(text, &known_variables(event, steps, index, target))?;
-    let ctx = sample_context(event, steps, target);
+    let ctx = sample_context(event, steps, target, sample);
     template::render(text, &ctx.template_context())
 }
 
@@ -420,9 +421,10 @@ pub async fn preview_off_executor(
     steps: &[Step],
     index: usize,
     text: &str,
+    sample: &(dyn Fn(&FieldDef) -> String + Sync),
 ) -> Result<String, TemplateError> {
     template::check(text, &known_variables(event, steps, index, target))?;
-    let ctx = sample_context(event, steps, target).template_context();
+    let ctx = sample_context(event, steps, target, sample).template_context();
     template::render_off_executor(text.to_owned(), ctx).await
 }
 
@@ -565,7 +567,7 @@ mod tests {
             tpl("{{ text }} ({{ step3.deal_number }})")
         );
         let event = catalog::event(ProviderKind::Chatapi, "incoming_message").expect("event");
-        let errors = param_errors(event, ProviderKind::Retailcrm, &steps, 0, false);
+        let errors = param_errors(event, ProviderKind::Retailcrm, &steps, 0);
         assert!(errors.contains_key("contact_id"), "{errors:?}");
         assert!(errors.contains_key("text"), "{errors:?}");
         // Edges and bounds.
@@ -687,20 +689,35 @@ mod tests {
             ProviderKind::Retailcrm,
             &steps,
             2,
-            false,
         );
         assert_eq!(groups.len(), 3);
-        assert_eq!(groups[0].label, "WhatsApp (ChatAPI) · Входящие сообщения");
-        assert!(groups[0].options.iter().any(
-            |o| o.label == "WhatsApp (ChatAPI): id отправителя" && o.value == "event:sender_id"
-        ));
-        assert_eq!(groups[1].label, "Шаг 1 · Новый контакт");
+        assert_eq!(
+            groups[0].from,
+            PickFrom::Event {
+                kind: ProviderKind::Chatapi,
+                event: "incoming_message"
+            }
+        );
+        assert!(groups[0].options.iter().any(|o| o.field == "sender_id"
+            && o.kind == ProviderKind::Chatapi
+            && o.value == "event:sender_id"));
+        assert_eq!(
+            groups[1].from,
+            PickFrom::Step {
+                number: 1,
+                kind: ProviderKind::Retailcrm,
+                action: "new_contact"
+            }
+        );
         let contact = groups[1]
             .options
             .iter()
             .find(|o| o.var == "step1.contact_id")
             .expect("contact id");
-        assert_eq!(contact.label, "RetailCRM: ID контакта");
+        assert_eq!(
+            (contact.kind, contact.field),
+            (ProviderKind::Retailcrm, "contact_id")
+        );
         assert_eq!(contact.value, "step:0:contact_id");
         // The first step sees only the event.
         assert_eq!(
@@ -710,7 +727,6 @@ mod tests {
                 ProviderKind::Retailcrm,
                 &steps,
                 0,
-                true
             )
             .len(),
             1
@@ -732,16 +748,25 @@ mod tests {
                 ("text", tpl("Здравствуйте, {{ firstname }}!")),
             ],
         )];
-        let errors = param_errors(event, ProviderKind::Chatapi, &steps, 0, false);
+        let errors = param_errors(event, ProviderKind::Chatapi, &steps, 0);
         assert_eq!(errors.len(), 1);
-        assert!(errors["text"].contains("firstname"), "{errors:?}");
+        assert_eq!(
+            errors["text"],
+            ParamIssue::Template {
+                error: TemplateError::Unknown {
+                    name: "firstname".into()
+                }
+            }
+        );
+        let sample = |f: &FieldDef| f.sample.to_string();
         assert_eq!(
             preview(
                 event,
                 ProviderKind::Chatapi,
                 &steps,
                 0,
-                "Здравствуйте, {{ first_name }}! Заказ №{{ number }}"
+                "Здравствуйте, {{ first_name }}! Заказ №{{ number }}",
+                &sample
             ),
             Ok("Здравствуйте, Анна! Заказ №7146C".into())
         );
@@ -751,24 +776,22 @@ mod tests {
                 ProviderKind::Chatapi,
                 &steps,
                 0,
-                "{{ step1.message_id }}"
+                "{{ step1.message_id }}",
+                &sample
             ),
-            Err(TemplateError::Unknown(_))
+            Err(TemplateError::Unknown { .. })
         ));
-        assert!(
-            TemplateError::Unknown("x".into())
-                .localized(false)
-                .contains("{{ x }}")
-        );
     }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(
-            clean_name("  WhatsApp   →  RetailCRM "),
+            clean_name("  WhatsApp   →  RetailCRM ").ok(),
             Some("WhatsApp → RetailCRM".into())
         );
-        assert_eq!(clean_name("   "), None);
-        assert_eq!(clean_name(&"я".repeat(MAX_NAME + 1)), None);
+        let refused = clean_name("   ").expect_err("empty");
+        assert!(refused.field_errors()["name"][0].code == "length");
+        assert!(clean_name(&"я".repeat(201)).is_err());
+        assert!(clean_name(&"я".repeat(200)).is_ok());
     }
 }

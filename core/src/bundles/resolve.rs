@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::definition::{Step, Value, step_var};
 use super::template;
-use crate::catalog::{self, EventDef};
+use crate::catalog::{self, EventDef, FieldDef};
 use crate::providers::ProviderKind;
 
 /// What a run knows when it resolves step `i`: the event's fields and earlier steps' outputs.
@@ -106,12 +106,17 @@ pub fn known_variables(
     known
 }
 
-/// A context filled with the catalog's sample values, for template previews.
-pub fn sample_context(event: &EventDef, steps: &[Step], target: ProviderKind) -> RunContext {
+/// A context filled with sample values (`sample` gives each field's), for template previews.
+pub fn sample_context(
+    event: &EventDef,
+    steps: &[Step],
+    target: ProviderKind,
+    sample: &dyn Fn(&FieldDef) -> String,
+) -> RunContext {
     let event_map = event
         .fields
         .iter()
-        .map(|f| (f.key.to_string(), Json::String(f.sample.to_string())))
+        .map(|f| (f.key.to_string(), Json::String(sample(f))))
         .collect();
     let outputs = steps
         .iter()
@@ -120,7 +125,7 @@ pub fn sample_context(event: &EventDef, steps: &[Step], target: ProviderKind) ->
                 .map(|a| {
                     a.outputs
                         .iter()
-                        .map(|o| (o.key.to_string(), Json::String(o.sample.to_string())))
+                        .map(|o| (o.key.to_string(), Json::String(sample(o))))
                         .collect()
                 })
                 .unwrap_or_default()

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
 
 use super::template_limits::{Forbidden, find_forbidden};
 
@@ -49,40 +50,192 @@ fn capped_join(
         if out.len() > MAX_OUTPUT {
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
-                format!("result longer than {MAX_OUTPUT} bytes"),
+                OUTPUT_CAP_HIT,
             ));
         }
     }
     Ok(out)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What `capped_join` says when it stops, so `render` can tell the cap from other failures.
+const OUTPUT_CAP_HIT: &str = "output limit";
+
+/// Why a template cannot be used, as data (the web app words it for the admin; `Display` is
+/// English, for logs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
 pub enum TemplateError {
-    #[error("template syntax: {0}")]
-    Syntax(String),
-    #[error("unknown parameter {{{{ {0} }}}}")]
-    Unknown(String),
-    #[error("template: {0}")]
-    Render(String),
-    #[error("template is longer than {MAX_SOURCE} characters")]
-    TooLong,
-    #[error("{}", .0.describe(true))]
-    Unsupported(Forbidden),
+    #[error("template syntax, line {line}: {syntax}")]
+    Syntax { line: usize, syntax: Syntax },
+    #[error("unknown parameter {{{{ {name} }}}}")]
+    Unknown { name: String },
+    #[error("template, line {line}: {failure}")]
+    Render { line: usize, failure: RenderFailure },
+    #[error("template is longer than {max} characters")]
+    TooLong { max: usize },
+    #[error("the filled-in template is longer than {max} bytes")]
+    OutputTooLong { max: usize },
+    /// A construct that could grow the output without bound (see `template_limits`).
+    #[error("template uses {forbidden:?}, which templates do not offer")]
+    Unsupported { forbidden: Forbidden },
 }
 
-impl TemplateError {
-    /// The message in the admin's language (the `Display` form is English, for logs).
-    pub fn localized(&self, en: bool) -> String {
-        if en {
-            return self.to_string();
+/// What the parser tripped over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Syntax {
+    /// `found` where the parser wanted `expected` (when it said).
+    #[error("unexpected {found:?}, expected {expected:?}")]
+    Unexpected {
+        found: Token,
+        expected: Option<Token>,
+    },
+    #[error("unexpected character")]
+    UnexpectedCharacter,
+    #[error("unterminated string")]
+    UnterminatedString,
+    #[error("unterminated comment")]
+    UnterminatedComment,
+    #[error("input after the expression")]
+    TrailingInput,
+    #[error("unknown statement {name}")]
+    UnknownStatement { name: String },
+    /// Anything else, in the template engine's own (English) words.
+    #[error("{detail}")]
+    Other { detail: String },
+}
+
+/// A piece of template syntax as the parser names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Token {
+    /// The end of the template.
+    End,
+    VariableStart,
+    VariableEnd,
+    BlockStart,
+    BlockEnd,
+    Name,
+    String,
+    Number,
+    Text,
+    Expression,
+    Keyword,
+    /// An operator or bracket, e.g. `}`.
+    Symbol(String),
+    /// A phrase of the parser's this list does not know.
+    Other(String),
+}
+
+impl Token {
+    fn from_phrase(p: &str) -> Token {
+        match p.trim() {
+            "end of input" => Token::End,
+            "start of variable block" => Token::VariableStart,
+            "end of variable block" => Token::VariableEnd,
+            "start of block" => Token::BlockStart,
+            "end of block" => Token::BlockEnd,
+            "identifier" => Token::Name,
+            "string" => Token::String,
+            "integer" | "float" => Token::Number,
+            "template-data" => Token::Text,
+            "expression" => Token::Expression,
+            "keyword" | "statement" => Token::Keyword,
+            other => match other.strip_prefix('`').and_then(|o| o.strip_suffix('`')) {
+                Some(symbol) => Token::Symbol(symbol.to_string()),
+                None => Token::Other(other.to_string()),
+            },
         }
-        match self {
-            TemplateError::Syntax(d) => format!("ошибка в шаблоне: {d}"),
-            TemplateError::Unknown(v) => format!("неизвестный параметр {{{{ {v} }}}}"),
-            TemplateError::Render(d) => format!("шаблон не удалось заполнить: {d}"),
-            TemplateError::TooLong => format!("шаблон длиннее {MAX_SOURCE} символов"),
-            TemplateError::Unsupported(f) => f.describe(false),
+    }
+}
+
+/// What went wrong while filling a template in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RenderFailure {
+    #[error("unknown filter")]
+    UnknownFilter,
+    #[error("unknown test")]
+    UnknownTest,
+    #[error("unknown function")]
+    UnknownFunction,
+    #[error("unknown method")]
+    UnknownMethod,
+    #[error("wrong arguments")]
+    WrongArguments,
+    /// The step limit ran out (a runaway loop).
+    #[error("too much work")]
+    TooMuchWork,
+    /// E.g. adding text to a number; `detail` in the engine's own words.
+    #[error("invalid operation: {detail}")]
+    InvalidOperation { detail: String },
+    #[error("{detail}")]
+    Other { detail: String },
+}
+
+fn syntax(e: &minijinja::Error) -> TemplateError {
+    let detail = e.detail().unwrap_or_default();
+    let syntax = if let Some(rest) = detail.strip_prefix("unexpected ") {
+        match rest {
+            "character" => Syntax::UnexpectedCharacter,
+            "end of string" => Syntax::UnterminatedString,
+            "end of comment" => Syntax::UnterminatedComment,
+            "input after expression" => Syntax::TrailingInput,
+            _ => {
+                let (found, expected) = match rest.split_once(", expected ") {
+                    Some((f, x)) => (f, Some(Token::from_phrase(x))),
+                    None => (rest, None),
+                };
+                Syntax::Unexpected {
+                    found: Token::from_phrase(found),
+                    expected,
+                }
+            }
         }
+    } else if let Some(name) = detail.strip_prefix("unknown statement ") {
+        Syntax::UnknownStatement {
+            name: name.to_string(),
+        }
+    } else {
+        Syntax::Other {
+            detail: if detail.is_empty() {
+                e.kind().to_string()
+            } else {
+                detail.to_string()
+            },
+        }
+    };
+    TemplateError::Syntax {
+        line: e.line().unwrap_or(1),
+        syntax,
+    }
+}
+
+fn render_failure(e: &minijinja::Error) -> TemplateError {
+    use minijinja::ErrorKind as K;
+    let detail = || {
+        e.detail()
+            .map_or_else(|| e.kind().to_string(), str::to_string)
+    };
+    let failure = match e.kind() {
+        K::SyntaxError => return syntax(e),
+        K::UndefinedError => {
+            return TemplateError::Unknown {
+                name: e.detail().unwrap_or_default().to_string(),
+            };
+        }
+        K::UnknownFilter => RenderFailure::UnknownFilter,
+        K::UnknownTest => RenderFailure::UnknownTest,
+        K::UnknownFunction => RenderFailure::UnknownFunction,
+        K::UnknownMethod => RenderFailure::UnknownMethod,
+        K::TooManyArguments | K::MissingArgument => RenderFailure::WrongArguments,
+        K::OutOfFuel => RenderFailure::TooMuchWork,
+        K::InvalidOperation => RenderFailure::InvalidOperation { detail: detail() },
+        _ => RenderFailure::Other { detail: detail() },
+    };
+    TemplateError::Render {
+        line: e.line().unwrap_or(1),
+        failure,
     }
 }
 
@@ -90,13 +243,11 @@ impl TemplateError {
 pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> {
     refuse_size_multipliers(text)?;
     let env = env();
-    let tmpl = env
-        .template_from_str(text)
-        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
+    let tmpl = env.template_from_str(text).map_err(|e| syntax(&e))?;
     for var in tmpl.undeclared_variables(true) {
         let ok = known.contains(&var) || known.iter().any(|k| k.starts_with(&format!("{var}.")));
         if !ok {
-            return Err(TemplateError::Unknown(var));
+            return Err(TemplateError::Unknown { name: var });
         }
     }
     Ok(())
@@ -106,10 +257,10 @@ pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> 
 /// refused before it is compiled, not only while it renders.
 fn refuse_size_multipliers(text: &str) -> Result<(), TemplateError> {
     if text.len() > MAX_SOURCE {
-        return Err(TemplateError::TooLong);
+        return Err(TemplateError::TooLong { max: MAX_SOURCE });
     }
     match find_forbidden(text) {
-        Some(f) => Err(TemplateError::Unsupported(f)),
+        Some(forbidden) => Err(TemplateError::Unsupported { forbidden }),
         None => Ok(()),
     }
 }
@@ -141,26 +292,21 @@ impl std::io::Write for CappedWriter {
 pub fn render(text: &str, ctx: &serde_json::Value) -> Result<String, TemplateError> {
     refuse_size_multipliers(text)?;
     let env = env();
-    let tmpl = env
-        .template_from_str(text)
-        .map_err(|e| TemplateError::Syntax(describe(&e)))?;
+    let tmpl = env.template_from_str(text).map_err(|e| syntax(&e))?;
     let mut writer = CappedWriter {
         out: Vec::new(),
         exceeded: false,
     };
     let rendered = tmpl.render_captured_to(ctx, &mut writer);
-    if writer.exceeded {
-        return Err(TemplateError::Render(format!(
-            "result longer than {MAX_OUTPUT} bytes"
-        )));
+    let capped = |e: &minijinja::Error| e.detail() == Some(OUTPUT_CAP_HIT);
+    match rendered {
+        _ if writer.exceeded => return Err(TemplateError::OutputTooLong { max: MAX_OUTPUT }),
+        Err(e) if capped(&e) => return Err(TemplateError::OutputTooLong { max: MAX_OUTPUT }),
+        Err(e) => return Err(render_failure(&e)),
+        Ok(_) => {}
     }
-    rendered.map_err(|e| match e.kind() {
-        minijinja::ErrorKind::UndefinedError => TemplateError::Unknown(describe(&e)),
-        _ => TemplateError::Render(describe(&e)),
-    })?;
     // minijinja writes whole UTF-8 strings, so the bytes are valid text.
-    String::from_utf8(writer.out)
-        .map_err(|_| TemplateError::Render("result is not valid text".to_owned()))
+    String::from_utf8(writer.out).map_err(|_| TemplateError::OutputTooLong { max: MAX_OUTPUT })
 }
 
 /// [`render`] on a blocking thread, so a heavy template cannot stall the executor that also
@@ -172,13 +318,6 @@ pub async fn render_off_executor(
     tokio::task::spawn_blocking(move || render(&text, &ctx))
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-}
-
-fn describe(e: &minijinja::Error) -> String {
-    match e.detail() {
-        Some(d) => format!("{d} (line {})", e.line().unwrap_or(1)),
-        None => e.kind().to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -206,11 +345,29 @@ mod tests {
         assert!(check("Hi {{ first_name }} {{ step1.contact_id }}", &k).is_ok());
         assert_eq!(
             check("Hi {{ firstname }}", &k),
-            Err(TemplateError::Unknown("firstname".into()))
+            Err(TemplateError::Unknown {
+                name: "firstname".into()
+            })
+        );
+        assert_eq!(
+            check("Hi\n{{ first_name ", &k),
+            Err(TemplateError::Syntax {
+                line: 2,
+                syntax: Syntax::Unexpected {
+                    found: Token::End,
+                    expected: Some(Token::VariableEnd)
+                }
+            })
         );
         assert!(matches!(
-            check("Hi {{ first_name ", &k),
-            Err(TemplateError::Syntax(_))
+            check("{{ first_name }} {% if %}", &k),
+            Err(TemplateError::Syntax {
+                syntax: Syntax::Unexpected {
+                    found: Token::BlockEnd,
+                    ..
+                },
+                ..
+            })
         ));
     }
 
@@ -230,22 +387,43 @@ mod tests {
     }
 
     #[test]
+    fn runaway_templates_stop() {
+        // Whichever limit comes first: the step budget or the output cap.
+        assert!(matches!(
+            render(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+                &json!({})
+            ),
+            Err(TemplateError::Render {
+                failure: RenderFailure::TooMuchWork,
+                ..
+            } | TemplateError::OutputTooLong { .. })
+        ));
+    }
+
+    #[test]
     fn the_memory_bomb_is_refused_before_compiling() {
         let bomb = r#"{{ "y" * 99999999 }}"#.repeat(50);
         let started = std::time::Instant::now();
         assert_eq!(
             check(&bomb, &known(&[])),
-            Err(TemplateError::Unsupported(Forbidden::Multiplication))
+            Err(TemplateError::Unsupported {
+                forbidden: Forbidden::Multiplication
+            })
         );
         assert_eq!(
             render(&bomb, &json!({})),
-            Err(TemplateError::Unsupported(Forbidden::Multiplication))
+            Err(TemplateError::Unsupported {
+                forbidden: Forbidden::Multiplication
+            })
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         let doubling = "{% set s = 'y' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}";
         assert!(matches!(
             check(doubling, &known(&[])),
-            Err(TemplateError::Unsupported(Forbidden::Statement("set")))
+            Err(TemplateError::Unsupported {
+                forbidden: Forbidden::Statement(s)
+            }) if s == "set"
         ));
         for amplifier in [
             "{{ 'x'|indent(99999999) }}",
@@ -260,19 +438,13 @@ mod tests {
     fn output_is_capped_while_rendering() {
         let long = format!("{{{{ range(100000)|join('{}') }}}}", "y".repeat(100));
         let err = render(&long, &json!({})).expect_err("too long");
-        assert!(
-            matches!(&err, TemplateError::Render(m) if m.contains("longer than")),
-            "{err:?}"
-        );
+        assert_eq!(err, TemplateError::OutputTooLong { max: MAX_OUTPUT });
         let loop_ = format!(
             "{{% for i in range(100000) %}}{}{{% endfor %}}",
             "y".repeat(10)
         );
         let err = render(&loop_, &json!({})).expect_err("too long");
-        assert!(
-            matches!(&err, TemplateError::Render(m) if m.contains("longer than")),
-            "{err:?}"
-        );
+        assert_eq!(err, TemplateError::OutputTooLong { max: MAX_OUTPUT });
         let within = "y".repeat(MAX_SOURCE);
         assert_eq!(render(&within, &json!({})).map(|s| s.len()), Ok(MAX_SOURCE));
         assert_eq!(
@@ -282,17 +454,6 @@ mod tests {
             )
             .as_deref(),
             Ok("Анна, Борис")
-        );
-    }
-
-    #[test]
-    fn runaway_templates_stop() {
-        assert!(
-            render(
-                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
-                &json!({})
-            )
-            .is_err()
         );
     }
 }

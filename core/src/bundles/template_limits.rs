@@ -9,32 +9,14 @@
 //! `filter`, `include`, `import`, `from` and `extends` statements. Filters that multiply sizes
 //! are removed from the environment (see `template::env`).
 
-/// A construct the template language of bundles does not offer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A construct the template language of bundles does not offer (the web app words it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "construct", content = "name", rename_all = "snake_case")]
 pub enum Forbidden {
     /// `*` or `**`.
     Multiplication,
     /// `{% set %}`, `{% macro %}`, …
-    Statement(&'static str),
-}
-
-impl Forbidden {
-    pub fn describe(self, en: bool) -> String {
-        match (self, en) {
-            (Forbidden::Multiplication, true) => {
-                "templates cannot multiply (\"*\"); write the text out instead".to_owned()
-            }
-            (Forbidden::Multiplication, false) => {
-                "в шаблонах нельзя умножать («*»); напишите текст полностью".to_owned()
-            }
-            (Forbidden::Statement(s), true) => {
-                format!("templates cannot use {{% {s} %}}; use {{{{ … }}}}, if and for")
-            }
-            (Forbidden::Statement(s), false) => format!(
-                "в шаблонах нельзя использовать {{% {s} %}}; доступны {{{{ … }}}}, if и for"
-            ),
-        }
-    }
+    Statement(String),
 }
 
 const STATEMENTS: [&str; 8] = [
@@ -60,7 +42,7 @@ pub fn find_forbidden(text: &str) -> Option<Forbidden> {
                 let (body, end) = tag_body(text, i + 2, b'%');
                 let word = first_word(body);
                 if let Some(s) = STATEMENTS.iter().find(|s| **s == word) {
-                    return Some(Forbidden::Statement(s));
+                    return Some(Forbidden::Statement((*s).to_owned()));
                 }
                 if has_multiplication(body) {
                     return Some(Forbidden::Multiplication);
@@ -186,15 +168,15 @@ mod tests {
                 "{% if ('y' * 9)|length %}{% endif %}",
                 Forbidden::Multiplication,
             ),
-            ("{% set x = 'y' %}", Forbidden::Statement("set")),
-            ("{%- set x = 'y' -%}", Forbidden::Statement("set")),
+            ("{% set x = 'y' %}", Forbidden::Statement("set".into())),
+            ("{%- set x = 'y' -%}", Forbidden::Statement("set".into())),
             (
                 "{% macro m() %}x{% endmacro %}",
-                Forbidden::Statement("macro"),
+                Forbidden::Statement("macro".into()),
             ),
             (
                 "{% filter upper %}x{% endfilter %}",
-                Forbidden::Statement("filter"),
+                Forbidden::Statement("filter".into()),
             ),
             (
                 "{% raw %}x{% endraw %}{{ a * 2 }}",

@@ -1,49 +1,123 @@
-//! Can this bundle start? Every problem is named so the admin knows what to fix.
+//! Can this bundle start? Every problem is named (as data) so the admin is told what to fix.
 
-use super::definition::Value;
+use serde::{Deserialize, Serialize};
+
+use super::definition::{Step, Value};
 use super::resolve::known_variables;
 use super::{Bundle, template};
-use crate::catalog;
+use crate::catalog::{self, EventDef};
 use crate::providers::ProviderKind;
 
+/// One thing that stands in the way of starting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     /// 1-based step number, `None` for the event card.
     pub step: Option<usize>,
-    pub message: String,
+    pub what: ProblemKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The stored event is not in the catalog (a bundle from a newer or older version).
+    UnknownEvent {
+        event: String,
+    },
+    NoSteps,
+    UnknownAction {
+        action: String,
+    },
+    /// A parameter (catalog key) of the step cannot be used as mapped.
+    Param {
+        param: &'static str,
+        issue: ParamIssue,
+    },
+}
+
+/// What is wrong with one parameter's mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "issue", rename_all = "snake_case")]
+pub enum ParamIssue {
+    /// Required, and mapped to nothing.
+    Unmapped,
+    NoEventField {
+        field: String,
+    },
+    /// Step `step` (1-based) has no output `field` before this step.
+    NoStepOutput {
+        step: usize,
+        field: String,
+    },
+    Template {
+        error: template::TemplateError,
+    },
 }
 
 impl std::fmt::Display for Problem {
+    /// English, for logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.step {
-            Some(n) => write!(f, "Шаг {n}: {}", self.message),
-            None => f.write_str(&self.message),
+        if let Some(n) = self.step {
+            write!(f, "step {n}: ")?;
+        }
+        match &self.what {
+            ProblemKind::UnknownEvent { event } => write!(f, "unknown event {event}"),
+            ProblemKind::NoSteps => f.write_str("no actions"),
+            ProblemKind::UnknownAction { action } => write!(f, "unknown action {action}"),
+            ProblemKind::Param { param, issue } => write!(f, "{param}: {issue:?}"),
         }
     }
 }
 
-pub fn problems(
-    bundle: &Bundle,
-    source: ProviderKind,
+/// The issue of one mapped parameter of step `index`, if any. Unmapped parameters are
+/// `None` here: whether that is a problem depends on the parameter being required.
+pub fn param_issue(
+    event: &EventDef,
     target: ProviderKind,
-    en: bool,
-) -> Vec<Problem> {
+    steps: &[Step],
+    index: usize,
+    value: &Value,
+) -> Option<ParamIssue> {
+    match value {
+        Value::EventField { field } if !field.is_empty() => {
+            (!event.fields.iter().any(|f| f.key == field)).then(|| ParamIssue::NoEventField {
+                field: field.clone(),
+            })
+        }
+        Value::StepOutput { step: from, field } if !field.is_empty() => {
+            let ok = *from < index
+                && steps
+                    .get(*from)
+                    .and_then(|s| catalog::action(target, &s.action))
+                    .is_some_and(|a| a.outputs.iter().any(|o| o.key == field));
+            (!ok).then(|| ParamIssue::NoStepOutput {
+                step: from + 1,
+                field: field.clone(),
+            })
+        }
+        Value::Template { text } if !text.trim().is_empty() => {
+            let known = known_variables(event, steps, index, target);
+            template::check(text, &known)
+                .err()
+                .map(|error| ParamIssue::Template { error })
+        }
+        _ => None,
+    }
+}
+
+pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind) -> Vec<Problem> {
     let mut out = Vec::new();
     let Some(event) = catalog::event(source, &bundle.event_type) else {
         out.push(Problem {
             step: None,
-            message: format!("unknown event {}", bundle.event_type),
+            what: ProblemKind::UnknownEvent {
+                event: bundle.event_type.clone(),
+            },
         });
         return out;
     };
     if bundle.steps.is_empty() {
         out.push(Problem {
             step: None,
-            message: if en {
-                "add at least one action".into()
-            } else {
-                "добавьте хотя бы одно действие".into()
-            },
+            what: ProblemKind::NoSteps,
         });
     }
     for (i, step) in bundle.steps.iter().enumerate() {
@@ -51,72 +125,25 @@ pub fn problems(
         let Some(action) = catalog::action(target, &step.action) else {
             out.push(Problem {
                 step: n,
-                message: format!("unknown action {}", step.action),
+                what: ProblemKind::UnknownAction {
+                    action: step.action.clone(),
+                },
             });
             continue;
         };
         for p in action.params {
-            let label = p.label(en);
-            match step.params.get(p.key) {
-                None => {
-                    if p.required {
-                        let msg = if en {
-                            "required parameter is not mapped"
-                        } else {
-                            "обязательный параметр не заполнен"
-                        };
-                        out.push(Problem {
-                            step: n,
-                            message: format!("«{label}»: {msg}"),
-                        });
-                    }
-                }
-                Some(v) if v.is_empty() && p.required => {
-                    let msg = if en {
-                        "required parameter is not mapped"
-                    } else {
-                        "обязательный параметр не заполнен"
-                    };
-                    out.push(Problem {
-                        step: n,
-                        message: format!("«{label}»: {msg}"),
-                    });
-                }
-                Some(Value::EventField { field }) if !field.is_empty() => {
-                    if !event.fields.iter().any(|f| f.key == field) {
-                        out.push(Problem {
-                            step: n,
-                            message: format!("«{label}»: the event has no field {field}"),
-                        });
-                    }
-                }
-                Some(Value::StepOutput { step: from, field }) if !field.is_empty() => {
-                    let ok = *from < i
-                        && bundle
-                            .steps
-                            .get(*from)
-                            .and_then(|s| catalog::action(target, &s.action))
-                            .is_some_and(|a| a.outputs.iter().any(|o| o.key == field));
-                    if !ok {
-                        out.push(Problem {
-                            step: n,
-                            message: format!(
-                                "«{label}»: step {} has no output {field} before this step",
-                                from + 1
-                            ),
-                        });
-                    }
-                }
-                Some(Value::Template { text }) if !text.trim().is_empty() => {
-                    let known = known_variables(event, &bundle.steps, i, target);
-                    if let Err(e) = template::check(text, &known) {
-                        out.push(Problem {
-                            step: n,
-                            message: format!("«{label}»: {}", e.localized(en)),
-                        });
-                    }
-                }
-                Some(_) => {}
+            let issue = match step.params.get(p.key) {
+                Some(v) if !v.is_empty() => param_issue(event, target, &bundle.steps, i, v),
+                _ => p.required.then_some(ParamIssue::Unmapped),
+            };
+            if let Some(issue) = issue {
+                out.push(Problem {
+                    step: n,
+                    what: ProblemKind::Param {
+                        param: p.key,
+                        issue,
+                    },
+                });
             }
         }
     }

@@ -1,7 +1,9 @@
 //! What each provider kind offers: its events (with the fields they carry) and its actions
 //! (with their parameters and outputs). The bundle editor's pickers, save-time validation and
 //! the engine all read these declarations, so a new provider kind is one new module here plus
-//! its executor.
+//! its executor (and the labels of its keys in the web app).
+//!
+//! Keys are stable identifiers; what an admin reads for them is the web app's business.
 
 mod chatapi;
 mod retailcrm;
@@ -25,10 +27,9 @@ pub enum FieldType {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct FieldDef {
     pub key: &'static str,
-    pub ru: &'static str,
-    pub en: &'static str,
     pub ty: FieldType,
-    /// An example value for template previews.
+    /// An example value for template previews (the web app replaces the ones that are human
+    /// text with samples in the admin's language).
     pub sample: &'static str,
 }
 
@@ -36,8 +37,6 @@ pub struct FieldDef {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ParamDef {
     pub key: &'static str,
-    pub ru: &'static str,
-    pub en: &'static str,
     pub ty: FieldType,
     pub required: bool,
     /// Literal used when a new step is added (e.g. "true" for the open-deal guard).
@@ -47,8 +46,6 @@ pub struct ParamDef {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EventDef {
     pub key: &'static str,
-    pub ru: &'static str,
-    pub en: &'static str,
     pub fields: &'static [FieldDef],
     /// RetailCRM events can be limited to chosen order statuses.
     pub status_filter: bool,
@@ -57,8 +54,6 @@ pub struct EventDef {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct ActionDef {
     pub key: &'static str,
-    pub ru: &'static str,
-    pub en: &'static str,
     pub params: &'static [ParamDef],
     pub outputs: &'static [FieldDef],
 }
@@ -87,62 +82,20 @@ pub fn action(kind: ProviderKind, key: &str) -> Option<&'static ActionDef> {
     actions(kind).iter().find(|a| a.key == key)
 }
 
-impl FieldDef {
-    pub fn label(&self, en: bool) -> &'static str {
-        if en { self.en } else { self.ru }
-    }
-}
-
-impl ParamDef {
-    pub fn label(&self, en: bool) -> &'static str {
-        if en { self.en } else { self.ru }
-    }
-}
-
-impl EventDef {
-    pub fn label(&self, en: bool) -> &'static str {
-        if en { self.en } else { self.ru }
-    }
-}
-
 impl ActionDef {
-    pub fn label(&self, en: bool) -> &'static str {
-        if en { self.en } else { self.ru }
-    }
-
     pub fn param(&self, key: &str) -> Option<&'static ParamDef> {
         self.params.iter().find(|p| p.key == key)
     }
 }
 
 /// Shorthand for the declaration tables.
-pub(crate) const fn f(
-    key: &'static str,
-    ru: &'static str,
-    en: &'static str,
-    ty: FieldType,
-    sample: &'static str,
-) -> FieldDef {
-    FieldDef {
-        key,
-        ru,
-        en,
-        ty,
-        sample,
-    }
+pub(crate) const fn f(key: &'static str, ty: FieldType, sample: &'static str) -> FieldDef {
+    FieldDef { key, ty, sample }
 }
 
-pub(crate) const fn p(
-    key: &'static str,
-    ru: &'static str,
-    en: &'static str,
-    ty: FieldType,
-    required: bool,
-) -> ParamDef {
+pub(crate) const fn p(key: &'static str, ty: FieldType, required: bool) -> ParamDef {
     ParamDef {
         key,
-        ru,
-        en,
         ty,
         required,
         default: None,

@@ -5,18 +5,22 @@ use crate::Core;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
 use crate::providers::{Provider, Secrets, Settings};
+use crate::reason::Reason;
 use crate::retailcrm::{MgTransport, RetailCrm};
 
 fn secrets(core: &Core, p: &Provider) -> Result<Secrets, StepError> {
-    p.secrets(&core.crypto)
-        .map_err(|e| StepError::permanent(format!("provider «{}»: {e}", p.name)))
+    p.secrets(&core.crypto).map_err(|e| {
+        tracing::warn!(provider = p.id, error = %e, "provider secrets unreadable");
+        StepError::permanent(Reason::SecretsUnreadable {
+            provider: p.name.clone(),
+        })
+    })
 }
 
 fn mismatch(p: &Provider) -> StepError {
-    StepError::permanent(format!(
-        "provider «{}» has settings of another kind",
-        p.name
-    ))
+    StepError::permanent(Reason::SettingsMismatch {
+        provider: p.name.clone(),
+    })
 }
 
 pub struct RetailcrmClients {
@@ -33,12 +37,12 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
         return Err(mismatch(p));
     };
     let api = RetailCrm::with_client(core.http.clone(), &s.base_url, &api_key)
-        .map_err(|e| StepError::permanent(e.to_string()))?
+        .map_err(|error| StepError::permanent(Reason::ProviderAddress { error }))?
         .with_rate_limit(f64::from(core.config.retailcrm_rps));
     let mg = if !s.mg_endpoint.is_empty() && !mg_token.is_empty() {
         Some(
             MgTransport::with_client(core.http.clone(), &s.mg_endpoint, &mg_token)
-                .map_err(|e| StepError::permanent(e.to_string()))?,
+                .map_err(|e| StepError::upstream(&e))?,
         )
     } else {
         None
@@ -56,8 +60,7 @@ pub fn chatapi(core: &Core, p: &Provider) -> Result<ChatApi, StepError> {
     else {
         return Err(mismatch(p));
     };
-    ChatApi::with_client(core.http.clone(), &s.api_url, &token)
-        .map_err(|e| StepError::permanent(e.to_string()))
+    ChatApi::with_client(core.http.clone(), &s.api_url, &token).map_err(|e| StepError::upstream(&e))
 }
 
 pub fn telegram(core: &Core, p: &Provider) -> Result<Telegram, StepError> {
@@ -66,5 +69,5 @@ pub fn telegram(core: &Core, p: &Provider) -> Result<Telegram, StepError> {
         return Err(mismatch(p));
     };
     Telegram::with_client(core.http.clone(), &s.api_base, &bot_token)
-        .map_err(|e| StepError::permanent(e.to_string()))
+        .map_err(|e| StepError::upstream(&e))
 }

@@ -11,6 +11,7 @@ use crate::db::DbError;
 use crate::inbox::{self, InboxItem, InboxKind};
 use crate::messengers::incoming::IncomingMessage;
 use crate::providers::ProviderError;
+use crate::reason::Reason;
 use crate::runs::{self, Run};
 
 /// The runs of a dispatched item, for the caller to execute.
@@ -69,13 +70,15 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         Err(e) => {
             match crate::db::lease::retry_at(&core.config, attempts, &e.retry) {
                 Some(retry_at) => {
-                    tracing::info!(inbox = id, attempts, error = %e.message, "dispatch will be retried");
-                    core.db(move |c| inbox::retry_later(c, id, &e.message, retry_at))
+                    tracing::info!(inbox = id, attempts, error = %e, "dispatch will be retried");
+                    let error = e.stored();
+                    core.db(move |c| inbox::retry_later(c, id, &error, retry_at))
                         .await?;
                 }
                 None => {
-                    tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
-                    core.db(move |c| inbox::fail(c, id, &e.message)).await?;
+                    tracing::warn!(inbox = id, error = %e, "dispatch failed");
+                    let error = e.stored();
+                    core.db(move |c| inbox::fail(c, id, &error)).await?;
                 }
             }
             Ok(Dispatched::default())
@@ -100,13 +103,19 @@ type Event = (&'static str, Option<String>, serde_json::Map<String, Json>);
 async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> {
     let provider_id = item.provider_id;
     let provider = core.provider(provider_id).await.map_err(|e| match e {
-        ProviderError::Db(d) => StepError::transient(d.to_string()),
-        other => StepError::permanent(other.to_string()),
+        ProviderError::Db(d) => StepError::transient(Reason::Database {
+            detail: d.to_string(),
+        }),
+        ProviderError::NotFound => StepError::permanent(Reason::ProviderGone),
+        other => {
+            tracing::warn!(provider = provider_id, error = %other, "provider unreadable");
+            StepError::permanent(Reason::ProviderUnreadable)
+        }
     })?;
     match InboxKind::parse(&item.kind) {
         Some(InboxKind::IncomingMessage) => {
-            let msg: IncomingMessage = serde_json::from_str(&item.payload)
-                .map_err(|e| StepError::permanent(format!("stored message is unreadable: {e}")))?;
+            let msg: IncomingMessage =
+                serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
             Ok((
                 "incoming_message",
                 None,
@@ -114,8 +123,8 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
             ))
         }
         Some(InboxKind::RetailcrmTrigger) => {
-            let trigger: events::TriggerPayload = serde_json::from_str(&item.payload)
-                .map_err(|e| StepError::permanent(format!("stored trigger is unreadable: {e}")))?;
+            let trigger: events::TriggerPayload =
+                serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
             let crm = clients::retailcrm(core, &provider)?;
             // The trigger body is a hint; the order as RetailCRM has it is the truth.
             let order = crm
@@ -130,9 +139,14 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
                 .map(str::to_string);
             Ok((trigger.event_type(), status, fields))
         }
-        None => Err(StepError::permanent(format!(
-            "unknown inbox kind {}",
-            item.kind
-        ))),
+        None => Err(StepError::permanent(Reason::UnknownInboxKind {
+            kind: item.kind.clone(),
+        })),
     }
+}
+
+fn unreadable(e: &serde_json::Error) -> StepError {
+    StepError::permanent(Reason::PayloadUnreadable {
+        detail: e.to_string(),
+    })
 }

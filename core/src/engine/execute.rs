@@ -9,9 +9,10 @@ use serde_json::{Map, Value as Json};
 
 use super::{StepError, actions};
 use crate::Core;
-use crate::bundles::resolve::{RunContext, resolve_step};
+use crate::bundles::resolve::{ResolveError, RunContext, resolve_step};
 use crate::db::{DbError, now};
 use crate::providers;
+use crate::reason::Reason;
 use crate::runs::{self, Run, StepOutcome, StepRecord, StepStatus};
 
 /// Claims the run (queued and due, or abandoned by a dead worker) and executes it.
@@ -46,13 +47,15 @@ pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Res
         }
         Err(e) => match crate::db::lease::retry_at(&core.config, run.attempts, &e.retry) {
             Some(retry_at) => {
-                tracing::info!(run = id, attempt = run.attempts, error = %e.message, "run will be retried");
-                core.db(move |c| runs::retry_later(c, id, &e.message, retry_at))
+                tracing::info!(run = id, attempt = run.attempts, error = %e, "run will be retried");
+                let error = e.stored();
+                core.db(move |c| runs::retry_later(c, id, &error, retry_at))
                     .await?;
             }
             None => {
-                tracing::warn!(run = id, error = %e.message, "run failed");
-                core.db(move |c| runs::fail(c, id, &e.message)).await?;
+                tracing::warn!(run = id, error = %e, "run failed");
+                let error = e.stored();
+                core.db(move |c| runs::fail(c, id, &error)).await?;
             }
         },
     }
@@ -76,9 +79,9 @@ async fn run_steps(
     let bundle = match run.snapshot() {
         Ok(b) => b,
         Err(e) => {
-            return Ok(Err(StepError::permanent(format!(
-                "run definition is unreadable: {e}"
-            ))));
+            return Ok(Err(StepError::permanent(Reason::DefinitionUnreadable {
+                detail: e.to_string(),
+            })));
         }
     };
     let run_id = run.id;
@@ -86,7 +89,13 @@ async fn run_steps(
     let target = match core.provider(target_id).await {
         Ok(p) => p,
         Err(providers::ProviderError::Db(e)) => return Err(e),
-        Err(e) => return Ok(Err(StepError::permanent(format!("target provider: {e}")))),
+        Err(providers::ProviderError::NotFound) => {
+            return Ok(Err(StepError::permanent(Reason::ProviderGone)));
+        }
+        Err(e) => {
+            tracing::warn!(provider = target_id, error = %e, "target provider unreadable");
+            return Ok(Err(StepError::permanent(Reason::ProviderUnreadable)));
+        }
     };
     let mut ctx = RunContext {
         event: run.event_fields(),
@@ -118,10 +127,7 @@ async fn run_steps(
         {
             // A worker died during this call: the upstream may or may not have sent it, and
             // sending again could reach the customer twice. Stop and let the admin decide.
-            return Ok(Err(StepError::permanent(
-                "the worker stopped while this message was being sent; it may have been delivered. \
-                 Check the chat, then use Replay to send it again if needed",
-            )));
+            return Ok(Err(StepError::permanent(Reason::InterruptedSend)));
         }
         let started_at = now();
         let clock = Instant::now();
@@ -143,12 +149,15 @@ async fn run_steps(
                     actions::execute(core, &target, &step.action, &inputs, &idem, earlier).await;
                 (inputs, result)
             }
-            Err(e) => (Default::default(), Err(StepError::permanent(e.to_string()))),
+            Err(e) => (
+                Default::default(),
+                Err(StepError::permanent(resolve_reason(e))),
+            ),
         };
         let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
         let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outputs = result.as_ref().ok().map(|o| Json::Object(o.clone()));
-        let error = result.as_ref().err().map(|e| e.message.clone());
+        let error = result.as_ref().err().map(StepError::stored);
         let action = step.action.clone();
         let attempt = run.attempts;
         // The last step's success and the run's are one commit.
@@ -186,4 +195,12 @@ async fn run_steps(
         }
     }
     Ok(Ok(Finished::NotYet))
+}
+
+fn resolve_reason(e: ResolveError) -> Reason {
+    match e {
+        ResolveError::MissingEventField(field) => Reason::MissingEventField { field },
+        ResolveError::MissingOutput(step, field) => Reason::MissingOutput { step, field },
+        ResolveError::Template(error) => Reason::Template { error },
+    }
 }

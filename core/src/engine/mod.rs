@@ -7,39 +7,46 @@ pub mod dispatch;
 pub mod events;
 pub mod execute;
 
+use crate::reason::{Explain, Reason};
 use crate::upstream::{Retry, UpstreamFailure};
 
-/// Why a step (or a dispatch) did not succeed, with the upstream's own words.
+/// Why a step (or a dispatch) did not succeed, as data with the upstream's own words, and
+/// whether to try again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+#[error("{reason}")]
 pub struct StepError {
     pub retry: Retry,
-    pub message: String,
+    pub reason: Reason,
 }
 
 impl StepError {
-    pub fn permanent(message: impl Into<String>) -> Self {
+    pub fn permanent(reason: Reason) -> Self {
         StepError {
             retry: Retry::Permanent,
-            message: message.into(),
+            reason,
         }
     }
 
-    pub fn transient(message: impl Into<String>) -> Self {
+    pub fn transient(reason: Reason) -> Self {
         StepError {
             retry: Retry::Transient { after: None },
-            message: message.into(),
+            reason,
         }
     }
 
-    pub fn upstream<E: UpstreamFailure>(e: &E) -> Self {
+    pub fn upstream<E: UpstreamFailure + Explain>(e: &E) -> Self {
         StepError {
             retry: e.retry(),
-            message: e.user_message(),
+            reason: Reason::Upstream(e.explain()),
         }
     }
 
     pub fn is_transient(&self) -> bool {
         matches!(self.retry, Retry::Transient { .. })
+    }
+
+    /// What the `error` columns keep (JSON of the reason).
+    pub fn stored(&self) -> String {
+        self.reason.to_stored()
     }
 }

@@ -23,7 +23,34 @@ const GROUP_SUFFIX: &str = "@g.us";
 #[error("not a phone number: {input:?} ({reason})")]
 pub struct PhoneError {
     pub input: String,
-    pub reason: &'static str,
+    pub reason: PhoneProblem,
+}
+
+/// What is wrong with a number; the web app words it for the admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneProblem {
+    BadGroupId,
+    BadChatId,
+    TooShort,
+    TooLong,
+    BadCharacters,
+    NoDigits,
+}
+
+impl fmt::Display for PhoneProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadGroupId => "a group id is digits and dashes before @g.us",
+            Self::BadChatId => "a chat id is digits before @c.us",
+            Self::TooShort => "too short: a number needs its country code, at least 10 digits",
+            Self::TooLong => "too long: at most 15 digits",
+            Self::BadCharacters => {
+                "only digits, spaces, dashes, dots, brackets and a leading + are allowed"
+            }
+            Self::NoDigits => "no digits",
+        })
+    }
 }
 
 impl UpstreamFailure for PhoneError {
@@ -32,7 +59,7 @@ impl UpstreamFailure for PhoneError {
     }
 }
 
-fn invalid(input: &str, reason: &'static str) -> PhoneError {
+fn invalid(input: &str, reason: PhoneProblem) -> PhoneError {
     PhoneError {
         input: input.to_owned(),
         reason,
@@ -109,10 +136,7 @@ fn group(input: &str, local: &str) -> Result<WaRecipient, PhoneError> {
             .split('-')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
     if !well_formed {
-        return Err(invalid(
-            input,
-            "a group id is digits and dashes before @g.us",
-        ));
+        return Err(invalid(input, PhoneProblem::BadGroupId));
     }
     Ok(WaRecipient {
         digits: None,
@@ -122,7 +146,7 @@ fn group(input: &str, local: &str) -> Result<WaRecipient, PhoneError> {
 
 fn chat_id_digits(input: &str, local: &str) -> Result<String, PhoneError> {
     if local.is_empty() || !local.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(input, "a chat id is digits before @c.us"));
+        return Err(invalid(input, PhoneProblem::BadChatId));
     }
     check_length(input, local.to_owned())
 }
@@ -145,13 +169,10 @@ fn typed_digits(input: &str) -> Result<String, PhoneError> {
 
 fn check_length(input: &str, digits: String) -> Result<String, PhoneError> {
     if digits.len() < MIN_DIGITS {
-        return Err(invalid(
-            input,
-            "too short: a number needs its country code, at least 10 digits",
-        ));
+        return Err(invalid(input, PhoneProblem::TooShort));
     }
     if digits.len() > MAX_DIGITS {
-        return Err(invalid(input, "too long: at most 15 digits"));
+        return Err(invalid(input, PhoneProblem::TooLong));
     }
     Ok(digits)
 }
@@ -173,15 +194,12 @@ fn collect_digits(input: &str, rest: &str) -> Result<String, PhoneError> {
             // Usual visual separators in Russian and international notation.
             ' ' | '\u{a0}' | '-' | '(' | ')' | '.' => {}
             _ => {
-                return Err(invalid(
-                    input,
-                    "only digits, spaces, dashes, dots, brackets and a leading + are allowed",
-                ));
+                return Err(invalid(input, PhoneProblem::BadCharacters));
             }
         }
     }
     if digits.is_empty() {
-        return Err(invalid(input, "no digits"));
+        return Err(invalid(input, PhoneProblem::NoDigits));
     }
     Ok(digits)
 }
@@ -273,7 +291,11 @@ mod tests {
             let err = WaRecipient::parse(input)
                 .err()
                 .unwrap_or_else(|| panic!("{input:?} accepted"));
-            assert!(err.reason.contains(reason), "{input:?}: {}", err.reason);
+            assert!(
+                err.reason.to_string().contains(reason),
+                "{input:?}: {}",
+                err.reason
+            );
             assert!(err.to_string().starts_with("not a phone number: "), "{err}");
             assert_eq!(err.retry(), Retry::Permanent);
         }

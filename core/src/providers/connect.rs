@@ -1,9 +1,12 @@
 //! Adding or editing a provider: validate the form, check the account live, and register what
 //! the provider needs upstream (our MG transport in RetailCRM, our webhook at the gateway or
-//! Telegram). Every refusal is tied to the form field the admin has to change, and keeps the
-//! upstream's own message.
+//! Telegram). Every refusal is tied to the form field the admin has to change, as data that
+//! keeps the upstream's own message; the web app words it.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use validator::Validate;
 
 use super::settings::{
     ChatapiSettings, RetailcrmSettings, TelegramReceive, TelegramSettings, mask,
@@ -12,6 +15,7 @@ use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
 use crate::Core;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
+use crate::reason::{Explain, FieldProblem, ServiceFailure, field_problems, stored};
 use crate::retailcrm::{
     Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm,
     RetailCrmError, normalize_domain,
@@ -32,9 +36,10 @@ pub const REQUIRED_SCOPES: [&str; 7] = [
 pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
 
 /// What the provider form posts; fields a kind does not use stay empty.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, Validate)]
 pub struct ProviderForm {
     #[serde(default)]
+    #[validate(length(min = 5, max = 100))]
     pub name: String,
     #[serde(default)]
     pub domain: String,
@@ -46,13 +51,25 @@ pub struct ProviderForm {
     pub token: String,
 }
 
-/// Field name → message, shown next to that field.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+/// Form field name → what is wrong with it, shown next to that field.
+pub type FieldErrors = BTreeMap<&'static str, FieldProblem>;
 
-fn one(field: &'static str, msg: impl Into<String>) -> FieldErrors {
+/// The form's field names, for keys that arrive as strings (the validator's).
+const FIELDS: [&str; 5] = ["name", "domain", "api_key", "api_url", "token"];
+
+fn one(field: &'static str, problem: FieldProblem) -> FieldErrors {
     let mut e = FieldErrors::new();
-    e.insert(field, msg.into());
+    e.insert(field, problem);
     e
+}
+
+fn upstream(field: &'static str, e: &impl Explain) -> FieldErrors {
+    one(
+        field,
+        FieldProblem::Upstream {
+            failure: e.explain(),
+        },
+    )
 }
 
 /// A secret field left as the mask we rendered means "keep the stored one".
@@ -87,44 +104,32 @@ fn is_kept(submitted: &str, existing: Option<&Provider>, core: &Core) -> bool {
     submitted == mask(stored)
 }
 
-fn retype_secret(field: &'static str, en: bool) -> FieldErrors {
+fn retype_secret(field: &'static str) -> FieldErrors {
+    one(field, FieldProblem::RetypeSecret)
+}
+
+/// An address the outbound policy refuses, next to the field it came from.
+fn refused(field: &'static str, refused: &Refused) -> FieldErrors {
     one(
         field,
-        if en {
-            "the address changed: enter the key again (a stored key is only sent to the address it was entered for)"
-        } else {
-            "адрес изменён: введите ключ заново (сохранённый ключ отправляется только на тот адрес, для которого он был введён)"
+        FieldProblem::Refused {
+            refused: refused.clone(),
         },
     )
 }
 
-/// An address refused by the outbound policy, in the admin's language.
-fn refused(field: &'static str, r: &Refused, en: bool) -> FieldErrors {
-    one(field, r.localized(en))
-}
-
-fn check_name(form: &ProviderForm, errors: &mut FieldErrors, en: bool) {
-    let n = form.name.trim().chars().count();
-    if n < 5 {
-        errors.insert(
-            "name",
-            if en {
-                "at least 5 characters"
-            } else {
-                "минимум 5 символов"
+/// The form's own rules (the name's length), checked by its `Validate` derive.
+fn check_form(form: &ProviderForm, errors: &mut FieldErrors) {
+    let trimmed = ProviderForm {
+        name: form.name.trim().to_string(),
+        ..form.clone()
+    };
+    if let Err(invalid) = trimmed.validate() {
+        for (field, problem) in field_problems(&invalid) {
+            if let Some(key) = FIELDS.iter().find(|f| **f == field) {
+                errors.entry(key).or_insert(problem);
             }
-            .into(),
-        );
-    } else if n > 100 {
-        errors.insert(
-            "name",
-            if en {
-                "at most 100 characters"
-            } else {
-                "не длиннее 100 символов"
-            }
-            .into(),
-        );
+        }
     }
 }
 
@@ -134,10 +139,9 @@ pub async fn prepare(
     kind: ProviderKind,
     form: &ProviderForm,
     existing: Option<&Provider>,
-    en: bool,
 ) -> Result<NewProvider, FieldErrors> {
     let mut errors = FieldErrors::new();
-    check_name(form, &mut errors, en);
+    check_form(form, &mut errors);
     let stored = existing.and_then(|p| p.secrets(&core.crypto).ok());
     let result = match kind {
         ProviderKind::Retailcrm => {
@@ -145,21 +149,21 @@ pub async fn prepare(
                 Some(Secrets::Retailcrm { api_key, .. }) => Some(api_key.as_str()),
                 _ => None,
             };
-            retailcrm(core, form, stored_key, existing, en).await
+            retailcrm(core, form, stored_key, existing).await
         }
         ProviderKind::Chatapi => {
             let stored_token = match &stored {
                 Some(Secrets::Chatapi { token }) => Some(token.as_str()),
                 _ => None,
             };
-            chatapi(core, form, stored_token, existing, en).await
+            chatapi(core, form, stored_token, existing).await
         }
         ProviderKind::Telegram => {
             let stored_token = match &stored {
                 Some(Secrets::Telegram { bot_token }) => Some(bot_token.as_str()),
                 _ => None,
             };
-            telegram(core, form, stored_token, existing, en).await
+            telegram(core, form, stored_token, existing).await
         }
     };
     match result {
@@ -188,82 +192,46 @@ async fn retailcrm(
     form: &ProviderForm,
     stored_key: Option<&str>,
     existing: Option<&Provider>,
-    en: bool,
 ) -> Result<Prepared, FieldErrors> {
     let base_url = normalize_domain(&form.domain, core.http.policy())
-        .map_err(|e| one("domain", e.to_string()))?;
+        .map_err(|error| one("domain", FieldProblem::Domain { error }))?;
     let same_address = match existing.map(|p| &p.settings) {
         Some(Settings::Retailcrm(s)) => s.base_url == base_url,
         _ => false,
     };
     let stored_key = kept_secret(stored_key, same_address);
     if existing.is_some() && stored_key.is_none() && is_kept(&form.api_key, existing, core) {
-        return Err(retype_secret("api_key", en));
+        return Err(retype_secret("api_key"));
     }
     let api_key = secret_or_stored(&form.api_key, stored_key);
     if api_key.is_empty() {
-        return Err(one(
-            "api_key",
-            if en {
-                "enter the API key"
-            } else {
-                "укажите apiKey"
-            },
-        ));
+        return Err(one("api_key", FieldProblem::Required));
     }
     let api = RetailCrm::with_client(core.http.clone(), &base_url, &api_key)
-        .map_err(|e| one("domain", e.to_string()))?;
-    let creds = api
-        .credentials()
-        .await
-        .map_err(|e| credentials_error(&e, en))?;
+        .map_err(|error| one("domain", FieldProblem::Domain { error }))?;
+    let creds = api.credentials().await.map_err(|e| credentials_error(&e))?;
     if !creds.scopes.is_empty() {
-        let missing: Vec<&str> = REQUIRED_SCOPES
+        let missing: Vec<String> = REQUIRED_SCOPES
             .iter()
-            .copied()
             .filter(|s| !creds.has_scope(s))
+            .map(|s| s.to_string())
             .collect();
         if !missing.is_empty() {
-            let msg = if en {
-                format!(
-                    "the key lacks permissions the bundles need: {}. Enable them for the key in RetailCRM",
-                    missing.join(", ")
-                )
-            } else {
-                format!(
-                    "ключу не хватает прав, нужных связкам: {}. Включите их для ключа в RetailCRM",
-                    missing.join(", ")
-                )
-            };
-            return Err(one("api_key", msg));
+            return Err(one(
+                "api_key",
+                FieldProblem::MissingScopes { scopes: missing },
+            ));
         }
     }
     let Some(site_code) = creds.single_site().map(str::to_string) else {
-        let reach = match creds.site_access {
-            crate::retailcrm::SiteAccess::Selective => creds.sites_available.join(", "),
-            _ => {
-                if en {
-                    "all stores".to_string()
-                } else {
-                    "все магазины".to_string()
-                }
-            }
+        let sites = match creds.site_access {
+            crate::retailcrm::SiteAccess::Selective => creds.sites_available.clone(),
+            // Every store of the account.
+            _ => Vec::new(),
         };
-        let msg = if en {
-            format!(
-                "the key reaches {reach}. A key must be restricted to exactly one store (access type «Access to selected stores»); create one key per store"
-            )
-        } else {
-            format!(
-                "ключ даёт доступ к: {reach}. Ключ должен быть ограничен ровно одним магазином (тип доступа «Доступ к отдельным магазинам»); для каждого магазина создайте отдельный ключ"
-            )
-        };
-        return Err(one("api_key", msg));
+        return Err(one("api_key", FieldProblem::NotOneStore { sites }));
     };
-    let sites = api
-        .sites()
-        .await
-        .map_err(|e| one("api_key", e.to_string()))?;
+    let sites = api.sites().await.map_err(|e| upstream("api_key", &e))?;
     let site_name = sites
         .get(&site_code)
         .map(|s| s.name.clone())
@@ -294,30 +262,22 @@ async fn retailcrm(
         ..Default::default()
     };
     let info = api.integration_module_edit(&module).await.map_err(|e| {
-        let msg = if en {
-            format!("could not connect RetailCRM chats — check that «Chats» is activated for this key. RetailCRM answered: {}", e.user_message_text())
-        } else {
-            format!("не удалось подключить чаты RetailCRM — проверьте, что для ключа активированы «Чаты». Ответ RetailCRM: {}", e.user_message_text())
-        };
-        one("api_key", msg)
+        one(
+            "api_key",
+            FieldProblem::ChatsUnavailable {
+                failure: e.explain(),
+            },
+        )
     })?;
+    // The endpoint comes from RetailCRM, and passes the same outbound policy as any address.
     let mg = MgTransport::with_client(core.http.clone(), &info.endpoint_url, &info.token).map_err(
-        |e| match e {
-            crate::retailcrm::MgError::Refused(r) => {
-                let msg = if en {
-                    format!(
-                        "RetailCRM returned a chat endpoint Svyazka will not call: {}",
-                        r.localized(en)
-                    )
-                } else {
-                    format!(
-                        "RetailCRM вернул адрес чатов, к которому Связка не обращается: {}",
-                        r.localized(en)
-                    )
-                };
-                one("domain", msg)
-            }
-            other => one("api_key", format!("RetailCRM chats: {other}")),
+        |e| {
+            one(
+                "api_key",
+                FieldProblem::ChatsUnavailable {
+                    failure: e.explain(),
+                },
+            )
         },
     )?;
     let keep_channel = match existing.map(|p| &p.settings) {
@@ -329,7 +289,7 @@ async fn retailcrm(
         None => mg
             .create_channel(&Channel::text_only("whatsapp", "Svyazka", 4096))
             .await
-            .map_err(|e| one("api_key", format!("RetailCRM chats: {e}")))?,
+            .map_err(|e| upstream("api_key", &e))?,
     };
     let settings = Settings::Retailcrm(RetailcrmSettings {
         base_url,
@@ -349,43 +309,26 @@ async fn retailcrm(
     ))
 }
 
-trait UserText {
-    fn user_message_text(&self) -> String;
-}
-
-impl UserText for RetailCrmError {
-    fn user_message_text(&self) -> String {
-        self.upstream_message()
-            .map(str::to_string)
-            .unwrap_or_else(|| self.to_string())
-    }
-}
-
-fn credentials_error(e: &RetailCrmError, en: bool) -> FieldErrors {
+fn credentials_error(e: &RetailCrmError) -> FieldErrors {
     match e {
-        RetailCrmError::Refused(r) => refused("domain", r, en),
-        RetailCrmError::InvalidKey { message } => one("api_key", format!("RetailCRM: {message}")),
-        RetailCrmError::AccessDenied { message } => {
-            let hint = if en {
-                "the API is unavailable for this account or key (API works only on paid plans or during the trial)"
-            } else {
-                "API недоступен для этого аккаунта или ключа (работа с API доступна только на платных тарифах или в тестовом периоде)"
-            };
-            one("api_key", format!("{hint}. RetailCRM: {message}"))
-        }
+        RetailCrmError::Refused(r) => refused("domain", r),
+        RetailCrmError::AccessDenied { message } => one(
+            "api_key",
+            FieldProblem::ApiUnavailable {
+                message: message.clone(),
+            },
+        ),
         RetailCrmError::AccountNotFound { .. }
         | RetailCrmError::Network(_)
         | RetailCrmError::Timeout
         | RetailCrmError::Unexpected { .. }
-        | RetailCrmError::NotFound { .. } => {
-            let hint = if en {
-                "this address does not answer as RetailCRM"
-            } else {
-                "по этому адресу не отвечает RetailCRM"
-            };
-            one("domain", format!("{hint}: {e}"))
-        }
-        other => one("api_key", other.to_string()),
+        | RetailCrmError::NotFound { .. } => one(
+            "domain",
+            FieldProblem::NotRetailcrm {
+                failure: e.explain().failure,
+            },
+        ),
+        other => upstream("api_key", other),
     }
 }
 
@@ -400,18 +343,10 @@ async fn chatapi(
     form: &ProviderForm,
     stored: Option<&str>,
     existing: Option<&Provider>,
-    en: bool,
 ) -> Result<Prepared, FieldErrors> {
     let api_url = form.api_url.trim().trim_end_matches('/').to_string();
     if api_url.is_empty() {
-        return Err(one(
-            "api_url",
-            if en {
-                "enter the instance API URL"
-            } else {
-                "укажите API URL инстанса"
-            },
-        ));
+        return Err(one("api_url", FieldProblem::Required));
     }
     let same_address = match existing.map(|p| &p.settings) {
         Some(Settings::Chatapi(s)) => s.api_url == api_url,
@@ -419,31 +354,24 @@ async fn chatapi(
     };
     let stored = kept_secret(stored, same_address);
     if existing.is_some() && stored.is_none() && is_kept(&form.token, existing, core) {
-        return Err(retype_secret("token", en));
+        return Err(retype_secret("token"));
     }
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
-        return Err(one(
-            "token",
-            if en {
-                "enter the token"
-            } else {
-                "укажите токен"
-            },
-        ));
+        return Err(one("token", FieldProblem::Required));
     }
     let api = ChatApi::with_client(core.http.clone(), &api_url, &token).map_err(|e| match e {
-        crate::messengers::chatapi::ChatApiError::Refused(r) => refused("api_url", &r, en),
-        other => one("api_url", other.to_string()),
+        crate::messengers::chatapi::ChatApiError::Refused(r) => refused("api_url", &r),
+        other => upstream("api_url", &other),
     })?;
     let status = api.check().await.map_err(|e| {
         use crate::messengers::chatapi::ChatApiError as E;
         match e {
             E::Unauthorized { .. } | E::NotPaid { .. } | E::NotReady { .. } => {
-                one("token", e.to_string())
+                upstream("token", &e)
             }
-            E::Refused(r) => refused("api_url", &r, en),
-            other => one("api_url", other.to_string()),
+            E::Refused(r) => refused("api_url", &r),
+            other => upstream("api_url", &other),
         }
     })?;
     Ok((
@@ -462,7 +390,6 @@ async fn telegram(
     form: &ProviderForm,
     stored: Option<&str>,
     existing: Option<&Provider>,
-    en: bool,
 ) -> Result<Prepared, FieldErrors> {
     let api_base = if form.api_url.trim().is_empty() {
         DEFAULT_TELEGRAM_API.to_string()
@@ -475,29 +402,22 @@ async fn telegram(
     };
     let stored = kept_secret(stored, same_address);
     if existing.is_some() && stored.is_none() && is_kept(&form.token, existing, core) {
-        return Err(retype_secret("token", en));
+        return Err(retype_secret("token"));
     }
     let token = secret_or_stored(&form.token, stored);
     if token.is_empty() {
-        return Err(one(
-            "token",
-            if en {
-                "enter the bot token"
-            } else {
-                "укажите токен бота"
-            },
-        ));
+        return Err(one("token", FieldProblem::Required));
     }
     let api = Telegram::with_client(core.http.clone(), &api_base, &token).map_err(|e| match e {
-        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r, en),
+        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r),
         crate::messengers::telegram::TelegramError::Config(m) if m.starts_with("Bot API URL") => {
-            one("api_url", m)
+            refused("api_url", &Refused::NotUrl)
         }
-        other => one("token", other.to_string()),
+        other => upstream("token", &other),
     })?;
     let me = api.get_me().await.map_err(|e| match e {
-        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r, en),
-        other => one("token", other.to_string()),
+        crate::messengers::telegram::TelegramError::Refused(r) => refused("api_url", &r),
+        other => upstream("token", &other),
     })?;
     let receive = if core.config.public_url.starts_with("https://") {
         TelegramReceive::Webhook
@@ -517,43 +437,83 @@ async fn telegram(
     ))
 }
 
+/// Why the provider's last check failed, as kept in its `check_message` (JSON, see
+/// [`crate::reason::read_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum CheckFailure {
+    /// A re-check of the stored settings refused these fields.
+    Fields { fields: Vec<(String, FieldProblem)> },
+    /// Our webhook address could not be set upstream; the admin sets `url` there by hand.
+    WebhookNotSet {
+        url: String,
+        failure: ServiceFailure,
+    },
+    /// Telegram would not drop a webhook left by someone else, so polling cannot start.
+    WebhookNotRemoved { failure: ServiceFailure },
+    /// The stored secrets cannot be read (e.g. the secret key changed).
+    SecretsUnreadable,
+}
+
+impl CheckFailure {
+    pub fn fields(errors: &FieldErrors) -> Self {
+        CheckFailure::Fields {
+            fields: errors
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn to_stored(&self) -> String {
+        stored(self)
+    }
+}
+
 /// After the provider is stored (it has an id and a webhook secret): point the upstream at our
 /// webhook. A failure here does not undo the save; it is recorded as the provider's check
 /// message so the page says what to do.
-pub async fn after_save(core: &Core, provider: &Provider) -> Result<Option<Settings>, String> {
+pub async fn after_save(
+    core: &Core,
+    provider: &Provider,
+) -> Result<Option<Settings>, CheckFailure> {
     let url = format!("{}{}", core.config.public_url, provider.webhook_path());
-    match (
-        &provider.settings,
-        provider.secrets(&core.crypto).map_err(|e| e.to_string())?,
-    ) {
+    let secrets = provider
+        .secrets(&core.crypto)
+        .map_err(|_| CheckFailure::SecretsUnreadable)?;
+    let not_set = |failure: ServiceFailure| CheckFailure::WebhookNotSet {
+        url: url.clone(),
+        failure,
+    };
+    match (&provider.settings, secrets) {
         (Settings::Chatapi(s), Secrets::Chatapi { token }) => {
             let api = ChatApi::with_client(core.http.clone(), &s.api_url, &token)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| not_set(e.explain()))?;
             match api.set_webhook(&url).await {
                 Ok(()) => Ok(Some(Settings::Chatapi(ChatapiSettings {
                     webhook_set: true,
                     ..s.clone()
                 }))),
-                Err(e) => Err(format!(
-                    "webhook not set at the gateway ({e}); set it there by hand to {url}"
-                )),
+                Err(e) => Err(not_set(e.explain())),
             }
         }
         (Settings::Telegram(s), Secrets::Telegram { bot_token }) => {
             let api = Telegram::with_client(core.http.clone(), &s.api_base, &bot_token)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| not_set(e.explain()))?;
             match s.receive {
                 TelegramReceive::Webhook => api
                     .set_webhook(&url, &provider.webhook_secret)
                     .await
                     .map(|()| None)
-                    .map_err(|e| format!("Telegram setWebhook: {e}")),
+                    .map_err(|e| not_set(e.explain())),
                 // getUpdates fails while a webhook is set (e.g. left by another install).
-                TelegramReceive::Polling => api
-                    .delete_webhook()
-                    .await
-                    .map(|()| None)
-                    .map_err(|e| format!("Telegram deleteWebhook: {e}")),
+                TelegramReceive::Polling => {
+                    api.delete_webhook().await.map(|()| None).map_err(|e| {
+                        CheckFailure::WebhookNotRemoved {
+                            failure: e.explain(),
+                        }
+                    })
+                }
             }
         }
         _ => Ok(None),

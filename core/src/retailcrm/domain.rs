@@ -15,8 +15,10 @@ use crate::upstream::OutboundPolicy;
 /// cloud is where almost all of our admins' accounts live.
 pub const DEFAULT_SAAS_DOMAIN: &str = "retailcrm.ru";
 
-/// Why an address cannot be a RetailCRM account URL; the message is written for the admin.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an address cannot be a RetailCRM account URL. The messages are English, for logs; the
+/// web app words each for the admin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", content = "part", rename_all = "snake_case")]
 pub enum DomainError {
     #[error("enter the RetailCRM address, e.g. shop.retailcrm.ru")]
     Empty,

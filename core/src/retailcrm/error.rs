@@ -47,10 +47,13 @@ pub enum RetailCrmError {
     /// The key exists but may not call this method or store, or the plan has no API access.
     #[error("RetailCRM denied access: {message}")]
     AccessDenied { message: String },
-    /// Nothing that speaks RetailCRM API answers at this address (HTML page or
-    /// `Account does not exist.`).
-    #[error("no RetailCRM account at this address: {detail}")]
-    AccountNotFound { detail: String },
+    /// Nothing that speaks RetailCRM API answers at this address (an HTML page, `message`
+    /// `None`; or `Account does not exist.`).
+    #[error("no RetailCRM account at this address (HTTP {status}){}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    AccountNotFound {
+        status: u16,
+        message: Option<String>,
+    },
     /// The entity does not exist (404 `Not found`).
     #[error("RetailCRM: {message}")]
     NotFound { message: String },
@@ -77,7 +80,8 @@ pub enum RetailCrmError {
     /// The outbound policy forbids calling this address.
     #[error("RetailCRM address refused: {0}")]
     Refused(Refused),
-    /// An answer none of the above explains (unparseable JSON, unknown API path, …).
+    /// An answer none of the above explains (unparseable JSON, unknown API path, …); `detail`
+    /// says what kind of body came back (never the body itself, see `upstream::describe_body`).
     #[error("unexpected answer from RetailCRM (HTTP {status}): {detail}")]
     Unexpected { status: u16, detail: String },
 }
@@ -166,7 +170,8 @@ impl RetailCrmError {
         // account; PHP: 405 text/html. A JSON API never answers HTML.
         if body.trim_start().starts_with('<') {
             return Self::AccountNotFound {
-                detail: format!("HTTP {status} with an HTML page instead of the API"),
+                status,
+                message: None,
             };
         }
         let Some(value) = parsed else {
@@ -182,7 +187,12 @@ impl RetailCrmError {
         match message.as_str() {
             WRONG_API_KEY | MISSING_API_KEY => return Self::InvalidKey { message },
             ACCESS_DENIED => return Self::AccessDenied { message },
-            ACCOUNT_DOES_NOT_EXIST => return Self::AccountNotFound { detail: message },
+            ACCOUNT_DOES_NOT_EXIST => {
+                return Self::AccountNotFound {
+                    status,
+                    message: Some(message),
+                };
+            }
             NOT_FOUND => return Self::NotFound { message },
             METHOD_NOT_FOUND => {
                 return Self::Unexpected {

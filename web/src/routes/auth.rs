@@ -10,47 +10,25 @@ use askama::Template;
 use serde::Deserialize;
 use svyazka_core::auth::sessions::SignedIn;
 use svyazka_core::auth::{self, AuthError, MIN_PASSWORD_CHARS};
+use svyazka_core::reason::field_problems;
+use validator::Validate;
 
 use crate::error::WebError;
-use crate::i18n::{self, Lang};
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::login_limit;
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::{self, CsrfForm};
+use crate::session::{self, CsrfForm, CsrfOnly};
 use crate::state::AppState;
-
-/// Labels of the sign-in, setup and account screens.
-#[rustfmt::skip]
-pub const LABELS: &[(&str, &str, &str)] = &[
-    ("setup_code", "Код первого запуска", "Set-up code"),
-    ("setup_code_hint", "Код напечатан в консоли сервера при запуске и записан в файл setup-code в каталоге данных.", "The code was printed on the server's console at start and written to the file setup-code in the data directory."),
-    ("err_setup_code", "Код не подходит. Возьмите его из консоли сервера или из файла setup-code в каталоге данных.", "Wrong code. Take it from the server's console or the file setup-code in the data directory."),
-    ("setup_done", "Администратор уже создан.", "The administrator already exists."),
-    ("too_many_sign_in_attempts", "Слишком много попыток входа. Попробуйте через 15 минут.", "Too many sign-in attempts. Try again in 15 minutes."),
-    ("account", "Учётная запись", "Account"),
-    ("change_password", "Смена пароля", "Change password"),
-    ("current_password", "Текущий пароль", "Current password"),
-    ("new_password", "Новый пароль", "New password"),
-    ("new_password_repeat", "Новый пароль ещё раз", "Repeat the new password"),
-    ("change_password_button", "Сменить пароль", "Change password"),
-    ("change_password_note", "После смены пароля все остальные входы будут завершены.", "Changing the password signs out every other device."),
-    ("err_current_password", "Текущий пароль неверен.", "The current password is wrong."),
-    ("password_changed", "Пароль изменён. Остальные устройства вышли из учётной записи.", "Password changed. Every other device was signed out."),
-    ("sessions_title", "Входы", "Sessions"),
-    ("sessions_active", "Активных входов", "Active sessions"),
-    ("sign_out_everywhere", "Выйти на всех устройствах", "Sign out on all devices"),
-    ("sign_out_everywhere_hint", "Завершает все входы, включая этот: скопированные куки перестанут работать.", "Ends every session, this one included: copied cookies stop working."),
-    ("sign_out_everywhere_confirm", "Завершить все входы, включая этот?", "End every session, this one included?"),
-];
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage {
     ctx: PageCtx,
     username: String,
-    err_code: Option<&'static str>,
-    err_username: Option<&'static str>,
-    err_password: Option<&'static str>,
-    err_repeat: Option<&'static str>,
+    err_code: Option<Msg>,
+    err_username: Option<Msg>,
+    err_password: Option<Msg>,
+    err_repeat: Option<Msg>,
 }
 
 #[derive(Template)]
@@ -72,15 +50,19 @@ struct AccountPage {
     err_repeat: Option<&'static str>,
 }
 
-#[derive(Deserialize)]
+/// The first administrator; the rules are checked by `validator`, worded by `i18n::reasons`.
+#[derive(Deserialize, Validate)]
 pub struct SetupForm {
     #[serde(default)]
     setup_code: String,
     #[serde(default)]
+    #[validate(length(min = 3, max = 64))]
     username: String,
     #[serde(default)]
+    #[validate(length(min = 10))]
     password: String,
     #[serde(default)]
+    #[validate(must_match(other = "password"))]
     password_repeat: String,
 }
 
@@ -122,22 +104,21 @@ fn client_ip(req: &HttpRequest, state: &AppState) -> IpAddr {
     )
 }
 
-fn text(status: StatusCode, body: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
+fn already_set_up(lang: Lang) -> HttpResponse {
+    HttpResponse::Forbidden()
         .content_type("text/plain; charset=utf-8")
-        .body(body)
+        .body(lang.t("setup_done"))
 }
 
 pub async fn setup_form(
     req: HttpRequest,
-    session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     if state.admin_exists().await? {
         return Ok(see_other("/login"));
     }
     ok(&SetupPage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx: PageCtx::new(&req),
         username: String::new(),
         err_code: None,
         err_username: None,
@@ -154,14 +135,11 @@ pub async fn setup(
 ) -> Result<HttpResponse, WebError> {
     let lang = Lang::from_request(&req);
     if state.admin_exists().await? {
-        return Ok(text(
-            StatusCode::FORBIDDEN,
-            "An administrator already exists / Администратор уже создан",
-        ));
+        return Ok(already_set_up(lang));
     }
     let username = form.username.trim().to_string();
     let page = |err_code, err_username, err_password, err_repeat| SetupPage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx: PageCtx::new(&req),
         username: username.clone(),
         err_code,
         err_username,
@@ -173,16 +151,32 @@ pub async fn setup(
         .login_limiter
         .attempt_anonymous(client_ip(&req, &state))
     {
-        let p = page(Some(lang.t("too_many_sign_in_attempts")), None, None, None);
+        let p = page(
+            Some(Msg::new(lang.t("too_many_sign_in_attempts"))),
+            None,
+            None,
+            None,
+        );
         return render(&p, StatusCode::TOO_MANY_REQUESTS);
     }
-    let err_username =
-        (!(3..=64).contains(&username.chars().count())).then(|| lang.t("err_username"));
-    let err_password =
-        (form.password.chars().count() < MIN_PASSWORD_CHARS).then(|| lang.t("err_password_len"));
-    let err_repeat = (form.password != form.password_repeat).then(|| lang.t("err_password_match"));
-    if err_username.is_some() || err_password.is_some() || err_repeat.is_some() {
-        let p = page(None, err_username, err_password, err_repeat);
+    let form = SetupForm {
+        username: username.clone(),
+        ..form
+    };
+    if let Err(invalid) = form.validate() {
+        let problems = field_problems(&invalid);
+        let err = |field: &str| {
+            problems
+                .iter()
+                .find(|(f, _)| f == field)
+                .map(|(f, p)| reasons::labelled(lang, f, f, p))
+        };
+        let p = page(
+            None,
+            err("username"),
+            err("password"),
+            err("password_repeat"),
+        );
         return render(&p, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let created =
@@ -195,27 +189,23 @@ pub async fn setup(
         }
         Err(AuthError::WrongSetupCode) => {
             tracing::warn!(ip = %client_ip(&req, &state), "set-up refused: wrong set-up code");
-            let p = page(Some(lang.t("err_setup_code")), None, None, None);
+            let p = page(Some(Msg::new(lang.t("err_setup_code"))), None, None, None);
             render(&p, StatusCode::FORBIDDEN)
         }
-        Err(AuthError::AlreadySetUp) => Ok(text(
-            StatusCode::FORBIDDEN,
-            "An administrator already exists / Администратор уже создан",
-        )),
+        Err(AuthError::AlreadySetUp) => Ok(already_set_up(lang)),
         Err(e) => Err(e.into()),
     }
 }
 
 pub async fn login_form(
     req: HttpRequest,
-    session: Session,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
     if !state.admin_exists().await? {
         return Ok(see_other("/setup"));
     }
     ok(&LoginPage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx: PageCtx::new(&req),
         username: String::new(),
         error: None,
     })
@@ -234,7 +224,7 @@ pub async fn login(
     if !state.login_limiter.attempt(ip, &username) {
         tracing::warn!(%ip, "sign-in refused: too many attempts");
         let page = LoginPage {
-            ctx: PageCtx::new(&req, &session, ""),
+            ctx: PageCtx::new(&req),
             username,
             error: Some(lang.t("too_many_sign_in_attempts")),
         };
@@ -250,7 +240,7 @@ pub async fn login(
         None => {
             tracing::info!(%ip, "failed sign-in");
             let page = LoginPage {
-                ctx: PageCtx::new(&req, &session, ""),
+                ctx: PageCtx::new(&req),
                 username,
                 error: Some(lang.t("bad_login")),
             };
@@ -259,14 +249,11 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 #[post("/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
     session: Session,
-    _form: CsrfForm<Empty>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     session::sign_out(&state, &session).await?;
     Ok(see_other("/login"))
@@ -280,14 +267,13 @@ pub struct AccountQuery {
 
 async fn account_page(
     req: &HttpRequest,
-    session: &Session,
     state: &AppState,
     admin: &SignedIn,
 ) -> Result<AccountPage, WebError> {
     let id = admin.admin_id;
     let sessions = state.core.db(move |c| auth::sessions::count(c, id)).await?;
     Ok(AccountPage {
-        ctx: PageCtx::new(req, session, ""),
+        ctx: PageCtx::new(req),
         sessions,
         done: false,
         err_current: None,
@@ -299,12 +285,11 @@ async fn account_page(
 #[get("/account")]
 pub async fn account(
     req: HttpRequest,
-    session: Session,
     state: web::Data<AppState>,
     admin: web::ReqData<SignedIn>,
     query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let mut page = account_page(&req, &session, &state, &admin).await?;
+    let mut page = account_page(&req, &state, &admin).await?;
     page.done = query.done.as_deref() == Some("password");
     ok(&page)
 }
@@ -322,7 +307,7 @@ pub async fn change_password(
     let lang = Lang::from_request(&req);
     let admin = admin.into_inner();
     let ip = client_ip(&req, &state);
-    let mut page = account_page(&req, &session, &state, &admin).await?;
+    let mut page = account_page(&req, &state, &admin).await?;
     // Guessing the current password from a stolen session is throttled like signing in.
     if !state.login_limiter.attempt(ip, &admin.username) {
         page.err_current = Some(lang.t("too_many_sign_in_attempts"));
@@ -358,7 +343,7 @@ pub async fn sign_out_everywhere(
     state: web::Data<AppState>,
     session: Session,
     admin: web::ReqData<SignedIn>,
-    _form: CsrfForm<Empty>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = admin.admin_id;
     let ended = state

@@ -1,8 +1,7 @@
 //! The home page: is execution healthy right now? How many workers are alive, how much work
 //! waits and since when, and a loud warning when work waits with no worker to do it.
 
-use actix_session::Session;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpResponse, get, web};
 use askama::Template;
 use svyazka_core::workers::{self, Health};
 
@@ -21,11 +20,7 @@ struct HomePage {
 }
 
 #[get("/")]
-pub async fn home(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
+pub async fn home(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let stall_after = state.core.config.stall_after;
     let health = state
         .core
@@ -33,7 +28,7 @@ pub async fn home(
         .await?;
     let oldest_secs = health.backlog.age(svyazka_core::db::now()).as_secs();
     ok(&HomePage {
-        ctx: PageCtx::new(&req, &session, ""),
+        ctx,
         health,
         queue_mode: !state.core.config.is_embedded(),
         oldest_secs,

@@ -1,4 +1,5 @@
 //! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
+//! Every answer passes `error::localize`, so error pages are in the admin's language.
 
 pub mod auth;
 pub mod bundles;
@@ -12,6 +13,7 @@ pub mod static_files;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use crate::error::localize;
 use crate::security_headers::security_headers;
 use crate::session::require_admin;
 
@@ -19,6 +21,7 @@ use crate::session::require_admin;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("")
+            .wrap(from_fn(localize))
             .wrap(from_fn(security_headers))
             .configure(routes),
     );

@@ -2,39 +2,42 @@
 //! rotate secret, delete. The live checks and registrations live in core
 //! (`providers::connect`); handlers only map forms and render.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
-use svyazka_core::providers::connect::{self, FieldErrors, ProviderForm};
+use svyazka_core::providers::connect::{self, CheckFailure, FieldErrors, ProviderForm};
 use svyazka_core::providers::settings::mask;
 use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets, Settings};
 
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::CsrfForm;
+use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
 
 /// The body RetailCRM's trigger must send, exactly as in the guide.
 pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}"#;
-
-impl From<ProviderError> for WebError {
-    fn from(e: ProviderError) -> Self {
-        match e {
-            ProviderError::NotFound => WebError::NotFound,
-            ProviderError::Db(d) => WebError::Db(d),
-            other => WebError::Internal(other.to_string()),
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "providers/list.html")]
 struct ListPage {
     ctx: PageCtx,
     providers: Vec<Provider>,
+}
+
+impl ListPage {
+    fn check(&self, p: &Provider) -> Option<Msg> {
+        check_message(self.ctx.lang, p)
+    }
+}
+
+/// Why the provider's last check failed, in the admin's language.
+fn check_message(lang: Lang, p: &Provider) -> Option<Msg> {
+    p.check_message
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| reasons::check(lang, m))
 }
 
 #[derive(Template)]
@@ -56,8 +59,10 @@ struct FormPage {
 }
 
 impl FormPage {
-    fn err(&self, field: &str) -> Option<&str> {
-        self.errors.get(field).map(String::as_str)
+    fn err(&self, field: &str) -> Option<Msg> {
+        self.errors
+            .get(field)
+            .map(|p| reasons::rule(self.ctx.lang, field, p))
     }
 }
 
@@ -70,6 +75,7 @@ struct ShowPage {
     masked_secret: String,
     trigger_body: &'static str,
     in_use: Vec<String>,
+    check: Option<Msg>,
 }
 
 fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
@@ -77,34 +83,21 @@ fn kind_from(path: &str) -> Result<ProviderKind, WebError> {
 }
 
 #[get("/providers")]
-pub async fn list(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
+pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let providers = state.core.db(providers::list).await?;
-    ok(&ListPage {
-        ctx: PageCtx::new(&req, &session, "providers"),
-        providers,
-    })
+    ok(&ListPage { ctx, providers })
 }
 
 #[get("/providers/new")]
-pub async fn choose(req: HttpRequest, session: Session) -> Result<HttpResponse, WebError> {
-    ok(&ChoosePage {
-        ctx: PageCtx::new(&req, &session, "providers"),
-    })
+pub async fn choose(ctx: PageCtx) -> Result<HttpResponse, WebError> {
+    ok(&ChoosePage { ctx })
 }
 
 #[get("/providers/new/{kind}")]
-pub async fn new_form(
-    req: HttpRequest,
-    session: Session,
-    kind: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
+pub async fn new_form(ctx: PageCtx, kind: web::Path<String>) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
     ok(&FormPage {
-        ctx: PageCtx::new(&req, &session, "providers"),
+        ctx,
         kind,
         provider_id: None,
         form: ProviderForm::default(),
@@ -115,15 +108,13 @@ pub async fn new_form(
 
 #[post("/providers/new/{kind}")]
 pub async fn create(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     kind: web::Path<String>,
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let kind = kind_from(&kind)?;
-    let en = Lang::from_request(&req) == Lang::En;
-    match connect::prepare(&state.core, kind, &form, None, en).await {
+    match connect::prepare(&state.core, kind, &form, None).await {
         Ok(new) => {
             let id = {
                 let crypto = state.core.crypto.clone();
@@ -135,14 +126,13 @@ pub async fn create(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&state, &req, &session, kind, None, form, errors),
+        Err(errors) => form_again(ctx, &state, kind, None, form, errors),
     }
 }
 
 fn form_again(
+    ctx: PageCtx,
     state: &AppState,
-    req: &HttpRequest,
-    session: &Session,
     kind: ProviderKind,
     provider_id: Option<i64>,
     form: ProviderForm,
@@ -154,7 +144,7 @@ fn form_again(
         })
         .flatten();
     let page = FormPage {
-        ctx: PageCtx::new(req, session, "providers"),
+        ctx,
         kind,
         provider_id,
         form,
@@ -178,7 +168,8 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
                 .await?
         }
         Ok(None) => {}
-        Err(msg) => {
+        Err(failure) => {
+            let msg = failure.to_stored();
             state
                 .core
                 .db(move |c| providers::record_check(c, id, false, Some(&msg)))
@@ -189,34 +180,23 @@ async fn finish_save(state: &AppState, id: i64) -> Result<(), WebError> {
     Ok(())
 }
 
-/// The live "→ https://…" line under the domain field. htmx inserts the answer as HTML, so
-/// whatever the admin typed is escaped here.
+/// What the domain field will be read as, or why it cannot be. htmx swaps this in as HTML, so
+/// `Msg` escapes whatever the admin typed.
 #[get("/providers/normalize")]
-pub async fn normalize(state: web::Data<AppState>, query: web::Query<DomainQuery>) -> HttpResponse {
-    let text =
-        match svyazka_core::retailcrm::normalize_domain(&query.domain, state.core.http.policy()) {
-            Ok(url) => format!("→ {url}"),
-            Err(_) if query.domain.trim().is_empty() => String::new(),
-            Err(e) => e.to_string(),
-        };
+pub async fn normalize(
+    ctx: PageCtx,
+    state: web::Data<AppState>,
+    query: web::Query<DomainQuery>,
+) -> HttpResponse {
+    let ctx_policy = state.core.http.policy();
+    let text = match svyazka_core::retailcrm::normalize_domain(&query.domain, ctx_policy) {
+        Ok(url) => Msg::new(format!("→ {url}")),
+        Err(_) if query.domain.trim().is_empty() => Msg::default(),
+        Err(e) => reasons::domain(ctx.lang, &e),
+    };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(escape_html(&text))
-}
-
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+        .body(text.to_string())
 }
 
 #[derive(Deserialize)]
@@ -240,28 +220,22 @@ fn masked(state: &AppState, p: &Provider) -> String {
 
 #[get("/providers/{id}")]
 pub async fn show(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    ok(&show_page(&state, &req, &session, p, Vec::new()))
+    ok(&show_page(&state, ctx, p, Vec::new()))
 }
 
-fn show_page(
-    state: &AppState,
-    req: &HttpRequest,
-    session: &Session,
-    p: Provider,
-    in_use: Vec<String>,
-) -> ShowPage {
+fn show_page(state: &AppState, ctx: PageCtx, p: Provider, in_use: Vec<String>) -> ShowPage {
     ShowPage {
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
         in_use,
-        ctx: PageCtx::new(req, session, "providers"),
+        check: check_message(ctx.lang, &p),
+        ctx,
         p,
     }
 }
@@ -296,8 +270,7 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
 
 #[get("/providers/{id}/edit")]
 pub async fn edit_form(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
@@ -308,7 +281,7 @@ pub async fn edit_form(
     };
     ok(&FormPage {
         form: form_of(&state, &p),
-        ctx: PageCtx::new(&req, &session, "providers"),
+        ctx,
         kind: p.kind,
         provider_id: Some(p.id),
         errors: FieldErrors::new(),
@@ -318,15 +291,13 @@ pub async fn edit_form(
 
 #[post("/providers/{id}/edit")]
 pub async fn update(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
     CsrfForm(form): CsrfForm<ProviderForm>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = Lang::from_request(&req) == Lang::En;
-    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+    match connect::prepare(&state.core, p.kind, &form, Some(&p)).await {
         Ok(new) => {
             let (id, crypto) = (p.id, state.core.crypto.clone());
             state
@@ -336,26 +307,21 @@ pub async fn update(
             finish_save(&state, id).await?;
             Ok(see_other(&format!("/providers/{id}")))
         }
-        Err(errors) => form_again(&state, &req, &session, p.kind, Some(p.id), form, errors),
+        Err(errors) => form_again(ctx, &state, p.kind, Some(p.id), form, errors),
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Re-runs the live check with the stored settings, recording the outcome on the provider.
 #[post("/providers/{id}/check")]
 pub async fn recheck(
-    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    let en = Lang::from_request(&req) == Lang::En;
     let form = form_of(&state, &p);
     let id = p.id;
-    match connect::prepare(&state.core, p.kind, &form, Some(&p), en).await {
+    match connect::prepare(&state.core, p.kind, &form, Some(&p)).await {
         Ok(_) => {
             state
                 .core
@@ -363,7 +329,7 @@ pub async fn recheck(
                 .await?
         }
         Err(errors) => {
-            let msg = errors.values().cloned().collect::<Vec<_>>().join("; ");
+            let msg = CheckFailure::fields(&errors).to_stored();
             state
                 .core
                 .db(move |c| providers::record_check(c, id, false, Some(&msg)))
@@ -377,7 +343,7 @@ pub async fn recheck(
 pub async fn rotate(
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     state
@@ -391,11 +357,10 @@ pub async fn rotate(
 
 #[post("/providers/{id}/delete")]
 pub async fn delete(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     match state.core.db(move |c| providers::delete(c, id)).await {
@@ -405,10 +370,7 @@ pub async fn delete(
         }
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
-            render(
-                &show_page(&state, &req, &session, p, names),
-                StatusCode::CONFLICT,
-            )
+            render(&show_page(&state, ctx, p, names), StatusCode::CONFLICT)
         }
         Err(e) => Err(e.into()),
     }

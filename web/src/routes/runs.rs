@@ -6,82 +6,26 @@
 //! so. While a listed run (or the shown run) is queued or running, htmx re-fetches the page
 //! every few seconds and swaps in only the table (or the run) with `hx-select`.
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
-use serde::Deserialize;
 use serde_json::{Map, Value as Json};
-use svyazka_core::catalog::{self, FieldDef};
+use svyazka_core::catalog;
 use svyazka_core::jobs::Job;
 use svyazka_core::providers::{self, ProviderError, ProviderKind};
 use svyazka_core::runs::{self, Run, RunFilter, RunStatus, StepRecord, StepStatus};
 
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
-use crate::session::CsrfForm;
+use crate::session::CsrfOnly;
 use crate::state::AppState;
 
 pub const PER_PAGE: i64 = 50;
 /// Longest error shown in a list row; the run page shows it whole.
 const EXCERPT_CHARS: usize = 140;
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
-
-#[rustfmt::skip]
-pub const LABELS: &[(&str, &str, &str)] = &[
-    ("runs_filter_bundle", "Связка", "Bundle"),
-    ("runs_all", "Все", "All"),
-    ("runs_from", "С даты", "From"),
-    ("runs_to", "По дату", "To"),
-    ("runs_apply", "Показать", "Apply"),
-    ("runs_reset", "Сбросить", "Reset"),
-    ("runs_total", "Всего запусков", "Runs in total"),
-    ("runs_page", "Страница", "Page"),
-    ("runs_of", "из", "of"),
-    ("runs_newer", "← Новее", "← Newer"),
-    ("runs_older", "Старее →", "Older →"),
-    ("runs_none_match", "Нет запусков, подходящих под условия.", "No runs match these filters."),
-    ("runs_times_utc", "Время указано в UTC.", "Times are in UTC."),
-    ("runs_bad_status", "Неизвестный статус, фильтр по статусу не применён", "Unknown status, the status filter is ignored"),
-    ("runs_bad_bundle", "Нет такой связки, фильтр по связке не применён", "No such bundle, the bundle filter is ignored"),
-    ("runs_bad_date", "Дата не распознана (нужен формат ГГГГ-ММ-ДД), фильтр по дате не применён", "The date is not understood (use YYYY-MM-DD), the date filter is ignored"),
-    ("runs_bad_page", "Неверный номер страницы, показана первая", "Invalid page number, showing the first page"),
-    ("runs_live", "Таблица обновляется сама, пока есть выполняющиеся запуски.", "The table refreshes itself while runs are in progress."),
-    ("run_id", "№", "#"),
-    ("run_bundle", "Связка", "Bundle"),
-    ("run_attempts", "Попытки", "Attempts"),
-    ("run_created", "Создан", "Created"),
-    ("run_started", "Начат", "Started"),
-    ("run_finished", "Завершён", "Finished"),
-    ("run_error", "Ошибка", "Error"),
-    ("run_status_queued", "в очереди", "queued"),
-    ("run_status_running", "выполняется", "running"),
-    ("run_status_succeeded", "успешно", "succeeded"),
-    ("run_status_failed", "ошибка", "failed"),
-    ("run_status_not_run", "не выполнялся", "not run"),
-    ("run_title", "Запуск", "Run"),
-    ("run_back", "← Все запуски", "← All runs"),
-    ("run_bundle_runs", "Запуски этой связки", "Runs of this bundle"),
-    ("run_event", "Событие (данные триггера)", "Event (trigger payload)"),
-    ("run_event_empty", "Событие без полей.", "The event has no fields."),
-    ("run_steps", "Шаги", "Steps"),
-    ("run_step", "Шаг", "Step"),
-    ("run_inputs", "Входные параметры", "Inputs"),
-    ("run_outputs", "Результат", "Outputs"),
-    ("run_attempt", "Попытка", "Attempt"),
-    ("run_duration", "Длительность, мс", "Duration, ms"),
-    ("run_field", "Поле", "Field"),
-    ("run_value", "Значение", "Value"),
-    ("run_nothing", "нет", "none"),
-    ("run_replay", "Повторить с шага с ошибкой", "Replay from the failed step"),
-    ("run_replay_hint", "Успешно выполненные шаги не повторяются.", "Steps that succeeded are not repeated."),
-    ("run_replay_refused", "Повторить можно только запуск, завершившийся ошибкой.", "Only a failed run can be replayed."),
-    ("run_no_steps", "Шаги ещё не выполнялись.", "No steps have run yet."),
-    ("run_definition_unreadable", "Сохранённое описание связки не читается", "The stored bundle definition is unreadable"),
-    ("run_live", "Страница обновляется сама, пока запуск выполняется.", "The page refreshes itself while the run is in progress."),
-];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(show).service(replay);
@@ -281,7 +225,7 @@ pub struct RunRow {
     pub attempts: i32,
     pub created: String,
     pub finished: String,
-    pub error: Option<String>,
+    pub error: Option<Msg>,
 }
 
 pub struct Pager {
@@ -334,10 +278,9 @@ impl ListPage {
 #[get("/runs")]
 pub async fn list(
     req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = PageCtx::new(&req, &session, "runs");
     let raw = RawQuery::parse(req.query_string());
     let bundles: Vec<BundleOption> = state
         .core
@@ -383,7 +326,7 @@ pub async fn list(
                 .error
                 .as_deref()
                 .filter(|e| !e.trim().is_empty())
-                .map(excerpt),
+                .map(|e| reasons::stored(ctx.lang, e, None).excerpt(EXCERPT_CHARS)),
             status: i.run.status.to_string(),
             bundle_name: i.bundle_name,
         })
@@ -441,7 +384,7 @@ pub struct StepView {
     pub inputs: Vec<FieldRow>,
     pub outputs: Vec<FieldRow>,
     pub has_outputs: bool,
-    pub error: Option<String>,
+    pub error: Option<Msg>,
     pub attempt: Option<i32>,
     pub duration_ms: Option<i64>,
     pub started: String,
@@ -456,6 +399,7 @@ struct ShowPage {
     bundle_name: String,
     /// Set when the stored definition cannot be read.
     definition_error: Option<String>,
+    run_error: Option<Msg>,
     status_label: &'static str,
     event_label: String,
     event: Vec<FieldRow>,
@@ -488,16 +432,16 @@ fn as_text(v: &Json) -> String {
 }
 
 /// Rows in the catalog's order first (labelled), then any other keys as they are.
-fn field_rows<'a>(
+fn field_rows(
     map: &Map<String, Json>,
-    known: impl Iterator<Item = (&'a str, &'a str)>,
+    known: impl Iterator<Item = (&'static str, String)>,
 ) -> Vec<FieldRow> {
     let mut rows = Vec::with_capacity(map.len());
     let mut seen = Vec::new();
     for (key, label) in known {
         if let Some(v) = map.get(key) {
             rows.push(FieldRow {
-                label: label.to_string(),
+                label,
                 key: key.to_string(),
                 value: as_text(v),
             });
@@ -516,11 +460,13 @@ fn field_rows<'a>(
     rows
 }
 
+/// The catalog's fields of `kind`, with their labels.
 fn fields_of(
-    defs: &'static [FieldDef],
-    en: bool,
-) -> impl Iterator<Item = (&'static str, &'static str)> {
-    defs.iter().map(move |f| (f.key, f.label(en)))
+    lang: Lang,
+    kind: ProviderKind,
+    keys: impl Iterator<Item = &'static str>,
+) -> impl Iterator<Item = (&'static str, String)> {
+    keys.map(move |k| (k, i18n::catalog::field(lang, kind, k)))
 }
 
 fn json_object(s: Option<&str>) -> Map<String, Json> {
@@ -572,14 +518,8 @@ async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
         .await
 }
 
-fn show_page(
-    req: &HttpRequest,
-    session: &Session,
-    loaded: Loaded,
-    notice: Option<&'static str>,
-) -> ShowPage {
-    let ctx = PageCtx::new(req, session, "runs");
-    let en = ctx.lang == Lang::En;
+fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> ShowPage {
+    let lang = ctx.lang;
     let Loaded {
         run,
         records,
@@ -596,18 +536,28 @@ fn show_page(
         ),
         Err(e) => (
             "—".to_string(),
-            Some(format!("{}: {e}", ctx.t("run_definition_unreadable"))),
+            {
+                tracing::warn!(run = run.id, error = %e, "run definition unreadable");
+                Some(ctx.t("run_definition_unreadable").to_string())
+            },
             String::new(),
             Vec::new(),
         ),
     };
-    let event_def = source.and_then(|k| catalog::event(k, &event_type));
-    let event_label = match event_def {
-        Some(d) => d.label(en).to_string(),
-        None => event_type.clone(),
+    let event_def = source.and_then(|k| catalog::event(k, &event_type).map(|d| (k, d)));
+    let (event_label, event) = match event_def {
+        Some((kind, d)) => (
+            i18n::catalog::event(lang, kind, d.key),
+            field_rows(
+                &run.event_fields(),
+                fields_of(lang, kind, d.fields.iter().map(|f| f.key)),
+            ),
+        ),
+        None => (
+            event_type.clone(),
+            field_rows(&run.event_fields(), std::iter::empty()),
+        ),
     };
-    let event_fields = event_def.map(|d| d.fields).unwrap_or(&[]);
-    let event = field_rows(&run.event_fields(), fields_of(event_fields, en));
 
     // The snapshot's steps, each with its record when it has run; records beyond the snapshot
     // (cannot happen unless the definition is unreadable) are still shown.
@@ -627,22 +577,29 @@ fn show_page(
             .map(|r| r.action.clone())
             .or_else(|| planned.get(i).cloned())
             .unwrap_or_default();
-        let def = target.and_then(|k| catalog::action(k, &action));
-        let label = def
-            .map(|d| d.label(en).to_string())
-            .unwrap_or_else(|| action.clone());
+        let def = target.and_then(|k| catalog::action(k, &action).map(|d| (k, d)));
+        let label = def.map_or_else(
+            || action.clone(),
+            |(kind, d)| i18n::catalog::action(lang, kind, d.key),
+        );
         let view = match rec {
             Some(r) => {
-                let params = def.map(|d| d.params).unwrap_or(&[]);
-                let outputs_def = def.map(|d| d.outputs).unwrap_or(&[]);
-                let inputs = field_rows(
-                    &json_object(Some(&r.inputs)),
-                    params.iter().map(|p| (p.key, p.label(en))),
-                );
-                let outputs = field_rows(
-                    &json_object(r.outputs.as_deref()),
-                    fields_of(outputs_def, en),
-                );
+                let (inputs, outputs) = match def {
+                    Some((kind, d)) => (
+                        field_rows(
+                            &json_object(Some(&r.inputs)),
+                            fields_of(lang, kind, d.params.iter().map(|p| p.key)),
+                        ),
+                        field_rows(
+                            &json_object(r.outputs.as_deref()),
+                            fields_of(lang, kind, d.outputs.iter().map(|o| o.key)),
+                        ),
+                    ),
+                    None => (
+                        field_rows(&json_object(Some(&r.inputs)), std::iter::empty()),
+                        field_rows(&json_object(r.outputs.as_deref()), std::iter::empty()),
+                    ),
+                };
                 StepView {
                     number: i + 1,
                     label,
@@ -651,7 +608,11 @@ fn show_page(
                     has_outputs: r.outputs.is_some(),
                     inputs,
                     outputs,
-                    error: r.error.clone(),
+                    error: r
+                        .error
+                        .as_deref()
+                        .filter(|e| !e.trim().is_empty())
+                        .map(|e| reasons::stored(lang, e, target)),
                     attempt: Some(r.attempt),
                     duration_ms: Some(r.duration_ms),
                     started: fmt_time(r.started_at),
@@ -676,6 +637,11 @@ fn show_page(
         steps.push(view);
     }
     ShowPage {
+        run_error: run
+            .error
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .map(|e| reasons::stored(lang, e, target)),
         status_label: status_label(&ctx, run.status),
         can_replay: run.status == RunStatus::Failed,
         live: !run.status.is_settled(),
@@ -692,27 +658,22 @@ fn show_page(
 
 #[get("/runs/{id:\\d+}")]
 pub async fn show(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let loaded = load(&state, *id).await?;
-    ok(&show_page(&req, &session, loaded, None))
+    ok(&show_page(ctx, loaded, None))
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Back to queued (succeeded steps stay done), then a nudge to the queue. If the push fails
 /// the row is still queued and the sweeper enqueues it.
 #[post("/runs/{id:\\d+}/replay")]
 pub async fn replay(
-    req: HttpRequest,
-    session: Session,
+    ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    _form: CsrfForm<NoFields>,
+    _form: CsrfOnly,
 ) -> Result<HttpResponse, WebError> {
     let id = *id;
     let replayed = state
@@ -724,7 +685,7 @@ pub async fn replay(
         .await?;
     if !replayed {
         let loaded = load(&state, id).await?;
-        let page = show_page(&req, &session, loaded, Some("run_replay_refused"));
+        let page = show_page(ctx, loaded, Some("run_replay_refused"));
         return render(&page, StatusCode::CONFLICT);
     }
     state

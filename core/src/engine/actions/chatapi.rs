@@ -21,7 +21,7 @@ pub async fn send_message(
     earlier: Option<NaiveDateTime>,
 ) -> Result<Outputs, StepError> {
     let to = WaRecipient::parse(input(inputs, "recipient")?)
-        .map_err(|e| StepError::permanent(e.to_string()))?;
+        .map_err(|e| StepError::permanent((&e).into()))?;
     let text = input(inputs, "text")?;
     let api = clients::chatapi(core, target)?;
     if let Some(at) = earlier {

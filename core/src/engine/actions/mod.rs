@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use super::StepError;
 use crate::Core;
 use crate::providers::{Provider, ProviderKind};
+use crate::reason::Reason;
 
 pub type Inputs = BTreeMap<String, String>;
 pub type Outputs = Map<String, Json>;
@@ -41,10 +42,10 @@ pub async fn execute(
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await
         }
-        (kind, other) => Err(StepError::permanent(format!(
-            "{} has no action {other}",
-            kind.title()
-        ))),
+        (kind, other) => Err(StepError::permanent(Reason::NoSuchAction {
+            kind,
+            action: other.to_string(),
+        })),
     }
 }
 
@@ -72,7 +73,11 @@ fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {
         .get(key)
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| StepError::permanent(format!("parameter {key} is empty")))
+        .ok_or_else(|| {
+            StepError::permanent(Reason::EmptyParam {
+                param: key.to_string(),
+            })
+        })
 }
 
 fn optional<'a>(inputs: &'a Inputs, key: &str) -> Option<&'a str> {

@@ -7,8 +7,9 @@ use serde_json::{Map, Value as Json, json};
 use super::{Inputs, Outputs, input, optional};
 use crate::Core;
 use crate::engine::{StepError, clients};
-use crate::messengers::phone::WaRecipient;
+use crate::messengers::phone::{PhoneProblem, WaRecipient};
 use crate::providers::Provider;
+use crate::reason::Reason;
 use crate::references;
 use crate::retailcrm::{
     CustomerRef, InboundMessage, MgCustomer, MgMessage, NewCustomer, NewOrder, Order, Phone,
@@ -19,10 +20,14 @@ fn outputs(v: Json) -> Outputs {
 }
 
 fn phone_digits(raw: &str) -> Result<String, StepError> {
-    let r = WaRecipient::parse(raw).map_err(|e| StepError::permanent(e.to_string()))?;
-    r.digits()
-        .map(str::to_string)
-        .ok_or_else(|| StepError::permanent(format!("not a phone number: {raw}")))
+    let r = WaRecipient::parse(raw).map_err(|e| StepError::permanent((&e).into()))?;
+    // A group chat id parses as a recipient but is no one's phone.
+    r.digits().map(str::to_string).ok_or_else(|| {
+        StepError::permanent(Reason::NotAPhone {
+            input: raw.to_string(),
+            problem: PhoneProblem::BadChatId,
+        })
+    })
 }
 
 pub async fn new_contact(
@@ -73,10 +78,13 @@ fn deal_outputs(o: &Order) -> Outputs {
     outputs(json!({"deal_id": o.id, "deal_number": o.number, "deal_status": o.status}))
 }
 
-fn parse_id(raw: &str, what: &str) -> Result<i64, StepError> {
-    raw.trim()
-        .parse()
-        .map_err(|_| StepError::permanent(format!("{what} must be a number, got {raw:?}")))
+fn parse_id(raw: &str, param: &str) -> Result<i64, StepError> {
+    raw.trim().parse().map_err(|_| {
+        StepError::permanent(Reason::NotANumber {
+            param: param.to_string(),
+            value: raw.to_string(),
+        })
+    })
 }
 
 pub async fn new_deal(
@@ -86,7 +94,7 @@ pub async fn new_deal(
     idem: &str,
 ) -> Result<Outputs, StepError> {
     let phone = phone_digits(input(inputs, "phone")?)?;
-    let contact_id = parse_id(input(inputs, "contact_id")?, "contact id")?;
+    let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let only_if_no_open = optional(inputs, "only_if_no_open_deal")
         .is_none_or(|v| matches!(v, "true" | "1" | "on" | "yes"));
     let crm = clients::retailcrm(core, target)?;
@@ -143,13 +151,11 @@ pub async fn new_message(
     inputs: &Inputs,
     idem: &str,
 ) -> Result<Outputs, StepError> {
-    let contact_id = parse_id(input(inputs, "contact_id")?, "contact id")?;
+    let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;
     let (Some(mg), Some(channel)) = (crm.mg.as_ref(), crm.mg_channel_id) else {
-        return Err(StepError::permanent(
-            "chats are not registered for this RetailCRM provider: open the provider and save it again",
-        ));
+        return Err(StepError::permanent(Reason::ChatsNotRegistered));
     };
     let customer = crm
         .api

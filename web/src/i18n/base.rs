@@ -1,0 +1,43 @@
+//! The layout, sign-in and first start, buttons every screen shares, error pages.
+
+use super::Row;
+
+#[rustfmt::skip]
+pub(super) const LABELS: &[Row] = &[
+    ("app", "Связка", "Svyazka"),
+    ("providers", "Провайдеры", "Providers"),
+    ("bundles", "Связки", "Bundles"),
+    ("runs", "Запуски", "Runs"),
+    ("logout", "Выйти", "Sign out"),
+    ("login", "Вход", "Sign in"),
+    ("login_button", "Войти", "Sign in"),
+    ("username", "Логин", "Username"),
+    ("password", "Пароль", "Password"),
+    ("password_repeat", "Пароль ещё раз", "Repeat password"),
+    ("setup", "Первый запуск", "First start"),
+    ("setup_intro", "Создайте учётную запись администратора. Она понадобится для входа.", "Create the administrator account you will sign in with."),
+    ("setup_button", "Создать администратора", "Create administrator"),
+    ("setup_done", "Администратор уже создан.", "An administrator already exists."),
+    ("bad_login", "Неверный логин или пароль.", "Wrong username or password."),
+    ("too_many_attempts", "Слишком много неудачных попыток. Попробуйте позже.", "Too many failed attempts. Try again later."),
+    ("err_password_match", "Пароли не совпадают.", "Passwords do not match."),
+    ("add", "Добавить", "Add"),
+    ("save", "Сохранить", "Save"),
+    ("cancel", "Отмена", "Cancel"),
+    ("delete", "Удалить", "Delete"),
+    ("edit", "Изменить", "Edit"),
+    ("name", "Наименование", "Name"),
+    ("type", "Тип", "Type"),
+    ("status", "Статус", "Status"),
+    ("main_nav", "Разделы", "Sections"),
+    ("empty_bundles", "Связок пока нет.", "No bundles yet."),
+    ("empty_runs", "Запусков пока нет.", "No runs yet."),
+    ("forbidden_csrf", "Форма устарела или отправлена не отсюда. Обновите страницу и попробуйте снова.", "The form expired or was not sent from this site. Reload the page and try again."),
+    ("bad_form", "Не удалось прочитать отправленную форму. Обновите страницу и попробуйте снова. Подробности: ", "The form that was sent cannot be read. Reload the page and try again. Details: "),
+    ("bad_request", "Неверный запрос.", "Bad request."),
+    ("not_found", "Страница не найдена.", "Page not found."),
+    ("too_large", "Слишком большой запрос.", "The request is too large."),
+    ("server_error", "Внутренняя ошибка. Подробности в журнале сервера.", "Internal error. See the server log for details."),
+    ("unknown_action", "У провайдера нет действия «{action}».", "The provider has no action «{action}»."),
+    ("no_step", "Нет шага {number}. Обновите страницу.", "There is no step {number}. Reload the page."),
+];

@@ -1,0 +1,318 @@
+//! What the editor shows of a bundle: its header, the run bar (state and what stands in the way
+//! of starting), and each action card with its parameters. Built from a loaded bundle and its
+//! two providers; the templates only print these.
+
+use svyazka_core::bundles::editor::{self, PickFrom, PickGroup};
+use svyazka_core::bundles::template::TemplateError;
+use svyazka_core::bundles::validate::{self, Problem, ProblemKind};
+use svyazka_core::bundles::{self, Bundle};
+use svyazka_core::catalog::{self, EventDef, FieldDef, FieldType};
+use svyazka_core::providers::{self, Provider};
+
+use super::Choice;
+use crate::error::WebError;
+use crate::i18n::{self, Lang, Msg, reasons};
+use crate::state::AppState;
+
+/// A bundle with its two providers and its event, as every editor handler needs them.
+pub(super) struct Loaded {
+    pub(super) bundle: Bundle,
+    pub(super) source: Provider,
+    pub(super) target: Provider,
+    pub(super) event: &'static EventDef,
+}
+
+pub(super) async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
+    let (bundle, source, target) = state
+        .core
+        .db(move |c| {
+            let b = bundles::get(c, id)?.ok_or(providers::ProviderError::NotFound)?;
+            let s = providers::get(c, b.source_provider_id)?;
+            let t = providers::get(c, b.target_provider_id)?;
+            Ok::<_, providers::ProviderError>((b, s, t))
+        })
+        .await?;
+    let event = catalog::event(source.kind, &bundle.event_type).ok_or_else(|| {
+        WebError::Internal(format!("bundle {id}: unknown event {}", bundle.event_type))
+    })?;
+    Ok(Loaded {
+        bundle,
+        source,
+        target,
+        event,
+    })
+}
+
+/// What the page header and cards show about the bundle.
+pub(super) struct BundleView {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) running: bool,
+    pub(super) source_name: String,
+    pub(super) source_title: &'static str,
+    pub(super) target_name: String,
+    pub(super) target_title: &'static str,
+    pub(super) event_label: String,
+    pub(super) status_filter: bool,
+    pub(super) event_fields: Vec<String>,
+}
+
+/// The state, Start/Stop, and what stands in the way of starting.
+pub(super) struct RunBar {
+    pub(super) problems: Vec<Msg>,
+    pub(super) refused: bool,
+}
+
+/// One `<optgroup>` of a parameter's source select.
+#[derive(Clone)]
+pub(super) struct GroupView {
+    pub(super) label: String,
+    pub(super) options: Vec<OptionView>,
+}
+
+#[derive(Clone)]
+pub(super) struct OptionView {
+    pub(super) value: String,
+    pub(super) label: String,
+}
+
+pub(super) struct ParamView {
+    pub(super) key: &'static str,
+    pub(super) label: String,
+    pub(super) required: bool,
+    pub(super) is_bool: bool,
+    pub(super) bool_value: bool,
+    pub(super) src: String,
+    pub(super) lit: String,
+    pub(super) tpl: String,
+    pub(super) error: Option<Msg>,
+    pub(super) preview_ok: Option<String>,
+    pub(super) preview_err: Option<Msg>,
+    pub(super) groups: Vec<GroupView>,
+    /// `[{"v": "first_name", "l": "RetailCRM: Имя"}, …]` for the chip editor.
+    pub(super) vars_json: String,
+}
+
+pub(super) struct StepView {
+    pub(super) index: usize,
+    pub(super) number: usize,
+    pub(super) title: String,
+    pub(super) params: Vec<ParamView>,
+    pub(super) saved: bool,
+}
+
+/// A template filled in with sample values in the admin's language.
+pub(super) fn preview(
+    lang: Lang,
+    l: &Loaded,
+    index: usize,
+    text: &str,
+) -> Result<String, TemplateError> {
+    let sample = |f: &FieldDef| i18n::catalog::sample(lang, f);
+    editor::preview(
+        l.event,
+        l.target.kind,
+        &l.bundle.steps,
+        index,
+        text,
+        &sample,
+    )
+}
+
+/// [`preview`] for the live-preview request: rendered on a blocking thread, so a heavy
+/// template cannot stall the executor that also serves webhooks.
+pub(super) async fn preview_off_executor(
+    lang: Lang,
+    l: &Loaded,
+    index: usize,
+    text: &str,
+) -> Result<String, TemplateError> {
+    let sample = move |f: &FieldDef| i18n::catalog::sample(lang, f);
+    editor::preview_off_executor(
+        l.event,
+        l.target.kind,
+        &l.bundle.steps,
+        index,
+        text,
+        &sample,
+    )
+    .await
+}
+
+/// "Step 2 · New deal: «Contact ID»: required parameter is not mapped".
+fn problem(lang: Lang, l: &Loaded, p: &Problem) -> Msg {
+    let target = l.target.kind;
+    let what = match &p.what {
+        ProblemKind::UnknownEvent { event } => {
+            Msg::new(lang.f("b_unknown_event", &[("event", event)]))
+        }
+        ProblemKind::NoSteps => Msg::new(lang.t("b_no_steps")),
+        ProblemKind::UnknownAction { action } => {
+            Msg::new(lang.f("b_unknown_action", &[("action", action)]))
+        }
+        ProblemKind::Param { param, issue } => {
+            Msg::new(format!("«{}»: ", i18n::catalog::field(lang, target, param)))
+                .then(reasons::param_issue(lang, issue))
+        }
+    };
+    match p.step {
+        Some(n) => {
+            let action = l.bundle.steps.get(n - 1).map_or_else(
+                || "?".to_string(),
+                |s| i18n::catalog::action(lang, target, &s.action),
+            );
+            Msg::new(format!("{} {n} · {action}: ", lang.t("b_step"))).then(what)
+        }
+        None => what,
+    }
+}
+
+fn group_view(lang: Lang, g: &PickGroup) -> GroupView {
+    let label = match &g.from {
+        PickFrom::Event { kind, event } => {
+            format!(
+                "{} · {}",
+                kind.title(),
+                i18n::catalog::event(lang, *kind, event)
+            )
+        }
+        PickFrom::Step {
+            number,
+            kind,
+            action,
+        } => format!(
+            "{} {number} · {}",
+            lang.t("b_step"),
+            i18n::catalog::action(lang, *kind, action)
+        ),
+    };
+    GroupView {
+        label,
+        options: g
+            .options
+            .iter()
+            .map(|o| OptionView {
+                value: o.value.clone(),
+                label: format!(
+                    "{}: {}",
+                    o.kind.title(),
+                    i18n::catalog::field(lang, o.kind, o.field)
+                ),
+            })
+            .collect(),
+    }
+}
+
+impl Loaded {
+    pub(super) fn view(&self, lang: Lang) -> BundleView {
+        let source = self.source.kind;
+        BundleView {
+            id: self.bundle.id,
+            name: self.bundle.name.clone(),
+            running: self.bundle.is_running(),
+            source_name: self.source.name.clone(),
+            source_title: source.title(),
+            target_name: self.target.name.clone(),
+            target_title: self.target.kind.title(),
+            event_label: i18n::catalog::event(lang, source, self.event.key),
+            status_filter: self.event.status_filter,
+            event_fields: self
+                .event
+                .fields
+                .iter()
+                .map(|f| i18n::catalog::field(lang, source, f.key))
+                .collect(),
+        }
+    }
+
+    pub(super) fn run_bar(&self, lang: Lang, refused: bool) -> RunBar {
+        let problems = validate::problems(&self.bundle, self.source.kind, self.target.kind)
+            .iter()
+            .map(|p| problem(lang, self, p))
+            .collect();
+        RunBar { problems, refused }
+    }
+
+    pub(super) fn step_view(&self, index: usize, lang: Lang, saved: bool) -> Option<StepView> {
+        let target = self.target.kind;
+        let steps = &self.bundle.steps;
+        let step = steps.get(index)?;
+        let action = catalog::action(target, &step.action)?;
+        let picks = editor::picker(self.source.kind, self.event, target, steps, index);
+        let groups: Vec<GroupView> = picks.iter().map(|g| group_view(lang, g)).collect();
+        let vars: Vec<serde_json::Value> = picks
+            .iter()
+            .zip(&groups)
+            .flat_map(|(g, view)| g.options.iter().zip(&view.options))
+            .map(|(o, v)| serde_json::json!({"v": o.var, "l": v.label}))
+            .collect();
+        let vars_json = serde_json::Value::Array(vars).to_string();
+        let errors = editor::param_errors(self.event, target, steps, index);
+        let params = action
+            .params
+            .iter()
+            .map(|p| {
+                let value = step.params.get(p.key);
+                let (lit, tpl) = match value {
+                    Some(bundles::Value::Literal { value }) => (value.clone(), String::new()),
+                    Some(bundles::Value::Template { text }) => (String::new(), text.clone()),
+                    _ => (String::new(), String::new()),
+                };
+                let (preview_ok, preview_err) =
+                    if tpl.trim().is_empty() || errors.contains_key(p.key) {
+                        (None, None)
+                    } else {
+                        match preview(lang, self, index, &tpl) {
+                            Ok(s) => (Some(s), None),
+                            Err(e) => (None, Some(reasons::template(lang, &e))),
+                        }
+                    };
+                let is_bool = p.ty == FieldType::Bool;
+                let bool_value = if is_bool {
+                    lit == "true" || (value.is_none() && p.default == Some("true"))
+                } else {
+                    false
+                };
+                ParamView {
+                    key: p.key,
+                    label: i18n::catalog::field(lang, target, p.key),
+                    required: p.required,
+                    is_bool,
+                    bool_value,
+                    src: editor::source_key(value),
+                    lit,
+                    tpl,
+                    error: errors.get(p.key).map(|e| reasons::param_issue(lang, e)),
+                    preview_ok,
+                    preview_err,
+                    groups: groups.clone(),
+                    vars_json: vars_json.clone(),
+                }
+            })
+            .collect();
+        Some(StepView {
+            index,
+            number: index + 1,
+            title: i18n::catalog::action(lang, target, action.key),
+            params,
+            saved,
+        })
+    }
+
+    pub(super) fn step_views(&self, lang: Lang) -> Vec<StepView> {
+        (0..self.bundle.steps.len())
+            .filter_map(|i| self.step_view(i, lang, false))
+            .collect()
+    }
+
+    pub(super) fn action_choices(&self, lang: Lang) -> Vec<Choice> {
+        let kind = self.target.kind;
+        catalog::actions(kind)
+            .iter()
+            .map(|a| Choice {
+                key: a.key,
+                label: i18n::catalog::action(lang, kind, a.key),
+            })
+            .collect()
+    }
+}
