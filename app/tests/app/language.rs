@@ -951,6 +951,9 @@ async fn walk(backend: Backend, lang: Lang) {
     assert!(shown.is_some(), "the polling failure is shown");
     w.get(&page).await;
     w.get("/providers").await;
+    // The overview (workers, waiting work) and the account page.
+    w.get("/").await;
+    w.get("/account").await;
 
     app.logout().await;
     let failures = std::mem::take(&mut w.failures);

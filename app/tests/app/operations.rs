@@ -105,7 +105,7 @@ async fn workers_are_counted_and_a_stall_is_reported_not_silent() {
     let fakes = Fakes::start();
     let crm = app.add_retailcrm(&fakes).await;
     let wa = app.add_chatapi(&fakes).await;
-    app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
+    let bundle = app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
     let url = app.hook_url(crm).await;
 
     let (_, home) = app.get_html("/").await;
@@ -131,6 +131,8 @@ async fn workers_are_counted_and_a_stall_is_reported_not_silent() {
     let (_, home) = app.get_html("/").await;
     assert!(home.contains("id=\"stall\""), "the home page warns: {home}");
     assert!(home.contains("svyazka worker"), "and says what to start");
+    let (_, page) = app.get_html(&format!("/bundles/{bundle}")).await;
+    assert!(page.contains("id=\"stall\""), "the bundle page warns too");
 
     let mut vars = app.db.vars();
     for (k, v) in extra {
@@ -152,6 +154,8 @@ async fn workers_are_counted_and_a_stall_is_reported_not_silent() {
     let (_, home) = app.get_html("/").await;
     assert!(!home.contains("id=\"stall\""));
     assert!(home.contains("id=\"workers-alive\">1<"), "{home}");
+    let (_, page) = app.get_html(&format!("/bundles/{bundle}")).await;
+    assert!(!page.contains("id=\"stall\""));
     app.stop().await;
 }
 

@@ -19,6 +19,16 @@ struct HomePage {
     oldest_secs: u64,
 }
 
+/// Whether work waits with no live worker (pages then show `_stall.html`).
+pub async fn stalled(state: &AppState) -> Result<bool, WebError> {
+    let stall_after = state.core.config.stall_after;
+    Ok(state
+        .core
+        .db(move |c| workers::health(c, stall_after))
+        .await?
+        .stalled)
+}
+
 #[get("/")]
 pub async fn home(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
     let stall_after = state.core.config.stall_after;

@@ -27,6 +27,9 @@ struct EditorPage {
     name_saved: bool,
     name_error: Option<Msg>,
     oob: bool,
+    /// Work waits and no worker is alive: this bundle is not running either.
+    stall: bool,
+    queue_mode: bool,
 }
 
 #[derive(Template)]
@@ -57,6 +60,8 @@ fn editor_page(ctx: PageCtx, l: &Loaded, refused: bool, name_error: Option<Msg>)
         name_saved: false,
         name_error,
         oob: false,
+        stall: false,
+        queue_mode: false,
         ctx,
     }
 }
@@ -68,7 +73,12 @@ pub async fn edit(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let l = load(&state, *id).await?;
-    ok(&editor_page(ctx, &l, false, None))
+    let stall = crate::routes::home::stalled(&state).await?;
+    ok(&EditorPage {
+        stall,
+        queue_mode: !state.core.config.is_embedded(),
+        ..editor_page(ctx, &l, false, None)
+    })
 }
 
 #[derive(Deserialize)]
