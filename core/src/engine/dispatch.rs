@@ -1,5 +1,10 @@
 //! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
 //! created already there (unique on bundle + inbox item) and hands back those still queued.
+//!
+//! Items of one conversation are dispatched in arrival order (the claim waits for the earlier
+//! ones, see `conversations`), so a run is created after the earlier runs of its
+//! conversation: behind an unfinished one it is created queued, to wait for its turn, and
+//! otherwise already claimed, to execute at once.
 
 use diesel::Connection;
 use serde_json::Value as Json;
@@ -7,6 +12,7 @@ use serde_json::Value as Json;
 use super::{StepError, clients, events};
 use crate::Core;
 use crate::bundles;
+use crate::conversations;
 use crate::db::DbError;
 use crate::inbox::{self, InboxItem, InboxKind};
 use crate::messengers::incoming::IncomingMessage;
@@ -18,8 +24,11 @@ use crate::runs::{self, Run};
 pub struct Dispatched {
     /// Created by this dispatch already claimed (running, leased to this worker).
     pub claimed: Vec<Run>,
-    /// Queued runs of the item (left by an earlier dispatch); they still need a claim.
+    /// Queued runs of the item (left by an earlier dispatch, or waiting for an earlier run of
+    /// their conversation); they still need a claim, which succeeds only in their turn.
     pub queued: Vec<i64>,
+    /// The next item of the item's conversation, which waited for this one to be dispatched.
+    pub next: Option<i64>,
 }
 
 pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
@@ -41,8 +50,18 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
-        core.db(move |c| inbox::finish(c, id, None)).await?;
-        return Ok(Dispatched::default());
+        let next = core
+            .db(move |c| {
+                c.transaction(|c| {
+                    inbox::finish(c, id, None)?;
+                    inbox::hand_on(c, &item)
+                })
+            })
+            .await?;
+        return Ok(Dispatched {
+            next,
+            ..Default::default()
+        });
     }
     let attempts = item.attempts;
     match build_event(core, &item).await {
@@ -56,12 +75,34 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                         .iter()
                         .filter(|b| b.matches(event_type, status.as_deref()))
                     {
-                        claimed.extend(runs::create_claimed(c, b, item.id, &event, lease)?);
+                        let conversation = item
+                            .conversation
+                            .as_deref()
+                            .map(|k| conversations::of_run(b.id, k));
+                        let conversation = conversation.as_deref();
+                        if runs::waits_for(c, conversation, item.id)?.is_some() {
+                            runs::create_waiting(c, b, item.id, &event, conversation)?;
+                        } else {
+                            claimed.extend(runs::create_claimed(
+                                c,
+                                b,
+                                item.id,
+                                &event,
+                                conversation,
+                                lease,
+                            )?);
+                        }
                     }
                     inbox::finish(c, item.id, Some(&event))?;
-                    // Runs an earlier, interrupted dispatch of this item created.
+                    // Runs waiting for their turn, or created by an earlier, interrupted
+                    // dispatch of this item.
                     let queued = runs::queued_for_inbox(c, item.id)?;
-                    Ok(Dispatched { claimed, queued })
+                    let next = inbox::hand_on(c, &item)?;
+                    Ok(Dispatched {
+                        claimed,
+                        queued,
+                        next,
+                    })
                 })
             })
             .await
@@ -75,7 +116,18 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                 }
                 None => {
                     tracing::warn!(inbox = id, error = %e.message, "dispatch failed");
-                    core.db(move |c| inbox::fail(c, id, &e.message)).await?;
+                    let next = core
+                        .db(move |c| {
+                            c.transaction(|c| {
+                                inbox::fail(c, id, &e.message)?;
+                                inbox::hand_on(c, &item)
+                            })
+                        })
+                        .await?;
+                    return Ok(Dispatched {
+                        next,
+                        ..Default::default()
+                    });
                 }
             }
             Ok(Dispatched::default())
