@@ -70,6 +70,9 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
             // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
                 c.transaction::<_, DbError, _>(|c| {
+                    // A write first: SQLite then takes its write lock now (waiting its turn)
+                    // rather than failing to upgrade a read snapshot another writer outdated.
+                    inbox::finish(c, item.id, Some(&event))?;
                     let mut claimed = Vec::new();
                     for b in bundles
                         .iter()
@@ -93,7 +96,6 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                             )?);
                         }
                     }
-                    inbox::finish(c, item.id, Some(&event))?;
                     // Runs waiting for their turn, or created by an earlier, interrupted
                     // dispatch of this item.
                     let queued = runs::queued_for_inbox(c, item.id)?;
