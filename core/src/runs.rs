@@ -107,20 +107,20 @@ pub fn create(
     inbox_id: i64,
     event: &serde_json::Value,
 ) -> Result<bool, DbError> {
-    insert_queued(conn, bundle, inbox_id, event, None, Some(now()))
+    Ok(insert_queued(conn, bundle, inbox_id, event, None, Some(now()))?.is_some())
 }
 
 /// Creates the run for (bundle, inbox item) unless it exists, queued behind an unfinished run
-/// of its conversation. It is not marked enqueued: the run it waits for hands it on when it
-/// settles, and should that hand-over be missed (its worker died), the sweeper takes it as
-/// soon as its turn comes.
+/// of its conversation; answers its id when created. It is not marked enqueued: the run it
+/// waits for hands it on when it settles, and should that hand-over be missed (its worker
+/// died), the sweeper takes it as soon as its turn comes.
 pub fn create_waiting(
     conn: &mut AnyConnection,
     bundle: &Bundle,
     inbox_id: i64,
     event: &serde_json::Value,
     conversation: Option<&str>,
-) -> Result<bool, DbError> {
+) -> Result<Option<i64>, DbError> {
     insert_queued(conn, bundle, inbox_id, event, conversation, None)
 }
 
@@ -132,7 +132,7 @@ fn insert_queued(
     event: &serde_json::Value,
     conversation: Option<&str>,
     enqueued_at: Option<NaiveDateTime>,
-) -> Result<bool, DbError> {
+) -> Result<Option<i64>, DbError> {
     let t = now();
     let values = (
         runs::bundle_id.eq(bundle.id),
@@ -148,25 +148,28 @@ fn insert_queued(
         runs::conversation.eq(conversation),
     );
     let key = (runs::bundle_id, runs::inbox_id);
-    let n = match conn {
+    let id = match conn {
         AnyConnection::Postgresql(c) => diesel::insert_into(runs::table)
             .values(values)
             .on_conflict(key)
             .do_nothing()
-            .execute(c)?,
+            .returning(runs::id)
+            .get_result(c)
+            .optional()?,
         AnyConnection::Sqlite(c) => diesel::insert_into(runs::table)
             .values(values)
             .on_conflict(key)
             .do_nothing()
-            .execute(c)?,
+            .returning(runs::id)
+            .get_result(c)
+            .optional()?,
     };
-    Ok(n == 1)
+    Ok(id)
 }
 
 /// Creates the run already claimed by the caller (running, attempt 1, leased), for a
-/// dispatcher that executes it right away; `None` when it exists from an earlier dispatch
-/// (that one is found by [`queued_for_inbox`] or by the sweeper). Usable inside a
-/// transaction: a conflict is not an error that would abort it.
+/// dispatcher that executes it right away; `None` when it exists already (the sweeper finds
+/// that one). Usable inside a transaction: a conflict is not an error that would abort it.
 pub fn create_claimed(
     conn: &mut AnyConnection,
     bundle: &Bundle,
@@ -211,7 +214,7 @@ pub fn create_claimed(
     Ok(run)
 }
 
-/// Queued runs of an inbox item (to enqueue after dispatch, also after a re-dispatch).
+/// Queued runs of an inbox item.
 pub fn queued_for_inbox(conn: &mut AnyConnection, inbox_id: i64) -> Result<Vec<i64>, DbError> {
     Ok(runs::table
         .filter(

@@ -190,7 +190,13 @@ fn runs_in_order(c: &mut AnyConnection) {
             Some(first.id),
             "behind the first"
         );
-        assert!(runs::create_waiting(c, &b, *item, &event, conv).unwrap());
+        let waiting = runs::create_waiting(c, &b, *item, &event, conv).unwrap();
+        assert_eq!(runs::queued_for_inbox(c, *item).unwrap(), Vec::from_iter(waiting));
+        assert_eq!(
+            runs::create_waiting(c, &b, *item, &event, conv).unwrap(),
+            None,
+            "created once"
+        );
     }
     let waiting: Vec<i64> = items[1..]
         .iter()

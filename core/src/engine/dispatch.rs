@@ -1,5 +1,5 @@
-//! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
-//! created already there (unique on bundle + inbox item) and hands back those still queued.
+//! Inbox item → event → runs. The runs and the item's "done" are one commit, so an item is
+//! dispatched once; the unique key on bundle + inbox item makes a doubled create a no-op.
 //!
 //! Items of one conversation are dispatched in arrival order (the claim waits for the earlier
 //! ones, see `conversations`), so a run is created after the earlier runs of its
@@ -24,8 +24,9 @@ use crate::runs::{self, Run};
 pub struct Dispatched {
     /// Created by this dispatch already claimed (running, leased to this worker).
     pub claimed: Vec<Run>,
-    /// Queued runs of the item (left by an earlier dispatch, or waiting for an earlier run of
-    /// their conversation); they still need a claim, which succeeds only in their turn.
+    /// Created queued, behind an unfinished run of their conversation. Normally that run hands
+    /// them on when it settles; claiming them once after the commit covers a run that settled
+    /// while this dispatch was deciding (the claim succeeds only in their turn).
     pub queued: Vec<i64>,
     /// The next item of the item's conversation, which waited for this one to be dispatched.
     pub next: Option<i64>,
@@ -73,7 +74,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                     // A write first: SQLite then takes its write lock now (waiting its turn)
                     // rather than failing to upgrade a read snapshot another writer outdated.
                     inbox::finish(c, item.id, Some(&event))?;
-                    let mut claimed = Vec::new();
+                    let (mut claimed, mut queued) = (Vec::new(), Vec::new());
                     for b in bundles
                         .iter()
                         .filter(|b| b.matches(event_type, status.as_deref()))
@@ -84,7 +85,13 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                             .map(|k| conversations::of_run(b.id, k));
                         let conversation = conversation.as_deref();
                         if runs::waits_for(c, conversation, item.id)?.is_some() {
-                            runs::create_waiting(c, b, item.id, &event, conversation)?;
+                            queued.extend(runs::create_waiting(
+                                c,
+                                b,
+                                item.id,
+                                &event,
+                                conversation,
+                            )?);
                         } else {
                             claimed.extend(runs::create_claimed(
                                 c,
@@ -96,9 +103,6 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                             )?);
                         }
                     }
-                    // Runs waiting for their turn, or created by an earlier, interrupted
-                    // dispatch of this item.
-                    let queued = runs::queued_for_inbox(c, item.id)?;
                     let next = inbox::hand_on(c, &item)?;
                     Ok(Dispatched {
                         claimed,
