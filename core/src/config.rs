@@ -63,6 +63,10 @@ pub struct Config {
     pub session_idle: Duration,
     /// A session is over this long after sign-in, however active.
     pub session_absolute: Duration,
+    /// The same RetailCRM trigger (order, event, status) again within this long, with no other
+    /// trigger of the order in between, is RetailCRM repeating itself and runs nothing; later
+    /// it runs again.
+    pub trigger_repeat_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -301,6 +305,7 @@ impl Config {
             backoff_max: parse_ms(vars, "SVYAZKA_BACKOFF_MAX_MS", 300_000)?,
             stall_after: parse_ms(vars, "SVYAZKA_STALL_WARN_MS", 60_000)?,
             shutdown_grace: parse_ms(vars, "SVYAZKA_SHUTDOWN_GRACE_MS", 30_000)?,
+            trigger_repeat_window: parse_ms(vars, "SVYAZKA_TRIGGER_REPEAT_MS", 600_000)?,
             embedded_worker,
             retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
             db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,

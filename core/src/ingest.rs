@@ -2,11 +2,13 @@
 //! the upstream's id), and say which dispatch jobs to push. Handlers answer 200 only after
 //! this returns, so "200" means "stored".
 
+use crate::conversations;
 use crate::engine::events::TriggerPayload;
-use crate::inbox::{InboxKind, NewItem};
+use crate::inbox::{Dedup, InboxKind, NewItem};
 use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
 
-/// Inbox rows for the messages of a messenger webhook (or a Telegram poll).
+/// Inbox rows for the messages of a messenger webhook (or a Telegram poll). A message id is
+/// one message for good: its redeliveries are duplicates however late they come.
 pub fn message_items(provider_id: i64, messages: &[IncomingMessage]) -> Vec<NewItem> {
     messages
         .iter()
@@ -15,17 +17,29 @@ pub fn message_items(provider_id: i64, messages: &[IncomingMessage]) -> Vec<NewI
             dedup_key: format!("msg:{}", m.message_id),
             kind: InboxKind::IncomingMessage,
             payload: serde_json::to_string(m).unwrap_or_default(),
+            conversation: Some(conversations::of_chat(&m.chat_id)),
+            dedup: Dedup::Forever,
         })
         .collect()
 }
 
-/// The inbox row for a RetailCRM trigger.
-pub fn trigger_item(provider_id: i64, t: &TriggerPayload) -> NewItem {
+/// The inbox row for a RetailCRM trigger: the same trigger again within `repeat_window` of it
+/// (with no other trigger of its order in between) is a duplicate.
+pub fn trigger_item(
+    provider_id: i64,
+    t: &TriggerPayload,
+    repeat_window: std::time::Duration,
+) -> NewItem {
     NewItem {
         provider_id,
         dedup_key: t.dedup_key(),
         kind: InboxKind::RetailcrmTrigger,
         payload: serde_json::to_string(t).unwrap_or_default(),
+        conversation: Some(conversations::of_order(t.id)),
+        dedup: Dedup::Repeats {
+            window: chrono::Duration::from_std(repeat_window)
+                .unwrap_or(chrono::Duration::minutes(10)),
+        },
     }
 }
 

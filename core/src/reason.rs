@@ -168,6 +168,8 @@ pub enum Reason {
     Database {
         detail: String,
     },
+    /// Another run is creating the same contact right now (retried, then it finds it).
+    ContactBeingCreated,
 }
 
 /// Why a form field cannot be accepted; the web app words it next to the field.

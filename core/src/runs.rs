@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundles::Bundle;
 use crate::db::schema::{bundles, run_steps, runs};
-use crate::db::{AnyConnection, DbError, is_unique_violation, now};
+use crate::db::{AnyConnection, DbError, now};
 
 crate::db::text_enum! {
     /// Where a run is: the history page's badge and the lease state.
@@ -19,13 +19,20 @@ crate::db::text_enum! {
         Succeeded = "succeeded",
         /// Failed for good; `error` says why, Replay queues it again.
         Failed = "failed",
+        /// An admin gave up on it (failed, retrying or waiting): its conversation goes on
+        /// without it.
+        Skipped = "skipped",
     }
 }
 
 impl RunStatus {
-    /// Succeeded or failed: nothing changes it unless an admin replays it.
+    /// Succeeded, failed or skipped: nothing changes it unless an admin replays it, and the
+    /// runs behind it in its conversation may go.
     pub fn is_settled(self) -> bool {
-        matches!(self, RunStatus::Succeeded | RunStatus::Failed)
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Skipped
+        )
     }
 }
 
@@ -59,6 +66,9 @@ pub struct Run {
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// Runs of one conversation execute one at a time in `inbox_id` order (see
+    /// `conversations`); `None` for runs older than conversations.
+    pub conversation: Option<String>,
 }
 
 impl Run {
@@ -88,45 +98,84 @@ pub struct StepRecord {
     pub finished_at: Option<NaiveDateTime>,
 }
 
-/// Creates the run for (bundle, inbox item) unless it exists: the unique key makes a doubled
-/// delivery or a re-dispatch a no-op. Returns whether it was created.
+/// Creates the run for (bundle, inbox item) unless it exists, queued and announced (the
+/// caller enqueues it): the unique key makes a doubled delivery or a re-dispatch a no-op.
+/// Returns whether it was created.
 pub fn create(
     conn: &mut AnyConnection,
     bundle: &Bundle,
     inbox_id: i64,
     event: &serde_json::Value,
 ) -> Result<bool, DbError> {
+    Ok(insert_queued(conn, bundle, inbox_id, event, None, Some(now()))?.is_some())
+}
+
+/// Creates the run for (bundle, inbox item) unless it exists, queued behind an unfinished run
+/// of its conversation; answers its id when created. It is not marked enqueued: the run it
+/// waits for hands it on when it settles, and should that hand-over be missed (its worker
+/// died), the sweeper takes it as soon as its turn comes.
+pub fn create_waiting(
+    conn: &mut AnyConnection,
+    bundle: &Bundle,
+    inbox_id: i64,
+    event: &serde_json::Value,
+    conversation: Option<&str>,
+) -> Result<Option<i64>, DbError> {
+    insert_queued(conn, bundle, inbox_id, event, conversation, None)
+}
+
+/// Usable inside a transaction: a conflict is not an error that would abort it.
+fn insert_queued(
+    conn: &mut AnyConnection,
+    bundle: &Bundle,
+    inbox_id: i64,
+    event: &serde_json::Value,
+    conversation: Option<&str>,
+    enqueued_at: Option<NaiveDateTime>,
+) -> Result<Option<i64>, DbError> {
     let t = now();
-    let res = diesel::insert_into(runs::table)
-        .values((
-            runs::bundle_id.eq(bundle.id),
-            runs::inbox_id.eq(inbox_id),
-            runs::status.eq(RunStatus::Queued),
-            runs::attempts.eq(0),
-            runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
-            runs::event.eq(event.to_string()),
-            runs::next_attempt_at.eq(t),
-            runs::enqueued_at.eq(Some(t)),
-            runs::created_at.eq(t),
-            runs::updated_at.eq(t),
-        ))
-        .execute(conn);
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) if is_unique_violation(&e) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let values = (
+        runs::bundle_id.eq(bundle.id),
+        runs::inbox_id.eq(inbox_id),
+        runs::status.eq(RunStatus::Queued),
+        runs::attempts.eq(0),
+        runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
+        runs::event.eq(event.to_string()),
+        runs::next_attempt_at.eq(t),
+        runs::enqueued_at.eq(enqueued_at),
+        runs::created_at.eq(t),
+        runs::updated_at.eq(t),
+        runs::conversation.eq(conversation),
+    );
+    let key = (runs::bundle_id, runs::inbox_id);
+    let id = match conn {
+        AnyConnection::Postgresql(c) => diesel::insert_into(runs::table)
+            .values(values)
+            .on_conflict(key)
+            .do_nothing()
+            .returning(runs::id)
+            .get_result(c)
+            .optional()?,
+        AnyConnection::Sqlite(c) => diesel::insert_into(runs::table)
+            .values(values)
+            .on_conflict(key)
+            .do_nothing()
+            .returning(runs::id)
+            .get_result(c)
+            .optional()?,
+    };
+    Ok(id)
 }
 
 /// Creates the run already claimed by the caller (running, attempt 1, leased), for a
-/// dispatcher that executes it right away; `None` when it exists from an earlier dispatch
-/// (that one is found by [`queued_for_inbox`] or by the sweeper). Usable inside a
-/// transaction: a conflict is not an error that would abort it.
+/// dispatcher that executes it right away; `None` when it exists already (the sweeper finds
+/// that one). Usable inside a transaction: a conflict is not an error that would abort it.
 pub fn create_claimed(
     conn: &mut AnyConnection,
     bundle: &Bundle,
     inbox_id: i64,
     event: &serde_json::Value,
+    conversation: Option<&str>,
     lease: chrono::Duration,
 ) -> Result<Option<Run>, DbError> {
     let t = now();
@@ -143,6 +192,7 @@ pub fn create_claimed(
         runs::started_at.eq(Some(t)),
         runs::created_at.eq(t),
         runs::updated_at.eq(t),
+        runs::conversation.eq(conversation),
     );
     let key = (runs::bundle_id, runs::inbox_id);
     let run = match conn {
@@ -164,7 +214,7 @@ pub fn create_claimed(
     Ok(run)
 }
 
-/// Queued runs of an inbox item (to enqueue after dispatch, also after a re-dispatch).
+/// Queued runs of an inbox item.
 pub fn queued_for_inbox(conn: &mut AnyConnection, inbox_id: i64) -> Result<Vec<i64>, DbError> {
     Ok(runs::table
         .filter(
@@ -193,10 +243,12 @@ diesel::define_sql_function! {
 
 // `claim`, `retry_later`, `fail`, `take_due`: the lease protocol the inbox shares (see
 // `db::lease`). A claim keeps the first attempt's start across retries; a failure is final.
+// A run is claimed only in its conversation's turn.
 crate::db::lease::lease_queries! {
     table: runs,
     row: Run,
     status: RunStatus { waiting: Queued, leased: Running, failed: Failed },
+    in_turn: crate::conversations::run_in_turn(),
     claim_also: |t| runs::started_at.eq(coalesce(runs::started_at, Some(t))),
     fail_also: |t| runs::finished_at.eq(Some(t)),
 }
@@ -351,35 +403,157 @@ pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
-/// "Replay" of a failed run: back to queued with a fresh attempt budget; succeeded steps stay
-/// done, so it resumes at the failed step. A send interrupted by a dead worker is the admin's
-/// call to repeat, so its in-flight mark is cleared here.
+/// Whether Replay applies: failed for good, or waiting out a retry's back-off (then it means
+/// "try again now").
+pub fn can_replay(run: &Run) -> bool {
+    run.status == RunStatus::Failed || (run.status == RunStatus::Queued && run.error.is_some())
+}
+
+/// Whether Skip applies: anything not settled and not in a worker's hands right now.
+pub fn can_skip(run: &Run) -> bool {
+    matches!(run.status, RunStatus::Failed | RunStatus::Queued)
+}
+
+/// "Replay" of a failed run, or of one waiting for its next retry: back to queued, due now,
+/// with a fresh attempt budget; succeeded steps stay done, so it resumes at the failed step. A
+/// send interrupted by a dead worker is the admin's call to repeat, so its in-flight mark is
+/// cleared here. In its conversation it takes its place by arrival again: runs after it that
+/// have not started wait for it.
 pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
     let t = now();
-    diesel::update(
-        run_steps::table.filter(
-            run_steps::run_id
-                .eq(id)
-                .and(run_steps::status.eq(StepStatus::Running)),
-        ),
-    )
-    .set(run_steps::status.eq(StepStatus::Failed))
-    .execute(conn)?;
-    let n = diesel::update(
-        runs::table
-            .find(id)
-            .filter(runs::status.eq(RunStatus::Failed)),
-    )
-    .set((
-        runs::status.eq(RunStatus::Queued),
-        runs::attempts.eq(0),
-        runs::next_attempt_at.eq(t),
-        runs::enqueued_at.eq(Some(t)),
-        runs::finished_at.eq(None::<NaiveDateTime>),
-        runs::updated_at.eq(t),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            runs::table.find(id).filter(
+                runs::status.eq(RunStatus::Failed).or(runs::status
+                    .eq(RunStatus::Queued)
+                    .and(runs::error.is_not_null())),
+            ),
+        )
+        .set((
+            runs::status.eq(RunStatus::Queued),
+            runs::attempts.eq(0),
+            runs::next_attempt_at.eq(t),
+            runs::enqueued_at.eq(Some(t)),
+            runs::finished_at.eq(None::<NaiveDateTime>),
+            runs::updated_at.eq(t),
+        ))
+        .execute(conn)?;
+        if n == 1 {
+            diesel::update(
+                run_steps::table.filter(
+                    run_steps::run_id
+                        .eq(id)
+                        .and(run_steps::status.eq(StepStatus::Running)),
+                ),
+            )
+            .set(run_steps::status.eq(StepStatus::Failed))
+            .execute(conn)?;
+        }
+        Ok(n == 1)
+    })
+}
+
+/// "Skip": the admin gives up on a failed, retrying or waiting run; it will not execute (unless
+/// replayed) and the runs behind it in its conversation go on. Returns the next run of the
+/// conversation to execute now (see [`hand_on`]), `None` inside when there is none; `None`
+/// outside when the run cannot be skipped (a worker holds it, or it is settled).
+pub fn skip(conn: &mut AnyConnection, id: i64) -> Result<Option<Option<i64>>, DbError> {
+    let t = now();
+    conn.transaction(|conn| {
+        let skipped: Option<(Option<String>, i64)> = diesel::update(
+            runs::table
+                .find(id)
+                .filter(runs::status.eq_any([RunStatus::Failed, RunStatus::Queued])),
+        )
+        .set((
+            runs::status.eq(RunStatus::Skipped),
+            runs::lease_until.eq(None::<NaiveDateTime>),
+            runs::finished_at.eq(Some(t)),
+            runs::updated_at.eq(t),
+        ))
+        .returning((runs::conversation, runs::inbox_id))
+        .get_result(conn)
+        .optional()?;
+        match skipped {
+            Some((conversation, inbox_id)) => {
+                Ok(Some(hand_on(conn, conversation.as_deref(), inbox_id)?))
+            }
+            None => Ok(None),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversations (see `conversations`)
+
+/// The run a newer one of `conversation` (arrived as `inbox_id`) waits for: the earliest
+/// unfinished run before it. `None` when it is its turn.
+pub fn waits_for(
+    conn: &mut AnyConnection,
+    conversation: Option<&str>,
+    inbox_id: i64,
+) -> Result<Option<i64>, DbError> {
+    let Some(conversation) = conversation else {
+        return Ok(None);
+    };
+    Ok(runs::table
+        .filter(runs::conversation.eq(conversation))
+        .filter(runs::inbox_id.lt(inbox_id))
+        .filter(crate::conversations::run_open())
+        .order(runs::inbox_id)
+        .select(runs::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// How many unfinished runs of `conversation` arrived after `inbox_id` (they wait, directly or
+/// not, for the run that arrived as `inbox_id`).
+pub fn waiting_behind(
+    conn: &mut AnyConnection,
+    conversation: Option<&str>,
+    inbox_id: i64,
+) -> Result<i64, DbError> {
+    let Some(conversation) = conversation else {
+        return Ok(0);
+    };
+    Ok(runs::table
+        .filter(runs::conversation.eq(conversation))
+        .filter(runs::inbox_id.gt(inbox_id))
+        .filter(crate::conversations::run_open())
+        .count()
+        .get_result(conn)?)
+}
+
+/// After the run of `conversation` that arrived as `inbox_id` settled (succeeded, failed for
+/// good, skipped): the next run waiting in the conversation, for the caller to execute or
+/// enqueue. It is also marked not enqueued, so the sweeper of any worker takes it should the
+/// caller not get to it (a worker that dies or stops right now).
+pub fn hand_on(
+    conn: &mut AnyConnection,
+    conversation: Option<&str>,
+    inbox_id: i64,
+) -> Result<Option<i64>, DbError> {
+    let Some(conversation) = conversation else {
+        return Ok(None);
+    };
+    let next: Option<(i64, RunStatus)> = runs::table
+        .filter(runs::conversation.eq(conversation))
+        .filter(runs::inbox_id.gt(inbox_id))
+        .filter(crate::conversations::run_open())
+        .order(runs::inbox_id)
+        .select((runs::id, runs::status))
+        .first(conn)
+        .optional()?;
+    match next {
+        Some((id, RunStatus::Queued)) => {
+            diesel::update(runs::table.find(id))
+                .set(runs::enqueued_at.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+            Ok(Some(id))
+        }
+        // Already running (a replayed run behind it was not waiting), or nothing waits.
+        _ => Ok(None),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -53,7 +53,8 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
 
 /// A dispatched item's runs are executed right away by the same worker: no second queue trip
 /// and no second claim. Should the worker die in between, the runs' leases expire and the
-/// sweeper enqueues them.
+/// sweeper enqueues them. The next item of its conversation, which waited for this one, is
+/// dispatched here too, while these runs execute; its runs wait for their turn.
 async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
     let runs = crate::engine::dispatch::dispatch(core, id).await?;
     // Several bundles may listen for one event; their runs are leased together, so they run
@@ -62,9 +63,23 @@ async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
         .claimed
         .iter()
         .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
-    futures::future::try_join_all(claimed).await?;
-    for id in runs.queued {
-        crate::engine::execute::execute(core, id).await?;
-    }
+    let execute = async {
+        futures::future::try_join_all(claimed).await?;
+        for id in &runs.queued {
+            crate::engine::execute::execute(core, *id).await?;
+        }
+        Ok::<_, WorkError>(())
+    };
+    // A stopping worker dispatches no follower: it was marked not enqueued when handed on, so
+    // another worker's sweeper takes it.
+    let follow = async {
+        match runs.next {
+            Some(next) if !core.closing.is_set() => {
+                Box::pin(dispatch_and_execute(core, next)).await
+            }
+            _ => Ok(()),
+        }
+    };
+    futures::future::try_join(execute, follow).await?;
     Ok(())
 }

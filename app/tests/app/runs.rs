@@ -429,7 +429,7 @@ both_backends!(
             r.text()
                 .await
                 .unwrap()
-                .contains("Повторить можно только запуск, завершившийся ошибкой.")
+                .contains("Повторить можно только запуск, завершившийся ошибкой")
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(app.runs().await[0].status, "succeeded");

@@ -34,12 +34,16 @@ pub fn retry_at(config: &Config, attempts: i32, retry: &Retry) -> Option<NaiveDa
 /// `claim`, `retry_later`, `fail` and `take_due` (for the sweeper).
 ///
 /// `status` names the table's status enum and which of its variants mean waiting, leased and
-/// failed; `claim_also`/`fail_also` add columns only that table has, given the statement's time.
+/// failed; `in_turn` is a further condition a row must meet to be claimed (its conversation's
+/// earlier rows are finished, see `conversations`), checked in the claim statement itself so
+/// it holds across processes; `claim_also`/`fail_also` add columns only that table has, given
+/// the statement's time.
 macro_rules! lease_queries {
     (
         table: $table:ident,
         row: $row:ty,
         status: $status:ident { waiting: $waiting:ident, leased: $leased:ident, failed: $failed:ident },
+        $(in_turn: $in_turn:expr,)?
         $(claim_also: |$ct:ident| $claim_also:expr,)?
         $(fail_also: |$ft:ident| $fail_also:expr,)?
     ) => {
@@ -53,9 +57,11 @@ macro_rules! lease_queries {
         ) -> Result<Option<$row>, $crate::db::DbError> {
             use diesel::prelude::*;
             let t = $crate::db::now();
-            let claimed = diesel::update($table::table)
+            let query = diesel::update($table::table)
                 .filter($table::id.eq(id))
-                .filter($crate::db::lease::lease_queries!(@claimable $table, $status, $waiting, $leased, t))
+                .filter($crate::db::lease::lease_queries!(@claimable $table, $status, $waiting, $leased, t));
+            $(let query = query.filter($in_turn);)?
+            let claimed = query
                 .set((
                     $table::status.eq($status::$leased),
                     $table::lease_until.eq(Some(t + lease)),
@@ -128,9 +134,11 @@ macro_rules! lease_queries {
             use diesel::prelude::*;
             let t = $crate::db::now();
             let stale = t - grace;
-            let due: Vec<i64> = $table::table
+            let query = $table::table
                 .filter($crate::db::lease::lease_queries!(@claimable $table, $status, $waiting, $leased, t))
-                .filter($table::enqueued_at.is_null().or($table::enqueued_at.lt(stale)))
+                .filter($table::enqueued_at.is_null().or($table::enqueued_at.lt(stale)));
+            $(let query = query.filter($in_turn);)?
+            let due: Vec<i64> = query
                 .order($table::id)
                 .limit(limit)
                 .select($table::id)

@@ -41,6 +41,7 @@ diesel::table! {
         enqueued_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        conversation -> Nullable<Text>,
     }
 }
 
@@ -76,6 +77,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        conversation -> Nullable<Text>,
     }
 }
 
@@ -135,6 +137,14 @@ diesel::table! {
     setup_codes (code_hash) {
         code_hash -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    locks (name) {
+        name -> Text,
+        holder -> Text,
+        lock_until -> Timestamp,
     }
 }
 

@@ -28,6 +28,8 @@ pub struct RetailcrmClients {
     pub mg: Option<MgTransport>,
     pub site: String,
     pub mg_channel_id: Option<i64>,
+    /// The account's base URL: what two providers of one account have in common.
+    pub account: String,
 }
 
 pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepError> {
@@ -52,6 +54,7 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
         mg,
         site: s.site_code.clone(),
         mg_channel_id: s.mg_channel_id,
+        account: s.base_url.clone(),
     })
 }
 

@@ -1,5 +1,10 @@
-//! Inbox item → event → runs. Idempotent: a re-dispatch after a crash finds the runs it
-//! created already there (unique on bundle + inbox item) and hands back those still queued.
+//! Inbox item → event → runs. The runs and the item's "done" are one commit, so an item is
+//! dispatched once; the unique key on bundle + inbox item makes a doubled create a no-op.
+//!
+//! Items of one conversation are dispatched in arrival order (the claim waits for the earlier
+//! ones, see `conversations`), so a run is created after the earlier runs of its
+//! conversation: behind an unfinished one it is created queued, to wait for its turn, and
+//! otherwise already claimed, to execute at once.
 
 use diesel::Connection;
 use serde_json::Value as Json;
@@ -7,6 +12,7 @@ use serde_json::Value as Json;
 use super::{StepError, clients, events};
 use crate::Core;
 use crate::bundles;
+use crate::conversations;
 use crate::db::DbError;
 use crate::inbox::{self, InboxItem, InboxKind};
 use crate::messengers::incoming::IncomingMessage;
@@ -19,8 +25,12 @@ use crate::runs::{self, Run};
 pub struct Dispatched {
     /// Created by this dispatch already claimed (running, leased to this worker).
     pub claimed: Vec<Run>,
-    /// Queued runs of the item (left by an earlier dispatch); they still need a claim.
+    /// Created queued, behind an unfinished run of their conversation. Normally that run hands
+    /// them on when it settles; claiming them once after the commit covers a run that settled
+    /// while this dispatch was deciding (the claim succeeds only in their turn).
     pub queued: Vec<i64>,
+    /// The next item of the item's conversation, which waited for this one to be dispatched.
+    pub next: Option<i64>,
 }
 
 pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
@@ -42,8 +52,18 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
-        core.db(move |c| inbox::finish(c, id, None)).await?;
-        return Ok(Dispatched::default());
+        let next = core
+            .db(move |c| {
+                c.transaction(|c| {
+                    inbox::finish(c, id, None)?;
+                    inbox::hand_on(c, &item)
+                })
+            })
+            .await?;
+        return Ok(Dispatched {
+            next,
+            ..Default::default()
+        });
     }
     let attempts = item.attempts;
     match build_event(core, &item).await {
@@ -52,17 +72,44 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
             // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
                 c.transaction::<_, DbError, _>(|c| {
-                    let mut claimed = Vec::new();
+                    // A write first: SQLite then takes its write lock now (waiting its turn)
+                    // rather than failing to upgrade a read snapshot another writer outdated.
+                    inbox::finish(c, item.id, Some(&event))?;
+                    let (mut claimed, mut queued) = (Vec::new(), Vec::new());
                     for b in bundles
                         .iter()
                         .filter(|b| b.matches(event_type, status.as_deref()))
                     {
-                        claimed.extend(runs::create_claimed(c, b, item.id, &event, lease)?);
+                        let conversation = item
+                            .conversation
+                            .as_deref()
+                            .map(|k| conversations::of_run(b.id, k));
+                        let conversation = conversation.as_deref();
+                        if runs::waits_for(c, conversation, item.id)?.is_some() {
+                            queued.extend(runs::create_waiting(
+                                c,
+                                b,
+                                item.id,
+                                &event,
+                                conversation,
+                            )?);
+                        } else {
+                            claimed.extend(runs::create_claimed(
+                                c,
+                                b,
+                                item.id,
+                                &event,
+                                conversation,
+                                lease,
+                            )?);
+                        }
                     }
-                    inbox::finish(c, item.id, Some(&event))?;
-                    // Runs an earlier, interrupted dispatch of this item created.
-                    let queued = runs::queued_for_inbox(c, item.id)?;
-                    Ok(Dispatched { claimed, queued })
+                    let next = inbox::hand_on(c, &item)?;
+                    Ok(Dispatched {
+                        claimed,
+                        queued,
+                        next,
+                    })
                 })
             })
             .await
@@ -78,7 +125,18 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                 None => {
                     tracing::warn!(inbox = id, error = %e, "dispatch failed");
                     let error = e.stored();
-                    core.db(move |c| inbox::fail(c, id, &error)).await?;
+                    let next = core
+                        .db(move |c| {
+                            c.transaction(|c| {
+                                inbox::fail(c, id, &error)?;
+                                inbox::hand_on(c, &item)
+                            })
+                        })
+                        .await?;
+                    return Ok(Dispatched {
+                        next,
+                        ..Default::default()
+                    });
                 }
             }
             Ok(Dispatched::default())

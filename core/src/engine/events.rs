@@ -25,11 +25,11 @@ impl TriggerPayload {
         }
     }
 
-    /// One delivery per order, event and status: RetailCRM repeating the same trigger is
-    /// stored once (an order that returns to a status later is a new event only after a
-    /// different status in between, which has its own key).
+    /// The key of the order's latest trigger (see `inbox::Dedup::Repeats`): the same event
+    /// and status again shortly after is RetailCRM repeating itself; anything in between, or a
+    /// long pause, makes it a new event.
     pub fn dedup_key(&self) -> String {
-        format!("order:{}:{}:{}", self.id, self.event, self.status)
+        format!("order:{}", self.id)
     }
 }
 

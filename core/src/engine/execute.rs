@@ -15,56 +15,95 @@ use crate::providers;
 use crate::reason::Reason;
 use crate::runs::{self, Run, StepOutcome, StepRecord, StepStatus};
 
-/// Claims the run (queued and due, or abandoned by a dead worker) and executes it.
+/// Claims the run (queued and due, or abandoned by a dead worker, and its conversation's
+/// turn) and executes it, then the runs of its conversation it hands on to.
 pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
     let lease = core.lease();
-    let claimed = core
-        .db(move |c| {
-            let Some(run) = runs::claim(c, id, lease)? else {
-                return Ok::<_, DbError>(None);
-            };
-            let done = runs::steps(c, id)?;
-            Ok(Some((run, done)))
-        })
-        .await?;
-    match claimed {
-        Some((run, done)) => execute_claimed(core, &run, &done).await,
-        None => Ok(()),
+    let mut next = Some(id);
+    let mut first = true;
+    while let Some(id) = next.take() {
+        // A stopping worker starts no follower: it was marked not enqueued when handed on, so
+        // another worker's sweeper takes it.
+        if !first && core.closing.is_set() {
+            break;
+        }
+        first = false;
+        let claimed = core
+            .db(move |c| {
+                let Some(run) = runs::claim(c, id, lease)? else {
+                    return Ok::<_, DbError>(None);
+                };
+                let done = runs::steps(c, id)?;
+                Ok(Some((run, done)))
+            })
+            .await?;
+        if let Some((run, done)) = claimed {
+            next = run_once(core, &run, &done).await?;
+        }
     }
+    Ok(())
 }
 
 /// Executes a run this worker holds the lease of, from its first unfinished step (`done`:
-/// the step records so far).
+/// the step records so far), then the runs of its conversation it hands on to.
 pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Result<(), DbError> {
+    if let Some(next) = run_once(core, run, done).await? {
+        execute(core, next).await?;
+    }
+    Ok(())
+}
+
+/// Executes a claimed run; answers the next run of its conversation when this one settled and
+/// another waits behind it.
+async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<i64>, DbError> {
     let id = run.id;
-    match run_steps(core, run, done).await? {
-        Ok(Finished::Recorded) => {}
-        Ok(Finished::NotYet) => core.db(move |c| runs::succeed(c, id)).await?,
+    let (conversation, inbox_id) = (run.conversation.clone(), run.inbox_id);
+    let next = match run_steps(core, run, done).await? {
+        Ok(Finished::Recorded(next)) => next,
+        Ok(Finished::NotYet) => {
+            core.db(move |c| {
+                c.transaction(|c| {
+                    runs::succeed(c, id)?;
+                    runs::hand_on(c, conversation.as_deref(), inbox_id)
+                })
+            })
+            .await?
+        }
         Ok(Finished::Released) => {
             tracing::info!(run = id, "worker stopping; run released for another worker");
             core.db(move |c| crate::shutdown::release_run(c, id))
                 .await?;
+            None
         }
         Err(e) => match crate::db::lease::retry_at(&core.config, run.attempts, &e.retry) {
+            // Still queued: the runs behind it keep waiting for it.
             Some(retry_at) => {
                 tracing::info!(run = id, attempt = run.attempts, error = %e, "run will be retried");
                 let error = e.stored();
                 core.db(move |c| runs::retry_later(c, id, &error, retry_at))
                     .await?;
+                None
             }
             None => {
                 tracing::warn!(run = id, error = %e, "run failed");
                 let error = e.stored();
-                core.db(move |c| runs::fail(c, id, &error)).await?;
+                core.db(move |c| {
+                    c.transaction(|c| {
+                        runs::fail(c, id, &error)?;
+                        runs::hand_on(c, conversation.as_deref(), inbox_id)
+                    })
+                })
+                .await?
             }
         },
-    }
-    Ok(())
+    };
+    Ok(next)
 }
 
 /// Whether the run's success is already committed (with its last step, in one transaction).
 enum Finished {
-    Recorded,
+    /// Committed; with the next run of its conversation, if one waits.
+    Recorded(Option<i64>),
     NotYet,
     /// The worker is stopping: steps left are for another worker.
     Released,
@@ -162,34 +201,38 @@ async fn run_steps(
         let attempt = run.attempts;
         // The last step's success and the run's are one commit.
         let run_done = result.is_ok() && i + 1 == bundle.steps.len();
-        core.db(move |c| {
-            c.transaction::<_, DbError, _>(|c| {
-                runs::record_step(
-                    c,
-                    &StepOutcome {
-                        run_id,
-                        position,
-                        action: &action,
-                        inputs: &inputs_json,
-                        result: match (&outputs, &error) {
-                            (Some(o), _) => Ok(o),
-                            (None, Some(e)) => Err(e.as_str()),
-                            (None, None) => Err("no result"),
+        let conversation = run.conversation.clone();
+        let inbox_id = run.inbox_id;
+        let next = core
+            .db(move |c| {
+                c.transaction::<_, DbError, _>(|c| {
+                    runs::record_step(
+                        c,
+                        &StepOutcome {
+                            run_id,
+                            position,
+                            action: &action,
+                            inputs: &inputs_json,
+                            result: match (&outputs, &error) {
+                                (Some(o), _) => Ok(o),
+                                (None, Some(e)) => Err(e.as_str()),
+                                (None, None) => Err("no result"),
+                            },
+                            attempt,
+                            duration_ms,
+                            started_at,
                         },
-                        attempt,
-                        duration_ms,
-                        started_at,
-                    },
-                )?;
-                if run_done {
-                    runs::succeed(c, run_id)?;
-                }
-                Ok(())
+                    )?;
+                    if run_done {
+                        runs::succeed(c, run_id)?;
+                        return runs::hand_on(c, conversation.as_deref(), inbox_id);
+                    }
+                    Ok(None)
+                })
             })
-        })
-        .await?;
+            .await?;
         match result {
-            Ok(_) if run_done => return Ok(Ok(Finished::Recorded)),
+            Ok(_) if run_done => return Ok(Ok(Finished::Recorded(next))),
             Ok(out) => ctx.outputs.push(out),
             Err(e) => return Ok(Err(e)),
         }

@@ -3,7 +3,7 @@
 mod batch;
 pub mod writer;
 
-pub use batch::{NewItem, store_batch};
+pub use batch::{Dedup, NewItem, store_batch};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -70,6 +70,9 @@ pub struct InboxItem {
     pub enqueued_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Rows of one provider and conversation are dispatched one at a time in id order (see
+    /// `conversations`); `None` for rows older than conversations.
+    pub conversation: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +90,8 @@ impl Stored {
     }
 }
 
-/// Stores one delivery; see [`store_batch`].
+/// Stores one delivery (deduplicated forever by its key, in no conversation); see
+/// [`store_batch`].
 pub fn store(
     conn: &mut AnyConnection,
     provider_id: i64,
@@ -100,6 +104,8 @@ pub fn store(
         dedup_key: dedup_key.to_string(),
         kind,
         payload: payload.to_string(),
+        conversation: None,
+        dedup: Dedup::Forever,
     };
     let mut stored = store_batch(conn, std::slice::from_ref(&item))?;
     stored
@@ -116,10 +122,39 @@ pub fn get(conn: &mut AnyConnection, id: i64) -> Result<Option<InboxItem>, DbErr
 }
 
 // `claim`, `retry_later`, `fail`, `take_due`: the lease protocol runs share (see `db::lease`).
+// A row is claimed only in its conversation's turn.
 crate::db::lease::lease_queries! {
     table: inbox,
     row: InboxItem,
     status: InboxStatus { waiting: Pending, leased: Processing, failed: Failed },
+    in_turn: crate::conversations::inbox_in_turn(),
+}
+
+/// After `item` was dispatched or failed for good: the next row of its conversation still to
+/// dispatch, for the caller to dispatch now. It is also marked not enqueued, so the sweeper of
+/// any worker takes it should the caller not get to it.
+pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>, DbError> {
+    let Some(conversation) = item.conversation.as_deref() else {
+        return Ok(None);
+    };
+    let next: Option<(i64, InboxStatus)> = inbox::table
+        .filter(inbox::conversation.eq(conversation))
+        .filter(inbox::id.gt(item.id))
+        .filter(inbox::provider_id.eq(item.provider_id))
+        .filter(crate::conversations::inbox_open())
+        .order(inbox::id)
+        .select((inbox::id, inbox::status))
+        .first(conn)
+        .optional()?;
+    match next {
+        Some((id, InboxStatus::Pending)) => {
+            diesel::update(inbox::table.find(id))
+                .set(inbox::enqueued_at.eq(None::<NaiveDateTime>))
+                .execute(conn)?;
+            Ok(Some(id))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Dispatched: `event` is what it became (`None` when no bundle listens for it).

@@ -59,18 +59,41 @@ impl InboxWriter {
 
     /// Stores one delivery; returns once it is committed.
     pub async fn store(&self, item: NewItem) -> Result<Stored, WriteError> {
+        let answer = self.send(self.lane(), item).await?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Stores several deliveries of one webhook (they may land in different commits), in the
+    /// order given: all go through one lane, so their ids keep the order in which the upstream
+    /// listed them (a conversation is dispatched in id order).
+    pub async fn store_all(&self, items: Vec<NewItem>) -> Result<Vec<Stored>, WriteError> {
+        let lane = self.lane();
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            answers.push(self.send(lane, item).await?);
+        }
+        let mut stored = Vec::with_capacity(answers.len());
+        for answer in answers {
+            stored.push(answer.await.map_err(|_| WriteError::Stopped)??);
+        }
+        Ok(stored)
+    }
+
+    fn lane(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()
+    }
+
+    async fn send(
+        &self,
+        lane: usize,
+        item: NewItem,
+    ) -> Result<oneshot::Receiver<Result<Stored, WriteError>>, WriteError> {
         let (reply, answer) = oneshot::channel();
-        let lane = self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
         self.lanes[lane]
             .send((item, reply))
             .await
             .map_err(|_| WriteError::Stopped)?;
-        answer.await.map_err(|_| WriteError::Stopped)?
-    }
-
-    /// Stores several deliveries of one webhook (they may land in different commits).
-    pub async fn store_all(&self, items: Vec<NewItem>) -> Result<Vec<Stored>, WriteError> {
-        futures::future::try_join_all(items.into_iter().map(|i| self.store(i))).await
+        Ok(answer)
     }
 }
 

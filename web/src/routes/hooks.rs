@@ -91,7 +91,7 @@ async fn retailcrm(
         Ok(t) => t,
         Err(e) => return Ok(bad(e)),
     };
-    let item = ingest::trigger_item(p.id, &trigger);
+    let item = ingest::trigger_item(p.id, &trigger, state.core.config.trigger_repeat_window);
     let done = state.inbox.store(item).await.map_err(stored)?;
     Ok(accepted(&[done]))
 }

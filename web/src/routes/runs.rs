@@ -1,6 +1,8 @@
 //! Запуски: the run history (filters by bundle, status and dates, 50 a page, newest first), a
-//! run's page (trigger payload, each step's resolved inputs, outputs, error, attempt, time) and
-//! "Replay" of a failed run, which resumes it at the failed step.
+//! run's page (trigger payload, each step's resolved inputs, outputs, error, attempt, time, and
+//! its place in its conversation: which run it waits for, how many wait for it), "Replay" of a
+//! failed or retrying run, which resumes it at the failed step now, and "Skip", which gives a
+//! run up so that the runs behind it in its conversation go on.
 //!
 //! Bad query input never fails the page: the filter it belongs to is dropped and a note says
 //! so. While a listed run (or the shown run) is queued or running, htmx re-fetches the page
@@ -28,7 +30,10 @@ const EXCERPT_CHARS: usize = 140;
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(show).service(replay);
+    cfg.service(list)
+        .service(show)
+        .service(replay)
+        .service(skip);
 }
 
 fn status_label(ctx: &PageCtx, st: RunStatus) -> &'static str {
@@ -37,6 +42,7 @@ fn status_label(ctx: &PageCtx, st: RunStatus) -> &'static str {
         RunStatus::Running => ctx.t("run_status_running"),
         RunStatus::Succeeded => ctx.t("run_status_succeeded"),
         RunStatus::Failed => ctx.t("run_status_failed"),
+        RunStatus::Skipped => ctx.t("run_status_skipped"),
     }
 }
 
@@ -405,8 +411,17 @@ struct ShowPage {
     event: Vec<FieldRow>,
     steps: Vec<StepView>,
     can_replay: bool,
+    can_skip: bool,
     live: bool,
     notice: Option<&'static str>,
+    /// "чат 7999…@c.us" / "order 42", when the run belongs to a conversation.
+    conversation: Option<String>,
+    /// The earlier run of its conversation it waits for.
+    waits_for: Option<i64>,
+    /// Unfinished runs of its conversation after it.
+    behind: i64,
+    /// When a run waiting out a retry's back-off tries again.
+    next_attempt: Option<String>,
 }
 
 impl ShowPage {
@@ -481,6 +496,19 @@ struct Loaded {
     records: Vec<StepRecord>,
     source: Option<ProviderKind>,
     target: Option<ProviderKind>,
+    waits_for: Option<i64>,
+    behind: i64,
+}
+
+/// The conversation of a run as the admin reads it: its chat or its order.
+fn conversation_label(ctx: &PageCtx, key: &str) -> String {
+    // "b{bundle}:chat:{id}" / "b{bundle}:order:{id}" (see `conversations`).
+    let rest = key.split_once(':').map_or(key, |(_, rest)| rest);
+    match rest.split_once(':') {
+        Some(("chat", id)) => format!("{} {id}", ctx.t("run_conversation_chat")),
+        Some(("order", id)) => format!("{} {id}", ctx.t("run_conversation_order")),
+        _ => rest.to_string(),
+    }
 }
 
 fn kind_of(
@@ -508,11 +536,24 @@ async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
                 ),
                 Err(_) => (None, None),
             };
+            let conversation = run.conversation.as_deref();
+            let waits_for = if run.status == RunStatus::Queued {
+                runs::waits_for(c, conversation, run.inbox_id)?
+            } else {
+                None
+            };
+            let behind = if run.status.is_settled() {
+                0
+            } else {
+                runs::waiting_behind(c, conversation, run.inbox_id)?
+            };
             Ok(Loaded {
                 run,
                 records,
                 source,
                 target,
+                waits_for,
+                behind,
             })
         })
         .await
@@ -525,6 +566,8 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
         records,
         source,
         target,
+        waits_for,
+        behind,
     } = loaded;
     let snapshot = run.snapshot();
     let (bundle_name, definition_error, event_type, planned) = match &snapshot {
@@ -636,6 +679,7 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
         };
         steps.push(view);
     }
+    let retrying = run.status == RunStatus::Queued && run.error.is_some();
     ShowPage {
         run_error: run
             .error
@@ -643,8 +687,16 @@ fn show_page(ctx: PageCtx, loaded: Loaded, notice: Option<&'static str>) -> Show
             .filter(|e| !e.trim().is_empty())
             .map(|e| reasons::stored(lang, e, target)),
         status_label: status_label(&ctx, run.status),
-        can_replay: run.status == RunStatus::Failed,
+        can_replay: runs::can_replay(&run),
+        can_skip: runs::can_skip(&run),
         live: !run.status.is_settled(),
+        conversation: run
+            .conversation
+            .as_deref()
+            .map(|k| conversation_label(&ctx, k)),
+        waits_for,
+        behind,
+        next_attempt: retrying.then(|| fmt_time(run.next_attempt_at)),
         bundle_name,
         definition_error,
         event_label,
@@ -692,6 +744,34 @@ pub async fn replay(
         .jobs
         .push_or_leave([Job::ExecuteRun { ids: vec![id] }])
         .await;
+    Ok(see_other(&format!("/runs/{id}")))
+}
+
+/// Gives the run up; the next run of its conversation is enqueued at once (should the push
+/// fail, it is marked for the sweeper).
+#[post("/runs/{id:\\d+}/skip")]
+pub async fn skip(
+    ctx: PageCtx,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    _form: CsrfOnly,
+) -> Result<HttpResponse, WebError> {
+    let id = *id;
+    let skipped = state
+        .core
+        .db(move |c| {
+            runs::get(c, id)?.ok_or(WebError::NotFound)?;
+            Ok::<_, WebError>(runs::skip(c, id)?)
+        })
+        .await?;
+    let Some(next) = skipped else {
+        let loaded = load(&state, id).await?;
+        let page = show_page(ctx, loaded, Some("run_skip_refused"));
+        return render(&page, StatusCode::CONFLICT);
+    };
+    if let Some(next) = next {
+        state.jobs.push_or_leave(Job::execute(&[next])).await;
+    }
     Ok(see_other(&format!("/runs/{id}")))
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json, json};
 use super::{Inputs, Outputs, input, optional};
 use crate::Core;
 use crate::engine::{StepError, clients};
+use crate::locks;
 use crate::messengers::phone::{PhoneProblem, WaRecipient};
 use crate::providers::Provider;
 use crate::reason::Reason;
@@ -30,14 +31,37 @@ fn phone_digits(raw: &str) -> Result<String, StepError> {
     })
 }
 
+/// Finds the customer by phone or creates one. Search and create for one phone in one account
+/// and store are serialized across runs and processes (see `locks`): two bundles, or two
+/// conversations, meeting the same new customer at once must not both create them.
 pub async fn new_contact(
     core: &Core,
     target: &Provider,
     inputs: &Inputs,
 ) -> Result<Outputs, StepError> {
     let phone = phone_digits(input(inputs, "phone")?)?;
-    let name = optional(inputs, "name");
     let crm = clients::retailcrm(core, target)?;
+    let lock = format!("retailcrm-contact:{}:{}:{phone}", crm.account, crm.site);
+    let held = locks::acquire(core, &lock, core.config.lease)
+        .await
+        .map_err(|e| {
+            StepError::transient(Reason::Database {
+                detail: e.to_string(),
+            })
+        })?
+        .ok_or_else(|| StepError::transient(Reason::ContactBeingCreated))?;
+    let res = find_or_create_contact(&crm, &phone, inputs).await;
+    held.release(core).await;
+    res
+}
+
+async fn find_or_create_contact(
+    crm: &clients::RetailcrmClients,
+    phone: &str,
+    inputs: &Inputs,
+) -> Result<Outputs, StepError> {
+    let phone = phone.to_string();
+    let name = optional(inputs, "name");
     let site = Some(crm.site.as_str());
     let found = crm
         .api

@@ -1,0 +1,403 @@
+//! Conversations, trigger repeats and named locks against real databases: SQLite always,
+//! PostgreSQL in a fresh database when TEST_DATABASE_URL is set.
+//!
+//! What the workers rely on: the deliveries of one chat or order are dispatched one at a time
+//! in arrival order and their runs claimed one at a time in the same order, whoever asks; the
+//! row that settles hands its conversation on; a trigger repeated within its window is a
+//! duplicate, but an order that comes back to a status is not; a lock has one holder at a time
+//! until it expires.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+use diesel::prelude::*;
+use serde_json::json;
+use support::PgDb;
+use svyazka_core::bundles::{self, BundleState, NewBundle};
+use svyazka_core::config::Mode;
+use svyazka_core::db::schema::{inbox as inbox_rows, locks as lock_rows, providers};
+use svyazka_core::db::{self, AnyConnection, now};
+use svyazka_core::inbox::{self, Dedup, InboxKind, InboxStatus, NewItem, Stored};
+use svyazka_core::runs::{self, RunStatus};
+use svyazka_core::{conversations, locks};
+
+mod support;
+
+const LEASE: Duration = Duration::hours(1);
+
+fn with_sqlite(test: impl FnOnce(&mut AnyConnection)) {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Embedded {
+        db_path: dir.path().join("svyazka.db"),
+    };
+    let pool = db::connect(&mode, 1).unwrap();
+    test(&mut db::checkout(&pool).unwrap());
+}
+
+fn with_postgres(test: impl FnOnce(&mut AnyConnection)) {
+    let Some(pg) = PgDb::create("conv") else {
+        return;
+    };
+    let mode = Mode::Queue {
+        database_url: pg.url.clone(),
+        redis_url: String::new(),
+    };
+    let pool = db::connect(&mode, 1).unwrap();
+    test(&mut db::checkout(&pool).unwrap());
+    drop(pool);
+}
+
+fn provider(c: &mut AnyConnection) -> i64 {
+    let t = now();
+    diesel::insert_into(providers::table)
+        .values((
+            providers::kind.eq("chatapi"),
+            providers::name.eq("wa"),
+            providers::settings.eq("{}"),
+            providers::secrets.eq(""),
+            providers::webhook_secret.eq("s"),
+            providers::check_status.eq("ok"),
+            providers::created_at.eq(t),
+            providers::updated_at.eq(t),
+        ))
+        .returning(providers::id)
+        .get_result(c)
+        .unwrap()
+}
+
+fn message(provider_id: i64, id: &str, chat: &str) -> NewItem {
+    NewItem {
+        provider_id,
+        dedup_key: format!("msg:{id}"),
+        kind: InboxKind::IncomingMessage,
+        payload: json!({"id": id}).to_string(),
+        conversation: Some(conversations::of_chat(chat)),
+        dedup: Dedup::Forever,
+    }
+}
+
+fn trigger(provider_id: i64, order: i64, status: &str, window: Duration) -> NewItem {
+    NewItem {
+        provider_id,
+        dedup_key: format!("order:{order}"),
+        kind: InboxKind::RetailcrmTrigger,
+        payload: json!({"id": order, "status": status, "event": "status"}).to_string(),
+        conversation: Some(conversations::of_order(order)),
+        dedup: Dedup::Repeats { window },
+    }
+}
+
+fn ids(stored: &[Stored]) -> Vec<i64> {
+    stored.iter().map(|s| s.id()).collect()
+}
+
+fn inbox_in_order(c: &mut AnyConnection) {
+    let p = provider(c);
+    let stored = inbox::store_batch(
+        c,
+        &[
+            message(p, "a1", "chat-a"),
+            message(p, "b1", "chat-b"),
+            message(p, "a2", "chat-a"),
+            message(p, "a3", "chat-a"),
+        ],
+    )
+    .unwrap();
+    let [a1, b1, a2, a3] = ids(&stored)[..] else {
+        panic!("four rows")
+    };
+    assert!(a1 < a2 && a2 < a3, "stored in the order given");
+
+    // The second message of chat A waits for the first; chat B does not.
+    assert!(
+        inbox::claim(c, a2, LEASE).unwrap().is_none(),
+        "not its turn"
+    );
+    assert!(inbox::claim(c, b1, LEASE).unwrap().is_some());
+    assert_eq!(
+        inbox::take_due(c, Duration::zero(), 100).unwrap(),
+        vec![a1],
+        "the sweeper pushes only what may be claimed"
+    );
+    let first = inbox::claim(c, a1, LEASE).unwrap().expect("first in turn");
+    assert!(
+        inbox::claim(c, a2, LEASE).unwrap().is_none(),
+        "still waits while the first is dispatched"
+    );
+
+    // A transient failure of the first keeps the others waiting.
+    inbox::retry_later(c, a1, "timeout", now() - Duration::seconds(1)).unwrap();
+    assert!(inbox::claim(c, a2, LEASE).unwrap().is_none());
+    let first = inbox::claim(c, a1, LEASE).unwrap().unwrap_or(first);
+
+    // Dispatched: it hands on to the next, which is now taken (and marked for any sweeper).
+    inbox::finish(c, a1, None).unwrap();
+    assert_eq!(inbox::hand_on(c, &first).unwrap(), Some(a2));
+    let a2_row = inbox::get(c, a2).unwrap().unwrap();
+    assert_eq!(a2_row.enqueued_at, None);
+    assert!(
+        inbox::claim(c, a3, LEASE).unwrap().is_none(),
+        "the third waits for the second"
+    );
+    let second = inbox::claim(c, a2, LEASE).unwrap().expect("its turn");
+
+    // Failed for good also hands on.
+    inbox::fail(c, a2, "unreadable").unwrap();
+    assert_eq!(inbox::hand_on(c, &second).unwrap(), Some(a3));
+    let third = inbox::claim(c, a3, LEASE).unwrap().expect("its turn");
+    assert_eq!(third.status, InboxStatus::Processing);
+    inbox::finish(c, a3, None).unwrap();
+    assert_eq!(inbox::hand_on(c, &third).unwrap(), None, "the last one");
+}
+
+fn bundle(c: &mut AnyConnection, p: i64) -> svyazka_core::bundles::Bundle {
+    let id = bundles::create(
+        c,
+        &NewBundle {
+            name: "b".into(),
+            source_provider_id: p,
+            event_type: "incoming_message".into(),
+            target_provider_id: p,
+            steps: vec![],
+        },
+    )
+    .unwrap();
+    bundles::set_state(c, id, BundleState::Running).unwrap();
+    bundles::get(c, id).unwrap().unwrap()
+}
+
+fn runs_in_order(c: &mut AnyConnection) {
+    let p = provider(c);
+    let b = bundle(c, p);
+    let items = ids(&inbox::store_batch(
+        c,
+        &[
+            message(p, "1", "chat"),
+            message(p, "2", "chat"),
+            message(p, "3", "chat"),
+            message(p, "4", "chat"),
+        ],
+    )
+    .unwrap());
+    let conv = conversations::of_run(b.id, &conversations::of_chat("chat"));
+    let conv = Some(conv.as_str());
+    let event = json!({});
+    let first = runs::create_claimed(c, &b, items[0], &event, conv, LEASE)
+        .unwrap()
+        .expect("created claimed");
+    for item in &items[1..] {
+        assert_eq!(
+            runs::waits_for(c, conv, *item).unwrap(),
+            Some(first.id),
+            "behind the first"
+        );
+        let waiting = runs::create_waiting(c, &b, *item, &event, conv).unwrap();
+        assert_eq!(runs::queued_for_inbox(c, *item).unwrap(), Vec::from_iter(waiting));
+        assert_eq!(
+            runs::create_waiting(c, &b, *item, &event, conv).unwrap(),
+            None,
+            "created once"
+        );
+    }
+    let waiting: Vec<i64> = items[1..]
+        .iter()
+        .map(|i| runs::queued_for_inbox(c, *i).unwrap()[0])
+        .collect();
+    let [r2, r3, r4] = waiting[..] else {
+        panic!("three waiting")
+    };
+    assert!(runs::claim(c, r2, LEASE).unwrap().is_none(), "not its turn");
+    assert!(
+        runs::take_due(c, Duration::zero(), 100).unwrap().is_empty(),
+        "nothing for the sweeper while the first runs"
+    );
+    assert_eq!(runs::waiting_behind(c, conv, items[0]).unwrap(), 3);
+
+    // A retry keeps its place: the ones behind keep waiting.
+    runs::retry_later(c, first.id, "503", now() - Duration::seconds(1)).unwrap();
+    assert!(runs::claim(c, r2, LEASE).unwrap().is_none());
+    assert_eq!(
+        runs::take_due(c, Duration::zero(), 100).unwrap(),
+        vec![first.id],
+        "only the head is due"
+    );
+    runs::claim(c, first.id, LEASE).unwrap().expect("retried");
+
+    // Succeeded: hands on to the second, marked for any sweeper.
+    runs::succeed(c, first.id).unwrap();
+    assert_eq!(runs::hand_on(c, conv, items[0]).unwrap(), Some(r2));
+    assert_eq!(runs::get(c, r2).unwrap().unwrap().enqueued_at, None);
+    assert_eq!(runs::take_due(c, Duration::zero(), 100).unwrap(), vec![r2]);
+    assert!(runs::claim(c, r3, LEASE).unwrap().is_none());
+    runs::claim(c, r2, LEASE).unwrap().expect("its turn");
+
+    // Failed for good: the next goes on.
+    runs::fail(c, r2, "chat not found").unwrap();
+    assert_eq!(runs::hand_on(c, conv, items[1]).unwrap(), Some(r3));
+    runs::claim(c, r3, LEASE).unwrap().expect("its turn");
+    // Waiting for a retry, the admin skips it: the fourth goes on.
+    runs::retry_later(c, r3, "503", now() + Duration::hours(1)).unwrap();
+    assert_eq!(runs::waits_for(c, conv, items[3]).unwrap(), Some(r3));
+    let r3_row = runs::get(c, r3).unwrap().unwrap();
+    assert!(runs::can_replay(&r3_row) && runs::can_skip(&r3_row));
+    assert_eq!(runs::skip(c, r3).unwrap(), Some(Some(r4)));
+    assert_eq!(
+        runs::get(c, r3).unwrap().unwrap().status,
+        RunStatus::Skipped
+    );
+    assert_eq!(runs::skip(c, r3).unwrap(), None, "skipped once");
+    let fourth = runs::claim(c, r4, LEASE).unwrap().expect("its turn");
+    assert_eq!(
+        runs::skip(c, fourth.id).unwrap(),
+        None,
+        "not while a worker holds it"
+    );
+
+    // Replaying the failed second puts it back in line: later runs not yet started wait.
+    runs::succeed(c, r4).unwrap();
+    assert!(runs::replay(c, r2).unwrap());
+    assert!(runs::claim(c, r2, LEASE).unwrap().is_some());
+
+    // Runs from before conversations (no key) never wait.
+    let item = inbox::store(c, p, "msg:old", InboxKind::IncomingMessage, &json!({}))
+        .unwrap()
+        .id();
+    assert!(runs::create(c, &b, item, &event).unwrap());
+    let old = runs::queued_for_inbox(c, item).unwrap()[0];
+    assert!(runs::claim(c, old, LEASE).unwrap().is_some());
+}
+
+fn trigger_repeats(c: &mut AnyConnection) {
+    let p = provider(c);
+    let w = Duration::minutes(10);
+    let store = |c: &mut AnyConnection, items: &[NewItem]| inbox::store_batch(c, items).unwrap();
+
+    // A → A (RetailCRM repeating itself) → B → A: three events.
+    let a = store(c, &[trigger(p, 7, "a", w)])[0];
+    assert!(matches!(a, Stored::New(_)));
+    assert_eq!(
+        store(c, &[trigger(p, 7, "a", w)])[0],
+        Stored::Duplicate(a.id())
+    );
+    let b = store(c, &[trigger(p, 7, "b", w)])[0];
+    assert!(matches!(b, Stored::New(id) if id > a.id()));
+    let a2 = store(c, &[trigger(p, 7, "a", w)])[0];
+    assert!(matches!(a2, Stored::New(id) if id > b.id()), "{a2:?}");
+    assert_eq!(
+        store(c, &[trigger(p, 7, "a", w)])[0],
+        Stored::Duplicate(a2.id())
+    );
+    // Other orders and providers are not affected.
+    assert!(matches!(
+        store(c, &[trigger(p, 8, "a", w)])[0],
+        Stored::New(_)
+    ));
+    let q = provider(c);
+    assert!(matches!(
+        store(c, &[trigger(q, 7, "a", w)])[0],
+        Stored::New(_)
+    ));
+
+    // Two changes of one order in one batch are both stored, in order; a repeat in it is not.
+    let got = store(
+        c,
+        &[
+            trigger(p, 9, "a", w),
+            trigger(p, 9, "a", w),
+            trigger(p, 9, "b", w),
+            trigger(p, 9, "a", w),
+        ],
+    );
+    assert!(matches!(got[0], Stored::New(_)));
+    assert_eq!(got[1], Stored::Duplicate(got[0].id()));
+    assert!(matches!(got[2], Stored::New(id) if id > got[0].id()));
+    assert!(matches!(got[3], Stored::New(id) if id > got[2].id()));
+
+    // After the window the same trigger runs again.
+    let old = store(c, &[trigger(p, 10, "a", w)])[0];
+    diesel::update(inbox_rows::table.find(old.id()))
+        .set(inbox_rows::created_at.eq(now() - Duration::minutes(11)))
+        .execute(c)
+        .unwrap();
+    assert!(matches!(
+        store(c, &[trigger(p, 10, "a", w)])[0],
+        Stored::New(id) if id > old.id()
+    ));
+
+    // A message id stays a duplicate however late.
+    let m = store(c, &[message(p, "x", "chat")])[0];
+    diesel::update(inbox_rows::table.find(m.id()))
+        .set(inbox_rows::created_at.eq(now() - Duration::days(30)))
+        .execute(c)
+        .unwrap();
+    assert_eq!(
+        store(c, &[message(p, "x", "chat")])[0],
+        Stored::Duplicate(m.id())
+    );
+}
+
+fn named_locks(c: &mut AnyConnection) {
+    let ttl = std::time::Duration::from_secs(60);
+    assert!(locks::try_take(c, "contact:1", "one", ttl).unwrap());
+    assert!(!locks::try_take(c, "contact:1", "two", ttl).unwrap());
+    assert!(
+        locks::try_take(c, "contact:2", "two", ttl).unwrap(),
+        "other names are free"
+    );
+    assert!(
+        locks::try_take(c, "contact:1", "one", ttl).unwrap(),
+        "renewed by its holder"
+    );
+    locks::release(c, "contact:1", "two").unwrap();
+    assert!(
+        !locks::try_take(c, "contact:1", "two", ttl).unwrap(),
+        "only the holder releases"
+    );
+    locks::release(c, "contact:1", "one").unwrap();
+    assert!(locks::try_take(c, "contact:1", "two", ttl).unwrap());
+    // Its holder died: once expired it is anybody's.
+    diesel::update(lock_rows::table.find("contact:1"))
+        .set(lock_rows::lock_until.eq(now() - Duration::seconds(1)))
+        .execute(c)
+        .unwrap();
+    assert!(locks::try_take(c, "contact:1", "three", ttl).unwrap());
+}
+
+#[test]
+fn sqlite_inbox_in_order() {
+    with_sqlite(inbox_in_order);
+}
+
+#[test]
+fn postgres_inbox_in_order() {
+    with_postgres(inbox_in_order);
+}
+
+#[test]
+fn sqlite_runs_in_order() {
+    with_sqlite(runs_in_order);
+}
+
+#[test]
+fn postgres_runs_in_order() {
+    with_postgres(runs_in_order);
+}
+
+#[test]
+fn sqlite_trigger_repeats() {
+    with_sqlite(trigger_repeats);
+}
+
+#[test]
+fn postgres_trigger_repeats() {
+    with_postgres(trigger_repeats);
+}
+
+#[test]
+fn sqlite_named_locks() {
+    with_sqlite(named_locks);
+}
+
+#[test]
+fn postgres_named_locks() {
+    with_postgres(named_locks);
+}
