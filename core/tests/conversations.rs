@@ -191,7 +191,10 @@ fn runs_in_order(c: &mut AnyConnection) {
             "behind the first"
         );
         let waiting = runs::create_waiting(c, &b, *item, &event, conv).unwrap();
-        assert_eq!(runs::queued_for_inbox(c, *item).unwrap(), Vec::from_iter(waiting));
+        assert_eq!(
+            runs::queued_for_inbox(c, *item).unwrap(),
+            Vec::from_iter(waiting)
+        );
         assert_eq!(
             runs::create_waiting(c, &b, *item, &event, conv).unwrap(),
             None,

@@ -886,8 +886,13 @@ both_backends!(
         assert_eq!(reply.status, 200);
         let runs = app.settled_runs(1, Duration::from_secs(30)).await;
         assert_eq!(runs[0].status, "failed");
+        // Stored as a typed reason (worded on the run page).
         assert!(
-            runs[0].error.as_deref().unwrap_or("").contains("multiply"),
+            runs[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("\"multiplication\""),
             "{:?}",
             runs[0].error
         );

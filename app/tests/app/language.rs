@@ -937,8 +937,13 @@ async fn walk(backend: Backend, lang: Lang) {
     f.wa.set_not_paid(WA_INSTANCE).unwrap();
     w.post(&format!("/providers/{wa}/check"), &[]).await;
     w.get(&format!("/providers/{wa}")).await;
-    let bot =
-        svyazka_core::messengers::telegram::Telegram::with_base_url(&f.tg_base, TG_TOKEN).unwrap();
+    // The fake listens on loopback http: a client with the development policy, as the app has.
+    let bot = svyazka_core::messengers::telegram::Telegram::with_client(
+        app.core().http.clone(),
+        &f.tg_base,
+        TG_TOKEN,
+    )
+    .unwrap();
     bot.set_webhook("http://127.0.0.1:9/elsewhere", "")
         .await
         .unwrap();

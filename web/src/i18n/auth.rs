@@ -8,7 +8,6 @@ pub const LABELS: &[Row] = &[
     ("setup_code", "Код первого запуска", "Set-up code"),
     ("setup_code_hint", "Код напечатан в консоли сервера при запуске и записан в файл setup-code в каталоге данных.", "The code was printed on the server's console at start and written to the file setup-code in the data directory."),
     ("err_setup_code", "Код не подходит. Возьмите его из консоли сервера или из файла setup-code в каталоге данных.", "Wrong code. Take it from the server's console or the file setup-code in the data directory."),
-    ("setup_done", "Администратор уже создан.", "The administrator already exists."),
     ("too_many_sign_in_attempts", "Слишком много попыток входа. Попробуйте через 15 минут.", "Too many sign-in attempts. Try again in 15 minutes."),
     ("account", "Учётная запись", "Account"),
     ("change_password", "Смена пароля", "Change password"),

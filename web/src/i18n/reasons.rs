@@ -193,7 +193,10 @@ pub fn upstream_detail(lang: Lang, f: &Upstream) -> Msg {
                 Some(s) => lang.f("up_refused_status", &[("status", s)]),
                 None => lang.t("up_refused").to_string(),
             };
-            let mut m = Msg::new(head).text(lang.t("answer")).quote(message);
+            let mut m = match body_kind(lang, message) {
+                Some(kind) => Msg::new(head).text(kind),
+                None => Msg::new(head).text(lang.t("answer")).quote(message),
+            };
             for d in details {
                 m = m.text("; ").quote(d);
             }
