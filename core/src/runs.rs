@@ -459,28 +459,26 @@ pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
 /// outside when the run cannot be skipped (a worker holds it, or it is settled).
 pub fn skip(conn: &mut AnyConnection, id: i64) -> Result<Option<Option<i64>>, DbError> {
     let t = now();
-    conn.transaction(|conn| {
-        let skipped: Option<(Option<String>, i64)> = diesel::update(
-            runs::table
-                .find(id)
-                .filter(runs::status.eq_any([RunStatus::Failed, RunStatus::Queued])),
-        )
-        .set((
-            runs::status.eq(RunStatus::Skipped),
-            runs::lease_until.eq(None::<NaiveDateTime>),
-            runs::finished_at.eq(Some(t)),
-            runs::updated_at.eq(t),
-        ))
-        .returning((runs::conversation, runs::inbox_id))
-        .get_result(conn)
-        .optional()?;
-        match skipped {
-            Some((conversation, inbox_id)) => {
-                Ok(Some(hand_on(conn, conversation.as_deref(), inbox_id)?))
-            }
-            None => Ok(None),
+    let skipped: Option<(Option<String>, i64)> = diesel::update(
+        runs::table
+            .find(id)
+            .filter(runs::status.eq_any([RunStatus::Failed, RunStatus::Queued])),
+    )
+    .set((
+        runs::status.eq(RunStatus::Skipped),
+        runs::lease_until.eq(None::<NaiveDateTime>),
+        runs::finished_at.eq(Some(t)),
+        runs::updated_at.eq(t),
+    ))
+    .returning((runs::conversation, runs::inbox_id))
+    .get_result(conn)
+    .optional()?;
+    match skipped {
+        Some((conversation, inbox_id)) => {
+            Ok(Some(hand_on(conn, conversation.as_deref(), inbox_id)?))
         }
-    })
+        None => Ok(None),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,6 +526,10 @@ pub fn waiting_behind(
 /// good, skipped): the next run waiting in the conversation, for the caller to execute or
 /// enqueue now. A caller that cannot (a stopping worker) hands it back with
 /// `shutdown::hand_back`, so that any sweeper takes it at once.
+///
+/// Call it after the settling commit, never inside it: a run created behind this one by a
+/// dispatch that commits meanwhile is then either seen here, or its dispatcher's own claim
+/// after that commit already sees this run settled. Inside the transaction both could miss it.
 pub fn hand_on(
     conn: &mut AnyConnection,
     conversation: Option<&str>,

@@ -69,10 +69,8 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
         Ok(Finished::Recorded(next)) => next,
         Ok(Finished::NotYet) => {
             core.db(move |c| {
-                c.transaction(|c| {
-                    runs::succeed(c, id)?;
-                    runs::hand_on(c, conversation.as_deref(), inbox_id)
-                })
+                runs::succeed(c, id)?;
+                runs::hand_on(c, conversation.as_deref(), inbox_id)
             })
             .await?
         }
@@ -93,10 +91,8 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
             None => {
                 tracing::warn!(run = id, error = %e.message, "run failed");
                 core.db(move |c| {
-                    c.transaction(|c| {
-                        runs::fail(c, id, &e.message)?;
-                        runs::hand_on(c, conversation.as_deref(), inbox_id)
-                    })
+                    runs::fail(c, id, &e.message)?;
+                    runs::hand_on(c, conversation.as_deref(), inbox_id)
                 })
                 .await?
             }
@@ -224,10 +220,14 @@ async fn run_steps(
                     )?;
                     if run_done {
                         runs::succeed(c, run_id)?;
-                        return runs::hand_on(c, conversation.as_deref(), inbox_id);
                     }
-                    Ok(None)
-                })
+                    Ok(())
+                })?;
+                // After the commit: see `runs::hand_on`.
+                if run_done {
+                    return runs::hand_on(c, conversation.as_deref(), inbox_id);
+                }
+                Ok(None)
             })
             .await?;
         match result {

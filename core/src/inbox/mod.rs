@@ -132,7 +132,9 @@ crate::db::lease::lease_queries! {
 
 /// After `item` was dispatched or failed for good: the next row of its conversation still to
 /// dispatch, for the caller to dispatch now. A caller that cannot (a stopping worker) hands it
-/// back with `shutdown::hand_back`, so that any sweeper takes it at once.
+/// back with `shutdown::hand_back`, so that any sweeper takes it at once. Call it after the
+/// settling commit (see `runs::hand_on`): a row whose claim was refused before that commit is
+/// then seen here.
 pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>, DbError> {
     let Some(conversation) = item.conversation.as_deref() else {
         return Ok(None);
