@@ -470,6 +470,59 @@ impl App {
         .await
     }
 
+    /// flow1 (the guide's first bundle): ChatAPI incoming message → New contact → New deal →
+    /// New message (MG chat).
+    pub async fn create_flow1_bundle(&mut self, wa: i64, crm: i64) -> anyhow::Result<i64> {
+        let event = |f: &str| Value::EventField { field: f.into() };
+        let output = |step: usize, f: &str| Value::StepOutput {
+            step,
+            field: f.into(),
+        };
+        let step = |action: &str, params: Vec<(&str, Value)>| Step {
+            action: action.into(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        };
+        let steps = vec![
+            step(
+                "new_contact",
+                vec![
+                    ("phone", event("sender_id")),
+                    ("name", event("sender_name")),
+                ],
+            ),
+            step(
+                "new_deal",
+                vec![
+                    ("phone", output(0, "contact_phone")),
+                    ("contact_id", output(0, "contact_id")),
+                ],
+            ),
+            step(
+                "new_message",
+                vec![
+                    ("contact_id", output(0, "contact_id")),
+                    ("text", event("text")),
+                ],
+            ),
+        ];
+        let new = NewBundle {
+            name: "Benchmark: WhatsApp message → contact, deal, chat".into(),
+            source_provider_id: wa,
+            event_type: "incoming_message".into(),
+            target_provider_id: crm,
+            steps,
+        };
+        self.db(move |c| {
+            let id = bundles::create(c, &new)?;
+            bundles::set_state(c, id, BundleState::Running)?;
+            Ok(id)
+        })
+        .await
+    }
+
     /// Runs and inbox rows by status.
     pub async fn status_counts(
         &mut self,

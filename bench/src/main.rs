@@ -3,7 +3,8 @@
 //! and writes `results.json` + `results.md`. See BENCHMARKS.md.
 //!
 //!     cargo run --release -p svyazka-bench -- [--quick] [--duration-secs S] [--e2e-runs N]
-//!         [--rate-limited-runs N] [--connections C] [--out DIR] [--only LIST] [--no-build]
+//!         [--rate-limited-runs N] [--customers N] [--messages M] [--connections C] [--out DIR]
+//!         [--only LIST] [--no-build]
 //!         [--pg-url URL] [--redis-url URL] [--bin-dir DIR] [--app-env KEY=VALUE]...
 
 mod app;
@@ -19,17 +20,20 @@ use anyhow::{Context, anyhow, bail};
 
 use app::{Bins, Layout, Services};
 use report::Results;
-use scenarios::{E2eParams, Settings};
+use scenarios::{ConversationParams, E2eParams, Settings};
 
 const USAGE: &str =
     "usage: svyazka-bench [--quick] [--duration-secs S] [--e2e-runs N] [--rate-limited-runs N]
-                     [--connections C] [--out DIR] [--only hello,ingest,e2e,ratelimited,pgbench]
+                     [--customers N] [--messages M] [--connections C] [--out DIR]
+                     [--only hello,ingest,e2e,conversations,ratelimited,pgbench]
                      [--no-build] [--bin-dir DIR] [--pg-url URL] [--redis-url URL] [--app-env KEY=VALUE]...
 
   --quick             ~2-minute smoke run (3 s load runs, 500 end-to-end runs, 30 rate-limited)
   --duration-secs S   length of each measured load run (default 10; quick 3)
   --e2e-runs N        triggers per end-to-end scenario (default 3000; quick 500)
   --rate-limited-runs N  triggers per rate-limited scenario (default 100; quick 30)
+  --customers N       customers of the conversational scenario (default 400; quick 100)
+  --messages M        messages each of them writes (default 5)
   --connections C     concurrent connections of the load generator (default 64)
   --out DIR           where results.json and results.md go (default bench-results)
   --only LIST         run only these scenario groups
@@ -46,6 +50,8 @@ struct Args {
     duration: Option<u64>,
     e2e_runs: Option<u64>,
     rl_runs: Option<u64>,
+    customers: Option<u64>,
+    messages: u64,
     connections: usize,
     out: PathBuf,
     only: Option<Vec<String>>,
@@ -62,6 +68,8 @@ fn parse_args() -> anyhow::Result<Args> {
         duration: None,
         e2e_runs: None,
         rl_runs: None,
+        customers: None,
+        messages: 5,
         connections: 64,
         out: PathBuf::from("bench-results"),
         only: None,
@@ -88,6 +96,8 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rate-limited-runs" => {
                 a.rl_runs = Some(value(&arg)?.parse().context("--rate-limited-runs")?)
             }
+            "--customers" => a.customers = Some(value(&arg)?.parse().context("--customers")?),
+            "--messages" => a.messages = value(&arg)?.parse().context("--messages")?,
             "--connections" => a.connections = value(&arg)?.parse().context("--connections")?,
             "--out" => a.out = PathBuf::from(value(&arg)?),
             "--only" => {
@@ -126,6 +136,9 @@ fn parse_args() -> anyhow::Result<Args> {
         || a.rl_runs.is_some_and(|n| n == 0 || n > 10_000)
     {
         bail!("--e2e-runs must be 1..=1000000 and --rate-limited-runs 1..=10000");
+    }
+    if a.customers.is_some_and(|n| n == 0 || n > 100_000) || !(1..=100).contains(&a.messages) {
+        bail!("--customers must be 1..=100000 and --messages 1..=100");
     }
     Ok(a)
 }
@@ -368,6 +381,34 @@ async fn run() -> anyhow::Result<()> {
                     .skipped
                     .push(format!("{name} (no PostgreSQL/Redis)")),
             }
+        }
+    }
+    if wants("conversations") {
+        let customers = a.customers.unwrap_or(if a.quick { 100 } else { 400 });
+        let params = |name: &str, layout| ConversationParams {
+            name: name.into(),
+            layout,
+            customers,
+            messages: a.messages,
+        };
+        let name = "conversations, embedded";
+        if let Some(r) = attempt!(
+            name,
+            scenarios::conversations(&s, &bins, None, params(name, Layout::Embedded))
+        ) {
+            results.conversations.push(r);
+        }
+        let name = "conversations, queue, 2 workers";
+        match &services {
+            Some(sv) => {
+                let p = params(name, Layout::Queue { workers: 2 });
+                if let Some(r) = attempt!(name, scenarios::conversations(&s, &bins, Some(sv), p)) {
+                    results.conversations.push(r);
+                }
+            }
+            None => results
+                .skipped
+                .push(format!("{name} (no PostgreSQL/Redis)")),
         }
     }
     if wants("ratelimited") {

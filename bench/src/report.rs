@@ -109,6 +109,58 @@ pub struct E2eResult {
     pub cpu_ms_per_run: f64,
 }
 
+/// Flow 1 under a conversational load (see `scenarios::conversations`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationResult {
+    pub name: String,
+    pub mode: String,
+    pub workers: usize,
+    pub customers: u64,
+    pub messages_per_customer: u64,
+    /// Messages = runs.
+    pub runs: u64,
+    /// First post → last chat message received by the fake MG (or the timeout).
+    pub elapsed_s: f64,
+    pub runs_per_s: f64,
+    pub complete: bool,
+    pub post_p99_ms: f64,
+    pub post_errors: u64,
+    /// Customers in the fake RetailCRM, and phones that have more than one.
+    pub contacts: u64,
+    pub customers_with_two_contacts: u64,
+    /// Orders, and customers that have more than one.
+    pub deals: u64,
+    pub contacts_with_two_deals: u64,
+    /// Messages in the fake MG, those never delivered, those delivered more than once, and
+    /// chats whose messages are not in the order written.
+    pub chat_messages: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub chats_out_of_order: u64,
+    pub runs_by_status: BTreeMap<String, i64>,
+    pub inbox_by_status: BTreeMap<String, i64>,
+    pub run_errors: Vec<String>,
+    pub crm_requests: u64,
+    pub sweeper_reenqueued: u64,
+    pub log_warnings: u64,
+    pub procs: Vec<ProcReport>,
+    pub cpu_ms_per_run: f64,
+}
+
+impl ConversationResult {
+    /// One contact and one deal per customer, every message once and in order.
+    pub fn correct(&self) -> bool {
+        self.complete
+            && self.customers_with_two_contacts == 0
+            && self.contacts == self.customers
+            && self.contacts_with_two_deals == 0
+            && self.deals == self.customers
+            && self.missing == 0
+            && self.duplicates == 0
+            && self.chats_out_of_order == 0
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PgbenchResult {
     pub clients: u32,
@@ -135,6 +187,7 @@ pub struct Results {
     pub ingest: Vec<IngestResult>,
     pub e2e: Vec<E2eResult>,
     pub rate_limited: Vec<E2eResult>,
+    pub conversations: Vec<ConversationResult>,
     pub pgbench: Option<PgbenchResult>,
     /// Why pgbench did not run, if it did not.
     pub pgbench_skipped: Option<String>,
@@ -145,7 +198,7 @@ pub struct Results {
 
 /// A scenario name without its group prefix, for the targets table.
 fn short(name: &str) -> &str {
-    ["ingest, ", "e2e, ", "rate-limited, "]
+    ["ingest, ", "e2e, ", "rate-limited, ", "conversations, "]
         .iter()
         .fold(name, |n, p| n.strip_prefix(p).unwrap_or(n))
 }
@@ -240,6 +293,17 @@ impl Results {
                 ),
             });
         }
+        for c in &self.conversations {
+            t.push(Target {
+                what: format!("conversations in order, {}", short(&c.name)),
+                target: "one contact and one deal per customer, every message once, in order".into(),
+                measured: format!(
+                    "{} contacts / {} deals for {} customers, {} of {} messages, {} missing, {} duplicated, {} chats out of order",
+                    c.contacts, c.deals, c.customers, c.chat_messages, c.runs, c.missing, c.duplicates, c.chats_out_of_order
+                ),
+                met: Some(c.correct()),
+            });
+        }
         let mut worst: Option<(String, f64)> = None;
         let all_procs = self
             .ingest
@@ -250,6 +314,11 @@ impl Results {
                 self.rate_limited
                     .iter()
                     .map(|e| (e.name.as_str(), &e.procs)),
+            )
+            .chain(
+                self.conversations
+                    .iter()
+                    .map(|c| (c.name.as_str(), &c.procs)),
             );
         for (scenario, procs) in all_procs {
             for p in procs {
@@ -500,6 +569,72 @@ impl Results {
             true,
         );
 
+        if !self.conversations.is_empty() {
+            let _ = writeln!(
+                w,
+                "\n### Conversations: WhatsApp message → New contact → New deal → New message (MG), each customer writing several messages back to back, fakes answering instantly\n"
+            );
+            let _ = writeln!(
+                w,
+                "| scenario | customers × messages | runs/s | elapsed s | contacts | deals | chat messages | missing | dup | chats out of order | runs by status | post p99 ms | CRM requests | sweeper re-enqueued | log warnings | CPU ms/run | peak RSS MiB |"
+            );
+            let _ = writeln!(
+                w,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"
+            );
+            for c in &self.conversations {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    c.name,
+                    c.customers,
+                    c.messages_per_customer,
+                    f0(c.runs_per_s),
+                    f2(c.elapsed_s),
+                    c.contacts,
+                    c.deals,
+                    c.chat_messages,
+                    c.missing,
+                    c.duplicates,
+                    c.chats_out_of_order,
+                    counts(&c.runs_by_status),
+                    f2(c.post_p99_ms),
+                    c.crm_requests,
+                    c.sweeper_reenqueued,
+                    c.log_warnings,
+                    f2(c.cpu_ms_per_run),
+                    peak(&c.procs)
+                );
+            }
+            for c in &self.conversations {
+                if !c.complete || !c.run_errors.is_empty() || c.post_errors > 0 {
+                    let _ = writeln!(
+                        w,
+                        "\n{}: {}{}{}",
+                        c.name,
+                        if c.complete {
+                            String::new()
+                        } else {
+                            format!(
+                                "INCOMPLETE: timed out after {:.0} s with {} of {} chat messages. ",
+                                c.elapsed_s, c.chat_messages, c.runs
+                            )
+                        },
+                        if c.post_errors > 0 {
+                            format!("{} webhook posts failed. ", c.post_errors)
+                        } else {
+                            String::new()
+                        },
+                        if c.run_errors.is_empty() {
+                            String::new()
+                        } else {
+                            format!("failed runs say: {}", c.run_errors.join(" | "))
+                        }
+                    );
+                }
+            }
+        }
+
         let _ = writeln!(w, "\n### Memory and CPU per process\n");
         let _ = writeln!(
             w,
@@ -554,6 +689,26 @@ impl Results {
                     w,
                     "| {} | {} | {} | {} | {} | {} ms/run |",
                     e.name,
+                    p.name,
+                    f1(p.idle_rss_mib),
+                    f1(p.peak_rss_mib),
+                    f2(p.cpu_s),
+                    f2(per)
+                );
+            }
+        }
+
+        for c in &self.conversations {
+            for p in &c.procs {
+                let per = if c.runs > 0 {
+                    p.cpu_s * 1e3 / c.runs as f64
+                } else {
+                    0.0
+                };
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {} ms/run |",
+                    c.name,
                     p.name,
                     f1(p.idle_rss_mib),
                     f1(p.peak_rss_mib),

@@ -15,7 +15,9 @@ use svyazka_testkit::retailcrm::{ApiKey, FakeRetailCrm};
 use crate::app::{self, App, Bins, Layout, Services};
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::procs::{Proc, ProcReport, Sample, mib};
-use crate::report::{E2eResult, HelloResult, IngestResult, PgbenchResult, Probe};
+use crate::report::{
+    ConversationResult, E2eResult, HelloResult, IngestResult, PgbenchResult, Probe,
+};
 
 /// What every scenario shares.
 pub struct Settings {
@@ -505,6 +507,232 @@ pub async fn e2e(
         procs: reports(&names, &idle, &before, &after),
         cpu_ms_per_run: if p.runs > 0 {
             cpu * 1e3 / p.runs as f64
+        } else {
+            0.0
+        },
+    })
+}
+
+// ---- conversations ----------------------------------------------------------------------
+
+pub struct ConversationParams {
+    pub name: String,
+    pub layout: Layout,
+    pub customers: u64,
+    /// Messages each customer writes, one right after the other.
+    pub messages: u64,
+}
+
+fn conversation_phone(customer: u64) -> String {
+    format!("7901{customer:07}")
+}
+
+fn conversation_text(customer: u64, message: u64) -> String {
+    format!("Клиент {customer}: сообщение {message}")
+}
+
+/// Flow 1 of the guide under a conversational load: `customers` new customers each write
+/// `messages` WhatsApp messages back to back (the next once the webhook of the previous was
+/// answered, as the gateway delivers one chat), all customers at once, at most
+/// `s.connections` posts in flight. Each message is a run: find or create the contact, find
+/// the open deal or create one, post the message to the customer's MG chat. Measured: runs/s
+/// from the first post to the last chat message, and what the shop ends up with: one contact
+/// and one deal per customer, each chat's messages once and in the order written.
+pub async fn conversations(
+    s: &Settings,
+    bins: &Bins,
+    services: Option<&Services>,
+    p: ConversationParams,
+) -> anyhow::Result<ConversationResult> {
+    let fakes = Arc::new(Fakes::start()?);
+    let mut app = App::start(
+        bins,
+        p.layout,
+        services,
+        &s.env(&[("SVYAZKA_RETAILCRM_RPS", "10000")]),
+    )
+    .await?;
+    app.setup_admin().await?;
+    let crm = app
+        .add_provider(
+            "retailcrm",
+            &[
+                ("name", "Bench RetailCRM"),
+                ("domain", &fakes.crm_base),
+                ("api_key", app::CRM_KEY),
+            ],
+        )
+        .await?;
+    let wa = app
+        .add_provider(
+            "chatapi",
+            &[
+                ("name", "Bench WhatsApp"),
+                ("api_url", &fakes.wa_base),
+                ("token", app::WA_TOKEN),
+            ],
+        )
+        .await?;
+    app.create_flow1_bundle(wa, crm).await?;
+    let url = Arc::new(format!("{}{}", app.base, app.hook_path(wa).await?));
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = app.samples()?;
+    fakes.crm.reset_stats();
+    let total = p.customers * p.messages;
+    let before = app.samples()?;
+    let started = Instant::now();
+    let deadline = started + s.e2e_timeout;
+    let slots = Arc::new(tokio::sync::Semaphore::new(s.connections.max(1)));
+    let mut writers = tokio::task::JoinSet::new();
+    for c in 0..p.customers {
+        let (fakes, url, slots) = (fakes.clone(), url.clone(), slots.clone());
+        let messages = p.messages;
+        writers.spawn(async move {
+            let mut latencies = Vec::with_capacity(usize::try_from(messages).unwrap_or(0));
+            let mut errors = 0u64;
+            for m in 0..messages {
+                let Ok(_slot) = slots.acquire().await else {
+                    break;
+                };
+                let t = Instant::now();
+                let posted = fakes
+                    .wa
+                    .post_incoming(
+                        &url,
+                        &conversation_phone(c),
+                        &format!("Клиент {c}"),
+                        &conversation_text(c, m),
+                    )
+                    .await;
+                latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                if !posted.is_ok_and(|st| st.is_success()) {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        });
+    }
+    let target = usize::try_from(total).unwrap_or(usize::MAX);
+    let mut last_check = Instant::now();
+    while fakes.crm.mg_messages().len() < target && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if last_check.elapsed() > Duration::from_secs(1) {
+            app.check_alive()?;
+            last_check = Instant::now();
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let after = app.samples()?;
+    let crm_stats = fakes.crm.stats();
+    let mut latencies = Vec::new();
+    let mut post_errors = 0;
+    while let Some(done) = writers.join_next().await {
+        let (l, e) = done?;
+        latencies.extend(l);
+        post_errors += e;
+    }
+    latencies.sort_by(f64::total_cmp);
+    let p99 = latencies
+        .get((latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0);
+
+    // Let the last runs be marked, and give duplicates a chance to show up.
+    let settle_until = Instant::now() + Duration::from_secs(5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (runs_by_status, inbox_by_status) = loop {
+        let (r, i) = app.status_counts().await?;
+        let busy = ["queued", "running"]
+            .iter()
+            .any(|k| r.get(*k).copied().unwrap_or(0) > 0);
+        if !busy || Instant::now() > settle_until {
+            break (r, i);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let run_errors = app.run_errors().await?;
+
+    // What the shop has: contacts per phone, deals per contact, each chat's messages.
+    let mut contacts: HashMap<String, u64> = HashMap::new();
+    for c in fakes.crm.customers() {
+        let number = c["phones"][0]["number"].as_str().unwrap_or_default();
+        *contacts
+            .entry(number.trim_start_matches('+').to_string())
+            .or_default() += 1;
+    }
+    let mut deals: HashMap<i64, u64> = HashMap::new();
+    for o in fakes.crm.orders() {
+        *deals
+            .entry(o["customer"]["id"].as_i64().unwrap_or_default())
+            .or_default() += 1;
+    }
+    let mut chats: HashMap<String, Vec<String>> = HashMap::new();
+    let chat_messages = fakes.crm.mg_messages();
+    for m in &chat_messages {
+        chats
+            .entry(m.external_chat_id.clone())
+            .or_default()
+            .push(m.text.clone());
+    }
+    let texts: HashMap<String, (u64, u64)> = (0..p.customers)
+        .flat_map(|c| (0..p.messages).map(move |m| (conversation_text(c, m), (c, m))))
+        .collect();
+    let mut seen: HashMap<(u64, u64), u64> = HashMap::new();
+    let mut out_of_order = 0u64;
+    for msgs in chats.values() {
+        let order: Vec<(u64, u64)> = msgs.iter().filter_map(|t| texts.get(t).copied()).collect();
+        for key in &order {
+            *seen.entry(*key).or_default() += 1;
+        }
+        let in_order = order
+            .windows(2)
+            .all(|w| w[0].0 == w[1].0 && w[0].1 < w[1].1);
+        if !in_order {
+            out_of_order += 1;
+        }
+    }
+    let delivered = seen.len() as u64;
+    let complete = elapsed < s.e2e_timeout.as_secs_f64() && chat_messages.len() >= target;
+    let names = proc_names(&app);
+    let cpu = cpu_total(&before, &after);
+    let (sweeper_reenqueued, log_warnings) = app.log_summary();
+    app.save_logs(&s.log_dir, &slug(&p.name));
+    app.stop();
+    let (mode, workers) = layout_name(p.layout);
+    Ok(ConversationResult {
+        name: p.name,
+        mode: mode.into(),
+        workers,
+        customers: p.customers,
+        messages_per_customer: p.messages,
+        runs: total,
+        elapsed_s: elapsed,
+        runs_per_s: if elapsed > 0.0 {
+            delivered.min(total) as f64 / elapsed
+        } else {
+            0.0
+        },
+        complete,
+        post_p99_ms: p99,
+        post_errors,
+        contacts: contacts.values().sum(),
+        customers_with_two_contacts: contacts.values().filter(|n| **n > 1).count() as u64,
+        deals: deals.values().sum(),
+        contacts_with_two_deals: deals.values().filter(|n| **n > 1).count() as u64,
+        chat_messages: chat_messages.len() as u64,
+        missing: total.saturating_sub(delivered),
+        duplicates: seen.values().map(|n| n.saturating_sub(1)).sum(),
+        chats_out_of_order: out_of_order,
+        runs_by_status,
+        inbox_by_status,
+        run_errors,
+        crm_requests: crm_stats.total_requests,
+        sweeper_reenqueued,
+        log_warnings,
+        procs: reports(&names, &idle, &before, &after),
+        cpu_ms_per_run: if total > 0 {
+            cpu * 1e3 / total as f64
         } else {
             0.0
         },

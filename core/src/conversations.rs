@@ -12,9 +12,10 @@
 //!   running; a run being retried is queued, so it holds the ones behind it until it succeeds
 //!   or fails for good (or an admin skips it).
 //!
-//! Whoever settles a row hands its conversation on: it looks up the next waiting row (and
-//! clears its `enqueued_at`, so any sweeper takes it should this worker die first), and a
-//! worker continues with it at once.
+//! Whoever settles a row hands its conversation on: it looks up the next waiting row and
+//! continues with it at once (a stopping worker hands it back for any sweeper instead). A
+//! waiting row counts as enqueued, so the sweeper leaves it to that hand-over and takes it only
+//! after the re-enqueue grace, should the worker have died in between.
 
 use std::sync::LazyLock;
 

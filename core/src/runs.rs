@@ -107,13 +107,14 @@ pub fn create(
     inbox_id: i64,
     event: &serde_json::Value,
 ) -> Result<bool, DbError> {
-    Ok(insert_queued(conn, bundle, inbox_id, event, None, Some(now()))?.is_some())
+    Ok(insert_queued(conn, bundle, inbox_id, event, None)?.is_some())
 }
 
 /// Creates the run for (bundle, inbox item) unless it exists, queued behind an unfinished run
-/// of its conversation; answers its id when created. It is not marked enqueued: the run it
-/// waits for hands it on when it settles, and should that hand-over be missed (its worker
-/// died), the sweeper takes it as soon as its turn comes.
+/// of its conversation; answers its id when created. Marked enqueued like any new run: the
+/// run it waits for hands it on when it settles (see [`hand_on`]), and only should that
+/// hand-over be lost (its worker died at that moment) does the sweeper take it, after the
+/// re-enqueue grace.
 pub fn create_waiting(
     conn: &mut AnyConnection,
     bundle: &Bundle,
@@ -121,7 +122,7 @@ pub fn create_waiting(
     event: &serde_json::Value,
     conversation: Option<&str>,
 ) -> Result<Option<i64>, DbError> {
-    insert_queued(conn, bundle, inbox_id, event, conversation, None)
+    insert_queued(conn, bundle, inbox_id, event, conversation)
 }
 
 /// Usable inside a transaction: a conflict is not an error that would abort it.
@@ -131,7 +132,6 @@ fn insert_queued(
     inbox_id: i64,
     event: &serde_json::Value,
     conversation: Option<&str>,
-    enqueued_at: Option<NaiveDateTime>,
 ) -> Result<Option<i64>, DbError> {
     let t = now();
     let values = (
@@ -142,7 +142,7 @@ fn insert_queued(
         runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
         runs::event.eq(event.to_string()),
         runs::next_attempt_at.eq(t),
-        runs::enqueued_at.eq(enqueued_at),
+        runs::enqueued_at.eq(Some(t)),
         runs::created_at.eq(t),
         runs::updated_at.eq(t),
         runs::conversation.eq(conversation),
@@ -459,28 +459,26 @@ pub fn replay(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
 /// outside when the run cannot be skipped (a worker holds it, or it is settled).
 pub fn skip(conn: &mut AnyConnection, id: i64) -> Result<Option<Option<i64>>, DbError> {
     let t = now();
-    conn.transaction(|conn| {
-        let skipped: Option<(Option<String>, i64)> = diesel::update(
-            runs::table
-                .find(id)
-                .filter(runs::status.eq_any([RunStatus::Failed, RunStatus::Queued])),
-        )
-        .set((
-            runs::status.eq(RunStatus::Skipped),
-            runs::lease_until.eq(None::<NaiveDateTime>),
-            runs::finished_at.eq(Some(t)),
-            runs::updated_at.eq(t),
-        ))
-        .returning((runs::conversation, runs::inbox_id))
-        .get_result(conn)
-        .optional()?;
-        match skipped {
-            Some((conversation, inbox_id)) => {
-                Ok(Some(hand_on(conn, conversation.as_deref(), inbox_id)?))
-            }
-            None => Ok(None),
+    let skipped: Option<(Option<String>, i64)> = diesel::update(
+        runs::table
+            .find(id)
+            .filter(runs::status.eq_any([RunStatus::Failed, RunStatus::Queued])),
+    )
+    .set((
+        runs::status.eq(RunStatus::Skipped),
+        runs::lease_until.eq(None::<NaiveDateTime>),
+        runs::finished_at.eq(Some(t)),
+        runs::updated_at.eq(t),
+    ))
+    .returning((runs::conversation, runs::inbox_id))
+    .get_result(conn)
+    .optional()?;
+    match skipped {
+        Some((conversation, inbox_id)) => {
+            Ok(Some(hand_on(conn, conversation.as_deref(), inbox_id)?))
         }
-    })
+        None => Ok(None),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -526,8 +524,12 @@ pub fn waiting_behind(
 
 /// After the run of `conversation` that arrived as `inbox_id` settled (succeeded, failed for
 /// good, skipped): the next run waiting in the conversation, for the caller to execute or
-/// enqueue. It is also marked not enqueued, so the sweeper of any worker takes it should the
-/// caller not get to it (a worker that dies or stops right now).
+/// enqueue now. A caller that cannot (a stopping worker) hands it back with
+/// `shutdown::hand_back`, so that any sweeper takes it at once.
+///
+/// Call it after the settling commit, never inside it: a run created behind this one by a
+/// dispatch that commits meanwhile is then either seen here, or its dispatcher's own claim
+/// after that commit already sees this run settled. Inside the transaction both could miss it.
 pub fn hand_on(
     conn: &mut AnyConnection,
     conversation: Option<&str>,
@@ -544,16 +546,8 @@ pub fn hand_on(
         .select((runs::id, runs::status))
         .first(conn)
         .optional()?;
-    match next {
-        Some((id, RunStatus::Queued)) => {
-            diesel::update(runs::table.find(id))
-                .set(runs::enqueued_at.eq(None::<NaiveDateTime>))
-                .execute(conn)?;
-            Ok(Some(id))
-        }
-        // Already running (a replayed run behind it was not waiting), or nothing waits.
-        _ => Ok(None),
-    }
+    // Already running (a replayed run behind it was not waiting), or nothing waits.
+    Ok(next.and_then(|(id, status)| (status == RunStatus::Queued).then_some(id)))
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -70,14 +70,14 @@ async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
         }
         Ok::<_, WorkError>(())
     };
-    // A stopping worker dispatches no follower: it was marked not enqueued when handed on, so
-    // another worker's sweeper takes it.
+    // A stopping worker dispatches no follower: it hands it back for any worker's sweeper.
     let follow = async {
         match runs.next {
-            Some(next) if !core.closing.is_set() => {
-                Box::pin(dispatch_and_execute(core, next)).await
-            }
-            _ => Ok(()),
+            Some(next) if core.closing.is_set() => Ok(core
+                .db(move |c| crate::shutdown::hand_back(c, &[next], &[]))
+                .await?),
+            Some(next) => Box::pin(dispatch_and_execute(core, next)).await,
+            None => Ok(()),
         }
     };
     futures::future::try_join(execute, follow).await?;

@@ -513,3 +513,52 @@ async fn killing_a_worker_during_a_conversational_burst_keeps_each_conversation_
     assert_one_contact_one_deal_messages_in_order(&fakes, customers, messages);
     app.stop().await;
 }
+
+/// A worker stopped with SIGTERM (a rolling upgrade) in the middle of a conversational burst:
+/// it hands back the runs and deliveries it would have continued with, so the other worker
+/// goes on at once rather than after the 60 s lease, and every conversation stays in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_worker_during_a_conversational_burst_hands_its_conversations_on() {
+    let extra = [
+        ("SVYAZKA_RETAILCRM_RPS", "10000"),
+        ("SVYAZKA_LEASE_MS", "60000"),
+        ("SVYAZKA_REQUEUE_GRACE_MS", "60000"),
+        ("SVYAZKA_WORKER_CONCURRENCY", "8"),
+    ];
+    let Some((app, mut workers)) = app_with_workers(Backend::Postgres, &extra).await else {
+        return;
+    };
+    let fakes = Fakes::start();
+    fakes.crm.set_latency(Some(Duration::from_millis(10)));
+    let crm = app.add_retailcrm(&fakes).await;
+    let wa = app.add_chatapi(&fakes).await;
+    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+        .await;
+    let url = app.hook_url(wa).await;
+    let (customers, messages) = (30, 5);
+    let started = std::time::Instant::now();
+    let stop = async {
+        eventually(Duration::from_secs(30), || async {
+            (fakes.crm.mg_messages().len() >= customers).then_some(())
+        })
+        .await;
+        workers[0].terminate();
+    };
+    futures::join!(burst(&fakes, &url, customers, messages), stop);
+    let status = workers[0].wait_exit(Duration::from_secs(40));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the worker stops cleanly: {status:?}"
+    );
+    let runs = app
+        .settled_runs(customers * messages, Duration::from_secs(50))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(55),
+        "handed on at once, not after the lease or the re-enqueue grace"
+    );
+    let failed: Vec<_> = runs.iter().filter(|r| r.status != "succeeded").collect();
+    assert!(failed.is_empty(), "every run succeeded: {failed:?}");
+    assert_one_contact_one_deal_messages_in_order(&fakes, customers, messages);
+    app.stop().await;
+}

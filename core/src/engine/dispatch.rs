@@ -54,10 +54,8 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         // RetailCRM rate limit on an order nobody will use.
         let next = core
             .db(move |c| {
-                c.transaction(|c| {
-                    inbox::finish(c, id, None)?;
-                    inbox::hand_on(c, &item)
-                })
+                inbox::finish(c, id, None)?;
+                inbox::hand_on(c, &item)
             })
             .await?;
         return Ok(Dispatched {
@@ -71,7 +69,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
             let event = Json::Object(event);
             // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
-                c.transaction::<_, DbError, _>(|c| {
+                let (claimed, queued) = c.transaction::<_, DbError, _>(|c| {
                     // A write first: SQLite then takes its write lock now (waiting its turn)
                     // rather than failing to upgrade a read snapshot another writer outdated.
                     inbox::finish(c, item.id, Some(&event))?;
@@ -104,12 +102,14 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                             )?);
                         }
                     }
-                    let next = inbox::hand_on(c, &item)?;
-                    Ok(Dispatched {
-                        claimed,
-                        queued,
-                        next,
-                    })
+                    Ok((claimed, queued))
+                })?;
+                // After the commit: see `hand_on`.
+                let next = inbox::hand_on(c, &item)?;
+                Ok(Dispatched {
+                    claimed,
+                    queued,
+                    next,
                 })
             })
             .await
@@ -127,10 +127,8 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                     let error = e.stored();
                     let next = core
                         .db(move |c| {
-                            c.transaction(|c| {
-                                inbox::fail(c, id, &error)?;
-                                inbox::hand_on(c, &item)
-                            })
+                            inbox::fail(c, id, &error)?;
+                            inbox::hand_on(c, &item)
                         })
                         .await?;
                     return Ok(Dispatched {

@@ -18,39 +18,47 @@ use crate::runs::{self, Run, StepOutcome, StepRecord, StepStatus};
 /// Claims the run (queued and due, or abandoned by a dead worker, and its conversation's
 /// turn) and executes it, then the runs of its conversation it hands on to.
 pub async fn execute(core: &Core, id: i64) -> Result<(), DbError> {
-    let lease = core.lease();
-    let mut next = Some(id);
-    let mut first = true;
-    while let Some(id) = next.take() {
-        // A stopping worker starts no follower: it was marked not enqueued when handed on, so
-        // another worker's sweeper takes it.
-        if !first && core.closing.is_set() {
-            break;
-        }
-        first = false;
-        let claimed = core
-            .db(move |c| {
-                let Some(run) = runs::claim(c, id, lease)? else {
-                    return Ok::<_, DbError>(None);
-                };
-                let done = runs::steps(c, id)?;
-                Ok(Some((run, done)))
-            })
-            .await?;
-        if let Some((run, done)) = claimed {
-            next = run_once(core, &run, &done).await?;
-        }
-    }
-    Ok(())
+    let next = claim_and_run(core, id).await?;
+    follow(core, next).await
 }
 
 /// Executes a run this worker holds the lease of, from its first unfinished step (`done`:
 /// the step records so far), then the runs of its conversation it hands on to.
 pub async fn execute_claimed(core: &Core, run: &Run, done: &[StepRecord]) -> Result<(), DbError> {
-    if let Some(next) = run_once(core, run, done).await? {
-        execute(core, next).await?;
+    let next = run_once(core, run, done).await?;
+    follow(core, next).await
+}
+
+/// Executes `next`, handed on by a run that settled, and whatever it hands on in turn. A
+/// stopping worker starts none of them: it hands the next back, for any worker's sweeper.
+async fn follow(core: &Core, mut next: Option<i64>) -> Result<(), DbError> {
+    while let Some(id) = next.take() {
+        if core.closing.is_set() {
+            core.db(move |c| crate::shutdown::hand_back(c, &[], &[id]))
+                .await?;
+            break;
+        }
+        next = claim_and_run(core, id).await?;
     }
     Ok(())
+}
+
+/// Claims and executes one run; answers the run it hands on to.
+async fn claim_and_run(core: &Core, id: i64) -> Result<Option<i64>, DbError> {
+    let lease = core.lease();
+    let claimed = core
+        .db(move |c| {
+            let Some(run) = runs::claim(c, id, lease)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let done = runs::steps(c, id)?;
+            Ok(Some((run, done)))
+        })
+        .await?;
+    match claimed {
+        Some((run, done)) => run_once(core, &run, &done).await,
+        None => Ok(None),
+    }
 }
 
 /// Executes a claimed run; answers the next run of its conversation when this one settled and
@@ -62,10 +70,8 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
         Ok(Finished::Recorded(next)) => next,
         Ok(Finished::NotYet) => {
             core.db(move |c| {
-                c.transaction(|c| {
-                    runs::succeed(c, id)?;
-                    runs::hand_on(c, conversation.as_deref(), inbox_id)
-                })
+                runs::succeed(c, id)?;
+                runs::hand_on(c, conversation.as_deref(), inbox_id)
             })
             .await?
         }
@@ -88,10 +94,8 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
                 tracing::warn!(run = id, error = %e, "run failed");
                 let error = e.stored();
                 core.db(move |c| {
-                    c.transaction(|c| {
-                        runs::fail(c, id, &error)?;
-                        runs::hand_on(c, conversation.as_deref(), inbox_id)
-                    })
+                    runs::fail(c, id, &error)?;
+                    runs::hand_on(c, conversation.as_deref(), inbox_id)
                 })
                 .await?
             }
@@ -225,10 +229,14 @@ async fn run_steps(
                     )?;
                     if run_done {
                         runs::succeed(c, run_id)?;
-                        return runs::hand_on(c, conversation.as_deref(), inbox_id);
                     }
-                    Ok(None)
-                })
+                    Ok(())
+                })?;
+                // After the commit: see `runs::hand_on`.
+                if run_done {
+                    return runs::hand_on(c, conversation.as_deref(), inbox_id);
+                }
+                Ok(None)
             })
             .await?;
         match result {

@@ -131,8 +131,10 @@ crate::db::lease::lease_queries! {
 }
 
 /// After `item` was dispatched or failed for good: the next row of its conversation still to
-/// dispatch, for the caller to dispatch now. It is also marked not enqueued, so the sweeper of
-/// any worker takes it should the caller not get to it.
+/// dispatch, for the caller to dispatch now. A caller that cannot (a stopping worker) hands it
+/// back with `shutdown::hand_back`, so that any sweeper takes it at once. Call it after the
+/// settling commit (see `runs::hand_on`): a row whose claim was refused before that commit is
+/// then seen here.
 pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>, DbError> {
     let Some(conversation) = item.conversation.as_deref() else {
         return Ok(None);
@@ -146,15 +148,7 @@ pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>
         .select((inbox::id, inbox::status))
         .first(conn)
         .optional()?;
-    match next {
-        Some((id, InboxStatus::Pending)) => {
-            diesel::update(inbox::table.find(id))
-                .set(inbox::enqueued_at.eq(None::<NaiveDateTime>))
-                .execute(conn)?;
-            Ok(Some(id))
-        }
-        _ => Ok(None),
-    }
+    Ok(next.and_then(|(id, status)| (status == InboxStatus::Pending).then_some(id)))
 }
 
 /// Dispatched: `event` is what it became (`None` when no bundle listens for it).
