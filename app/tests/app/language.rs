@@ -769,6 +769,9 @@ async fn walk(backend: Backend, lang: Lang) {
         .await;
         w.get(&editor).await;
     }
+    // «Новая сделка» with no status cannot start; the guide's flow 2 fires on any new order.
+    w.htmx_post(&format!("{editor}/statuses"), &[("any_status", "1")])
+        .await;
     w.htmx_post(&format!("{editor}/start"), &[]).await;
     w.htmx_post(
         &format!("{editor}/steps/0"),
@@ -795,6 +798,8 @@ async fn walk(backend: Backend, lang: Lang) {
     w.htmx_post(&format!("{editor}/statuses/refresh"), &[])
         .await;
     w.htmx_post(&format!("{editor}/statuses"), &[]).await;
+    w.htmx_post(&format!("{editor}/statuses"), &[("any_status", "1")])
+        .await;
     // The name: refused empty, both ways.
     w.htmx_post(&format!("{editor}/name"), &[("name", "   ")])
         .await;
@@ -838,6 +843,11 @@ async fn walk(backend: Backend, lang: Lang) {
     )
     .await;
     w.name_bundle(to_telegram, names.to_telegram).await;
+    w.htmx_post(
+        &format!("/bundles/{to_telegram}/statuses"),
+        &[("any_status", "1")],
+    )
+    .await;
     w.htmx_post(&format!("/bundles/{to_telegram}/start"), &[])
         .await;
 
@@ -937,8 +947,13 @@ async fn walk(backend: Backend, lang: Lang) {
     f.wa.set_not_paid(WA_INSTANCE).unwrap();
     w.post(&format!("/providers/{wa}/check"), &[]).await;
     w.get(&format!("/providers/{wa}")).await;
-    let bot =
-        svyazka_core::messengers::telegram::Telegram::with_base_url(&f.tg_base, TG_TOKEN).unwrap();
+    // The fake listens on plain http on loopback, which only the development policy allows.
+    let http = svyazka_core::upstream::HttpClient::new(
+        std::time::Duration::from_secs(10),
+        svyazka_core::upstream::OutboundPolicy::DEVELOPMENT,
+    );
+    let bot = svyazka_core::messengers::telegram::Telegram::with_client(http, &f.tg_base, TG_TOKEN)
+        .unwrap();
     bot.set_webhook("http://127.0.0.1:9/elsewhere", "")
         .await
         .unwrap();

@@ -11,6 +11,7 @@ mod language;
 mod operations;
 mod providers;
 mod queue;
+mod recipes;
 mod runs;
 mod security;
 mod startup;

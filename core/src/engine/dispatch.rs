@@ -38,7 +38,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         return Ok(Dispatched::default());
     };
     if let Some(kind) = event_type_of(&item)
-        && !bundles.iter().any(|b| b.event_type == kind)
+        && !bundles.iter().any(|b| b.listens_to(kind))
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
