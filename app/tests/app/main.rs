@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod channels;
 mod faults;
 mod flows;
 mod hardening;

@@ -116,11 +116,11 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
         Some(InboxKind::IncomingMessage) => {
             let msg: IncomingMessage =
                 serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
-            Ok((
-                "incoming_message",
-                None,
-                events::incoming_message_fields(&msg),
-            ))
+            let mut fields = events::incoming_message_fields(&msg);
+            if let Some(kind) = provider.kind.mg_channel_type() {
+                fields.insert("messenger".into(), Json::from(kind));
+            }
+            Ok(("incoming_message", None, fields))
         }
         Some(InboxKind::RetailcrmTrigger) => {
             let trigger: events::TriggerPayload =
