@@ -10,6 +10,7 @@ mod health;
 mod hooks;
 mod language;
 mod operations;
+mod provider_page;
 mod providers;
 mod queue;
 mod recipes;

@@ -17,6 +17,11 @@ pub const LABELS: &[Row] = &[
     ("worker_since", "Запущен", "Started"),
     ("worker_seen", "Последний сигнал", "Last heartbeat"),
     ("worker_in_web", "в веб-процессе", "in the web process"),
+    ("reach_localhost", "Публичный адрес {url} указывает на этот компьютер (localhost): RetailCRM, ChatAPI и Telegram не смогут его вызвать, вебхуки не придут.", "The public address {url} points at this computer (localhost): RetailCRM, ChatAPI and Telegram cannot call it, so no webhook will arrive."),
+    ("reach_private", "Публичный адрес {url} — частный адрес внутренней сети: RetailCRM, ChatAPI и Telegram из интернета до него не достанут, вебхуки не придут.", "The public address {url} is a private network address: RetailCRM, ChatAPI and Telegram cannot reach it from the internet, so no webhook will arrive."),
+    ("reach_http", "Публичный адрес {url} работает по http без TLS: RetailCRM и Telegram отправляют вебхуки только на https.", "The public address {url} is plain http without TLS: RetailCRM and Telegram send webhooks only to https."),
+    ("reach_invalid", "Публичный адрес {url} не является адресом с доменом: вебхуки не придут.", "The public address {url} is not an address with a host: no webhook will arrive."),
+    ("reach_fix", "Поставьте svyazka за обратный прокси с TLS (например, nginx или Caddy с сертификатом для вашего домена) и укажите этот адрес в переменной SVYAZKA_PUBLIC_URL, например https://svyazka.example.ru, затем перезапустите svyazka.", "Put svyazka behind a reverse proxy with TLS (for example nginx or Caddy with a certificate for your domain), set that address in SVYAZKA_PUBLIC_URL, for example https://svyazka.example.com, and restart svyazka."),
     ("stall_queue", "События ждут, а ни одного живого обработчика нет: связки не выполняются. Запустите хотя бы один процесс «svyazka worker» с теми же DATABASE_URL, REDIS_URL и SVYAZKA_SECRET_KEY.", "Events are waiting and no worker is alive: bundles are not running. Start at least one «svyazka worker» process with the same DATABASE_URL, REDIS_URL and SVYAZKA_SECRET_KEY."),
     ("stall_embedded", "События ждут, а встроенный обработчик не отвечает: связки не выполняются. Перезапустите svyazka и проверьте журнал сервера.", "Events are waiting and the built-in worker does not respond: bundles are not running. Restart svyazka and check the server log."),
 ];
