@@ -194,6 +194,8 @@ pub async fn poll_once(
         .await?;
     core.db(move |c| advance_offset(c, provider_id, &settings, last + 1))
         .await?;
+    // The provider page's "last delivery" covers polled updates as well as webhooks.
+    crate::hook_log::note(core, provider_id, Ok(())).await;
     Ok(stored
         .into_iter()
         .filter_map(|s| match s {

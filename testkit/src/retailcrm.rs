@@ -141,6 +141,8 @@ pub struct KeyStats {
 pub struct MgMessageRecord {
     pub id: i64,
     pub channel_id: i64,
+    /// The channel's messenger type ("whatsapp", "telegram", …) as it was registered.
+    pub channel_type: String,
     pub external_chat_id: String,
     pub customer_external_id: Option<String>,
     /// The transport's id for the message (customer messages: `message.external_id`;

@@ -769,6 +769,9 @@ async fn walk(backend: Backend, lang: Lang) {
         .await;
         w.get(&editor).await;
     }
+    // «Новая сделка» with no status cannot start; the guide's flow 2 fires on any new order.
+    w.htmx_post(&format!("{editor}/statuses"), &[("any_status", "1")])
+        .await;
     w.htmx_post(&format!("{editor}/start"), &[]).await;
     w.htmx_post(
         &format!("{editor}/steps/0"),
@@ -795,6 +798,8 @@ async fn walk(backend: Backend, lang: Lang) {
     w.htmx_post(&format!("{editor}/statuses/refresh"), &[])
         .await;
     w.htmx_post(&format!("{editor}/statuses"), &[]).await;
+    w.htmx_post(&format!("{editor}/statuses"), &[("any_status", "1")])
+        .await;
     // The name: refused empty, both ways.
     w.htmx_post(&format!("{editor}/name"), &[("name", "   ")])
         .await;
@@ -838,6 +843,11 @@ async fn walk(backend: Backend, lang: Lang) {
     )
     .await;
     w.name_bundle(to_telegram, names.to_telegram).await;
+    w.htmx_post(
+        &format!("/bundles/{to_telegram}/statuses"),
+        &[("any_status", "1")],
+    )
+    .await;
     w.htmx_post(&format!("/bundles/{to_telegram}/start"), &[])
         .await;
 

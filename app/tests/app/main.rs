@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod channels;
 mod conversations;
 mod faults;
 mod flows;
@@ -10,8 +11,10 @@ mod health;
 mod hooks;
 mod language;
 mod operations;
+mod provider_page;
 mod providers;
 mod queue;
+mod recipes;
 mod runs;
 mod security;
 mod startup;

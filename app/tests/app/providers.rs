@@ -42,9 +42,9 @@ both_backends!(
             !raw.contains(CRM_KEY),
             "stored column must not contain the key"
         );
-        // Our chat transport was registered and a channel created.
+        // Our chat transport was registered with a channel per messenger type.
         assert_eq!(fakes.crm.integration_modules().len(), 1);
-        assert_eq!(fakes.crm.mg_channels().len(), 1);
+        assert_eq!(fakes.crm.mg_channels().len(), 2);
         let (_, list) = app.get_html("/providers").await;
         assert!(list.contains("Мой RetailCRM") && list.contains("работает"));
         app.stop().await;

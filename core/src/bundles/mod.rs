@@ -89,14 +89,41 @@ impl Bundle {
         self.state == BundleState::Running
     }
 
+    /// The admin ticked «любой статус»: every status, said explicitly.
+    pub fn any_status(&self) -> bool {
+        self.status_filter.iter().any(|f| f == ANY_STATUS)
+    }
+
+    /// Statuses ticked one by one (not «любой статус», not nothing).
+    fn chosen_statuses(&self) -> bool {
+        !self.status_filter.is_empty() && !self.any_status()
+    }
+
+    /// Whether an event of this type may concern the bundle, before the order is read.
+    /// «Новая сделка» limited to statuses also hears status changes: the guide's mailing recipe
+    /// means "the order was created in, or moved into, one of these statuses".
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        self.event_type == event_type
+            || (self.event_type == NEW_DEAL
+                && event_type == DEAL_STATUS_CHANGED
+                && self.chosen_statuses())
+    }
+
     /// Whether an event of this type and order status should start a run.
     pub fn matches(&self, event_type: &str, status: Option<&str>) -> bool {
-        self.is_running()
-            && self.event_type == event_type
-            && (self.status_filter.is_empty()
-                || status.is_some_and(|s| self.status_filter.iter().any(|f| f == s)))
+        // An empty filter is what bundles started before «любой статус» existed have; they keep
+        // hearing every status (Start now refuses it, see `validate`).
+        let status_ok = self.status_filter.is_empty()
+            || self.any_status()
+            || status.is_some_and(|s| self.status_filter.iter().any(|f| f == s));
+        self.is_running() && self.listens_to(event_type) && status_ok
     }
 }
+
+/// Stored in the status filter when the admin chose «любой статус».
+pub const ANY_STATUS: &str = "*";
+const NEW_DEAL: &str = "new_deal";
+const DEAL_STATUS_CHANGED: &str = "deal_status_changed";
 
 pub struct NewBundle {
     pub name: String,

@@ -23,6 +23,8 @@ pub enum ProblemKind {
         event: String,
     },
     NoSteps,
+    /// A RetailCRM event with no status ticked and «любой статус» not chosen either.
+    NoStatusChosen,
     UnknownAction {
         action: String,
     },
@@ -61,6 +63,7 @@ impl std::fmt::Display for Problem {
         match &self.what {
             ProblemKind::UnknownEvent { event } => write!(f, "unknown event {event}"),
             ProblemKind::NoSteps => f.write_str("no actions"),
+            ProblemKind::NoStatusChosen => f.write_str("no status chosen"),
             ProblemKind::UnknownAction { action } => write!(f, "unknown action {action}"),
             ProblemKind::Param { param, issue } => write!(f, "{param}: {issue:?}"),
         }
@@ -114,6 +117,12 @@ pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind) -> 
         });
         return out;
     };
+    if event.status_filter && bundle.status_filter.is_empty() {
+        out.push(Problem {
+            step: None,
+            what: ProblemKind::NoStatusChosen,
+        });
+    }
     if bundle.steps.is_empty() {
         out.push(Problem {
             step: None,

@@ -10,6 +10,8 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("chat_id", Text, "79991234567@c.us"),
         f("message_id", Text, "false_79991234567@c.us_3A59"),
         f("time", Number, "1764410000"),
+        // Which RetailCRM chat channel the conversation belongs to.
+        f("messenger", Text, "whatsapp"),
     ],
     status_filter: false,
 }];

@@ -11,6 +11,8 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("chat_id", Id, "5123456789"),
         f("message_id", Text, "5123456789:55"),
         f("time", Number, "1764410000"),
+        // Which RetailCRM chat channel the conversation belongs to.
+        f("messenger", Text, "telegram"),
     ],
     status_filter: false,
 }];

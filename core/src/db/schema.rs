@@ -150,3 +150,12 @@ diesel::table! {
 
 diesel::joinable!(admin_sessions -> admins (admin_id));
 diesel::allow_tables_to_appear_in_same_query!(admins, admin_sessions);
+
+diesel::table! {
+    hook_deliveries (provider_id) {
+        provider_id -> BigInt,
+        last_ok_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+    }
+}

@@ -4,6 +4,7 @@ use super::StepError;
 use crate::Core;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
+use crate::providers::settings::RetailcrmSettings;
 use crate::providers::{Provider, Secrets, Settings};
 use crate::reason::Reason;
 use crate::retailcrm::{MgTransport, RetailCrm};
@@ -27,7 +28,7 @@ pub struct RetailcrmClients {
     pub api: RetailCrm,
     pub mg: Option<MgTransport>,
     pub site: String,
-    pub mg_channel_id: Option<i64>,
+    pub settings: RetailcrmSettings,
     /// The account's base URL: what two providers of one account have in common.
     pub account: String,
 }
@@ -53,7 +54,7 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
         api,
         mg,
         site: s.site_code.clone(),
-        mg_channel_id: s.mg_channel_id,
+        settings: s.clone(),
         account: s.base_url.clone(),
     })
 }

@@ -48,7 +48,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         return Ok(Dispatched::default());
     };
     if let Some(kind) = event_type_of(&item)
-        && !bundles.iter().any(|b| b.event_type == kind)
+        && !bundles.iter().any(|b| b.listens_to(kind))
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
@@ -172,11 +172,11 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
         Some(InboxKind::IncomingMessage) => {
             let msg: IncomingMessage =
                 serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
-            Ok((
-                "incoming_message",
-                None,
-                events::incoming_message_fields(&msg),
-            ))
+            let mut fields = events::incoming_message_fields(&msg);
+            if let Some(kind) = provider.kind.mg_channel_type() {
+                fields.insert("messenger".into(), Json::from(kind));
+            }
+            Ok(("incoming_message", None, fields))
         }
         Some(InboxKind::RetailcrmTrigger) => {
             let trigger: events::TriggerPayload =

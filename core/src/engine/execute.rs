@@ -188,8 +188,18 @@ async fn run_steps(
                 let idem = format!("svz-{}-{}", run.id, i + 1);
                 // Anything an earlier attempt sent went out after the run first started.
                 let earlier = earlier.map(|r| run.started_at.unwrap_or(r.started_at));
-                let result =
-                    actions::execute(core, &target, &step.action, &inputs, &idem, earlier).await;
+                // Which messenger the event came from picks the RetailCRM chat channel.
+                let messenger = ctx.event.get("messenger").and_then(Json::as_str);
+                let result = actions::execute(
+                    core,
+                    &target,
+                    &step.action,
+                    &inputs,
+                    &idem,
+                    earlier,
+                    messenger,
+                )
+                .await;
                 (inputs, result)
             }
             Err(e) => (

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::settings::{
-    ChatapiSettings, RetailcrmSettings, TelegramReceive, TelegramSettings, mask,
+    ChatapiSettings, MG_CHANNEL_TYPES, MG_WHATSAPP, RetailcrmSettings, TelegramReceive,
+    TelegramSettings, mask,
 };
 use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
 use crate::Core;
@@ -280,24 +281,29 @@ async fn retailcrm(
             )
         },
     )?;
-    let keep_channel = match existing.map(|p| &p.settings) {
-        Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => s.mg_channel_id,
+    let kept = match existing.map(|p| &p.settings) {
+        Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => Some(s),
         _ => None,
     };
-    let channel_id = match keep_channel {
-        Some(id) => id,
-        None => mg
-            .create_channel(&Channel::text_only("whatsapp", "Svyazka", 4096))
-            .await
-            .map_err(|e| upstream("api_key", &e))?,
-    };
+    let mut mg_channels = BTreeMap::new();
+    for kind in MG_CHANNEL_TYPES {
+        let id = match kept.and_then(|s| s.mg_channel(Some(kind))) {
+            Some(id) => id,
+            None => mg
+                .create_channel(&Channel::text_only(kind, "Svyazka", 4096))
+                .await
+                .map_err(|e| upstream("api_key", &e))?,
+        };
+        mg_channels.insert(kind.to_string(), id);
+    }
     let settings = Settings::Retailcrm(RetailcrmSettings {
         base_url,
         domain_input: form.domain.trim().to_string(),
         site_code,
         site_name,
         mg_endpoint: info.endpoint_url,
-        mg_channel_id: Some(channel_id),
+        mg_channel_id: mg_channels.get(MG_WHATSAPP).copied(),
+        mg_channels,
     });
     Ok((
         settings,

@@ -29,6 +29,15 @@ impl ProviderKind {
         ProviderKind::Telegram,
     ];
 
+    /// The RetailCRM chat channel type for conversations from this messenger.
+    pub fn mg_channel_type(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Retailcrm => None,
+            ProviderKind::Chatapi => Some(settings::MG_WHATSAPP),
+            ProviderKind::Telegram => Some(settings::MG_TELEGRAM),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::Retailcrm => "retailcrm",

@@ -1,5 +1,7 @@
 //! Per-kind settings (shown on the provider page) and secrets (encrypted, never shown in full).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,8 +23,32 @@ pub struct RetailcrmSettings {
     pub site_name: String,
     /// Our MG transport registration: where to post chat messages, and our channel there.
     pub mg_endpoint: String,
+    /// The WhatsApp channel (the only one before Telegram had its own); kept for older rows.
     pub mg_channel_id: Option<i64>,
+    /// One MG channel per messenger type ("whatsapp", "telegram"), so RetailCRM's chats show
+    /// each conversation under the messenger it came from.
+    #[serde(default)]
+    pub mg_channels: BTreeMap<String, i64>,
 }
+
+impl RetailcrmSettings {
+    /// The channel for messages from `messenger`; WhatsApp's when the type is not known (runs
+    /// and settings stored before channels were per messenger).
+    pub fn mg_channel(&self, messenger: Option<&str>) -> Option<i64> {
+        let kind = messenger.unwrap_or(MG_WHATSAPP);
+        self.mg_channels.get(kind).copied().or_else(|| {
+            (kind == MG_WHATSAPP)
+                .then_some(self.mg_channel_id)
+                .flatten()
+        })
+    }
+}
+
+/// MG channel types, as RetailCRM names them.
+pub const MG_WHATSAPP: &str = "whatsapp";
+pub const MG_TELEGRAM: &str = "telegram";
+/// Every messenger type a RetailCRM provider serves, one MG channel each.
+pub const MG_CHANNEL_TYPES: [&str; 2] = [MG_WHATSAPP, MG_TELEGRAM];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatapiSettings {

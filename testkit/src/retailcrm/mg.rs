@@ -272,9 +272,11 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
     let id = state.next_message;
     state.next_message += 1;
     let time = now_rfc3339();
+    let channel_type = channel_type(state, channel_id);
     state.messages.push(MgMessageRecord {
         id,
         channel_id,
+        channel_type,
         external_chat_id: chat_id.to_owned(),
         customer_external_id: Some(customer_ext),
         external_id,
@@ -286,4 +288,15 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
         200,
         &json!({"message_id": id, "time": time, "warnings": []}),
     ))
+}
+
+/// The type a channel was registered with (empty for an unknown channel).
+pub(super) fn channel_type(state: &State, channel_id: i64) -> String {
+    state
+        .channels
+        .get(&channel_id)
+        .and_then(|c| c.value.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }

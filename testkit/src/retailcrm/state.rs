@@ -779,9 +779,11 @@ impl State {
             .chats
             .get(&(channel_id, external_chat_id.to_owned()))
             .cloned();
+        let channel_type = super::mg::channel_type(self, channel_id);
         self.messages.push(MgMessageRecord {
             id,
             channel_id,
+            channel_type,
             external_chat_id: external_chat_id.to_owned(),
             customer_external_id: customer,
             external_id,

@@ -45,6 +45,7 @@ const LABELS: &[super::Row] = &[
     ("chatapi.field.chat_id", "ID чата", "Chat id"),
     ("chatapi.field.message_id", "ID сообщения", "Message id"),
     ("chatapi.field.time", "Время", "Time"),
+    ("chatapi.field.messenger", "Мессенджер", "Messenger"),
     ("chatapi.field.recipient", "Получатель", "Recipient"),
     ("telegram.event.incoming_message", "Входящие сообщения", "Incoming messages"),
     ("telegram.action.send_message", "Отправить сообщение", "Send message"),
@@ -55,6 +56,7 @@ const LABELS: &[super::Row] = &[
     ("telegram.field.chat_id", "ID чата", "Chat id"),
     ("telegram.field.message_id", "ID сообщения", "Message id"),
     ("telegram.field.time", "Время", "Time"),
+    ("telegram.field.messenger", "Мессенджер", "Messenger"),
 ];
 
 /// Previews show these instead of the catalog's samples for fields that hold human text.

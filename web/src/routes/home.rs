@@ -3,16 +3,34 @@
 
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
+use svyazka_core::reachability::{self, Unreachable};
 use svyazka_core::workers::{self, Health};
 
 use crate::error::WebError;
+use crate::i18n::Lang;
 use crate::page::{PageCtx, ok};
 use crate::state::AppState;
+
+/// What the admin reads when the upstreams cannot reach our public address; `None` when they can.
+pub(crate) fn reach_warning(lang: Lang, public_url: &str) -> Option<String> {
+    let key = match reachability::check(public_url)? {
+        Unreachable::Localhost => "reach_localhost",
+        Unreachable::Private => "reach_private",
+        Unreachable::PlainHttp => "reach_http",
+        Unreachable::Invalid => "reach_invalid",
+    };
+    Some(format!(
+        "{} {}",
+        lang.f(key, &[("url", &public_url as &dyn std::fmt::Display)]),
+        lang.t("reach_fix")
+    ))
+}
 
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
     ctx: PageCtx,
+    reach: Option<String>,
     health: Health,
     queue_mode: bool,
     /// Whole seconds the oldest due item has waited.
@@ -38,6 +56,7 @@ pub async fn home(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
         .await?;
     let oldest_secs = health.backlog.age(svyazka_core::db::now()).as_secs();
     ok(&HomePage {
+        reach: reach_warning(ctx.lang, &state.core.config.public_url),
         ctx,
         health,
         queue_mode: !state.core.config.is_embedded(),

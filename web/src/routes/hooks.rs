@@ -8,10 +8,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use svyazka_core::inbox::Stored;
 use svyazka_core::inbox::writer::WriteError;
-use svyazka_core::ingest;
 use svyazka_core::messengers::incoming::{BadPayload, Parsed};
 use svyazka_core::messengers::telegram::secret_token_matches;
 use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind};
+use svyazka_core::{hook_log, ingest};
 
 use crate::error::WebError;
 use crate::state::AppState;
@@ -32,6 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn bad(e: BadPayload) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"ok": false, "error": e.0}))
+}
+
+/// A delivery we cannot read: noted for the provider page, then refused.
+async fn refuse(state: &AppState, provider_id: i64, e: BadPayload) -> HttpResponse {
+    hook_log::note(&state.core, provider_id, Err(e.0.clone())).await;
+    bad(e)
 }
 
 /// The provider the URL names, if kind, id and secret all match. Cached per process (see
@@ -81,18 +87,22 @@ async fn retailcrm(
     // RetailCRM's trigger may send the parameters in the query string, the body, or both.
     let mut pairs: Vec<(String, String)> = match serde_html_form::from_str(req.query_string()) {
         Ok(p) => p,
-        Err(e) => return Ok(bad(BadPayload(format!("invalid query string: {e}")))),
+        Err(e) => {
+            let e = BadPayload(format!("invalid query string: {e}"));
+            return Ok(refuse(&state, p.id, e).await);
+        }
     };
     match ingest::trigger_pairs(content_type, &body) {
         Ok(more) => pairs.extend(more),
-        Err(e) => return Ok(bad(e)),
+        Err(e) => return Ok(refuse(&state, p.id, e).await),
     }
     let trigger = match ingest::parse_trigger(&pairs) {
         Ok(t) => t,
-        Err(e) => return Ok(bad(e)),
+        Err(e) => return Ok(refuse(&state, p.id, e).await),
     };
     let item = ingest::trigger_item(p.id, &trigger, state.core.config.trigger_repeat_window);
     let done = state.inbox.store(item).await.map_err(stored)?;
+    hook_log::note(&state.core, p.id, Ok(())).await;
     Ok(accepted(&[done]))
 }
 
@@ -102,13 +112,15 @@ async fn store_parsed(
     parsed: Result<Parsed, BadPayload>,
 ) -> Result<HttpResponse, WebError> {
     match parsed {
-        Err(e) => Ok(bad(e)),
+        Err(e) => Ok(refuse(state, p.id, e).await),
         Ok(Parsed::Ignored(why)) => {
+            hook_log::note(&state.core, p.id, Ok(())).await;
             Ok(HttpResponse::Ok().json(json!({"ok": true, "ignored": why})))
         }
         Ok(Parsed::Messages(messages)) => {
             let items = ingest::message_items(p.id, &messages);
             let done = state.inbox.store_all(items).await.map_err(stored)?;
+            hook_log::note(&state.core, p.id, Ok(())).await;
             Ok(accepted(&done))
         }
     }

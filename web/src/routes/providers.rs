@@ -6,18 +6,42 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
+use svyazka_core::hook_log::HookLog;
+use svyazka_core::inbox::Stored;
 use svyazka_core::providers::connect::{self, CheckFailure, FieldErrors, ProviderForm};
 use svyazka_core::providers::settings::mask;
 use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets, Settings};
+use svyazka_core::sample_event::{self, SampleState};
 
 use crate::error::WebError;
-use crate::i18n::{Lang, Msg, reasons};
+use crate::i18n::{self, Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::{CsrfForm, CsrfOnly};
 use crate::state::AppState;
 
 /// The body RetailCRM's trigger must send, exactly as in the guide.
 pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}"#;
+
+/// The trigger's condition: only order creation and status changes reach us. The event to pick
+/// is shown as «Изменение заказа»; RetailCRM's exact label for it is UNCONFIRMED.
+/// PipeLang facts: `changeSet.isCreate()` and `changeSet.hasChangedField("status")` are
+/// documented; joining them with `or` (rather than `||`) is UNCONFIRMED on a real account.
+pub const TRIGGER_CONDITION: &str =
+    r#"changeSet.isCreate() or changeSet.hasChangedField("status")"#;
+
+/// The condition on the order's store, for a key bound to one store. UNCONFIRMED: that the
+/// order's store is reachable as `order.site.code` in PipeLang (by analogy with
+/// `changeSet.newValue("status").code`); if RetailCRM rejects it, `order.site == "…"` is the
+/// other form to try.
+pub fn store_condition(site_code: &str) -> String {
+    let code = site_code.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(r#"order.site.code == "{code}""#)
+}
+
+/// Both conditions together, as pasted into the trigger's single condition field.
+pub fn full_condition(site_code: &str) -> String {
+    format!("({TRIGGER_CONDITION}) and {}", store_condition(site_code))
+}
 
 #[derive(Template)]
 #[template(path = "providers/list.html")]
@@ -74,6 +98,17 @@ struct ShowPage {
     webhook_url: String,
     masked_secret: String,
     trigger_body: &'static str,
+    trigger_condition: &'static str,
+    /// For a RetailCRM provider: the store condition and the whole condition with it.
+    store_condition: String,
+    full_condition: String,
+    store_hint: String,
+    /// The upstreams cannot reach our public address: why, and how to fix it.
+    reach: Option<String>,
+    /// The webhook's last delivery and last refusal.
+    hook: HookLog,
+    /// What the test event just sent did, line by line.
+    sample: Option<Vec<Msg>>,
     in_use: Vec<String>,
     check: Option<Msg>,
 }
@@ -225,11 +260,40 @@ pub async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let p = load(&state, *id).await?;
-    ok(&show_page(&state, ctx, p, Vec::new()))
+    let hook = hook_log(&state, p.id).await?;
+    ok(&show_page(&state, ctx, p, Vec::new(), hook))
 }
 
-fn show_page(state: &AppState, ctx: PageCtx, p: Provider, in_use: Vec<String>) -> ShowPage {
+async fn hook_log(state: &AppState, id: i64) -> Result<HookLog, WebError> {
+    Ok(state
+        .core
+        .db(move |c| svyazka_core::hook_log::get(c, id))
+        .await?
+        .unwrap_or_default())
+}
+
+fn show_page(
+    state: &AppState,
+    ctx: PageCtx,
+    p: Provider,
+    in_use: Vec<String>,
+    hook: HookLog,
+) -> ShowPage {
+    let (site, site_name) = match &p.settings {
+        Settings::Retailcrm(s) => (s.site_code.clone(), s.site_name.clone()),
+        _ => (String::new(), String::new()),
+    };
     ShowPage {
+        sample: None,
+        hook,
+        reach: super::home::reach_warning(ctx.lang, &state.core.config.public_url),
+        store_hint: ctx.lang.f(
+            "trigger_store_hint",
+            &[("store", &site_name as &dyn std::fmt::Display)],
+        ),
+        trigger_condition: TRIGGER_CONDITION,
+        store_condition: store_condition(&site),
+        full_condition: full_condition(&site),
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
@@ -370,8 +434,119 @@ pub async fn delete(
         }
         Err(ProviderError::InUse(names)) => {
             let p = load(&state, id).await?;
-            render(&show_page(&state, ctx, p, names), StatusCode::CONFLICT)
+            let hook = hook_log(&state, id).await?;
+            render(
+                &show_page(&state, ctx, p, names, hook),
+                StatusCode::CONFLICT,
+            )
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SampleForm {
+    #[serde(default)]
+    order_id: String,
+    #[serde(default)]
+    event: String,
+}
+
+/// How long the page waits for the sample to be dispatched before saying it is still queued.
+const SAMPLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// «Отправить тестовое событие»: stores a sample trigger for an order through the webhook's own
+/// ingest, waits for its dispatch and says what happened.
+#[post("/providers/{id}/test-event")]
+pub async fn test_event(
+    ctx: PageCtx,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    CsrfForm(form): CsrfForm<SampleForm>,
+) -> Result<HttpResponse, WebError> {
+    let p = load(&state, *id).await?;
+    if p.kind != ProviderKind::Retailcrm {
+        return Err(WebError::NotFound);
+    }
+    let lang = ctx.lang;
+    let lines = match form.order_id.trim().parse::<i64>() {
+        Ok(order) if order > 0 => {
+            match sample_event::payload(&state.core, &p, order, form.event != "status").await {
+                Err(e) => vec![
+                    Msg::new(format!("{} ", lang.t("sample_failed")))
+                        .then(reasons::reason(lang, &e.reason, None)),
+                ],
+                Ok(trigger) => {
+                    let event_type = trigger.event_type();
+                    let item = svyazka_core::ingest::trigger_item(p.id, &trigger);
+                    let stored = state
+                        .inbox
+                        .store(item)
+                        .await
+                        .map_err(|e| WebError::Internal(format!("inbox: {e}")))?;
+                    let inbox_id = stored.id();
+                    let mut lines = vec![Msg::new(match stored {
+                        Stored::New(_) => lang.f("sample_stored", &[("id", &inbox_id)]),
+                        Stored::Duplicate(_) => lang.f("sample_duplicate", &[("id", &inbox_id)]),
+                    })];
+                    let outcome =
+                        sample_event::follow(&state.core, p.id, inbox_id, event_type, SAMPLE_WAIT)
+                            .await?;
+                    lines.extend(sample_lines(lang, event_type, outcome));
+                    lines
+                }
+            }
+        }
+        _ => vec![Msg::new(lang.t("sample_bad_order"))],
+    };
+    let hook = hook_log(&state, p.id).await?;
+    let mut page = show_page(&state, ctx, p, Vec::new(), hook);
+    page.sample = Some(lines);
+    ok(&page)
+}
+
+fn sample_lines(lang: Lang, event_type: &str, outcome: SampleState) -> Vec<Msg> {
+    let event = i18n::catalog::event(lang, ProviderKind::Retailcrm, event_type);
+    match outcome {
+        SampleState::Dispatched { runs, .. } if !runs.is_empty() => {
+            let mut lines = vec![Msg::new(lang.f("sample_runs", &[("n", &runs.len())]))];
+            lines.extend(runs.into_iter().map(|(run, name)| {
+                Msg::new(lang.f(
+                    "sample_run",
+                    &[("run", &run as &dyn std::fmt::Display), ("bundle", &name)],
+                ))
+            }));
+            lines
+        }
+        SampleState::Dispatched { listening, .. } if listening.is_empty() => {
+            vec![Msg::new(
+                lang.f("sample_none_listening", &[("event", &event)]),
+            )]
+        }
+        SampleState::Dispatched {
+            listening, status, ..
+        } => {
+            let names = listening
+                .iter()
+                .map(|n| format!("«{n}»"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let status = status.unwrap_or_default();
+            vec![Msg::new(lang.f(
+                "sample_none_status",
+                &[
+                    ("bundles", &names as &dyn std::fmt::Display),
+                    ("status", &status),
+                ],
+            ))]
+        }
+        SampleState::Failed { error } => {
+            let why = error
+                .as_deref()
+                .map(|e| reasons::stored(lang, e, None))
+                .unwrap_or_else(|| Msg::new(String::new()));
+            vec![Msg::new(format!("{} ", lang.t("sample_failed"))).then(why)]
+        }
+        SampleState::Waiting => vec![Msg::new(lang.t("sample_waiting"))],
     }
 }

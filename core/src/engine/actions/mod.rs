@@ -25,6 +25,7 @@ pub async fn execute(
     inputs: &Inputs,
     idem: &str,
     earlier: Option<NaiveDateTime>,
+    messenger: Option<&str>,
 ) -> Result<Outputs, StepError> {
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
@@ -34,7 +35,7 @@ pub async fn execute(
             retailcrm::new_deal(core, target, inputs, idem).await
         }
         (ProviderKind::Retailcrm, "new_message") => {
-            retailcrm::new_message(core, target, inputs, idem).await
+            retailcrm::new_message(core, target, inputs, idem, messenger).await
         }
         (ProviderKind::Chatapi, "send_message") => {
             chatapi::send_message(core, target, inputs, earlier).await

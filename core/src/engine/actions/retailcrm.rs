@@ -174,11 +174,12 @@ pub async fn new_message(
     target: &Provider,
     inputs: &Inputs,
     idem: &str,
+    messenger: Option<&str>,
 ) -> Result<Outputs, StepError> {
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;
-    let (Some(mg), Some(channel)) = (crm.mg.as_ref(), crm.mg_channel_id) else {
+    let (Some(mg), Some(channel)) = (crm.mg.as_ref(), crm.settings.mg_channel(messenger)) else {
         return Err(StepError::permanent(Reason::ChatsNotRegistered));
     };
     let customer = crm

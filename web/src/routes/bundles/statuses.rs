@@ -18,6 +18,8 @@ use crate::state::AppState;
 
 struct StatusView {
     groups: Vec<StatusGroupView>,
+    /// «Любой статус» is ticked.
+    any: bool,
     selected: Vec<String>,
     /// Selected codes the account no longer has.
     unknown: Vec<String>,
@@ -48,7 +50,14 @@ struct StatusesPage {
 }
 
 async fn status_view(lang: Lang, state: &AppState, l: &Loaded, saved: bool) -> StatusView {
-    let selected = l.bundle.status_filter.clone();
+    let any = l.bundle.any_status();
+    let selected: Vec<String> = l
+        .bundle
+        .status_filter
+        .iter()
+        .filter(|c| *c != bundles::ANY_STATUS)
+        .cloned()
+        .collect();
     match references::statuses(&state.core, &l.source).await {
         Ok(refs) => {
             let unknown = selected
@@ -57,6 +66,7 @@ async fn status_view(lang: Lang, state: &AppState, l: &Loaded, saved: bool) -> S
                 .cloned()
                 .collect();
             StatusView {
+                any,
                 groups: refs.groups.clone(),
                 selected,
                 unknown,
@@ -65,6 +75,7 @@ async fn status_view(lang: Lang, state: &AppState, l: &Loaded, saved: bool) -> S
             }
         }
         Err(e) => StatusView {
+            any,
             groups: Vec::new(),
             unknown: selected.clone(),
             selected,
@@ -116,6 +127,9 @@ pub async fn statuses(
 pub struct StatusForm {
     #[serde(default)]
     status: Vec<String>,
+    /// The «Любой статус» checkbox; it wins over single statuses ticked with it.
+    #[serde(default)]
+    any_status: Option<String>,
 }
 
 #[post("/bundles/{id:\\d+}/statuses")]
@@ -131,11 +145,14 @@ pub async fn save_statuses(
         .status
         .into_iter()
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && s != bundles::ANY_STATUS)
         .collect();
     codes.sort();
     codes.dedup();
     codes.truncate(500);
+    if form.any_status.is_some() {
+        codes = vec![bundles::ANY_STATUS.to_string()];
+    }
     state
         .core
         .db(move |c| bundles::set_status_filter(c, id, &codes))

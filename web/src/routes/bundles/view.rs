@@ -147,6 +147,7 @@ fn problem(lang: Lang, l: &Loaded, p: &Problem) -> Msg {
             Msg::new(lang.f("b_unknown_event", &[("event", event)]))
         }
         ProblemKind::NoSteps => Msg::new(lang.t("b_no_steps")),
+        ProblemKind::NoStatusChosen => Msg::new(lang.t("b_no_status")),
         ProblemKind::UnknownAction { action } => {
             Msg::new(lang.f("b_unknown_action", &[("action", action)]))
         }
@@ -228,6 +229,9 @@ impl Loaded {
     pub(super) fn run_bar(&self, lang: Lang, refused: bool) -> RunBar {
         let problems = validate::problems(&self.bundle, self.source.kind, self.target.kind)
             .iter()
+            // A bundle started before «любой статус» existed keeps hearing every status; its
+            // runs do not fail for it, so a running bar does not list it.
+            .filter(|p| !(self.bundle.is_running() && p.what == ProblemKind::NoStatusChosen))
             .map(|p| problem(lang, self, p))
             .collect();
         RunBar { problems, refused }
