@@ -478,7 +478,11 @@ pub async fn test_event(
                 ],
                 Ok(trigger) => {
                     let event_type = trigger.event_type();
-                    let item = svyazka_core::ingest::trigger_item(p.id, &trigger);
+                    let item = svyazka_core::ingest::trigger_item(
+                        p.id,
+                        &trigger,
+                        state.core.config.trigger_repeat_window,
+                    );
                     let stored = state
                         .inbox
                         .store(item)
