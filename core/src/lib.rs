@@ -20,6 +20,7 @@ pub mod providers;
 pub mod reachability;
 pub mod reason;
 pub mod references;
+pub mod replies;
 pub mod retailcrm;
 pub mod runs;
 pub mod sample_event;

@@ -170,6 +170,13 @@ pub enum Reason {
     },
     /// Another run is creating the same contact right now (retried, then it finds it).
     ContactBeingCreated,
+    /// An operator's reply names a customer no messenger conversation of ours was posted
+    /// into RetailCRM's chats for.
+    ReplyNoRoute,
+    /// An operator's reply of a kind the bridge does not deliver (files, products, …).
+    ReplyUnsupported {
+        kind: String,
+    },
 }
 
 /// Why a form field cannot be accepted; the web app words it next to the field.

@@ -188,18 +188,17 @@ async fn run_steps(
                 let idem = format!("svz-{}-{}", run.id, i + 1);
                 // Anything an earlier attempt sent went out after the run first started.
                 let earlier = earlier.map(|r| run.started_at.unwrap_or(r.started_at));
-                // Which messenger the event came from picks the RetailCRM chat channel.
+                // Which messenger the event came from picks the RetailCRM chat channel; its
+                // chat is where an operator's reply goes back to.
                 let messenger = ctx.event.get("messenger").and_then(Json::as_str);
-                let result = actions::execute(
-                    core,
-                    &target,
-                    &step.action,
-                    &inputs,
-                    &idem,
-                    earlier,
+                let origin = actions::Origin {
                     messenger,
-                )
-                .await;
+                    source_provider_id: messenger.map(|_| bundle.source_provider_id),
+                    chat_id: ctx.event.get("chat_id").and_then(Json::as_str),
+                };
+                let result =
+                    actions::execute(core, &target, &step.action, &inputs, &idem, earlier, origin)
+                        .await;
                 (inputs, result)
             }
             Err(e) => (

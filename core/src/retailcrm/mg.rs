@@ -215,6 +215,20 @@ impl MgTransport {
         Ok(answer.id)
     }
 
+    /// `PUT /channels/{id}`: brings an existing channel's settings (capabilities) up to date.
+    pub async fn update_channel(&self, id: i64, channel: &Channel) -> Result<(), MgError> {
+        let _: Value = self
+            .call(Method::PUT, &format!("/channels/{id}"), channel)
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /messages/ack`: the outcome of an operator's message we answered `async` for.
+    pub async fn ack(&self, ack: &super::mg_webhook::Ack) -> Result<(), MgError> {
+        let _: Value = self.call(Method::POST, "/messages/ack", ack).await?;
+        Ok(())
+    }
+
     /// `POST /messages`: delivers a customer's message; returns the MG message id.
     pub async fn send_message(&self, message: &InboundMessage) -> Result<i64, MgError> {
         #[derive(Deserialize)]
@@ -307,7 +321,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A channel that only exchanges text both ways and reports delivered/read statuses.
+    /// A channel that exchanges text both ways: customers' messages come in ("send", we
+    /// report them to MG) and operators' replies go out ("receive", MG posts them to our
+    /// webhook). Nothing is declared that the bridge does not do: no editing, deleting,
+    /// quoting, files or statuses, so RetailCRM does not offer the operator what would fail.
     pub fn text_only(kind: &str, name: &str, max_chars: u32) -> Self {
         Self {
             kind: kind.to_owned(),
@@ -317,18 +334,24 @@ impl Channel {
             settings: ChannelSettings {
                 text: Some(TextSettings {
                     creating: Some("both".to_owned()),
-                    editing: None,
-                    quoting: None,
-                    deleting: None,
+                    editing: Some("none".to_owned()),
+                    quoting: Some("none".to_owned()),
+                    deleting: Some("none".to_owned()),
                     max_chars_count: Some(max_chars),
                 }),
                 status: Some(StatusSettings {
-                    delivered: Some("send".to_owned()),
-                    read: Some("send".to_owned()),
+                    delivered: Some("none".to_owned()),
+                    read: Some("none".to_owned()),
                 }),
                 extra: Map::new(),
             },
         }
+    }
+
+    /// The channel for one messenger type, with what the bridge can do there: text both ways,
+    /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096).
+    pub fn for_messenger(kind: &str, name: &str) -> Self {
+        Self::text_only(kind, name, 4096)
     }
 }
 

@@ -10,6 +10,7 @@ mod home;
 mod msg;
 mod providers;
 pub mod reasons;
+mod replies;
 mod runs;
 
 use actix_web::HttpRequest;
@@ -35,6 +36,7 @@ const TABLES: &[&[Row]] = &[
     reasons::LABELS,
     auth::LABELS,
     home::LABELS,
+    replies::LABELS,
 ];
 
 impl Lang {

@@ -93,6 +93,8 @@ pub(super) const LABELS: &[Row] = &[
     ("tpl_too_long", "шаблон длиннее {max} символов", "the template is longer than {max} characters"),
     ("tpl_output_too_long", "заполненный шаблон длиннее {max} байт", "the filled-in template is longer than {max} bytes"),
     ("body_empty", "(пустой ответ)", "(an empty body)"),
+    ("r_reply_no_route", "ответ оператора некуда доставить: сообщения этого клиента не приходили в чаты RetailCRM через Связку", "the operator's reply has nowhere to go: this customer's messages never reached RetailCRM's chats through Svyazka"),
+    ("r_reply_unsupported", "сообщения типа «{kind}» пока не доставляются в мессенджер; доставляется только текст", "messages of type «{kind}» are not delivered to the messenger yet; only text is"),
     ("r_contact_being_created", "этот контакт сейчас создаёт другой запуск; этот проверит ещё раз чуть позже", "another run is creating this contact right now; this one will look again shortly"),
     ("up_blocked", "адрес не вызывается", "the address is not called"),
     ("f_retype_secret", "адрес изменён: введите ключ заново (сохранённый ключ отправляется только на тот адрес, для которого он был введён)", "the address changed: enter the key again (a stored key is only sent to the address it was entered for)"),
@@ -308,6 +310,10 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         Reason::ProviderAddress { error } => domain(lang, error),
         Reason::Database { .. } => Msg::new(lang.t("r_database")),
         Reason::ContactBeingCreated => Msg::new(lang.t("r_contact_being_created")),
+        Reason::ReplyNoRoute => Msg::new(lang.t("r_reply_no_route")),
+        Reason::ReplyUnsupported { kind } => {
+            Msg::new(lang.f("r_reply_unsupported", &[("kind", kind)]))
+        }
     }
 }
 

@@ -26,7 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/retailcrm/{id}/{secret}", web::post().to(retailcrm))
             .route("/retailcrm/{id}/{secret}", web::get().to(retailcrm))
             .route("/chatapi/{id}/{secret}", web::post().to(chatapi))
-            .route("/telegram/{id}/{secret}", web::post().to(telegram)),
+            .route("/telegram/{id}/{secret}", web::post().to(telegram))
+            .route(
+                "/mg/{client_id}/{secret}",
+                web::post().to(super::mg_hook::mg),
+            ),
     );
 }
 

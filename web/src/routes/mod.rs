@@ -6,7 +6,9 @@ pub mod bundles;
 pub mod health;
 pub mod home;
 pub mod hooks;
+pub mod mg_hook;
 pub mod providers;
+pub mod replies;
 pub mod runs;
 pub mod static_files;
 
@@ -64,6 +66,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::rotate)
                 .service(providers::delete)
                 .configure(bundles::configure)
-                .configure(runs::configure),
+                .configure(runs::configure)
+                .service(replies::list),
         );
 }

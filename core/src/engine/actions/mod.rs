@@ -18,6 +18,15 @@ use crate::reason::Reason;
 pub type Inputs = BTreeMap<String, String>;
 pub type Outputs = Map<String, Json>;
 
+/// Where the run's event came from: which messenger (picks the RetailCRM chat channel) and,
+/// for a customer's message, the provider and chat an operator's reply goes back to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub messenger: Option<&'a str>,
+    pub source_provider_id: Option<i64>,
+    pub chat_id: Option<&'a str>,
+}
+
 pub async fn execute(
     core: &Core,
     target: &Provider,
@@ -25,7 +34,7 @@ pub async fn execute(
     inputs: &Inputs,
     idem: &str,
     earlier: Option<NaiveDateTime>,
-    messenger: Option<&str>,
+    origin: Origin<'_>,
 ) -> Result<Outputs, StepError> {
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
@@ -35,7 +44,7 @@ pub async fn execute(
             retailcrm::new_deal(core, target, inputs, idem).await
         }
         (ProviderKind::Retailcrm, "new_message") => {
-            retailcrm::new_message(core, target, inputs, idem, messenger).await
+            retailcrm::new_message(core, target, inputs, idem, origin).await
         }
         (ProviderKind::Chatapi, "send_message") => {
             chatapi::send_message(core, target, inputs, earlier).await

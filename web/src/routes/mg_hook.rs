@@ -1,0 +1,79 @@
+//! MG's transport webhook, /hooks/mg/{client id}/{secret}: operators' actions in RetailCRM's
+//! chats. A wrong client id or secret is a bare 404. `message_sent` is stored before it is
+//! answered (see `svyazka_core::replies`); every other type is answered 200 `{}`, since MG
+//! adds types over time and a refusal would only show the operator an error.
+
+use actix_web::{HttpResponse, http::StatusCode, web};
+use serde_json::json;
+use svyazka_core::hook_log;
+use svyazka_core::providers::transport;
+use svyazka_core::replies::{self, Stored, deliver};
+use svyazka_core::retailcrm::mg_webhook::{
+    Envelope, ErrorCode, MessageSent, SendingError, SentAnswer,
+};
+
+use crate::error::WebError;
+use crate::state::AppState;
+
+pub async fn mg(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let (client_id, secret) = path.into_inner();
+    let provider = transport::provider_for_hook(&state.core, &client_id, &secret)
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    let Some(provider) = provider else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let envelope: Envelope = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            return Ok(refuse(&state, provider.id, format!("invalid webhook body: {e}")).await);
+        }
+    };
+    if envelope.kind != "message_sent" {
+        // message_read / _updated / _deleted, reactions, templates: nothing the channels
+        // declare, so nothing to do; MG only needs to hear that we got it.
+        hook_log::note(&state.core, provider.id, Ok(())).await;
+        return Ok(HttpResponse::Ok().json(json!({})));
+    }
+    let data: MessageSent = match serde_json::from_value(envelope.data.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(refuse(
+                &state,
+                provider.id,
+                format!("invalid message_sent data: {e}"),
+            )
+            .await);
+        }
+    };
+    let key = replies::dedup_key(&data, &body);
+    let payload = envelope.data.to_string();
+    let (provider_id, lease) = (provider.id, state.core.lease());
+    let stored = state
+        .core
+        .db(move |c| replies::store(c, provider_id, &data, &payload, &key, lease))
+        .await
+        .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    hook_log::note(&state.core, provider.id, Ok(())).await;
+    let answer = match stored {
+        Stored::New(row) => deliver::in_request(&state.core, row).await,
+        Stored::Existing(row) => deliver::answer(&state.core, row.id).await,
+    }
+    .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    Ok(respond(&answer))
+}
+
+fn respond(answer: &SentAnswer) -> HttpResponse {
+    let (status, body) = answer.to_http();
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK)).json(body)
+}
+
+/// A body we cannot read: noted for the provider page, answered in MG's error shape.
+async fn refuse(state: &AppState, provider_id: i64, why: String) -> HttpResponse {
+    hook_log::note(&state.core, provider_id, Err(why.clone())).await;
+    HttpResponse::BadRequest().json(json!({ "error": SendingError::new(ErrorCode::General, why) }))
+}
