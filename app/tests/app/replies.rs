@@ -397,3 +397,66 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    older_registrations_get_the_reply_webhook,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let (fakes, incoming) = whatsapp_chat(&app).await;
+        let new_url = fakes.crm.mg_webhook_url(incoming.channel_id).unwrap();
+        let module = fakes.crm.integration_modules()[0].clone();
+        let code = module["code"].as_str().unwrap().to_owned();
+        // As an older version registered it: the webhook without a secret, which answers 404.
+        let mut old = module.clone();
+        let old_url = format!("{}/hooks/mg/{code}", app.base);
+        old["integrations"] = json!({"mgTransport": {"webhookUrl": old_url}});
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v5/integration-modules/{code}/edit",
+                fakes.crm_base
+            ))
+            .header("X-API-KEY", CRM_KEY)
+            .form(&[("integrationModule", old.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        let crm = app.core().clone();
+        let providers = crm.db(svyazka_core::providers::list).await.unwrap();
+        let p = providers
+            .iter()
+            .find(|p| p.kind == svyazka_core::providers::ProviderKind::Retailcrm)
+            .unwrap();
+        let mut settings = p.settings.clone();
+        if let svyazka_core::providers::Settings::Retailcrm(s) = &mut settings {
+            s.mg_webhook_url = String::new();
+        }
+        let id = p.id;
+        crm.db(move |c| svyazka_core::providers::update_settings(c, id, &settings))
+            .await
+            .unwrap();
+        crm.providers.forget(id);
+        let (reply, _) = answer(&fakes, &incoming, "До обновления").await;
+        assert_eq!(reply.status, 404);
+
+        // What start-up does for such providers.
+        svyazka_core::providers::transport::upgrade_registrations(&crm).await;
+        assert_eq!(
+            fakes.crm.mg_webhook_url(incoming.channel_id).as_deref(),
+            Some(new_url.as_str())
+        );
+        let (reply, _) = answer(&fakes, &incoming, "После обновления").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(sent_texts(&fakes, "После обновления"), 1);
+        // The same channels, not new ones.
+        assert_eq!(fakes.crm.mg_channels().len(), 2);
+        let p = app.provider(id).await;
+        let svyazka_core::providers::Settings::Retailcrm(s) = p.settings else {
+            panic!("settings");
+        };
+        assert_eq!(s.mg_webhook_url, new_url);
+        app.stop().await;
+    }
+);
