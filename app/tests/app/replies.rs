@@ -379,8 +379,15 @@ both_backends!(
                 .unwrap_or_else(|| panic!("no {kind} channel"));
             let text = &c["settings"]["text"];
             assert_eq!(text["creating"], "both", "{kind}");
-            for op in ["editing", "deleting", "quoting"] {
-                assert_eq!(text[op], "none", "{kind} {op}");
+            assert_eq!(text["quoting"], "none", "{kind}");
+            // A Telegram bot may edit and delete its own messages; the WhatsApp gateway cannot.
+            let change = if kind == "telegram" {
+                "receive"
+            } else {
+                "none"
+            };
+            for op in ["editing", "deleting"] {
+                assert_eq!(text[op], change, "{kind} {op}");
             }
             assert_eq!(text["max_chars_count"], 4096);
             // No files: the operator is not offered what would fail.
@@ -457,6 +464,57 @@ both_backends!(
             panic!("settings");
         };
         assert_eq!(s.mg_webhook_url, new_url);
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    operator_edits_and_deletes_where_the_messenger_allows,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let anna = TgUser::new(5_000_000_003, "Анна");
+        let (fakes, incoming) = telegram_chat(&app, &anna, "Когда доставка?").await;
+        let (reply, _) = answer(&fakes, &incoming, "Завтра").await;
+        let ours = reply.json()["external_message_id"].clone();
+        let data = |content: &str| {
+            json!({
+                "channel_id": incoming.channel_id,
+                "external_chat_id": "",
+                "external_user_id": incoming.customer_external_id,
+                "external_message_id": ours,
+                "type": "text",
+                "content": content,
+            })
+        };
+        let r = fakes
+            .crm
+            .mg_webhook(incoming.channel_id, "message_updated", data("Послезавтра"))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.json()), (200, json!({})), "{}", r.body);
+        let got = fakes.tg.sent_to(anna.id);
+        assert_eq!((got[0].text.as_str(), got[0].edits), ("Послезавтра", 1));
+        let r = fakes
+            .crm
+            .mg_webhook(incoming.channel_id, "message_deleted", data(""))
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.json()), (200, json!({})), "{}", r.body);
+        assert!(fakes.tg.sent_to(anna.id)[0].deleted);
+        // Deleting it again: Telegram's refusal, in MG's shape.
+        let r = fakes
+            .crm
+            .mg_webhook(incoming.channel_id, "message_deleted", data(""))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 422);
+        assert_eq!(r.json()["error"]["code"], "general");
+        assert_eq!(
+            r.json()["error"]["message"],
+            "Bad Request: message to delete not found"
+        );
         app.stop().await;
     }
 );

@@ -115,6 +115,10 @@ pub enum DbError {
         path: String,
         source: std::io::Error,
     },
+    /// The runtime stopped before the call ran (the process is shutting down); the row's
+    /// lease or queue message brings the work back.
+    #[error("database call cancelled: the process is stopping")]
+    Cancelled,
 }
 
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {

@@ -11,6 +11,7 @@
 //! its checkpoint: `external_message_id` (delivered; never sent again) and `mg_error` (failed
 //! for good); `answer = 'async'` says MG waits for an acknowledgement.
 
+pub mod changes;
 pub mod deliver;
 pub mod errors;
 pub mod routes;
@@ -309,6 +310,33 @@ pub fn retry_send_later(
         ))
         .execute(conn)?;
     retry_later(conn, id, error, retry_at)
+}
+
+/// The delivered reply MG knows by our `external_message_id` in `channel_id`.
+pub fn delivered(
+    conn: &mut AnyConnection,
+    provider_id: i64,
+    channel_id: i64,
+    external_message_id: &str,
+) -> Result<Option<Reply>, DbError> {
+    Ok(mg_replies::table
+        .filter(mg_replies::provider_id.eq(provider_id))
+        .filter(mg_replies::channel_id.eq(channel_id))
+        .filter(mg_replies::external_message_id.eq(external_message_id))
+        .select(Reply::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The operator edited a delivered reply: its text as the customer now sees it.
+pub fn set_content(conn: &mut AnyConnection, id: i64, content: &str) -> Result<(), DbError> {
+    diesel::update(mg_replies::table.find(id))
+        .set((
+            mg_replies::content.eq(content),
+            mg_replies::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The newest replies first, for the history page.

@@ -349,9 +349,17 @@ impl Channel {
     }
 
     /// The channel for one messenger type, with what the bridge can do there: text both ways,
-    /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096).
+    /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096). A
+    /// Telegram bot may also edit and delete what it sent, so operators may there.
     pub fn for_messenger(kind: &str, name: &str) -> Self {
-        Self::text_only(kind, name, 4096)
+        let mut channel = Self::text_only(kind, name, 4096);
+        if kind == "telegram"
+            && let Some(text) = channel.settings.text.as_mut()
+        {
+            text.editing = Some("receive".to_owned());
+            text.deleting = Some("receive".to_owned());
+        }
+        channel
     }
 }
 

@@ -48,6 +48,9 @@ pub struct MessageRef {
     pub external_user_id: String,
     #[serde(default)]
     pub external_message_id: Option<String>,
+    /// The new text, in `message_updated`.
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// Why a message could not be delivered, in MG's words (`SendingError`).

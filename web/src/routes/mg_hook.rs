@@ -7,9 +7,10 @@ use actix_web::{HttpResponse, http::StatusCode, web};
 use serde_json::json;
 use svyazka_core::hook_log;
 use svyazka_core::providers::transport;
+use svyazka_core::replies::changes::{self, Change};
 use svyazka_core::replies::{self, Stored, deliver};
 use svyazka_core::retailcrm::mg_webhook::{
-    Envelope, ErrorCode, MessageSent, SendingError, SentAnswer,
+    Envelope, ErrorCode, MessageRef, MessageSent, SendingError, SentAnswer,
 };
 
 use crate::error::WebError;
@@ -33,11 +34,17 @@ pub async fn mg(
             return Ok(refuse(&state, provider.id, format!("invalid webhook body: {e}")).await);
         }
     };
-    if envelope.kind != "message_sent" {
-        // message_read / _updated / _deleted, reactions, templates: nothing the channels
-        // declare, so nothing to do; MG only needs to hear that we got it.
-        hook_log::note(&state.core, provider.id, Ok(())).await;
-        return Ok(HttpResponse::Ok().json(json!({})));
+    match envelope.kind.as_str() {
+        "message_sent" => {}
+        "message_updated" | "message_deleted" => {
+            return change(&state, provider.id, &envelope).await;
+        }
+        _ => {
+            // message_read, reactions, templates, types MG adds later: nothing the channels
+            // declare, so nothing to do; MG only needs to hear that we got it.
+            hook_log::note(&state.core, provider.id, Ok(())).await;
+            return Ok(HttpResponse::Ok().json(json!({})));
+        }
     }
     let data: MessageSent = match serde_json::from_value(envelope.data.clone()) {
         Ok(d) => d,
@@ -65,6 +72,39 @@ pub async fn mg(
     }
     .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
     Ok(respond(&answer))
+}
+
+/// An operator edited or deleted a reply: applied to the customer's copy where the messenger
+/// allows; a refusal is answered in MG's error shape.
+async fn change(
+    state: &AppState,
+    provider_id: i64,
+    envelope: &Envelope,
+) -> Result<HttpResponse, WebError> {
+    let data: MessageRef = match serde_json::from_value(envelope.data.clone()) {
+        Ok(d) => d,
+        Err(e) => {
+            let why = format!("invalid {} data: {e}", envelope.kind);
+            return Ok(refuse(state, provider_id, why).await);
+        }
+    };
+    hook_log::note(&state.core, provider_id, Ok(())).await;
+    let what = if envelope.kind == "message_deleted" {
+        Change::Delete
+    } else {
+        match data.content.clone().filter(|c| !c.trim().is_empty()) {
+            Some(text) => Change::Edit(text),
+            // Only text is edited; anything else changes nothing at the customer's.
+            None => return Ok(HttpResponse::Ok().json(json!({}))),
+        }
+    };
+    let refused = changes::apply(&state.core, provider_id, &data, what)
+        .await
+        .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    Ok(match refused {
+        None => HttpResponse::Ok().json(json!({})),
+        Some(e) => respond(&SentAnswer::Failed(e)),
+    })
 }
 
 fn respond(answer: &SentAnswer) -> HttpResponse {
