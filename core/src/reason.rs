@@ -177,6 +177,11 @@ pub enum Reason {
     ReplyUnsupported {
         kind: String,
     },
+    /// Official WhatsApp: more than 24 hours since the customer last wrote, so free text is
+    /// refused (only approved templates may start a conversation again).
+    ReplyWindowClosed {
+        last_customer_message: String,
+    },
 }
 
 /// Why a form field cannot be accepted; the web app words it next to the field.

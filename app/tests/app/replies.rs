@@ -518,3 +518,63 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    official_whatsapp_refuses_free_text_after_24_hours,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let (_, wa, _) = chats(&app, &fakes).await;
+        // The customer wrote 25 hours ago (the gateway's timestamp).
+        let mut message =
+            fakes
+                .wa
+                .message_json(false, CUSTOMER_PHONE, "Иван", "chat", "Вчерашний вопрос");
+        message["time"] = json!(chrono::Utc::now().timestamp() - 25 * 3600);
+        fakes
+            .wa
+            .post_messages(&app.hook_url(wa).await, vec![message])
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let incoming = chat_message(&fakes, "Вчерашний вопрос");
+        // The WhatsApp provider is an official (1msg.io) gateway.
+        let p = app.provider(wa).await;
+        let mut settings = p.settings.clone();
+        if let svyazka_core::providers::Settings::Chatapi(s) = &mut settings {
+            s.api_url = format!("https://api.1msg.io/{WA_INSTANCE}");
+        }
+        let core = app.core().clone();
+        core.db(move |c| svyazka_core::providers::update_settings(c, wa, &settings))
+            .await
+            .unwrap();
+        core.providers.forget(wa);
+
+        let (reply, id) = answer(&fakes, &incoming, "Ответ через сутки").await;
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        let error = &reply.json()["error"];
+        assert_eq!(error["code"], "reply_timed_out");
+        assert!(
+            error["message"].as_str().unwrap().contains("24 hours"),
+            "{error}"
+        );
+        assert_eq!(operator_message(&fakes, id).status, "failed");
+        assert!(fakes.wa.sent_messages().is_empty());
+
+        // The history says why, in the admin's language.
+        let (status, html) = app.get_html("/replies").await;
+        assert_eq!(status, 200);
+        let html = unescape(&html);
+        assert!(html.contains("Ответ через сутки"), "{html}");
+        assert!(html.contains("Не доставлен"));
+        assert!(html.contains("больше 24 часов назад"), "{html}");
+        app.get("/lang/en").await;
+        let (_, html) = app.get_html("/replies").await;
+        let html = unescape(&html);
+        assert!(html.contains("Not delivered"));
+        assert!(html.contains("more than 24 hours ago"), "{html}");
+        app.stop().await;
+    }
+);

@@ -196,6 +196,7 @@ diesel::table! {
         external_user_id -> Text,
         messenger_provider_id -> BigInt,
         chat_id -> Text,
+        customer_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
     }
 }

@@ -195,6 +195,7 @@ async fn run_steps(
                     messenger,
                     source_provider_id: messenger.map(|_| bundle.source_provider_id),
                     chat_id: ctx.event.get("chat_id").and_then(Json::as_str),
+                    customer_time: ctx.event.get("time").and_then(Json::as_i64),
                 };
                 let result =
                     actions::execute(core, &target, &step.action, &inputs, &idem, earlier, origin)

@@ -273,6 +273,9 @@ async fn send_whatsapp(
         let message = step.reason.to_string();
         (step, SendingError::new(ErrorCode::General, message))
     };
+    if let Some(closed) = window_closed(provider, route) {
+        return Ok(Err(closed));
+    }
     let to = match WaRecipient::parse(&route.chat_id) {
         Ok(to) => to,
         Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
@@ -302,6 +305,43 @@ async fn send_whatsapp(
         Err(e) => Err((StepError::upstream(&e), errors::from_chatapi(&e))),
     })
 }
+
+/// Official WhatsApp (the Cloud API behind 1msg.io) takes free text only within 24 hours of
+/// the customer's last message; after that the reply fails at once with `reply_timed_out`
+/// rather than after a round trip the gateway would refuse. Unofficial gateways have no
+/// window.
+fn window_closed(provider: &crate::providers::Provider, route: &Route) -> Option<Failure> {
+    let crate::providers::Settings::Chatapi(s) = &provider.settings else {
+        return None;
+    };
+    let host = url::Url::parse(&s.api_url)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let official = OFFICIAL_WHATSAPP_HOSTS
+        .iter()
+        .any(|h| host == *h || host.ends_with(&format!(".{h}")));
+    let last = route.customer_at?;
+    if !official || crate::db::now() - last < chrono::Duration::hours(WINDOW_HOURS) {
+        return None;
+    }
+    let at = last.format("%Y-%m-%d %H:%M").to_string();
+    Some((
+        StepError::permanent(Reason::ReplyWindowClosed {
+            last_customer_message: at.clone(),
+        }),
+        SendingError::new(
+            ErrorCode::ReplyTimedOut,
+            format!(
+                "the customer last wrote at {at} UTC, more than {WINDOW_HOURS} hours ago: WhatsApp accepts only template messages now"
+            ),
+        ),
+    ))
+}
+
+/// Hosts of official WhatsApp (Cloud API) gateways.
+const OFFICIAL_WHATSAPP_HOSTS: [&str; 1] = ["1msg.io"];
+const WINDOW_HOURS: i64 = 24;
 
 async fn send_telegram(
     core: &Core,

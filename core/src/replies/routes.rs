@@ -2,6 +2,7 @@
 //! (RetailCRM provider, MG channel, our customer id there) → (messenger provider, chat); an
 //! operator's reply is routed by the same three, since MG's `external_chat_id` may be empty.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::mg_routes;
@@ -11,6 +12,8 @@ use crate::db::{AnyConnection, DbError, now};
 pub struct Route {
     pub messenger_provider_id: i64,
     pub chat_id: String,
+    /// When the customer last wrote, by the messenger's clock.
+    pub customer_at: Option<NaiveDateTime>,
 }
 
 /// Records (or moves) the route: the customer's latest conversation wins.
@@ -28,6 +31,7 @@ pub fn record(
         mg_routes::external_user_id.eq(external_user_id),
         mg_routes::messenger_provider_id.eq(route.messenger_provider_id),
         mg_routes::chat_id.eq(&route.chat_id),
+        mg_routes::customer_at.eq(route.customer_at),
         mg_routes::updated_at.eq(t),
     );
     let key = (
@@ -38,6 +42,7 @@ pub fn record(
     let changes = (
         mg_routes::messenger_provider_id.eq(route.messenger_provider_id),
         mg_routes::chat_id.eq(&route.chat_id),
+        mg_routes::customer_at.eq(route.customer_at),
         mg_routes::updated_at.eq(t),
     );
     crate::db::each_backend!(conn, |c| diesel::insert_into(mg_routes::table)
@@ -57,7 +62,11 @@ pub fn find(
 ) -> Result<Option<Route>, DbError> {
     Ok(mg_routes::table
         .find((provider_id, channel_id, external_user_id))
-        .select((mg_routes::messenger_provider_id, mg_routes::chat_id))
+        .select((
+            mg_routes::messenger_provider_id,
+            mg_routes::chat_id,
+            mg_routes::customer_at,
+        ))
         .first(conn)
         .optional()?)
 }

@@ -41,6 +41,9 @@ CREATE TABLE mg_routes (
     external_user_id TEXT NOT NULL,
     messenger_provider_id BIGINT NOT NULL,
     chat_id TEXT NOT NULL,
+    -- When the customer last wrote (the messenger's time): official WhatsApp refuses free
+    -- text 24 hours after it.
+    customer_at TIMESTAMP,
     updated_at TIMESTAMP NOT NULL,
     PRIMARY KEY (provider_id, channel_id, external_user_id)
 );

@@ -25,6 +25,8 @@ pub struct Origin<'a> {
     pub messenger: Option<&'a str>,
     pub source_provider_id: Option<i64>,
     pub chat_id: Option<&'a str>,
+    /// When the customer wrote (unix seconds, the messenger's clock).
+    pub customer_time: Option<i64>,
 }
 
 pub async fn execute(

@@ -190,6 +190,10 @@ pub async fn new_message(
         let route = Route {
             messenger_provider_id: source,
             chat_id: chat.to_owned(),
+            customer_at: origin
+                .customer_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.naive_utc()),
         };
         let (crm_id, user) = (target.id, customer_ext.clone());
         core.db(move |c| routes::record(c, crm_id, channel, &user, &route))
