@@ -349,6 +349,20 @@ both_backends!(wrong_secret_is_404, |backend| async move {
         let r = app.client.post(target).json(&body).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 404, "{target}");
     }
+    // The right address with a body MG would never send: refused, nothing stored.
+    for bad in ["{", r#"{"type":"message_sent","data":{"channel_id":"x"}}"#] {
+        let r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "general");
+    }
     // The right one works.
     let r = app.client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);

@@ -5,7 +5,6 @@
 
 use actix_web::{HttpResponse, http::StatusCode, web};
 use serde_json::json;
-use svyazka_core::hook_log;
 use svyazka_core::providers::transport;
 use svyazka_core::replies::changes::{self, Change};
 use svyazka_core::replies::{self, Stored, deliver};
@@ -31,7 +30,7 @@ pub async fn mg(
     let envelope: Envelope = match serde_json::from_slice(&body) {
         Ok(e) => e,
         Err(e) => {
-            return Ok(refuse(&state, provider.id, format!("invalid webhook body: {e}")).await);
+            return Ok(refuse(provider.id, format!("invalid webhook body: {e}")));
         }
     };
     match envelope.kind.as_str() {
@@ -42,19 +41,14 @@ pub async fn mg(
         _ => {
             // message_read, reactions, templates, types MG adds later: nothing the channels
             // declare, so nothing to do; MG only needs to hear that we got it.
-            hook_log::note(&state.core, provider.id, Ok(())).await;
             return Ok(HttpResponse::Ok().json(json!({})));
         }
     }
     let data: MessageSent = match serde_json::from_value(envelope.data.clone()) {
         Ok(d) => d,
         Err(e) => {
-            return Ok(refuse(
-                &state,
-                provider.id,
-                format!("invalid message_sent data: {e}"),
-            )
-            .await);
+            let why = format!("invalid message_sent data: {e}");
+            return Ok(refuse(provider.id, why));
         }
     };
     let key = replies::dedup_key(&data, &body);
@@ -65,7 +59,6 @@ pub async fn mg(
         .db(move |c| replies::store(c, provider_id, &data, &payload, &key, lease))
         .await
         .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
-    hook_log::note(&state.core, provider.id, Ok(())).await;
     let answer = match stored {
         Stored::New(row) => deliver::in_request(&state.core, row).await,
         Stored::Existing(row) => deliver::answer(&state.core, row.id).await,
@@ -85,10 +78,9 @@ async fn change(
         Ok(d) => d,
         Err(e) => {
             let why = format!("invalid {} data: {e}", envelope.kind);
-            return Ok(refuse(state, provider_id, why).await);
+            return Ok(refuse(provider_id, why));
         }
     };
-    hook_log::note(&state.core, provider_id, Ok(())).await;
     let what = if envelope.kind == "message_deleted" {
         Change::Delete
     } else {
@@ -112,8 +104,9 @@ fn respond(answer: &SentAnswer) -> HttpResponse {
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK)).json(body)
 }
 
-/// A body we cannot read: noted for the provider page, answered in MG's error shape.
-async fn refuse(state: &AppState, provider_id: i64, why: String) -> HttpResponse {
-    hook_log::note(&state.core, provider_id, Err(why.clone())).await;
+/// A body we cannot read: logged, answered in MG's error shape. Not noted on the provider
+/// page, whose last delivery is the trigger webhook's.
+fn refuse(provider_id: i64, why: String) -> HttpResponse {
+    tracing::warn!(provider = provider_id, error = %why, "MG webhook refused");
     HttpResponse::BadRequest().json(json!({ "error": SendingError::new(ErrorCode::General, why) }))
 }
