@@ -154,7 +154,8 @@ pub struct MgMessageRecord {
     /// RFC 3339.
     pub time: String,
     /// As MG shows it: "received" (a customer's), "sending", "sent" or "failed" (an
-    /// operator's, after the transport's answer or acknowledgement).
+    /// operator's, after the transport's answer or acknowledgement), "seen" once the
+    /// transport reports the customer read it.
     pub status: String,
     /// The transport's error for a failed operator message (`{"code","message",…}`).
     pub error: Option<Value>,

@@ -139,6 +139,24 @@ both_backends!(
         let m = operator_message(&fakes, id);
         assert_eq!(m.status, "sent");
         assert_eq!(m.external_id.as_deref(), Some(out.id.as_str()));
+
+        // The customer reads it: RetailCRM's chat shows it seen.
+        let providers = app.core().db(svyazka_core::providers::list).await.unwrap();
+        let wa = providers
+            .iter()
+            .find(|p| p.kind == svyazka_core::providers::ProviderKind::Chatapi)
+            .unwrap();
+        let hook = app.hook_url(wa.id).await;
+        let chat = format!("{CUSTOMER_PHONE}@c.us");
+        for status in ["delivered", "viewed", "viewed"] {
+            let r = fakes
+                .wa
+                .post_ack(&hook, &out.id, &chat, status)
+                .await
+                .unwrap();
+            assert_eq!(r.as_u16(), 200);
+        }
+        assert_eq!(operator_message(&fakes, id).status, "seen");
         app.stop().await;
     }
 );
@@ -404,6 +422,12 @@ both_backends!(
                 assert_eq!(text[op], change, "{kind} {op}");
             }
             assert_eq!(text["max_chars_count"], 4096);
+            // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
+            let read = if kind == "whatsapp" { "send" } else { "none" };
+            assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
+            // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
+            let read = if kind == "whatsapp" { "send" } else { "none" };
+            assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
             // No files: the operator is not offered what would fail.
             assert!(c["settings"].get("image").is_none() && c["settings"].get("file").is_none());
         }

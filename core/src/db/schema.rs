@@ -181,6 +181,7 @@ diesel::table! {
         send_started_at -> Nullable<Timestamp>,
         answer -> Nullable<Text>,
         acked_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
         next_attempt_at -> Timestamp,
         lease_until -> Nullable<Timestamp>,
         enqueued_at -> Nullable<Timestamp>,

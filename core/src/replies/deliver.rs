@@ -161,7 +161,7 @@ async fn acknowledge(core: &Core, reply: &Reply, decided: &Decided) -> Result<()
     }
 }
 
-async fn crm_transport(
+pub(crate) async fn crm_transport(
     core: &Core,
     provider_id: i64,
 ) -> Result<crate::retailcrm::MgTransport, StepError> {

@@ -14,6 +14,7 @@
 pub mod changes;
 pub mod deliver;
 pub mod errors;
+pub mod receipts;
 pub mod routes;
 
 use chrono::NaiveDateTime;
@@ -71,6 +72,7 @@ pub struct Reply {
     pub send_started_at: Option<NaiveDateTime>,
     pub answer: Option<String>,
     pub acked_at: Option<NaiveDateTime>,
+    pub read_at: Option<NaiveDateTime>,
     pub next_attempt_at: NaiveDateTime,
     pub lease_until: Option<NaiveDateTime>,
     pub enqueued_at: Option<NaiveDateTime>,

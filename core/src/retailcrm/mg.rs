@@ -229,6 +229,16 @@ impl MgTransport {
         Ok(())
     }
 
+    /// `POST /messages/read`: the customer read our message `external_id` (an operator's).
+    pub async fn mark_read(&self, channel_id: i64, external_id: &str) -> Result<(), MgError> {
+        let body = serde_json::json!({
+            "channel_id": channel_id,
+            "message": {"external_id": external_id},
+        });
+        let _: Value = self.call(Method::POST, "/messages/read", &body).await?;
+        Ok(())
+    }
+
     /// `POST /messages`: delivers a customer's message; returns the MG message id.
     pub async fn send_message(&self, message: &InboundMessage) -> Result<i64, MgError> {
         #[derive(Deserialize)]
@@ -350,9 +360,15 @@ impl Channel {
 
     /// The channel for one messenger type, with what the bridge can do there: text both ways,
     /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096). A
-    /// Telegram bot may also edit and delete what it sent, so operators may there.
+    /// Telegram bot may also edit and delete what it sent, so operators may there; the
+    /// WhatsApp gateway says when the customer read a reply, and MG hears it.
     pub fn for_messenger(kind: &str, name: &str) -> Self {
         let mut channel = Self::text_only(kind, name, 4096);
+        if kind == "whatsapp"
+            && let Some(status) = channel.settings.status.as_mut()
+        {
+            status.read = Some("send".to_owned());
+        }
         if kind == "telegram"
             && let Some(text) = channel.settings.text.as_mut()
         {

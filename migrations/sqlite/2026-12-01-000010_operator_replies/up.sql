@@ -22,6 +22,8 @@ CREATE TABLE mg_replies (
     send_started_at TIMESTAMP,
     answer TEXT,
     acked_at TIMESTAMP,
+    -- When the messenger said the customer read it (reported to MG then).
+    read_at TIMESTAMP,
     next_attempt_at TIMESTAMP NOT NULL,
     lease_until TIMESTAMP,
     enqueued_at TIMESTAMP,

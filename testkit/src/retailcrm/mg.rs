@@ -85,6 +85,9 @@ pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8]) -> Reply
         (m, ["messages", "ack"]) if m == Method::POST => {
             parse_body().and_then(|b| ack(state, &module, &b))
         }
+        (m, ["messages", "read"]) if m == Method::POST => {
+            parse_body().and_then(|b| mark_read(state, &module, &b))
+        }
         (m, ["messages"]) if m == Method::POST => {
             parse_body().and_then(|b| send_message(state, &module, &b))
         }
@@ -225,6 +228,34 @@ fn ack(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
         }
     }
     state.acks.push(body.clone());
+    Ok(json_response(200, &json!({})))
+}
+
+/// `POST /messages/read` `{channel_id, message: {id | external_id}}`: the customer read the
+/// message; MG shows it "seen".
+fn mark_read(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let mut body = body.clone();
+    // This method names the channel `channel_id` (MGSPEC), unlike the others.
+    body["channel"] = body.get("channel_id").cloned().unwrap_or(Value::Null);
+    let channel_id = body_channel(state, module, &body)?;
+    let message = body.get("message").filter(|m| m.is_object());
+    let id = message.and_then(|m| m.get("id")).and_then(Value::as_i64);
+    let external = message
+        .and_then(|m| m.get("external_id"))
+        .and_then(Value::as_str);
+    if id.is_none() && external.is_none() {
+        return Err(error(400, "message: this field is required"));
+    }
+    let found = state
+        .messages
+        .iter_mut()
+        .find(|m| {
+            m.channel_id == channel_id
+                && (id == Some(m.id)
+                    || (external.is_some() && m.external_id.as_deref() == external))
+        })
+        .ok_or_else(|| error(404, "Message not found"))?;
+    found.status = "seen".to_owned();
     Ok(json_response(200, &json!({})))
 }
 

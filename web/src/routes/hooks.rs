@@ -138,6 +138,13 @@ async fn chatapi(
     let Some(p) = provider(&state, ProviderKind::Chatapi, &path).await? else {
         return Ok(HttpResponse::NotFound().finish());
     };
+    // Operators' replies the customer read: noted and passed on to RetailCRM's chat.
+    let read = ingest::chatapi_read_receipts(&body);
+    if !read.is_empty() {
+        svyazka_core::replies::receipts::read(&state.core, p.id, read)
+            .await
+            .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    }
     store_parsed(&state, &p, ingest::parse_chatapi(&body)).await
 }
 
