@@ -184,22 +184,14 @@ async fn run_steps(
                     })
                     .await?;
                 }
-                // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
-                let idem = format!("svz-{}-{}", run.id, i + 1);
-                // Anything an earlier attempt sent went out after the run first started.
-                let earlier = earlier.map(|r| run.started_at.unwrap_or(r.started_at));
-                // Which messenger the event came from picks the RetailCRM chat channel.
-                let messenger = ctx.event.get("messenger").and_then(Json::as_str);
-                let result = actions::execute(
-                    core,
-                    &target,
-                    &step.action,
-                    &inputs,
-                    &idem,
-                    earlier,
-                    messenger,
-                )
-                .await;
+                let attempt = actions::Attempt {
+                    run_id,
+                    idem: &format!("svz-{}-{}", run.id, i + 1),
+                    // Anything an earlier attempt sent went out after the run first started.
+                    earlier: earlier.map(|r| run.started_at.unwrap_or(r.started_at)),
+                    messenger: ctx.event.get("messenger").and_then(Json::as_str),
+                };
+                let result = actions::execute(core, &target, &step.action, &inputs, &attempt).await;
                 (inputs, result)
             }
             Err(e) => (

@@ -18,15 +18,28 @@ use crate::reason::Reason;
 pub type Inputs = BTreeMap<String, String>;
 pub type Outputs = Map<String, Json>;
 
+/// Which attempt of which run a step call is: what actions need besides their inputs.
+pub struct Attempt<'a> {
+    pub run_id: i64,
+    /// Unique per run and step: lets RetailCRM and MG recognise a repeated create.
+    pub idem: &'a str,
+    /// When an earlier attempt of this step may have sent something (its answer lost to a
+    /// timeout or a dead worker); `None` on a first attempt.
+    pub earlier: Option<NaiveDateTime>,
+    /// The messenger the event came from, which picks the RetailCRM chat channel.
+    pub messenger: Option<&'a str>,
+}
+
 pub async fn execute(
     core: &Core,
     target: &Provider,
     action: &str,
     inputs: &Inputs,
-    idem: &str,
-    earlier: Option<NaiveDateTime>,
-    messenger: Option<&str>,
+    attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
+    let Attempt {
+        idem, messenger, ..
+    } = *attempt;
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
             retailcrm::new_contact(core, target, inputs).await
@@ -38,7 +51,7 @@ pub async fn execute(
             retailcrm::new_message(core, target, inputs, idem, messenger).await
         }
         (ProviderKind::Chatapi, "send_message") => {
-            chatapi::send_message(core, target, inputs, earlier).await
+            chatapi::send_message(core, target, inputs, attempt).await
         }
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await

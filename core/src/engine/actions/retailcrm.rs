@@ -43,12 +43,7 @@ pub async fn new_contact(
     let crm = clients::retailcrm(core, target)?;
     let lock = format!("retailcrm-contact:{}:{}:{phone}", crm.account, crm.site);
     let held = locks::acquire(core, &lock, core.config.lease)
-        .await
-        .map_err(|e| {
-            StepError::transient(Reason::Database {
-                detail: e.to_string(),
-            })
-        })?
+        .await?
         .ok_or_else(|| StepError::transient(Reason::ContactBeingCreated))?;
     let res = find_or_create_contact(&crm, &phone, inputs).await;
     held.release(core).await;
