@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod locks;
 pub mod messengers;
+pub mod metrics;
 pub mod providers;
 pub mod reachability;
 pub mod reason;

@@ -199,6 +199,13 @@ async fn run_steps(
                 Err(StepError::permanent(resolve_reason(e))),
             ),
         };
+        crate::metrics::get().step(
+            &step.action,
+            &crate::metrics::label_of(&target.kind),
+            target.id,
+            clock.elapsed(),
+            result.as_ref().err().map(|e| (&e.reason, e.is_transient())),
+        );
         let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
         let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outputs = result.as_ref().ok().map(|o| Json::Object(o.clone()));

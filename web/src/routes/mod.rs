@@ -1,4 +1,4 @@
-//! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
+//! URL map. Public: health, sign-in, static files, webhooks, metrics (with its token). Everything else needs a session.
 //! Every answer passes `error::localize`, so error pages are in the admin's language.
 
 pub mod auth;
@@ -6,6 +6,7 @@ pub mod bundles;
 pub mod health;
 pub mod home;
 pub mod hooks;
+pub mod metrics;
 pub mod providers;
 pub mod runs;
 pub mod static_files;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(from_fn(localize))
             .wrap(from_fn(security_headers))
+            .wrap(from_fn(metrics::count_webhooks))
             .configure(routes),
     );
 }
@@ -30,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
         .service(static_files::asset)
         .service(auth::switch_lang)
         .configure(hooks::configure)
