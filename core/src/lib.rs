@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod config;
 pub mod conversations;
 pub mod crypto;
+pub mod dashboard;
 pub mod data_dir;
 pub mod db;
 pub mod engine;
