@@ -15,7 +15,7 @@ use crate::db::DbError;
 use crate::db::schema::{bundles as b, runs};
 use crate::engine::events::TriggerPayload;
 use crate::engine::{StepError, clients};
-use crate::inbox::{self, InboxStatus};
+use crate::inbox::{self, InboxOutcome, InboxStatus};
 use crate::providers::Provider;
 
 /// Where the sample got to.
@@ -31,6 +31,8 @@ pub enum SampleState {
     },
     /// Could not become an event; the stored reason (JSON) says why.
     Failed { error: Option<String> },
+    /// Skipped without a failure (an order of another store); the stored reason says why.
+    Skipped { error: Option<String> },
     /// Not dispatched yet when we stopped waiting (no worker, or it is busy).
     Waiting,
 }
@@ -68,6 +70,9 @@ pub async fn follow(
     loop {
         let item = core.db(move |c| inbox::get(c, inbox_id)).await?;
         match item {
+            Some(item) if item.outcome == Some(InboxOutcome::OtherStore) => {
+                return Ok(SampleState::Skipped { error: item.error });
+            }
             Some(item) if item.status == InboxStatus::Done => {
                 let status = item
                     .event

@@ -4,6 +4,7 @@
 mod auth;
 mod channels;
 mod conversations;
+mod events;
 mod faults;
 mod flows;
 mod hardening;

@@ -11,16 +11,6 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-fn mailing_step() -> Vec<svyazka_core::bundles::Step> {
-    vec![step(
-        "send_message",
-        vec![
-            ("recipient", event_field("phone")),
-            ("text", template("Заказ №{{ number }}: {{ status }}")),
-        ],
-    )]
-}
-
 /// Waits until the inbox has `n` items and every one is done.
 async fn inbox_settled(app: &TestApp, n: i64) {
     let done = eventually(SETTLE, || async {
@@ -60,7 +50,7 @@ both_backends!(
         let fakes = Fakes::start();
         let crm = app.add_retailcrm(&fakes).await;
         let wa = app.add_chatapi(&fakes).await;
-        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_step())
+        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_steps())
             .await;
         let url = app.hook_url(crm).await;
         // Created in another status: nothing.
@@ -130,7 +120,7 @@ both_backends!(
             "deal_status_changed",
             &["send-to-delivery"],
             wa,
-            mailing_step(),
+            mailing_steps(),
         )
         .await;
         let url = app.hook_url(crm).await;
@@ -175,7 +165,7 @@ both_backends!(start_needs_a_status_or_any_status, |backend| async move {
         source_provider_id: crm,
         event_type: "new_deal".into(),
         target_provider_id: wa,
-        steps: mailing_step(),
+        steps: mailing_steps(),
     };
     let id = app
         .core()

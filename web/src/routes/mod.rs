@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod bundles;
+pub mod events;
 pub mod health;
 pub mod home;
 pub mod hooks;
+pub mod pager;
 pub mod providers;
 pub mod runs;
 pub mod static_files;
@@ -64,6 +66,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::rotate)
                 .service(providers::delete)
                 .configure(bundles::configure)
-                .configure(runs::configure),
+                .configure(runs::configure)
+                .configure(events::configure),
         );
 }
