@@ -48,6 +48,7 @@ async fn events_page_shows_matched_skipped_and_failed_events() {
     );
 
     // The mailing bundle (built in the editor by the flow 2 test; here only its effect counts).
+    app.login().await;
     let wa = app.add_chatapi(&fakes).await;
     app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_steps())
         .await;
