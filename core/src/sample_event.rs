@@ -17,6 +17,7 @@ use crate::engine::events::TriggerPayload;
 use crate::engine::{StepError, clients};
 use crate::inbox::{self, InboxOutcome, InboxStatus};
 use crate::providers::Provider;
+use crate::retailcrm::RetailCrmError;
 
 /// Where the sample got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +47,16 @@ pub async fn payload(
     created: bool,
 ) -> Result<TriggerPayload, StepError> {
     let crm = clients::retailcrm(core, provider)?;
-    let order = crm
-        .api
-        .order_get(order_id, Some(&crm.site))
-        .await
-        .map_err(|e| StepError::upstream(&e))?;
+    let status = match crm.api.order_get(order_id, Some(&crm.site)).await {
+        Ok(order) => order.status,
+        // Not in this key's store: RetailCRM would fire the trigger all the same, and the
+        // dispatch skips it as another store's order; the sample shows exactly that.
+        Err(RetailCrmError::NotFound { .. }) => String::new(),
+        Err(e) => return Err(StepError::upstream(&e)),
+    };
     Ok(TriggerPayload {
         id: order_id,
-        status: order.status,
+        status,
         event: if created { "new" } else { "status" }.to_string(),
     })
 }

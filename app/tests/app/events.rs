@@ -164,9 +164,31 @@ both_backends!(
         let (_, skipped) = app.get_html(&format!("/events/{}", stored[2].0)).await;
         assert!(unescape(&skipped).contains("«shop»"), "{skipped}");
 
+        // The test event for that order shows the same skip, and the event it stored.
+        let page = format!("/providers/{crm}");
+        let other_id = other.to_string();
+        let r = app
+            .submit(
+                &page,
+                &format!("/providers/{crm}/test-event"),
+                &[("order_id", other_id.as_str()), ("event", "new")],
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 200);
+        let html = unescape(&r.text().await.unwrap());
+        let outcome = html.split(r#"id="sample-outcome">"#).nth(1).unwrap();
+        assert!(
+            outcome.contains("заказ другого магазина — пропущен"),
+            "{outcome}"
+        );
+        assert!(outcome.contains(r#"id="sample-event-link""#), "{outcome}");
+        let stored = rows(&app).await;
+        assert_eq!(stored.len(), 6);
+        assert_eq!(stored[5].2.as_deref(), Some("other_store"));
+
         // Filters: by outcome, by provider (the provider page links there), both.
         let (_, html) = app.get_html("/events?outcome=other_store").await;
-        assert_eq!(outcomes(&html), ["other_store"]);
+        assert_eq!(outcomes(&html), ["other_store", "other_store"]);
         let (_, html) = app.get_html(&format!("/events?provider_id={wa}")).await;
         assert_eq!(outcomes(&html), ["not_listened"]);
         let (_, html) = app
@@ -178,7 +200,7 @@ both_backends!(
         // Bad filters are dropped with a note, the page still answers.
         let (status, html) = app.get_html("/events?outcome=bogus&provider_id=x").await;
         assert_eq!(status, 200);
-        assert_eq!(outcomes(&html).len(), 5);
+        assert_eq!(outcomes(&html).len(), 6);
         assert!(html.contains("run-filter-note"));
         // A trigger that cannot be read is refused, not stored; the page shows the refusal.
         let refused = reqwest::Client::new()
@@ -189,7 +211,7 @@ both_backends!(
             .unwrap();
         assert_eq!(refused.status().as_u16(), 400);
         let (_, html) = app.get_html("/events").await;
-        assert_eq!(outcomes(&html).len(), 5, "nothing stored");
+        assert_eq!(outcomes(&html).len(), 6, "nothing stored");
         let refusals = html
             .split(r#"id="event-refusals""#)
             .nth(1)
