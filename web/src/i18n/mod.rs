@@ -6,6 +6,7 @@ mod auth;
 mod base;
 mod bundles;
 pub mod catalog;
+mod events;
 mod home;
 mod msg;
 mod providers;
@@ -35,6 +36,7 @@ const TABLES: &[&[Row]] = &[
     reasons::LABELS,
     auth::LABELS,
     home::LABELS,
+    events::LABELS,
 ];
 
 impl Lang {

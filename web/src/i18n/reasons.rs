@@ -93,6 +93,7 @@ pub(super) const LABELS: &[Row] = &[
     ("tpl_too_long", "шаблон длиннее {max} символов", "the template is longer than {max} characters"),
     ("tpl_output_too_long", "заполненный шаблон длиннее {max} байт", "the filled-in template is longer than {max} bytes"),
     ("body_empty", "(пустой ответ)", "(an empty body)"),
+    ("r_other_store", "ключ провайдера видит только магазин «{site}», а этот заказ в нём не найден: заказ другого магазина пропущен. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера). RetailCRM ответил: ", "the provider's key sees only the store «{site}» and the order is not found there: an order of another store is skipped. To stop such triggers, add the store to the trigger's condition (see the provider's page). RetailCRM answered: "),
     ("r_contact_being_created", "этот контакт сейчас создаёт другой запуск; этот проверит ещё раз чуть позже", "another run is creating this contact right now; this one will look again shortly"),
     ("up_blocked", "адрес не вызывается", "the address is not called"),
     ("f_retype_secret", "адрес изменён: введите ключ заново (сохранённый ключ отправляется только на тот адрес, для которого он был введён)", "the address changed: enter the key again (a stored key is only sent to the address it was entered for)"),
@@ -308,6 +309,9 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         Reason::ProviderAddress { error } => domain(lang, error),
         Reason::Database { .. } => Msg::new(lang.t("r_database")),
         Reason::ContactBeingCreated => Msg::new(lang.t("r_contact_being_created")),
+        Reason::OtherStore { site, message } => {
+            Msg::new(lang.f("r_other_store", &[("site", site)])).quote(message)
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod bundles;
+pub mod events;
 pub mod health;
 pub mod home;
 pub mod hooks;
 pub mod metrics;
+pub mod pager;
 pub mod providers;
 pub mod runs;
 pub mod static_files;
@@ -67,6 +69,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::rotate)
                 .service(providers::delete)
                 .configure(bundles::configure)
-                .configure(runs::configure),
+                .configure(runs::configure)
+                .configure(events::configure),
         );
 }
