@@ -1,6 +1,7 @@
 // Bundle editor (Связки): inline name (Enter saves, Escape cancels); template fields edited as
 // text with parameter chips ("{{" opens the parameter list while typing, or click a parameter
-// button); a guard against losing unsaved cards when the chain is re-ordered.
+// button; Enter saves the card, Shift+Enter is a new line); a guard against losing unsaved
+// cards when the chain is re-ordered.
 // Without this script everything still works: the name is a one-field form, templates are
 // plain textareas with {{ field }} placeholders.
 (function () {
@@ -300,15 +301,17 @@
         }
         if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); closeList(); return; }
       }
-      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      // As the guide says: Enter confirms the text (saves the card); Shift+Enter is a new line.
+      if (ev.key === "Enter" && ev.shiftKey) {
         ev.preventDefault();
-        var form = ta.form;
-        if (form && form.requestSubmit) form.requestSubmit(); else if (form) form.submit();
+        document.execCommand("insertLineBreak");
         return;
       }
       if (ev.key === "Enter") {
         ev.preventDefault();
-        document.execCommand("insertLineBreak");
+        sync();
+        var form = ta.form;
+        if (form && form.requestSubmit) form.requestSubmit(); else if (form) form.submit();
       }
     });
 

@@ -20,6 +20,15 @@ pub enum WorkerProcessError {
     Queue(#[from] svyazka_worker::QueueError),
     #[error("worker stopped: {0}")]
     Stopped(String),
+    #[error("SVYAZKA_WORKER_METRICS_BIND: cannot listen on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "SVYAZKA_WORKER_METRICS_BIND needs SVYAZKA_METRICS_TOKEN: metrics are never served without it"
+    )]
+    MetricsWithoutToken,
 }
 
 pub async fn run() -> Result<(), WorkerProcessError> {
@@ -37,9 +46,50 @@ pub async fn run() -> Result<(), WorkerProcessError> {
         queue.backend_name(),
         core.config.worker_concurrency
     );
-    run_worker(core, queue, inbox, false, stop_signal())
+    let metrics = match core.config.worker_metrics_bind {
+        Some(addr) => Some(serve_metrics(addr, &core, &queue, &inbox)?),
+        None => None,
+    };
+    let res = run_worker(core, queue, inbox, false, stop_signal())
         .await
-        .map_err(|e| WorkerProcessError::Stopped(e.to_string()))
+        .map_err(|e| WorkerProcessError::Stopped(e.to_string()));
+    if let Some(server) = metrics {
+        server.stop(true).await;
+    }
+    res
+}
+
+/// The worker's own `/metrics` (its steps, upstream errors and rate-limit waits happen here,
+/// not in the web process), behind the same token.
+fn serve_metrics(
+    addr: std::net::SocketAddr,
+    core: &Core,
+    queue: &JobQueue,
+    inbox: &InboxWriter,
+) -> Result<actix_web::dev::ServerHandle, WorkerProcessError> {
+    use actix_web::{App, HttpServer, web};
+    if core.config.metrics_token.is_none() {
+        return Err(WorkerProcessError::MetricsWithoutToken);
+    }
+    let state = web::Data::new(svyazka_web::AppState::new(
+        core.clone(),
+        Jobs::new(queue.clone()),
+        inbox.clone(),
+    ));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .service(svyazka_web::routes::metrics::metrics)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(addr)
+    .map_err(|source| WorkerProcessError::MetricsBind { addr, source })?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    println!("svyazka worker: metrics on http://{addr}/metrics");
+    Ok(handle)
 }
 
 /// SIGTERM (docker stop, systemd, Kubernetes) or Ctrl-C.

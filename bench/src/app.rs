@@ -412,6 +412,23 @@ impl App {
         Ok(path)
     }
 
+    /// The machine, database and queue counters now (see `profile`); database counters only in
+    /// queue mode.
+    pub async fn host_sample(&mut self) -> anyhow::Result<crate::profile::HostSample> {
+        let db = match self.core_mode {
+            svyazka_core::Mode::Queue { .. } => {
+                self.db(|c| match c {
+                    AnyConnection::Postgresql(pg) => Ok(crate::profile::db_counters(pg)?),
+                    AnyConnection::Sqlite(_) => Ok(Default::default()),
+                })
+                .await?
+            }
+            svyazka_core::Mode::Embedded { .. } => Default::default(),
+        };
+        let redis = self._redis.as_ref().map(|r| r.url.clone());
+        Ok(crate::profile::sample(db, redis.as_deref()).await)
+    }
+
     fn pool(&mut self) -> anyhow::Result<Pool> {
         if let Some(p) = &self.pool {
             return Ok(p.clone());

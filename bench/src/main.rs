@@ -10,6 +10,7 @@
 mod app;
 mod load;
 mod procs;
+mod profile;
 mod report;
 mod scenarios;
 

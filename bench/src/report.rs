@@ -106,6 +106,9 @@ pub struct E2eResult {
     /// WARN/ERROR lines in the process logs.
     pub log_warnings: u64,
     pub procs: Vec<ProcReport>,
+    /// What one run cost each party (app, PostgreSQL, Redis, harness), and its commits, rows and
+    /// Redis commands; measured from the first post until the scenario settled.
+    pub cost: crate::profile::RunCost,
     pub cpu_ms_per_run: f64,
 }
 
@@ -562,6 +565,40 @@ impl Results {
             &self.e2e,
             false,
         );
+        if !self.e2e.is_empty() {
+            let _ = writeln!(
+                w,
+                "\n### Where one end-to-end run's time goes\n\nCPU ms per run by party over the window (first post → settled); PostgreSQL and Redis counted by process name, so only meaningful on a quiet machine. Commits and rows from `pg_stat_database`, Redis commands from `INFO commandstats` (queue mode).\n"
+            );
+            let _ = writeln!(
+                w,
+                "| scenario | app | PostgreSQL | Redis | harness (load + fakes) | other | machine busy % | commits/run | rows written/run | Redis cmds/run | top Redis commands/run |"
+            );
+            let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            for e in &self.e2e {
+                let c = &e.cost;
+                let top: Vec<String> = c
+                    .top_redis
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.1}"))
+                    .collect();
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    e.name,
+                    f2(c.app_ms),
+                    f2(c.postgres_ms),
+                    f2(c.redis_ms),
+                    f2(c.harness_ms),
+                    f2(c.other_ms),
+                    f0(c.machine_busy_pct),
+                    f1(c.commits),
+                    f1(c.rows_written),
+                    f1(c.redis_commands),
+                    top.join(", ")
+                );
+            }
+        }
         e2e_table(
             w,
             "Rate-limited end to end: fake RetailCRM enforcing 10 requests/s per key",

@@ -15,6 +15,7 @@ use svyazka_testkit::retailcrm::{ApiKey, FakeRetailCrm};
 use crate::app::{self, App, Bins, Layout, Services};
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::procs::{Proc, ProcReport, Sample, mib};
+use crate::profile;
 use crate::report::{
     ConversationResult, E2eResult, HelloResult, IngestResult, PgbenchResult, Probe,
 };
@@ -409,6 +410,7 @@ pub async fn e2e(
         request_timeout: Duration::from_secs(10),
         make,
     };
+    let host_before = app.host_sample().await?;
     let before = app.samples()?;
     let started = Instant::now();
     let deadline = started + s.e2e_timeout;
@@ -445,6 +447,10 @@ pub async fn e2e(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let run_errors = app.run_errors().await?;
+    // PostgreSQL publishes a backend's counters once it is idle, within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let host_after = app.host_sample().await?;
+    let app_settled = app.samples()?;
 
     // Exactly one message per order.
     let index: HashMap<String, u64> = (0..p.runs).map(|i| (first_name(i), i)).collect();
@@ -505,6 +511,12 @@ pub async fn e2e(
         sweeper_reenqueued,
         log_warnings,
         procs: reports(&names, &idle, &before, &after),
+        cost: profile::cost(
+            &host_before,
+            &host_after,
+            cpu_total(&before, &app_settled),
+            p.runs,
+        ),
         cpu_ms_per_run: if p.runs > 0 {
             cpu * 1e3 / p.runs as f64
         } else {

@@ -67,6 +67,10 @@ pub struct Config {
     /// trigger of the order in between, is RetailCRM repeating itself and runs nothing; later
     /// it runs again.
     pub trigger_repeat_window: Duration,
+    /// The bearer token Prometheus presents at `/metrics`; without it, `/metrics` does not exist.
+    pub metrics_token: Option<String>,
+    /// Where a `svyazka worker` process serves its own `/metrics` (it serves nothing else).
+    pub worker_metrics_bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -147,6 +151,18 @@ fn parse_networks(vars: &dyn Vars, var: &'static str) -> Result<Vec<ipnet::IpNet
                 .map_err(|_| err(var, format!("expected addresses or networks such as 10.0.0.1 or 172.16.0.0/12, got {s:?}")))
         })
         .collect()
+}
+
+/// A secret someone must present: long enough not to be guessed.
+fn parse_token(vars: &dyn Vars, var: &'static str) -> Result<Option<String>, ConfigError> {
+    match vars.get(var).map(|t| t.trim().to_string()) {
+        None => Ok(None),
+        Some(t) if t.len() < 16 => Err(err(
+            var,
+            "must be at least 16 characters (for example: openssl rand -hex 16)",
+        )),
+        Some(t) => Ok(Some(t)),
+    }
 }
 
 fn parse_minutes(
@@ -306,6 +322,16 @@ impl Config {
             stall_after: parse_ms(vars, "SVYAZKA_STALL_WARN_MS", 60_000)?,
             shutdown_grace: parse_ms(vars, "SVYAZKA_SHUTDOWN_GRACE_MS", 30_000)?,
             trigger_repeat_window: parse_ms(vars, "SVYAZKA_TRIGGER_REPEAT_MS", 600_000)?,
+            metrics_token: parse_token(vars, "SVYAZKA_METRICS_TOKEN")?,
+            worker_metrics_bind: match vars.get("SVYAZKA_WORKER_METRICS_BIND") {
+                None => None,
+                Some(b) => Some(b.trim().parse().map_err(|_| {
+                    err(
+                        "SVYAZKA_WORKER_METRICS_BIND",
+                        format!("expected host:port such as 0.0.0.0:9464, got {b:?}"),
+                    )
+                })?),
+            },
             embedded_worker,
             retailcrm_rps: parse_num(vars, "SVYAZKA_RETAILCRM_RPS", 10u32)?,
             db_pool_size: parse_num(vars, "SVYAZKA_DB_POOL", 16u32)?,

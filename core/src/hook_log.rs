@@ -36,6 +36,16 @@ pub fn get(conn: &mut AnyConnection, provider_id: i64) -> Result<Option<HookLog>
         .optional()?)
 }
 
+/// Every provider's last refused delivery, newest first (the Events page lists them: a body
+/// that could not be read is refused, so it is not stored as an event).
+pub fn refusals(conn: &mut AnyConnection) -> Result<Vec<HookLog>, DbError> {
+    Ok(hd::table
+        .filter(hd::last_error_at.is_not_null())
+        .order(hd::last_error_at.desc())
+        .select(HookLog::as_select())
+        .load(conn)?)
+}
+
 fn ensure_row(conn: &mut AnyConnection, provider_id: i64) -> Result<(), DbError> {
     let exists = hd::table
         .find(provider_id)

@@ -170,6 +170,13 @@ pub enum Reason {
     },
     /// Another run is creating the same contact right now (retried, then it finds it).
     ContactBeingCreated,
+    /// RetailCRM does not show the trigger's order to the provider's key, which reaches one
+    /// store (`site`) only: an order of another store (or one deleted since). The event is
+    /// skipped, not failed, and never retried. `message` is RetailCRM's own answer.
+    OtherStore {
+        site: String,
+        message: String,
+    },
     /// An operator's reply names a customer no messenger conversation of ours was posted
     /// into RetailCRM's chats for.
     ReplyNoRoute,

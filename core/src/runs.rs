@@ -389,6 +389,33 @@ fn write_step(conn: &mut AnyConnection, w: StepWrite<'_>) -> Result<(), DbError>
     Ok(())
 }
 
+/// How long before a window's start another run's send step may have started and still have
+/// delivered inside it (its call waited up to the upstream timeout).
+const SEND_CALL_SLACK_SECS: i64 = 300;
+
+/// Message ids that other runs' sends recorded as theirs since `since`. A retry that looks for
+/// its lost send in the gateway's history must not take another run's identical text to the
+/// same chat (an order back in a status a minute later) for its own.
+pub fn messages_sent_by_others(
+    conn: &mut AnyConnection,
+    run_id: i64,
+    since: NaiveDateTime,
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let outputs: Vec<Option<String>> = run_steps::table
+        .filter(run_steps::action.eq("send_message"))
+        .filter(run_steps::status.eq(StepStatus::Succeeded))
+        .filter(run_steps::run_id.ne(run_id))
+        .filter(run_steps::started_at.ge(since - chrono::Duration::seconds(SEND_CALL_SLACK_SECS)))
+        .select(run_steps::outputs)
+        .load(conn)?;
+    Ok(outputs
+        .iter()
+        .flatten()
+        .filter_map(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .filter_map(|o| o.get("message_id")?.as_str().map(str::to_owned))
+        .collect())
+}
+
 pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
     let t = now();
     diesel::update(runs::table.find(id))

@@ -15,8 +15,9 @@ use crate::db::DbError;
 use crate::db::schema::{bundles as b, runs};
 use crate::engine::events::TriggerPayload;
 use crate::engine::{StepError, clients};
-use crate::inbox::{self, InboxStatus};
+use crate::inbox::{self, InboxOutcome, InboxStatus};
 use crate::providers::Provider;
+use crate::retailcrm::RetailCrmError;
 
 /// Where the sample got to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub enum SampleState {
     },
     /// Could not become an event; the stored reason (JSON) says why.
     Failed { error: Option<String> },
+    /// Skipped without a failure (an order of another store); the stored reason says why.
+    Skipped { error: Option<String> },
     /// Not dispatched yet when we stopped waiting (no worker, or it is busy).
     Waiting,
 }
@@ -44,14 +47,16 @@ pub async fn payload(
     created: bool,
 ) -> Result<TriggerPayload, StepError> {
     let crm = clients::retailcrm(core, provider)?;
-    let order = crm
-        .api
-        .order_get(order_id, Some(&crm.site))
-        .await
-        .map_err(|e| StepError::upstream(&e))?;
+    let status = match crm.api.order_get(order_id, Some(&crm.site)).await {
+        Ok(order) => order.status,
+        // Not in this key's store: RetailCRM would fire the trigger all the same, and the
+        // dispatch skips it as another store's order; the sample shows exactly that.
+        Err(RetailCrmError::NotFound { .. }) => String::new(),
+        Err(e) => return Err(StepError::upstream(&e)),
+    };
     Ok(TriggerPayload {
         id: order_id,
-        status: order.status,
+        status,
         event: if created { "new" } else { "status" }.to_string(),
     })
 }
@@ -68,6 +73,9 @@ pub async fn follow(
     loop {
         let item = core.db(move |c| inbox::get(c, inbox_id)).await?;
         match item {
+            Some(item) if item.outcome == Some(InboxOutcome::OtherStore) => {
+                return Ok(SampleState::Skipped { error: item.error });
+            }
             Some(item) if item.status == InboxStatus::Done => {
                 let status = item
                     .event

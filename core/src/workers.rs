@@ -124,6 +124,10 @@ pub fn alive_on(conn: &mut AnyConnection, hostname: &str) -> Result<bool, DbErro
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backlog {
     pub waiting: i64,
+    /// Of those, webhooks not yet dispatched.
+    pub inbox: i64,
+    /// Of those, runs.
+    pub runs: i64,
     /// Since when the longest-waiting item has been due.
     pub oldest: Option<NaiveDateTime>,
 }
@@ -164,6 +168,8 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
         .first(conn)?;
     Ok(Backlog {
         waiting: inbox_n + runs_n,
+        inbox: inbox_n,
+        runs: runs_n,
         oldest: [inbox_oldest, runs_oldest].into_iter().flatten().min(),
     })
 }

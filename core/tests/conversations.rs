@@ -16,7 +16,7 @@ use svyazka_core::bundles::{self, BundleState, NewBundle};
 use svyazka_core::config::Mode;
 use svyazka_core::db::schema::{inbox as inbox_rows, locks as lock_rows, providers};
 use svyazka_core::db::{self, AnyConnection, now};
-use svyazka_core::inbox::{self, Dedup, InboxKind, InboxStatus, NewItem, Stored};
+use svyazka_core::inbox::{self, Dedup, InboxKind, InboxOutcome, InboxStatus, NewItem, Stored};
 use svyazka_core::runs::{self, RunStatus};
 use svyazka_core::{conversations, locks};
 
@@ -131,7 +131,7 @@ fn inbox_in_order(c: &mut AnyConnection) {
 
     // Dispatched: it hands on to the next, which is now taken; the sweeper leaves it to the
     // hand-over until the grace has passed.
-    inbox::finish(c, a1, None).unwrap();
+    inbox::finish(c, a1, None, InboxOutcome::NotListened, None).unwrap();
     assert_eq!(inbox::hand_on(c, &first).unwrap(), Some(a2));
     assert!(
         inbox::take_due(c, Duration::minutes(10), 100)
@@ -150,7 +150,7 @@ fn inbox_in_order(c: &mut AnyConnection) {
     assert_eq!(inbox::hand_on(c, &second).unwrap(), Some(a3));
     let third = inbox::claim(c, a3, LEASE).unwrap().expect("its turn");
     assert_eq!(third.status, InboxStatus::Processing);
-    inbox::finish(c, a3, None).unwrap();
+    inbox::finish(c, a3, None, InboxOutcome::NotListened, None).unwrap();
     assert_eq!(inbox::hand_on(c, &third).unwrap(), None, "the last one");
 }
 

@@ -22,7 +22,7 @@ pub struct PageCtx {
     pub lang: Lang,
     pub csrf: String,
     pub admin: Option<String>,
-    /// Which navigation entry is current ("providers", "bundles", "runs", or "").
+    /// Which navigation entry is current ("providers", "bundles", "runs", "events", or "").
     pub nav: &'static str,
     pub htmx: bool,
     pub session: Session,
@@ -37,7 +37,7 @@ impl PageCtx {
             lang: Lang::from_request(req),
             csrf: session::csrf_token(&session),
             admin: session::admin_name(&session),
-            nav: ["providers", "bundles", "runs"]
+            nav: ["providers", "bundles", "runs", "events"]
                 .into_iter()
                 .find(|s| *s == section)
                 .unwrap_or(""),

@@ -92,7 +92,7 @@ pub async fn run_worker(
     };
     // No new step starts from here on; what runs finishes its step or is released.
     core.closing.begin();
-    drop(telegram_poller);
+    telegram_poller.stop().await;
     drop(sweeper);
     ctx.tasks.close();
     let in_flight = ctx.tasks.len();

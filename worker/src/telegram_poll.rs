@@ -3,8 +3,10 @@
 //! workers, see `svyazka_core::telegram_poll`) it starts a task that renews the lease and calls
 //! `getUpdates`; the updates go through the webhook writer, which announces them to the queue.
 //!
-//! Stopping the worker aborts the tasks; each gives its lease back as it is dropped, so a
-//! restarted process (or another worker) takes over at once instead of after the lease expires.
+//! Stopping the worker cancels the tasks at a safe point (never while a lease write is in
+//! flight) and waits for them; each gives its lease back as it ends, so a restarted process
+//! (or another worker) takes over at once instead of after the lease expires. Dropping the
+//! handle without `stop` aborts them, and the leases still go back (see `Lease`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use svyazka_core::Core;
 use svyazka_core::inbox::writer::InboxWriter;
 use svyazka_core::telegram_poll::{self, PollError};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// How long one `getUpdates` waits for something new. A new message ends the wait at once.
 const POLL_TIMEOUT_SECS: u32 = 10;
@@ -23,20 +26,51 @@ const MAX_BACKOFF: Duration = Duration::from_secs(20);
 /// The provider list is re-read at the sweep interval, but at least this often.
 const MAX_LIST_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Aborts its task when dropped, so stopping the worker stops the pollers with it.
-pub struct PollerGuard(JoinHandle<()>);
+/// How long `stop` waits for the pollers to give their leases back.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A polling task: cancelled and awaited by `stop`, aborted when dropped.
+pub struct PollerGuard {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl PollerGuard {
+    fn spawn(cancel: CancellationToken, f: impl Future<Output = ()> + Send + 'static) -> Self {
+        PollerGuard {
+            cancel,
+            task: tokio::spawn(f),
+        }
+    }
+
+    /// Cancels the task and waits (a little) until it has given its leases back.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("Telegram poller did not stop in time; aborted");
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
 
 impl Drop for PollerGuard {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
 pub fn spawn(core: Core, inbox: InboxWriter) -> PollerGuard {
-    PollerGuard(tokio::spawn(supervise(core, inbox)))
+    let cancel = CancellationToken::new();
+    PollerGuard::spawn(cancel.clone(), supervise(core, inbox, cancel))
 }
 
-async fn supervise(core: Core, inbox: InboxWriter) {
+async fn supervise(core: Core, inbox: InboxWriter, cancel: CancellationToken) {
     // Unique per process: two processes must never believe they hold the same lease.
     let holder = format!(
         "{}-{}",
@@ -47,8 +81,12 @@ async fn supervise(core: Core, inbox: InboxWriter) {
     let mut tick = tokio::time::interval(core.config.sweep_interval.min(MAX_LIST_INTERVAL));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
-        pollers.retain(|_, p| !p.0.is_finished());
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        pollers.retain(|_, p| !p.is_finished());
         let ids = match core.db(telegram_poll::polled_provider_ids).await {
             Ok(ids) => ids,
             Err(e) => {
@@ -66,13 +104,16 @@ async fn supervise(core: Core, inbox: InboxWriter) {
                 .await
             {
                 Ok(true) => {
-                    let task = tokio::spawn(poll_provider(
-                        core.clone(),
-                        inbox.clone(),
-                        id,
-                        holder.clone(),
-                    ));
-                    pollers.insert(id, PollerGuard(task));
+                    // The guard exists before the task runs: a task aborted before its first
+                    // poll still drops it, and the lease goes back.
+                    let lease = Lease {
+                        core: core.clone(),
+                        provider_id: id,
+                        holder: holder.clone(),
+                    };
+                    let token = cancel.child_token();
+                    let task = poll_provider(core.clone(), inbox.clone(), lease, token.clone());
+                    pollers.insert(id, PollerGuard::spawn(token, task));
                 }
                 // Another worker polls this bot.
                 Ok(false) => {}
@@ -82,6 +123,7 @@ async fn supervise(core: Core, inbox: InboxWriter) {
             }
         }
     }
+    futures::future::join_all(pollers.into_values().map(PollerGuard::stop)).await;
 }
 
 /// Gives the lease back when the polling task ends or is aborted. Drop cannot wait for the
@@ -128,17 +170,23 @@ async fn record(core: &Core, id: i64, message: Option<String>) {
     }
 }
 
-async fn poll_provider(core: Core, inbox: InboxWriter, id: i64, holder: String) {
-    let _lease = Lease {
-        core: core.clone(),
-        provider_id: id,
-        holder: holder.clone(),
-    };
+/// Sleeps, unless cancelled first; says whether to go on.
+async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
+    tokio::select! {
+        () = cancel.cancelled() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}
+
+async fn poll_provider(core: Core, inbox: InboxWriter, lease: Lease, cancel: CancellationToken) {
+    let (id, holder) = (lease.provider_id, lease.holder.clone());
     tracing::info!(provider = id, "receiving Telegram updates by getUpdates");
     let mut backoff = Duration::ZERO;
     // The error last written to the provider (shown on its page), cleared on the next success.
     let mut reported: Option<String> = None;
-    loop {
+    // Cancellation is looked at only here and while waiting, never during the lease renewal:
+    // a renewal committing after the guard's release would hold the lease for nothing.
+    while !cancel.is_cancelled() {
         let h = holder.clone();
         match core
             .db(move |c| telegram_poll::claim_lease(c, id, &h, LEASE))
@@ -152,11 +200,17 @@ async fn poll_provider(core: Core, inbox: InboxWriter, id: i64, holder: String) 
             Err(e) => {
                 tracing::warn!(provider = id, error = %e, "Telegram polling: cannot renew the lease");
                 backoff = next_backoff(backoff);
-                tokio::time::sleep(backoff).await;
+                pause(&cancel, backoff).await;
                 continue;
             }
         }
-        match telegram_poll::poll_once(&core, &inbox, id, POLL_TIMEOUT_SECS).await {
+        // Cancelling a poll is safe: what it stored stays stored, and Telegram repeats what was
+        // not confirmed, which the inbox recognises.
+        let polled = tokio::select! {
+            () = cancel.cancelled() => break,
+            polled = telegram_poll::poll_once(&core, &inbox, id, POLL_TIMEOUT_SECS) => polled,
+        };
+        match polled {
             Ok(_) => {
                 backoff = Duration::ZERO;
                 if reported.take().is_some() {
@@ -180,7 +234,7 @@ async fn poll_provider(core: Core, inbox: InboxWriter, id: i64, holder: String) 
                     }
                 }
                 backoff = next_backoff(backoff);
-                tokio::time::sleep(backoff).await;
+                pause(&cancel, backoff).await;
             }
         }
     }

@@ -98,3 +98,41 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_retried_send_is_not_taken_for_another_runs_identical_message,
+    |backend| async move {
+        let Some((app, fakes, crm, wa)) = connected(backend).await else {
+            return;
+        };
+        app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
+        let url = app.hook_url(crm).await;
+        let anna = json!({"status": "new", "firstName": "Анна", "phone": "+79991234567"});
+        let (_, reply) = fakes
+            .crm
+            .create_order_and_fire(&url, "shop", anna.clone())
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200);
+        app.settled_runs(1, SETTLE).await;
+        // A second order a moment later greets her with the very same words, and its first
+        // send fails: the retry finds the first order's message in the history, which is not
+        // its own.
+        fakes.wa.fail_next(1);
+        fakes
+            .crm
+            .create_order_and_fire(&url, "shop", anna)
+            .await
+            .unwrap();
+        let runs = app.settled_runs(2, SETTLE).await;
+        assert!(runs.iter().all(|r| r.status == "succeeded"), "{runs:?}");
+        assert!(
+            runs.iter().any(|r| r.attempts >= 2),
+            "the second send was retried"
+        );
+        let sent = fakes.wa.sent_messages();
+        assert_eq!(sent.len(), 2, "each order's greeting reached her");
+        assert!(sent.iter().all(|m| m.body == "Здравствуйте, Анна!"));
+        app.stop().await;
+    }
+);

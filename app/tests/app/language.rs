@@ -43,6 +43,9 @@ const ALLOWED: &[&str] = &[
     "htmx",
     "Svyazka",
     "BotFather",
+    // Key names in the editor's hints.
+    "Enter",
+    "Shift",
     // The language switch.
     "RU",
     "EN",
@@ -901,6 +904,12 @@ async fn walk(backend: Backend, lang: Lang) {
     w.get(&format!("/runs?bundle_id={flow2}")).await;
     for r in &runs {
         w.get(&format!("/runs/{}", r.id)).await;
+    }
+    // The events behind them, with each outcome.
+    w.get("/events").await;
+    w.get("/events?outcome=failed&provider_id=abc").await;
+    for r in &runs {
+        w.get(&format!("/events/{}", r.inbox_id)).await;
     }
     let done = runs.iter().find(|r| r.status == "succeeded").unwrap();
     let (status, _) = w.post(&format!("/runs/{}/replay", done.id), &[]).await;

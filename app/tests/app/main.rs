@@ -4,6 +4,8 @@
 mod auth;
 mod channels;
 mod conversations;
+mod dashboard;
+mod events;
 mod faults;
 mod flows;
 mod hardening;

@@ -10,16 +10,6 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-fn mailing_step() -> Vec<svyazka_core::bundles::Step> {
-    vec![step(
-        "send_message",
-        vec![
-            ("recipient", event_field("phone")),
-            ("text", template("Заказ №{{ number }}: {{ status }}")),
-        ],
-    )]
-}
-
 both_backends!(
     retailcrm_page_gives_the_whole_trigger_setup,
     |backend| async move {
@@ -107,7 +97,7 @@ both_backends!(
         let error = html.split(r#"id="hook-last-error">"#).nth(1).unwrap();
         assert!(error.contains("id is missing"), "{html}");
         // A good one: the last delivery time appears (noted before the endpoint answers).
-        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_step())
+        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_steps())
             .await;
         let (order, reply) = fakes
             .crm

@@ -119,12 +119,42 @@ async fn web_enqueues_and_a_worker_process_executes_with_retries() {
         "the web process itself runs no jobs in queue mode"
     );
 
-    let _worker = AppProcess::worker(&app_vars(&app, &extra));
+    // The worker serves its own metrics: its steps happen there, not in the web process.
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let mut vars = app_vars(&app, &extra);
+    vars.insert(
+        "SVYAZKA_METRICS_TOKEN".into(),
+        "worker-metrics-token-0001".into(),
+    );
+    vars.insert(
+        "SVYAZKA_WORKER_METRICS_BIND".into(),
+        metrics_addr.to_string(),
+    );
+    let _worker = AppProcess::worker(&vars);
     let sent = eventually(Duration::from_secs(30), || async {
         (fakes.wa.sent_count() == 1).then_some(())
     })
     .await;
     assert!(sent.is_some(), "the worker process executed the job");
+    let metrics_url = format!("http://{metrics_addr}/metrics");
+    let anonymous = app.client.get(&metrics_url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let text = app
+        .client
+        .get(&metrics_url)
+        .bearer_auth("worker-metrics-token-0001")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"svyazka_step_duration_seconds_count{action="send_message",provider_kind="chatapi",outcome="succeeded"} 1"#),
+        "{text}"
+    );
     use diesel::prelude::*;
     use svyazka_core::db::schema::inbox;
     let attempts: i32 = app

@@ -11,16 +11,6 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-fn mailing_step() -> Vec<svyazka_core::bundles::Step> {
-    vec![step(
-        "send_message",
-        vec![
-            ("recipient", event_field("phone")),
-            ("text", template("Заказ №{{ number }}: {{ status }}")),
-        ],
-    )]
-}
-
 /// Waits until the inbox has `n` items and every one is done.
 async fn inbox_settled(app: &TestApp, n: i64) {
     let done = eventually(SETTLE, || async {
@@ -60,7 +50,7 @@ both_backends!(
         let fakes = Fakes::start();
         let crm = app.add_retailcrm(&fakes).await;
         let wa = app.add_chatapi(&fakes).await;
-        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_step())
+        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, mailing_steps())
             .await;
         let url = app.hook_url(crm).await;
         // Created in another status: nothing.
@@ -130,7 +120,7 @@ both_backends!(
             "deal_status_changed",
             &["send-to-delivery"],
             wa,
-            mailing_step(),
+            mailing_steps(),
         )
         .await;
         let url = app.hook_url(crm).await;
@@ -175,7 +165,7 @@ both_backends!(start_needs_a_status_or_any_status, |backend| async move {
         source_provider_id: crm,
         event_type: "new_deal".into(),
         target_provider_id: wa,
-        steps: mailing_step(),
+        steps: mailing_steps(),
     };
     let id = app
         .core()
@@ -238,3 +228,53 @@ both_backends!(start_needs_a_status_or_any_status, |backend| async move {
     assert_eq!(app.runs().await.len(), 1);
     app.stop().await;
 });
+
+both_backends!(
+    source_of_a_new_contact_is_the_provider_type_picked_in_the_editor,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = app.add_chatapi(&fakes).await;
+        let bundle = app
+            .bundle(
+                wa,
+                "incoming_message",
+                &[],
+                crm,
+                vec![step(
+                    "new_contact",
+                    vec![
+                        ("phone", event_field("sender_id")),
+                        ("name", event_field("sender_name")),
+                        ("source", event_field("provider_type")),
+                    ],
+                )],
+            )
+            .await;
+        // The editor offers the provider's type and name among the event's fields, and a text
+        // parameter opens ready to type (plain text is a template with no parameters).
+        let (_, page) = app.get_html(&format!("/bundles/{bundle}")).await;
+        let page = unescape(&page);
+        assert!(
+            page.contains(r#"<option value="event:provider_type" selected>"#),
+            "{page}"
+        );
+        assert!(page.contains("Тип провайдера") && page.contains("Название провайдера"));
+        assert!(page.contains("Enter — подтвердить"));
+        let url = app.hook_url(wa).await;
+        fakes
+            .wa
+            .post_incoming(&url, "79991234567", "Иван", "Здравствуйте")
+            .await
+            .unwrap();
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+        let customers = fakes.crm.customers();
+        assert_eq!(customers.len(), 1);
+        assert_eq!(customers[0]["source"]["source"], "WhatsApp (ChatAPI)");
+        app.stop().await;
+    }
+);

@@ -242,7 +242,7 @@ both_backends!(list_is_paginated_fifty_a_page, |backend| async move {
                     &payload,
                 )?
                 .id();
-                inbox::finish(c, item, None)?;
+                inbox::finish(c, item, None, inbox::InboxOutcome::Started, None)?;
                 runs::create(c, &b, item, &json!({"order_id": i, "phone": "79990000000"}))?;
                 let run = runs::queued_for_inbox(c, item)?[0];
                 if i % 10 == 0 {
@@ -316,7 +316,7 @@ both_backends!(list_is_paginated_fifty_a_page, |backend| async move {
                 &payload,
             )?
             .id();
-            inbox::finish(c, item, None)?;
+            inbox::finish(c, item, None, inbox::InboxOutcome::Started, None)?;
             runs::create(
                 c,
                 &b,

@@ -626,6 +626,17 @@ pub fn flow2_steps() -> Vec<svyazka_core::bundles::Step> {
     )]
 }
 
+/// The mailing recipe: an order's status → WhatsApp `Заказ №{{ number }}: {{ status }}`.
+pub fn mailing_steps() -> Vec<svyazka_core::bundles::Step> {
+    vec![step(
+        "send_message",
+        vec![
+            ("recipient", event_field("phone")),
+            ("text", template("Заказ №{{ number }}: {{ status }}")),
+        ],
+    )]
+}
+
 /// The page text with HTML entities decoded, for assertions on what a user reads.
 pub fn unescape(html: &str) -> String {
     html.replace("&#34;", "\"")

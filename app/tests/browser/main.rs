@@ -13,6 +13,7 @@ pub mod support;
 
 mod bench;
 mod browser;
+mod events;
 mod plain;
 mod providers;
 
@@ -349,9 +350,11 @@ async fn new_deal_bundle_with_template_built_in_the_browser_queue_mode() {
     new_deal_bundle_with_template(Backend::Postgres).await;
 }
 
-/// Flow 2 (the guide's chat-bot by order status): RetailCRM «Новая сделка» in one status →
-/// WhatsApp «Отправить сообщение» with a template typed with a chip; the fake RetailCRM fires
-/// its trigger; the gateway got exactly that text for the order's phone.
+/// Flow 2 as the guide words it (the chat-bot by order status): RetailCRM «Новая сделка» with
+/// one status chosen → WhatsApp «Отправить сообщение»; «Текст сообщения» typed straight away,
+/// a parameter inserted as a chip, Shift+Enter for a new line, Enter to confirm. Then an order
+/// that already exists moves through statuses: exactly one message, when it moves into the
+/// chosen one; none on creation in or moves into the others.
 async fn new_deal_bundle_with_template(backend: Backend) {
     let fakes = Fakes::start();
     let Some(deployment) = deploy(backend).await else {
@@ -387,15 +390,14 @@ async fn new_deal_bundle_with_template(backend: Backend) {
     b.click("#save-statuses").await;
     b.wait_text("#statuses-status", "Сохранено").await;
 
-    // «Получатель» ← RetailCRM «Телефон контакта»; «Текст сообщения» ← a template with a chip.
+    // «Получатель» ← RetailCRM «Телефон контакта».
     b.choose(
         "#s1-recipient-src",
         Some("RetailCRM · Новая сделка"),
         "RetailCRM: Телефон контакта",
     )
     .await;
-    b.choose("#s1-text-src", Some("Свой текст"), "Шаблон с параметрами")
-        .await;
+    // «Текст сообщения»: typed at once (no source to pick first), a chip, a new line, Enter.
     b.click("#s1-text-tpl-editor").await;
     b.fields += 1;
     b.type_keys("#s1-text-tpl-editor", "Здравствуйте, {{first")
@@ -404,14 +406,23 @@ async fn new_deal_bundle_with_template(backend: Backend) {
     b.type_keys("#s1-text-tpl-editor", "\u{e007}!").await;
     b.find("#s1-text-tpl-editor .chip[data-var=first_name]")
         .await;
+    b.type_keys(
+        "#s1-text-tpl-editor",
+        "\u{e008}\u{e007}\u{e000}Ваш заказ согласован.",
+    )
+    .await;
     b.wait_text("#s1-text-preview", "Здравствуйте, Анна!").await;
-    save_step(&mut b, 1).await;
+    b.type_keys("#s1-text-tpl-editor", "\u{e007}").await;
+    b.wait_text("#step-1-status", "Сохранено").await;
     let stored = stored_bundle(app, id).await;
-    assert_eq!(
-        stored.steps[0].params.get("text"),
-        Some(&svyazka_core::bundles::Value::Template {
-            text: "Здравствуйте, {{ first_name }}!".into()
-        })
+    let text = match stored.steps[0].params.get("text") {
+        Some(svyazka_core::bundles::Value::Template { text }) => text.clone(),
+        other => panic!("the text is not a template: {other:?}"),
+    };
+    assert!(
+        text.starts_with("Здравствуйте, {{ first_name }}!\n")
+            && text.ends_with("\nВаш заказ согласован."),
+        "{text:?}"
     );
     assert_eq!(stored.status_filter, ["client-confirmed"]);
 
@@ -436,24 +447,27 @@ async fn new_deal_bundle_with_template(backend: Backend) {
         b.clicks, b.fields
     );
 
-    // An order in another status does nothing; one in the chosen status sends the greeting.
-    let (_, reply) = fakes
+    // An existing order: created in another status, moved into a third one: nothing.
+    let (order, reply) = fakes
         .crm
         .create_order_and_fire(
             &hook,
             "shop",
-            json!({"status": "new", "firstName": "Пётр", "phone": "+79990000001"}),
+            json!({"status": "new", "firstName": "Анна", "lastName": "Петрова", "phone": "+7 (999) 765-43-21"}),
         )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let (_, reply) = fakes
+    let reply = fakes
         .crm
-        .create_order_and_fire(
-            &hook,
-            "shop",
-            json!({"status": "client-confirmed", "firstName": "Анна", "lastName": "Петрова", "phone": "+7 (999) 765-43-21"}),
-        )
+        .change_status_and_fire(&hook, order, "assembling")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // Moved into the chosen status: the one message.
+    let reply = fakes
+        .crm
+        .change_status_and_fire(&hook, order, "client-confirmed")
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -463,13 +477,29 @@ async fn new_deal_bundle_with_template(backend: Backend) {
     assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0]);
     let sent = fakes.wa.sent_messages();
     assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0].body, "Здравствуйте, Анна!");
+    assert!(
+        sent[0].body.starts_with("Здравствуйте, Анна!\n")
+            && sent[0].body.ends_with("\nВаш заказ согласован."),
+        "{:?}",
+        sent[0].body
+    );
     let to = format!(
         "{} {}",
         sent[0].chat_id,
         sent[0].phone.clone().unwrap_or_default()
     );
     assert!(to.contains("79997654321"), "sent to {to}");
+
+    // The Events page tells the three triggers apart.
+    b.click_text("События").await;
+    b.wait_path("/events").await;
+    b.wait_text("#events-table", "запущены связки").await;
+    let table = b.text("#events-table").await;
+    assert_eq!(
+        table.matches("статус не выбран ни в одной связке").count(),
+        2,
+        "{table}"
+    );
 
     b.goto(&format!("/bundles/{id}")).await;
     b.find("#statuses fieldset.status-group").await;
@@ -496,9 +526,9 @@ async fn start_is_refused_naming_the_unmapped_parameter() {
     add_chatapi(&mut b, &fakes).await;
     let id = new_bundle(&mut b, CRM_OPTION, WA_OPTION, "Смена статуса сделки", None).await;
     // Only the text is filled; «Получатель» stays unmapped.
-    b.choose("#s1-text-src", Some("Свой текст"), "Значение")
+    b.click("#s1-text-tpl-editor").await;
+    b.type_keys("#s1-text-tpl-editor", "Ваш заказ передан в доставку")
         .await;
-    b.fill("#s1-text-lit", "Ваш заказ передан в доставку").await;
     save_step(&mut b, 1).await;
 
     b.click_text("Запустить связку").await;

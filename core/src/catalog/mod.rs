@@ -43,6 +43,8 @@ pub struct ParamDef {
     pub default: Option<&'static str>,
 }
 
+/// Every event also carries its provider's type and name (`provider_type`, `provider_name`):
+/// what «Источник» of a new contact is usually filled with.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EventDef {
     pub key: &'static str,

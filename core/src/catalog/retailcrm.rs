@@ -13,6 +13,8 @@ const ORDER_FIELDS: &[FieldDef] = &[
     f("total", Number, "2490"),
     f("site", Text, "shop"),
     f("created_at", Text, "2026-11-29 10:00:00"),
+    f("provider_type", Text, "RetailCRM"),
+    f("provider_name", Text, "Мой RetailCRM"),
 ];
 
 pub const EVENTS: &[EventDef] = &[

@@ -13,6 +13,8 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("time", Number, "1764410000"),
         // Which RetailCRM chat channel the conversation belongs to.
         f("messenger", Text, "telegram"),
+        f("provider_type", Text, "Telegram"),
+        f("provider_name", Text, "Telegram бот"),
     ],
     status_filter: false,
 }];

@@ -153,9 +153,10 @@ impl Manager {
                 // crashes (a 200 on a webhook means the row is in the WAL) at a fraction of FULL's cost.
                 // The page cache is per connection too: 1 MiB each instead of SQLite's 2 MiB
                 // keeps a full pool within the embedded process' memory budget; the OS caches
-                // the file anyway.
+                // the file anyway. busy_timeout goes first: switching to WAL needs a lock, and a
+                // connection opened while another one writes must wait for it, not fail.
                 c.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA cache_size = -1024;",
                 )
                 .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

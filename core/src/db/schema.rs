@@ -42,6 +42,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         conversation -> Nullable<Text>,
+        outcome -> Nullable<Text>,
     }
 }
 

@@ -14,10 +14,11 @@ use crate::Core;
 use crate::bundles;
 use crate::conversations;
 use crate::db::DbError;
-use crate::inbox::{self, InboxItem, InboxKind};
+use crate::inbox::{self, InboxItem, InboxKind, InboxOutcome};
 use crate::messengers::incoming::IncomingMessage;
 use crate::providers::ProviderError;
 use crate::reason::Reason;
+use crate::retailcrm::RetailCrmError;
 use crate::runs::{self, Run};
 
 /// The runs of a dispatched item, for the caller to execute.
@@ -52,32 +53,39 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
-        let next = core
-            .db(move |c| {
-                inbox::finish(c, id, None)?;
-                inbox::hand_on(c, &item)
-            })
-            .await?;
-        return Ok(Dispatched {
-            next,
-            ..Default::default()
-        });
+        return settle(core, item, InboxOutcome::NotListened, None).await;
     }
     let attempts = item.attempts;
     match build_event(core, &item).await {
-        Ok((event_type, status, event)) => {
+        Ok(Built::Skipped(reason)) => {
+            tracing::info!(inbox = id, reason = %reason, "event skipped");
+            settle(
+                core,
+                item,
+                InboxOutcome::OtherStore,
+                Some(reason.to_stored()),
+            )
+            .await
+        }
+        Ok(Built::Event(event_type, status, event)) => {
             let event = Json::Object(event);
+            let matched: Vec<bundles::Bundle> = bundles
+                .into_iter()
+                .filter(|b| b.matches(event_type, status.as_deref()))
+                .collect();
+            let outcome = if matched.is_empty() {
+                InboxOutcome::NoMatch
+            } else {
+                InboxOutcome::Started
+            };
             // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
                 let (claimed, queued) = c.transaction::<_, DbError, _>(|c| {
                     // A write first: SQLite then takes its write lock now (waiting its turn)
                     // rather than failing to upgrade a read snapshot another writer outdated.
-                    inbox::finish(c, item.id, Some(&event))?;
+                    inbox::finish(c, item.id, Some(&event), outcome, None)?;
                     let (mut claimed, mut queued) = (Vec::new(), Vec::new());
-                    for b in bundles
-                        .iter()
-                        .filter(|b| b.matches(event_type, status.as_deref()))
-                    {
+                    for b in &matched {
                         let conversation = item
                             .conversation
                             .as_deref()
@@ -142,6 +150,26 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     }
 }
 
+/// Done without runs: marks the item with `outcome` (and the reason of a skip) and hands its
+/// conversation on.
+async fn settle(
+    core: &Core,
+    item: InboxItem,
+    outcome: InboxOutcome,
+    note: Option<String>,
+) -> Result<Dispatched, DbError> {
+    let next = core
+        .db(move |c| {
+            inbox::finish(c, item.id, None, outcome, note.as_deref())?;
+            inbox::hand_on(c, &item)
+        })
+        .await?;
+    Ok(Dispatched {
+        next,
+        ..Default::default()
+    })
+}
+
 /// The event type an item will become, when it can be told without calling the upstream.
 fn event_type_of(item: &InboxItem) -> Option<&'static str> {
     match InboxKind::parse(&item.kind)? {
@@ -154,9 +182,14 @@ fn event_type_of(item: &InboxItem) -> Option<&'static str> {
     }
 }
 
-type Event = (&'static str, Option<String>, serde_json::Map<String, Json>);
+/// What an item becomes: an event (its type, the order's status, its fields), or nothing,
+/// for a reason that is not a failure.
+enum Built {
+    Event(&'static str, Option<String>, serde_json::Map<String, Json>),
+    Skipped(Reason),
+}
 
-async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> {
+async fn build_event(core: &Core, item: &InboxItem) -> Result<Built, StepError> {
     let provider_id = item.provider_id;
     let provider = core.provider(provider_id).await.map_err(|e| match e {
         ProviderError::Db(d) => StepError::transient(Reason::Database {
@@ -168,6 +201,20 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
             StepError::permanent(Reason::ProviderUnreadable)
         }
     })?;
+    let mut built = event_of(core, item, &provider).await?;
+    if let Built::Event(_, _, fields) = &mut built {
+        // «Источник» of a new contact is often the provider a conversation came through.
+        fields.insert("provider_type".into(), Json::from(provider.kind.title()));
+        fields.insert("provider_name".into(), Json::from(provider.name.clone()));
+    }
+    Ok(built)
+}
+
+async fn event_of(
+    core: &Core,
+    item: &InboxItem,
+    provider: &crate::providers::Provider,
+) -> Result<Built, StepError> {
     match InboxKind::parse(&item.kind) {
         Some(InboxKind::IncomingMessage) => {
             let msg: IncomingMessage =
@@ -176,24 +223,32 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Event, StepError> 
             if let Some(kind) = provider.kind.mg_channel_type() {
                 fields.insert("messenger".into(), Json::from(kind));
             }
-            Ok(("incoming_message", None, fields))
+            Ok(Built::Event("incoming_message", None, fields))
         }
         Some(InboxKind::RetailcrmTrigger) => {
             let trigger: events::TriggerPayload =
                 serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
-            let crm = clients::retailcrm(core, &provider)?;
+            let crm = clients::retailcrm(core, provider)?;
             // The trigger body is a hint; the order as RetailCRM has it is the truth.
-            let order = crm
-                .api
-                .order_get(trigger.id, Some(&crm.site))
-                .await
-                .map_err(|e| StepError::upstream(&e))?;
+            let order = match crm.api.order_get(trigger.id, Some(&crm.site)).await {
+                Ok(order) => order,
+                // The key reaches its one store only (see `providers::connect`): an order it
+                // cannot find is another store's (RetailCRM fires triggers for every store
+                // unless the trigger's condition names one). Retrying cannot change that.
+                Err(RetailCrmError::NotFound { message }) => {
+                    return Ok(Built::Skipped(Reason::OtherStore {
+                        site: crm.site,
+                        message,
+                    }));
+                }
+                Err(e) => return Err(StepError::upstream(&e)),
+            };
             let fields = events::order_fields(&order, &trigger.status);
             let status = fields
                 .get("status")
                 .and_then(Json::as_str)
                 .map(str::to_string);
-            Ok((trigger.event_type(), status, fields))
+            Ok(Built::Event(trigger.event_type(), status, fields))
         }
         None => Err(StepError::permanent(Reason::UnknownInboxKind {
             kind: item.kind.clone(),

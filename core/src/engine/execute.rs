@@ -184,22 +184,20 @@ async fn run_steps(
                     })
                     .await?;
                 }
-                // Unique per run and step: lets RetailCRM and MG recognise a repeated create.
-                let idem = format!("svz-{}-{}", run.id, i + 1);
-                // Anything an earlier attempt sent went out after the run first started.
-                let earlier = earlier.map(|r| run.started_at.unwrap_or(r.started_at));
-                // Which messenger the event came from picks the RetailCRM chat channel; its
-                // chat is where an operator's reply goes back to.
+                // Which messenger the event came from picks the RetailCRM chat channel.
                 let messenger = ctx.event.get("messenger").and_then(Json::as_str);
-                let origin = actions::Origin {
+                let attempt = actions::Attempt {
+                    run_id,
+                    idem: &format!("svz-{}-{}", run.id, i + 1),
+                    // Anything an earlier attempt sent went out after the run first started.
+                    earlier: earlier.map(|r| run.started_at.unwrap_or(r.started_at)),
                     messenger,
+                    // Its chat is where an operator's reply goes back to.
                     source_provider_id: messenger.map(|_| bundle.source_provider_id),
                     chat_id: ctx.event.get("chat_id").and_then(Json::as_str),
                     customer_time: ctx.event.get("time").and_then(Json::as_i64),
                 };
-                let result =
-                    actions::execute(core, &target, &step.action, &inputs, &idem, earlier, origin)
-                        .await;
+                let result = actions::execute(core, &target, &step.action, &inputs, &attempt).await;
                 (inputs, result)
             }
             Err(e) => (
@@ -207,6 +205,13 @@ async fn run_steps(
                 Err(StepError::permanent(resolve_reason(e))),
             ),
         };
+        crate::metrics::get().step(
+            &step.action,
+            &crate::metrics::label_of(&target.kind),
+            target.id,
+            clock.elapsed(),
+            result.as_ref().err().map(|e| (&e.reason, e.is_transient())),
+        );
         let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
         let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
         let outputs = result.as_ref().ok().map(|o| Json::Object(o.clone()));

@@ -19,6 +19,15 @@ pub struct StepError {
     pub reason: Reason,
 }
 
+/// A database failure during a step is retried: the step did not happen, or was recorded.
+impl From<crate::db::DbError> for StepError {
+    fn from(e: crate::db::DbError) -> Self {
+        StepError::transient(Reason::Database {
+            detail: e.to_string(),
+        })
+    }
+}
+
 impl StepError {
     pub fn permanent(reason: Reason) -> Self {
         StepError {

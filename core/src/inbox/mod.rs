@@ -1,6 +1,7 @@
 //! The durable inbox: every accepted webhook is a row before we answer 200.
 
 mod batch;
+pub mod history;
 pub mod writer;
 
 pub use batch::{Dedup, NewItem, store_batch};
@@ -53,6 +54,24 @@ crate::db::text_enum! {
     }
 }
 
+crate::db::text_enum! {
+    /// What became of a dispatched delivery (the Events page's "outcome"); `None` while it
+    /// waits to be dispatched.
+    pub enum InboxOutcome {
+        /// Runs were created: one per bundle that matched.
+        Started = "started",
+        /// No running bundle of its provider listens to this event.
+        NotListened = "not_listened",
+        /// Bundles listen to the event, but none for the order's status.
+        NoMatch = "no_match",
+        /// An order the provider's store key does not see (another store's order): skipped,
+        /// not failed, never retried. `error` holds the reason.
+        OtherStore = "other_store",
+        /// Could not become an event; `error` says why.
+        Failed = "failed",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inbox)]
 pub struct InboxItem {
@@ -73,6 +92,7 @@ pub struct InboxItem {
     /// Rows of one provider and conversation are dispatched one at a time in id order (see
     /// `conversations`); `None` for rows older than conversations.
     pub conversation: Option<String>,
+    pub outcome: Option<InboxOutcome>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +148,7 @@ crate::db::lease::lease_queries! {
     row: InboxItem,
     status: InboxStatus { waiting: Pending, leased: Processing, failed: Failed },
     in_turn: crate::conversations::inbox_in_turn(),
+    fail_also: |_t| inbox::outcome.eq(Some(InboxOutcome::Failed)),
 }
 
 /// After `item` was dispatched or failed for good: the next row of its conversation still to
@@ -151,17 +172,21 @@ pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>
     Ok(next.and_then(|(id, status)| (status == InboxStatus::Pending).then_some(id)))
 }
 
-/// Dispatched: `event` is what it became (`None` when no bundle listens for it).
+/// Dispatched: `event` is what it became (`None` when no bundle listens for it, or it was
+/// skipped), `outcome` what came of it, `note` the reason of a skip (JSON of a `Reason`).
 pub fn finish(
     conn: &mut AnyConnection,
     id: i64,
     event: Option<&serde_json::Value>,
+    outcome: InboxOutcome,
+    note: Option<&str>,
 ) -> Result<(), DbError> {
     diesel::update(inbox::table.find(id))
         .set((
             inbox::status.eq(InboxStatus::Done),
             inbox::event.eq(event.map(|e| e.to_string())),
-            inbox::error.eq(None::<String>),
+            inbox::outcome.eq(Some(outcome)),
+            inbox::error.eq(note),
             inbox::lease_until.eq(None::<NaiveDateTime>),
             inbox::updated_at.eq(now()),
         ))

@@ -46,6 +46,8 @@ fn sanitize(rps: f64) -> f64 {
 #[derive(Debug)]
 pub(crate) struct Limiter {
     state: Mutex<State>,
+    /// Whose budget this is, for the metrics (the scope: an account's address, never the key).
+    scope: String,
 }
 
 #[derive(Debug)]
@@ -56,12 +58,18 @@ struct State {
 }
 
 impl Limiter {
+    #[cfg(test)]
     fn new(rps: f64) -> Self {
+        Self::for_scope(rps, "")
+    }
+
+    fn for_scope(rps: f64, scope: &str) -> Self {
         Self {
             state: Mutex::new(State {
                 interval: interval_for(rps),
                 next: Instant::now(),
             }),
+            scope: scope.to_string(),
         }
     }
 
@@ -79,6 +87,10 @@ impl Limiter {
             state.next = slot + state.interval;
             slot
         };
+        let wait = slot.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            crate::metrics::get().rate_limit_wait(&self.scope, wait);
+        }
         tokio::time::sleep_until(slot).await;
     }
 
@@ -109,7 +121,7 @@ pub(crate) fn shared_with_rate(scope: &str, key: &str, rps: f64) -> Arc<Limiter>
     let registry = REGISTRY.get_or_init(Registry::default);
     let mut map = registry.lock().unwrap_or_else(PoisonError::into_inner);
     map.entry(format!("{scope}\n{key}"))
-        .or_insert_with(|| Arc::new(Limiter::new(rps)))
+        .or_insert_with(|| Arc::new(Limiter::for_scope(rps, scope)))
         .clone()
 }
 

@@ -10,6 +10,8 @@ use super::Lang;
 /// kind share one label per key).
 #[rustfmt::skip]
 const LABELS: &[super::Row] = &[
+    ("retailcrm.field.provider_type", "Тип провайдера", "Provider type"),
+    ("retailcrm.field.provider_name", "Название провайдера", "Provider name"),
     ("retailcrm.event.new_deal", "Новая сделка", "New deal"),
     ("retailcrm.event.deal_status_changed", "Смена статуса сделки", "Deal status changed"),
     ("retailcrm.action.new_contact", "Новый контакт", "New contact"),
@@ -37,6 +39,8 @@ const LABELS: &[super::Row] = &[
     ("retailcrm.field.text", "Текст сообщения", "Message text"),
     ("retailcrm.field.message_id", "ID сообщения", "Message ID"),
     ("retailcrm.field.only_if_no_open_deal", "Только если у контакта нет открытой сделки", "Only when the contact has no open deal"),
+    ("chatapi.field.provider_type", "Тип провайдера", "Provider type"),
+    ("chatapi.field.provider_name", "Название провайдера", "Provider name"),
     ("chatapi.event.incoming_message", "Входящие сообщения", "Incoming messages"),
     ("chatapi.action.send_message", "Отправить сообщение", "Send message"),
     ("chatapi.field.sender_id", "id отправителя", "Sender id"),
@@ -47,6 +51,8 @@ const LABELS: &[super::Row] = &[
     ("chatapi.field.time", "Время", "Time"),
     ("chatapi.field.messenger", "Мессенджер", "Messenger"),
     ("chatapi.field.recipient", "Получатель", "Recipient"),
+    ("telegram.field.provider_type", "Тип провайдера", "Provider type"),
+    ("telegram.field.provider_name", "Название провайдера", "Provider name"),
     ("telegram.event.incoming_message", "Входящие сообщения", "Incoming messages"),
     ("telegram.action.send_message", "Отправить сообщение", "Send message"),
     ("telegram.field.sender_id", "ID пользователя", "User id"),
@@ -67,6 +73,7 @@ const SAMPLES: &[super::Row] = &[
     ("sender_name", "Иван", "John"),
     ("contact_name", "Иван", "John"),
     ("text", "Здравствуйте! Хочу сделать заказ", "Hello! I would like to order"),
+    ("provider_name", "Мой провайдер", "My provider"),
 ];
 
 fn find(lang: Lang, key: &str) -> Option<&'static str> {

@@ -6,6 +6,7 @@ mod auth;
 mod base;
 mod bundles;
 pub mod catalog;
+mod events;
 mod home;
 mod msg;
 mod providers;
@@ -36,6 +37,7 @@ const TABLES: &[&[Row]] = &[
     reasons::LABELS,
     auth::LABELS,
     home::LABELS,
+    events::LABELS,
     replies::LABELS,
 ];
 

@@ -1,12 +1,15 @@
-//! URL map. Public: health, sign-in, static files, webhooks. Everything else needs a session.
+//! URL map. Public: health, sign-in, static files, webhooks, metrics (with its token). Everything else needs a session.
 //! Every answer passes `error::localize`, so error pages are in the admin's language.
 
 pub mod auth;
 pub mod bundles;
+pub mod events;
 pub mod health;
 pub mod home;
 pub mod hooks;
+pub mod metrics;
 pub mod mg_hook;
+pub mod pager;
 pub mod providers;
 pub mod replies;
 pub mod runs;
@@ -25,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(from_fn(localize))
             .wrap(from_fn(security_headers))
+            .wrap(from_fn(metrics::count_webhooks))
             .configure(routes),
     );
 }
@@ -32,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
         .service(static_files::asset)
         .service(auth::switch_lang)
         .configure(hooks::configure)
@@ -67,6 +72,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::delete)
                 .configure(bundles::configure)
                 .configure(runs::configure)
+                .configure(events::configure)
                 .service(replies::list),
         );
 }

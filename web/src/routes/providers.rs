@@ -109,6 +109,8 @@ struct ShowPage {
     hook: HookLog,
     /// What the test event just sent did, line by line.
     sample: Option<Vec<Msg>>,
+    /// The stored sample, for a link to its page on the Events page.
+    sample_event: Option<i64>,
     in_use: Vec<String>,
     check: Option<Msg>,
 }
@@ -285,6 +287,7 @@ fn show_page(
     };
     ShowPage {
         sample: None,
+        sample_event: None,
         hook,
         reach: super::home::reach_warning(ctx.lang, &state.core.config.public_url),
         store_hint: ctx.lang.f(
@@ -469,6 +472,7 @@ pub async fn test_event(
         return Err(WebError::NotFound);
     }
     let lang = ctx.lang;
+    let mut sample_event = None;
     let lines = match form.order_id.trim().parse::<i64>() {
         Ok(order) if order > 0 => {
             match sample_event::payload(&state.core, &p, order, form.event != "status").await {
@@ -489,6 +493,7 @@ pub async fn test_event(
                         .await
                         .map_err(|e| WebError::Internal(format!("inbox: {e}")))?;
                     let inbox_id = stored.id();
+                    sample_event = Some(inbox_id);
                     let mut lines = vec![Msg::new(match stored {
                         Stored::New(_) => lang.f("sample_stored", &[("id", &inbox_id)]),
                         Stored::Duplicate(_) => lang.f("sample_duplicate", &[("id", &inbox_id)]),
@@ -506,7 +511,15 @@ pub async fn test_event(
     let hook = hook_log(&state, p.id).await?;
     let mut page = show_page(&state, ctx, p, Vec::new(), hook);
     page.sample = Some(lines);
+    page.sample_event = sample_event;
     ok(&page)
+}
+
+fn stored_why(lang: Lang, error: Option<String>) -> Msg {
+    error
+        .as_deref()
+        .map(|e| reasons::stored(lang, e, None))
+        .unwrap_or_else(|| Msg::new(String::new()))
 }
 
 fn sample_lines(lang: Lang, event_type: &str, outcome: SampleState) -> Vec<Msg> {
@@ -545,11 +558,10 @@ fn sample_lines(lang: Lang, event_type: &str, outcome: SampleState) -> Vec<Msg> 
             ))]
         }
         SampleState::Failed { error } => {
-            let why = error
-                .as_deref()
-                .map(|e| reasons::stored(lang, e, None))
-                .unwrap_or_else(|| Msg::new(String::new()));
-            vec![Msg::new(format!("{} ", lang.t("sample_failed"))).then(why)]
+            vec![Msg::new(format!("{} ", lang.t("sample_failed"))).then(stored_why(lang, error))]
+        }
+        SampleState::Skipped { error } => {
+            vec![Msg::new(format!("{}: ", lang.t("ev_other_store"))).then(stored_why(lang, error))]
         }
         SampleState::Waiting => vec![Msg::new(lang.t("sample_waiting"))],
     }

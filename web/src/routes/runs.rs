@@ -18,15 +18,15 @@ use svyazka_core::jobs::Job;
 use svyazka_core::providers::{self, ProviderError, ProviderKind};
 use svyazka_core::runs::{self, Run, RunFilter, RunStatus, StepRecord, StepStatus};
 
+use super::pager::{self, PER_PAGE, Pager};
 use crate::error::WebError;
 use crate::i18n::{self, Lang, Msg, reasons};
 use crate::page::{PageCtx, ok, render, see_other};
 use crate::session::CsrfOnly;
 use crate::state::AppState;
 
-pub const PER_PAGE: i64 = 50;
 /// Longest error shown in a list row; the run page shows it whole.
-const EXCERPT_CHARS: usize = 140;
+pub(crate) const EXCERPT_CHARS: usize = 140;
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(skip);
 }
 
-fn status_label(ctx: &PageCtx, st: RunStatus) -> &'static str {
+pub(crate) fn status_label(ctx: &PageCtx, st: RunStatus) -> &'static str {
     match st {
         RunStatus::Queued => ctx.t("run_status_queued"),
         RunStatus::Running => ctx.t("run_status_running"),
@@ -54,7 +54,7 @@ fn step_status_label(ctx: &PageCtx, st: StepStatus) -> &'static str {
     }
 }
 
-fn fmt_time(t: NaiveDateTime) -> String {
+pub(crate) fn fmt_time(t: NaiveDateTime) -> String {
     t.format(TIME_FORMAT).to_string()
 }
 
@@ -62,7 +62,7 @@ fn fmt_opt(t: Option<NaiveDateTime>) -> String {
     t.map(fmt_time).unwrap_or_default()
 }
 
-fn excerpt(s: &str) -> String {
+pub(crate) fn excerpt(s: &str) -> String {
     let s = s.trim();
     if s.chars().count() <= EXCERPT_CHARS {
         return s.to_string();
@@ -234,14 +234,6 @@ pub struct RunRow {
     pub error: Option<Msg>,
 }
 
-pub struct Pager {
-    pub page: i64,
-    pub pages: i64,
-    pub total: i64,
-    pub newer: Option<String>,
-    pub older: Option<String>,
-}
-
 /// Everything `runs/table.html` shows.
 pub struct RunsTable {
     pub rows: Vec<RunRow>,
@@ -305,18 +297,8 @@ pub async fn list(
     let page = f.page;
     let (items, total, page) = state
         .core
-        .db(move |c| {
-            let (items, total) = runs::list(c, &filter, page, PER_PAGE)?;
-            // Past the last page (e.g. an old link): show the last one instead of nothing.
-            let last = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
-            if items.is_empty() && page > last {
-                let (items, total) = runs::list(c, &filter, last, PER_PAGE)?;
-                return Ok::<_, WebError>((items, total, last));
-            }
-            Ok((items, total, page))
-        })
+        .db(move |c| pager::load(page, |p| runs::list(c, &filter, p, PER_PAGE)))
         .await?;
-    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     let live = items.iter().any(|i| !i.run.status.is_settled());
     let rows: Vec<RunRow> = items
         .into_iter()
@@ -337,13 +319,7 @@ pub async fn list(
             bundle_name: i.bundle_name,
         })
         .collect();
-    let pager = Pager {
-        page,
-        pages,
-        total,
-        newer: (page > 1).then(|| f.url(page - 1)),
-        older: (page < pages).then(|| f.url(page + 1)),
-    };
+    let pager = Pager::new(page, total, |p| f.url(p), "runs_total", "runs-page");
     let filtered = f.filter.bundle_id.is_some()
         || f.filter.status.is_some()
         || f.filter.from.is_some()

@@ -18,11 +18,17 @@ use crate::reason::Reason;
 pub type Inputs = BTreeMap<String, String>;
 pub type Outputs = Map<String, Json>;
 
-/// Where the run's event came from: which messenger (picks the RetailCRM chat channel) and,
-/// for a customer's message, the provider and chat an operator's reply goes back to.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Origin<'a> {
+/// Which attempt of which run a step call is: what actions need besides their inputs.
+pub struct Attempt<'a> {
+    pub run_id: i64,
+    /// Unique per run and step: lets RetailCRM and MG recognise a repeated create.
+    pub idem: &'a str,
+    /// When an earlier attempt of this step may have sent something (its answer lost to a
+    /// timeout or a dead worker); `None` on a first attempt.
+    pub earlier: Option<NaiveDateTime>,
+    /// The messenger the event came from, which picks the RetailCRM chat channel.
     pub messenger: Option<&'a str>,
+    /// For a customer's message: the provider and chat an operator's reply goes back to.
     pub source_provider_id: Option<i64>,
     pub chat_id: Option<&'a str>,
     /// When the customer wrote (unix seconds, the messenger's clock).
@@ -34,10 +40,9 @@ pub async fn execute(
     target: &Provider,
     action: &str,
     inputs: &Inputs,
-    idem: &str,
-    earlier: Option<NaiveDateTime>,
-    origin: Origin<'_>,
+    attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
+    let idem = attempt.idem;
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
             retailcrm::new_contact(core, target, inputs).await
@@ -46,10 +51,10 @@ pub async fn execute(
             retailcrm::new_deal(core, target, inputs, idem).await
         }
         (ProviderKind::Retailcrm, "new_message") => {
-            retailcrm::new_message(core, target, inputs, idem, origin).await
+            retailcrm::new_message(core, target, inputs, attempt).await
         }
         (ProviderKind::Chatapi, "send_message") => {
-            chatapi::send_message(core, target, inputs, earlier).await
+            chatapi::send_message(core, target, inputs, attempt).await
         }
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await

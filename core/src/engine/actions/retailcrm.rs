@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Inputs, Origin, Outputs, input, optional};
+use super::{Attempt, Inputs, Outputs, input, optional};
 use crate::Core;
 use crate::engine::{StepError, clients};
 use crate::locks;
@@ -44,12 +44,7 @@ pub async fn new_contact(
     let crm = clients::retailcrm(core, target)?;
     let lock = format!("retailcrm-contact:{}:{}:{phone}", crm.account, crm.site);
     let held = locks::acquire(core, &lock, core.config.lease)
-        .await
-        .map_err(|e| {
-            StepError::transient(Reason::Database {
-                detail: e.to_string(),
-            })
-        })?
+        .await?
         .ok_or_else(|| StepError::transient(Reason::ContactBeingCreated))?;
     let res = find_or_create_contact(&crm, &phone, inputs).await;
     held.release(core).await;
@@ -174,9 +169,9 @@ pub async fn new_message(
     core: &Core,
     target: &Provider,
     inputs: &Inputs,
-    idem: &str,
-    origin: Origin<'_>,
+    attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
+    let (idem, origin) = (attempt.idem, attempt);
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;

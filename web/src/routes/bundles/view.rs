@@ -81,6 +81,9 @@ pub(super) struct ParamView {
     pub(super) label: String,
     pub(super) required: bool,
     pub(super) is_bool: bool,
+    /// A text parameter: typed straight away in the template editor (plain text is a
+    /// template without parameters), so its source defaults to the template.
+    pub(super) is_text: bool,
     pub(super) bool_value: bool,
     pub(super) src: String,
     pub(super) lit: String,
@@ -272,6 +275,7 @@ impl Loaded {
                         }
                     };
                 let is_bool = p.ty == FieldType::Bool;
+                let is_text = p.ty == FieldType::Text;
                 let bool_value = if is_bool {
                     lit == "true" || (value.is_none() && p.default == Some("true"))
                 } else {
@@ -283,7 +287,12 @@ impl Loaded {
                     required: p.required,
                     is_bool,
                     bool_value,
-                    src: editor::source_key(value),
+                    src: if value.is_none() && is_text {
+                        editor::SRC_TEMPLATE.to_string()
+                    } else {
+                        editor::source_key(value)
+                    },
+                    is_text,
                     lit,
                     tpl,
                     error: errors.get(p.key).map(|e| reasons::param_issue(lang, e)),

@@ -1,0 +1,1 @@
+DROP INDEX run_steps_started_at;

@@ -1,0 +1,40 @@
+//! События: every stored delivery and what came of it.
+
+use super::Row;
+
+#[rustfmt::skip]
+pub(super) const LABELS: &[Row] = &[
+    ("events", "События", "Events"),
+    ("ev_intro", "Каждый принятый вебхук и триггер и что из него вышло: какие связки он запустил, почему не запустил ни одной или почему не обработан.", "Every accepted webhook and trigger and what came of it: which bundles it started, why it started none, or why it could not be handled."),
+    ("ev_provider", "Провайдер", "Provider"),
+    ("ev_outcome", "Итог", "Outcome"),
+    ("ev_event", "Событие", "Event"),
+    ("ev_received", "Получено", "Received"),
+    ("ev_total", "Всего событий", "Events in total"),
+    ("ev_attempts", "Попытки обработки", "Handling attempts"),
+    ("ev_started", "запущены связки", "bundles started"),
+    ("ev_not_listened", "ни одна запущенная связка не слушает это событие", "no running bundle listens to this event"),
+    ("ev_not_listened_detail", "Запустите связку с этим типом события у этого провайдера.", "Start a bundle with this event type for this provider."),
+    ("ev_no_match", "статус не выбран ни в одной связке", "status chosen in no bundle"),
+    ("ev_no_match_status", "Связки слушают это событие, но статус «{status}» не выбран ни в одной из них.", "Bundles listen to this event, but none has the status «{status}» chosen."),
+    ("ev_no_match_detail", "Связки слушают это событие, но ни одна не подошла.", "Bundles listen to this event, but none matched."),
+    ("ev_other_store", "заказ другого магазина — пропущен", "an order of another store — skipped"),
+    ("ev_failed", "ошибка", "failed"),
+    ("ev_waiting", "ждёт обработки", "waiting"),
+    ("ev_retrying", "Будет повторено: ", "Will be retried: "),
+    ("ev_order", "заказ", "order"),
+    ("ev_status", "статус", "status"),
+    ("ev_none_match", "Нет событий, подходящих под условия.", "No events match these filters."),
+    ("ev_empty", "Событий пока не было. Они появятся, когда мессенджер или RetailCRM пришлёт первый вебхук.", "No events yet. They appear when a messenger or RetailCRM sends its first webhook."),
+    ("ev_bad_provider", "Нет такого провайдера, фильтр по провайдеру не применён", "No such provider, the provider filter is ignored"),
+    ("ev_bad_outcome", "Неизвестный итог, фильтр по итогу не применён", "Unknown outcome, the outcome filter is ignored"),
+    ("ev_live", "Таблица обновляется сама, пока события обрабатываются.", "The table refreshes itself while events are being handled."),
+    ("ev_live_one", "Страница обновляется сама, пока событие обрабатывается.", "The page refreshes itself while the event is being handled."),
+    ("ev_title", "Событие", "Event"),
+    ("ev_back", "← Все события", "← All events"),
+    ("ev_of_provider", "События этого провайдера", "Events of this provider"),
+    ("ev_no_runs", "нет", "none"),
+    ("ev_refused", "Последние отклонённые вебхуки", "Last refused webhooks"),
+    ("ev_refused_hint", "Запрос, который не удалось прочитать, отклоняется с ошибкой 400 и не сохраняется как событие; здесь — последний такой запрос каждого провайдера.", "A request that cannot be read is refused with error 400 and is not stored as an event; here is each provider's last such request."),
+    ("ev_payload", "Как пришло", "As received"),
+];
