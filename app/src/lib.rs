@@ -99,6 +99,11 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         .embedded_worker
         .then(|| spawn_worker(core.clone(), queue.clone(), inbox.clone(), true));
     let stall_watch = tokio::spawn(svyazka_core::workers::watch_stalls(core.clone()));
+    // Providers registered by an older version get the operators' replies webhook.
+    tokio::spawn({
+        let core = core.clone();
+        async move { svyazka_core::providers::transport::upgrade_registrations(&core).await }
+    });
     let state = AppState::new(core, jobs, inbox);
     let addr = listener.local_addr().map_err(bind_error)?;
     let server = svyazka_web::serve(state.clone(), listener).map_err(bind_error)?;

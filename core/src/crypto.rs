@@ -92,6 +92,16 @@ impl Crypto {
         Self::from_master([7u8; 32])
     }
 
+    /// A stable secret for `label` (e.g. one webhook address), derived from the secret key:
+    /// the same in every process and after restarts, unguessable without the key.
+    pub fn derived_token(&self, label: &str) -> String {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"svyazka"), &self.master);
+        let mut out = [0u8; 18];
+        // 18 bytes are far below HKDF-SHA256's output limit, so expanding cannot fail.
+        let _ = hk.expand(format!("svyazka/v2/token/{label}").as_bytes(), &mut out);
+        hex::encode(out)
+    }
+
     /// Key material for the session cookie (signing and encryption), derived for that use only.
     pub fn cookie_key(&self) -> &[u8; 64] {
         &self.cookie

@@ -122,6 +122,10 @@ pub fn parse_chatapi(body: &[u8]) -> Result<Parsed, BadPayload> {
     crate::messengers::chatapi::webhook::parse(body)
 }
 
+pub fn chatapi_read_receipts(body: &[u8]) -> Vec<String> {
+    crate::messengers::chatapi::webhook::read_receipts(body)
+}
+
 pub fn parse_telegram(body: &[u8]) -> Result<Parsed, BadPayload> {
     crate::messengers::telegram::webhook::parse(body)
 }

@@ -22,6 +22,7 @@ pub mod providers;
 pub mod reachability;
 pub mod reason;
 pub mod references;
+pub mod replies;
 pub mod retailcrm;
 pub mod runs;
 pub mod sample_event;
@@ -128,7 +129,14 @@ impl Core {
             res
         })
         .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .unwrap_or_else(|e| {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic())
+            }
+            // Cancelled: a task still running while the runtime shuts down (a reply's
+            // delivery that outlived its request, say) gets an error rather than a panic.
+            Err(db::DbError::Cancelled.into())
+        })
     }
 
     /// A provider by id, from this process' short-lived cache or the database.

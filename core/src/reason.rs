@@ -177,6 +177,18 @@ pub enum Reason {
         site: String,
         message: String,
     },
+    /// An operator's reply names a customer no messenger conversation of ours was posted
+    /// into RetailCRM's chats for.
+    ReplyNoRoute,
+    /// An operator's reply of a kind the bridge does not deliver (files, products, …).
+    ReplyUnsupported {
+        kind: String,
+    },
+    /// Official WhatsApp: more than 24 hours since the customer last wrote, so free text is
+    /// refused (only approved templates may start a conversation again).
+    ReplyWindowClosed {
+        last_customer_message: String,
+    },
 }
 
 /// Why a form field cannot be accepted; the web app words it next to the field.

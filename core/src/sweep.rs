@@ -6,7 +6,7 @@
 
 use crate::db::{AnyConnection, DbError};
 use crate::jobs::Job;
-use crate::{inbox, runs};
+use crate::{inbox, replies, runs};
 
 /// At most this many rows per table and sweep, so one sweep stays short under a backlog.
 const BATCH: i64 = 500;
@@ -16,7 +16,9 @@ pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<
     let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(10));
     let inbox_ids = inbox::take_due(conn, grace, BATCH)?;
     let run_ids = runs::take_due(conn, grace, BATCH)?;
+    let reply_ids = replies::take_due(conn, grace, BATCH)?;
     Ok(Job::dispatch(&inbox_ids)
         .chain(Job::execute(&run_ids))
+        .chain(Job::reply(&reply_ids))
         .collect())
 }

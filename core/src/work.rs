@@ -24,6 +24,7 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
     let (dispatch, ids) = match job {
         Job::DispatchInbox { ids } => (true, ids),
         Job::ExecuteRun { ids } => (false, ids),
+        Job::SendReply { ids } => return send_replies(core, ids, slots).await,
     };
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
@@ -44,6 +45,23 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
             } else {
                 Ok(crate::engine::execute::execute(core, id).await?)
             }
+        })
+        .buffer_unordered(core.config.worker_concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Operators' replies: each claimed and delivered (or acknowledged) on its own. A stopping
+/// worker starts none; the sweeper of any worker takes them once their push is stale.
+async fn send_replies(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(), WorkError> {
+    let results: Vec<Result<(), WorkError>> = stream::iter(ids)
+        .map(|id| async move {
+            let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            if core.closing.is_set() {
+                return Ok(());
+            }
+            Ok(crate::replies::deliver::process(core, id).await?)
         })
         .buffer_unordered(core.config.worker_concurrency)
         .collect()

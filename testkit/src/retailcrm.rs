@@ -153,6 +153,12 @@ pub struct MgMessageRecord {
     pub text: String,
     /// RFC 3339.
     pub time: String,
+    /// As MG shows it: "received" (a customer's), "sending", "sent" or "failed" (an
+    /// operator's, after the transport's answer or acknowledgement), "seen" once the
+    /// transport reports the customer read it.
+    pub status: String,
+    /// The transport's error for a failed operator message (`{"code","message",…}`).
+    pub error: Option<Value>,
 }
 
 /// Event of a trigger's "Send HTTP request" action.
@@ -529,38 +535,114 @@ impl FakeRetailCrm {
         self.fire_trigger(url, order_id, TriggerEvent::Status).await
     }
 
-    /// An operator answers in a chat: MG POSTs a `message_sent` webhook (header `Clientid` =
-    /// the module's clientId) to the webhook URL registered with the channel's module. The
-    /// message is recorded with the `external_message_id` the integration answered.
+    /// An operator answers in a chat: MG stores the message and POSTs a `message_sent`
+    /// webhook (header `Clientid` = the module's clientId) to the webhook URL registered with
+    /// the channel's module. The message's status follows the answer (see
+    /// [`MgMessageRecord::status`]).
     pub async fn operator_message(
         &self,
         channel_id: i64,
         external_chat_id: &str,
         text: &str,
     ) -> Result<DriverReply, DriverError> {
-        let (webhook, client_id, payload, message_id) = self
-            .with(|s| s.operator_webhook(channel_id, external_chat_id, text))
+        let call = self
+            .with(|s| s.operator_webhook(channel_id, external_chat_id, None, text))
             .ok_or(DriverError::UnknownChannel(channel_id))?;
+        self.post_operator_webhook(call).await
+    }
+
+    /// Like [`Self::operator_message`], addressed as MG's own fixture does: by our customer id
+    /// in the channel, with an empty `external_chat_id`. Answers the reply and the MG message id.
+    pub async fn operator_reply(
+        &self,
+        channel_id: i64,
+        customer_external_id: &str,
+        text: &str,
+    ) -> Result<(DriverReply, i64), DriverError> {
+        let call = self
+            .with(|s| s.operator_webhook(channel_id, "", Some(customer_external_id), text))
+            .ok_or(DriverError::UnknownChannel(channel_id))?;
+        let id = call.3;
+        Ok((self.post_operator_webhook(call).await?, id))
+    }
+
+    /// MG delivers the webhook of message `message_id` again (its answer was lost or late).
+    pub async fn repeat_operator_webhook(
+        &self,
+        message_id: i64,
+    ) -> Result<DriverReply, DriverError> {
+        let (url, client_id, payload) = self
+            .with(|s| s.webhooks.get(&message_id).cloned())
+            .ok_or(DriverError::UnknownChannel(message_id))?;
+        self.post_operator_webhook((url, client_id, payload, message_id))
+            .await
+    }
+
+    async fn post_operator_webhook(
+        &self,
+        (webhook, client_id, payload, message_id): (String, String, Value, i64),
+    ) -> Result<DriverReply, DriverError> {
+        let reply = self.post_webhook(&webhook, &client_id, &payload).await?;
+        let json = reply.json();
+        self.with(|s| s.answer_operator_message(message_id, reply.status, &json));
+        Ok(reply)
+    }
+
+    async fn post_webhook(
+        &self,
+        url: &str,
+        client_id: &str,
+        payload: &Value,
+    ) -> Result<DriverReply, DriverError> {
         let response = self
             .http
-            .post(&webhook)
+            .post(url)
             .header("Clientid", client_id)
-            .json(&payload)
+            .json(payload)
             .send()
             .await?;
-        let reply = DriverReply {
+        Ok(DriverReply {
             status: response.status().as_u16(),
             body: response.text().await?,
-        };
-        let external_id = reply
-            .json()
-            .get("external_message_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        self.with(|s| {
-            s.record_operator_message(message_id, channel_id, external_chat_id, text, external_id)
+        })
+    }
+
+    /// Any other webhook MG sends for the channel (`message_read`, `message_deleted`,
+    /// `reaction_add`, `template_create`, …): `{"type", "meta": {"timestamp"}, "data"}`.
+    pub async fn mg_webhook(
+        &self,
+        channel_id: i64,
+        kind: &str,
+        data: Value,
+    ) -> Result<DriverReply, DriverError> {
+        let target = self.with(|s| {
+            let channel = s.channels.get(&channel_id)?;
+            let module = s.modules.get(&channel.module)?;
+            Some((
+                module.webhook_url.clone()?,
+                module.client_id.clone().unwrap_or_default(),
+            ))
         });
-        Ok(reply)
+        let (url, client_id) = target.ok_or(DriverError::UnknownChannel(channel_id))?;
+        let payload = json!({
+            "type": kind,
+            "meta": {"timestamp": chrono::Utc::now().timestamp()},
+            "data": data,
+        });
+        self.post_webhook(&url, &client_id, &payload).await
+    }
+
+    /// Bodies of `POST /messages/ack` the transport sent, in order.
+    pub fn mg_acks(&self) -> Vec<Value> {
+        self.with(|s| s.acks.clone())
+    }
+
+    /// The webhook address the transport registered, with the channel's module.
+    pub fn mg_webhook_url(&self, channel_id: i64) -> Option<String> {
+        self.with(|s| {
+            let channel = s.channels.get(&channel_id)?;
+            s.modules.get(&channel.module)?.webhook_url.clone()
+        })
     }
 }
 

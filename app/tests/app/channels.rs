@@ -29,29 +29,8 @@ both_backends!(
         let tg = app.add_telegram(&fakes).await;
         app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
             .await;
-        app.bundle(
-            tg,
-            "incoming_message",
-            &[],
-            crm,
-            vec![
-                step(
-                    "new_contact",
-                    vec![
-                        ("phone", template("+79990001122")),
-                        ("name", event_field("sender_name")),
-                    ],
-                ),
-                step(
-                    "new_message",
-                    vec![
-                        ("contact_id", output(0, "contact_id")),
-                        ("text", event_field("text")),
-                    ],
-                ),
-            ],
-        )
-        .await;
+        app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
+            .await;
         fakes
             .wa
             .post_incoming(

@@ -897,6 +897,7 @@ async fn walk(backend: Backend, lang: Lang) {
     assert!(runs.iter().any(|r| r.status == "failed"));
     assert!(runs.iter().any(|r| r.status == "succeeded"));
     w.get("/runs").await;
+    w.get("/replies").await;
     w.get("/runs?status=failed").await;
     w.get("/runs?status=bogus&from=yesterday&to=2026-13-45&bundle_id=abc&page=zero")
         .await;

@@ -17,6 +17,7 @@ mod provider_page;
 mod providers;
 mod queue;
 mod recipes;
+mod replies;
 mod runs;
 mod security;
 mod startup;

@@ -594,6 +594,27 @@ pub fn flow1_steps() -> Vec<svyazka_core::bundles::Step> {
     ]
 }
 
+/// A Telegram customer's words into RetailCRM's chats: a contact (Telegram gives no phone, so
+/// a fixed one) and «Новое сообщение».
+pub fn tg_chat_steps() -> Vec<svyazka_core::bundles::Step> {
+    vec![
+        step(
+            "new_contact",
+            vec![
+                ("phone", template("+79990001122")),
+                ("name", event_field("sender_name")),
+            ],
+        ),
+        step(
+            "new_message",
+            vec![
+                ("contact_id", output(0, "contact_id")),
+                ("text", event_field("text")),
+            ],
+        ),
+    ]
+}
+
 /// Flow 2 of the guide: a new order → WhatsApp `Здравствуйте, {{ first_name }}!` to its phone.
 pub fn flow2_steps() -> Vec<svyazka_core::bundles::Step> {
     vec![step(

@@ -25,6 +25,18 @@ pub enum AnyConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs `$body` with `$c` bound to the concrete connection: for statements the multi-backend
+/// connection cannot express (`ON CONFLICT … RETURNING`), written once for both backends.
+macro_rules! each_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Postgresql($c) => $body,
+            $crate::db::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use each_backend;
+
 /// The backend type diesel derives for [`AnyConnection`].
 pub type Backend = <AnyConnection as diesel::Connection>::Backend;
 
@@ -103,6 +115,10 @@ pub enum DbError {
         path: String,
         source: std::io::Error,
     },
+    /// The runtime stopped before the call ran (the process is shutting down); the row's
+    /// lease or queue message brings the work back.
+    #[error("database call cancelled: the process is stopping")]
+    Cancelled,
 }
 
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {

@@ -160,3 +160,45 @@ diesel::table! {
         last_error_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    mg_replies (id) {
+        id -> BigInt,
+        provider_id -> BigInt,
+        dedup_key -> Text,
+        mg_message_id -> Nullable<BigInt>,
+        channel_id -> BigInt,
+        external_user_id -> Text,
+        kind -> Text,
+        content -> Text,
+        payload -> Text,
+        messenger_provider_id -> Nullable<BigInt>,
+        chat_id -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+        mg_error -> Nullable<Text>,
+        external_message_id -> Nullable<Text>,
+        send_started_at -> Nullable<Timestamp>,
+        answer -> Nullable<Text>,
+        acked_at -> Nullable<Timestamp>,
+        read_at -> Nullable<Timestamp>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        enqueued_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mg_routes (provider_id, channel_id, external_user_id) {
+        provider_id -> BigInt,
+        channel_id -> BigInt,
+        external_user_id -> Text,
+        messenger_provider_id -> BigInt,
+        chat_id -> Text,
+        customer_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}

@@ -184,12 +184,18 @@ async fn run_steps(
                     })
                     .await?;
                 }
+                // Which messenger the event came from picks the RetailCRM chat channel.
+                let messenger = ctx.event.get("messenger").and_then(Json::as_str);
                 let attempt = actions::Attempt {
                     run_id,
                     idem: &format!("svz-{}-{}", run.id, i + 1),
                     // Anything an earlier attempt sent went out after the run first started.
                     earlier: earlier.map(|r| run.started_at.unwrap_or(r.started_at)),
-                    messenger: ctx.event.get("messenger").and_then(Json::as_str),
+                    messenger,
+                    // Its chat is where an operator's reply goes back to.
+                    source_provider_id: messenger.map(|_| bundle.source_provider_id),
+                    chat_id: ctx.event.get("chat_id").and_then(Json::as_str),
+                    customer_time: ctx.event.get("time").and_then(Json::as_i64),
                 };
                 let result = actions::execute(core, &target, &step.action, &inputs, &attempt).await;
                 (inputs, result)

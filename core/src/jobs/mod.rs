@@ -20,6 +20,8 @@ pub enum Job {
     DispatchInbox { ids: Vec<i64> },
     /// Execute (or resume) runs' steps.
     ExecuteRun { ids: Vec<i64> },
+    /// Deliver (or acknowledge to MG) operators' replies.
+    SendReply { ids: Vec<i64> },
 }
 
 impl Job {
@@ -34,9 +36,16 @@ impl Job {
             .map(|c| Job::ExecuteRun { ids: c.to_vec() })
     }
 
+    pub fn reply(ids: &[i64]) -> impl Iterator<Item = Job> + '_ {
+        ids.chunks(MAX_IDS_PER_JOB)
+            .map(|c| Job::SendReply { ids: c.to_vec() })
+    }
+
     pub fn len(&self) -> usize {
         match self {
-            Job::DispatchInbox { ids } | Job::ExecuteRun { ids } => ids.len(),
+            Job::DispatchInbox { ids } | Job::ExecuteRun { ids } | Job::SendReply { ids } => {
+                ids.len()
+            }
         }
     }
 

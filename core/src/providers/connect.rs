@@ -9,18 +9,15 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::settings::{
-    ChatapiSettings, MG_CHANNEL_TYPES, MG_WHATSAPP, RetailcrmSettings, TelegramReceive,
-    TelegramSettings, mask,
+    ChatapiSettings, MG_WHATSAPP, RetailcrmSettings, TelegramReceive, TelegramSettings, mask,
 };
+use super::transport;
 use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
 use crate::Core;
 use crate::messengers::chatapi::ChatApi;
 use crate::messengers::telegram::Telegram;
 use crate::reason::{Explain, FieldProblem, ServiceFailure, field_problems, stored};
-use crate::retailcrm::{
-    Channel, IntegrationModule, Integrations, MgTransport, MgTransportConfig, RetailCrm,
-    RetailCrmError, normalize_domain,
-};
+use crate::retailcrm::{MgTransport, RetailCrm, RetailCrmError, normalize_domain};
 use crate::upstream::Refused;
 
 /// Scopes the bundles' RetailCRM actions and the chat registration need.
@@ -239,29 +236,8 @@ async fn retailcrm(
         .unwrap_or_else(|| site_code.clone());
 
     // Registering our chat transport is the only reliable "Chats are activated" check.
-    let client_id = match existing.map(|p| &p.settings) {
-        Some(Settings::Retailcrm(s)) if s.base_url == base_url => {
-            format!("svyazka-{}", short_hash(&s.base_url, &site_code))
-        }
-        _ => format!("svyazka-{}", short_hash(&base_url, &site_code)),
-    };
-    let public = &core.config.public_url;
-    let module = IntegrationModule {
-        code: client_id.clone(),
-        integration_code: client_id.clone(),
-        active: true,
-        name: "Svyazka".into(),
-        client_id: client_id.clone(),
-        base_url: Some(public.clone()),
-        account_url: Some(format!("{public}/providers")),
-        integrations: Integrations {
-            mg_transport: Some(MgTransportConfig {
-                webhook_url: format!("{public}/hooks/mg/{client_id}"),
-                refresh_token: false,
-            }),
-        },
-        ..Default::default()
-    };
+    let client_id = super::settings::client_id(&base_url, &site_code);
+    let module = transport::module(core, &client_id);
     let info = api.integration_module_edit(&module).await.map_err(|e| {
         one(
             "api_key",
@@ -285,17 +261,9 @@ async fn retailcrm(
         Some(Settings::Retailcrm(s)) if s.mg_endpoint == info.endpoint_url => Some(s),
         _ => None,
     };
-    let mut mg_channels = BTreeMap::new();
-    for kind in MG_CHANNEL_TYPES {
-        let id = match kept.and_then(|s| s.mg_channel(Some(kind))) {
-            Some(id) => id,
-            None => mg
-                .create_channel(&Channel::text_only(kind, "Svyazka", 4096))
-                .await
-                .map_err(|e| upstream("api_key", &e))?,
-        };
-        mg_channels.insert(kind.to_string(), id);
-    }
+    let mg_channels = transport::channels(&mg, kept)
+        .await
+        .map_err(|e| upstream("api_key", &e))?;
     let settings = Settings::Retailcrm(RetailcrmSettings {
         base_url,
         domain_input: form.domain.trim().to_string(),
@@ -304,6 +272,12 @@ async fn retailcrm(
         mg_endpoint: info.endpoint_url,
         mg_channel_id: mg_channels.get(MG_WHATSAPP).copied(),
         mg_channels,
+        mg_webhook_url: module
+            .integrations
+            .mg_transport
+            .as_ref()
+            .map(|t| t.webhook_url.clone())
+            .unwrap_or_default(),
     });
     Ok((
         settings,
@@ -336,12 +310,6 @@ fn credentials_error(e: &RetailCrmError) -> FieldErrors {
         ),
         other => upstream("api_key", other),
     }
-}
-
-fn short_hash(a: &str, b: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("{a}|{b}").as_bytes());
-    hex::encode(&d[..6])
 }
 
 async fn chatapi(

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod connect;
 pub mod settings;
+pub mod transport;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

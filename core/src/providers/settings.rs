@@ -29,9 +29,18 @@ pub struct RetailcrmSettings {
     /// each conversation under the messenger it came from.
     #[serde(default)]
     pub mg_channels: BTreeMap<String, i64>,
+    /// The transport webhook address RetailCRM was last given; empty for providers
+    /// registered before operators' replies were delivered (re-registered at start-up).
+    #[serde(default)]
+    pub mg_webhook_url: String,
 }
 
 impl RetailcrmSettings {
+    /// Our transport's `clientId` (and module code) in this account: one per account and store.
+    pub fn client_id(&self) -> String {
+        client_id(&self.base_url, &self.site_code)
+    }
+
     /// The channel for messages from `messenger`; WhatsApp's when the type is not known (runs
     /// and settings stored before channels were per messenger).
     pub fn mg_channel(&self, messenger: Option<&str>) -> Option<i64> {
@@ -42,6 +51,12 @@ impl RetailcrmSettings {
                 .flatten()
         })
     }
+}
+
+pub fn client_id(base_url: &str, site_code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(format!("{base_url}|{site_code}").as_bytes());
+    format!("svyazka-{}", hex::encode(&d[..6]))
 }
 
 /// MG channel types, as RetailCRM names them.

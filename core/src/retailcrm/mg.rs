@@ -215,6 +215,30 @@ impl MgTransport {
         Ok(answer.id)
     }
 
+    /// `PUT /channels/{id}`: brings an existing channel's settings (capabilities) up to date.
+    pub async fn update_channel(&self, id: i64, channel: &Channel) -> Result<(), MgError> {
+        let _: Value = self
+            .call(Method::PUT, &format!("/channels/{id}"), channel)
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /messages/ack`: the outcome of an operator's message we answered `async` for.
+    pub async fn ack(&self, ack: &super::mg_webhook::Ack) -> Result<(), MgError> {
+        let _: Value = self.call(Method::POST, "/messages/ack", ack).await?;
+        Ok(())
+    }
+
+    /// `POST /messages/read`: the customer read our message `external_id` (an operator's).
+    pub async fn mark_read(&self, channel_id: i64, external_id: &str) -> Result<(), MgError> {
+        let body = serde_json::json!({
+            "channel_id": channel_id,
+            "message": {"external_id": external_id},
+        });
+        let _: Value = self.call(Method::POST, "/messages/read", &body).await?;
+        Ok(())
+    }
+
     /// `POST /messages`: delivers a customer's message; returns the MG message id.
     pub async fn send_message(&self, message: &InboundMessage) -> Result<i64, MgError> {
         #[derive(Deserialize)]
@@ -307,7 +331,10 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// A channel that only exchanges text both ways and reports delivered/read statuses.
+    /// A channel that exchanges text both ways: customers' messages come in ("send", we
+    /// report them to MG) and operators' replies go out ("receive", MG posts them to our
+    /// webhook). Nothing is declared that the bridge does not do: no editing, deleting,
+    /// quoting, files or statuses, so RetailCRM does not offer the operator what would fail.
     pub fn text_only(kind: &str, name: &str, max_chars: u32) -> Self {
         Self {
             kind: kind.to_owned(),
@@ -317,18 +344,38 @@ impl Channel {
             settings: ChannelSettings {
                 text: Some(TextSettings {
                     creating: Some("both".to_owned()),
-                    editing: None,
-                    quoting: None,
-                    deleting: None,
+                    editing: Some("none".to_owned()),
+                    quoting: Some("none".to_owned()),
+                    deleting: Some("none".to_owned()),
                     max_chars_count: Some(max_chars),
                 }),
                 status: Some(StatusSettings {
-                    delivered: Some("send".to_owned()),
-                    read: Some("send".to_owned()),
+                    delivered: Some("none".to_owned()),
+                    read: Some("none".to_owned()),
                 }),
                 extra: Map::new(),
             },
         }
+    }
+
+    /// The channel for one messenger type, with what the bridge can do there: text both ways,
+    /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096). A
+    /// Telegram bot may also edit and delete what it sent, so operators may there; the
+    /// WhatsApp gateway says when the customer read a reply, and MG hears it.
+    pub fn for_messenger(kind: &str, name: &str) -> Self {
+        let mut channel = Self::text_only(kind, name, 4096);
+        if kind == "whatsapp"
+            && let Some(status) = channel.settings.status.as_mut()
+        {
+            status.read = Some("send".to_owned());
+        }
+        if kind == "telegram"
+            && let Some(text) = channel.settings.text.as_mut()
+        {
+            text.editing = Some("receive".to_owned());
+            text.deleting = Some("receive".to_owned());
+        }
+        channel
     }
 }
 

@@ -28,6 +28,7 @@ mod client;
 mod domain;
 mod error;
 mod mg;
+pub mod mg_webhook;
 mod rate_limit;
 mod types;
 

@@ -79,6 +79,15 @@ pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8]) -> Reply
             parse_body().and_then(|b| create_channel(state, &module, &b))
         }
         (m, ["channels", id]) if m == Method::DELETE => delete_channel(state, &module, id),
+        (m, ["channels", id]) if m == Method::PUT => {
+            parse_body().and_then(|b| update_channel(state, &module, id, &b))
+        }
+        (m, ["messages", "ack"]) if m == Method::POST => {
+            parse_body().and_then(|b| ack(state, &module, &b))
+        }
+        (m, ["messages", "read"]) if m == Method::POST => {
+            parse_body().and_then(|b| mark_read(state, &module, &b))
+        }
         (m, ["messages"]) if m == Method::POST => {
             parse_body().and_then(|b| send_message(state, &module, &b))
         }
@@ -143,13 +152,22 @@ fn create_channel(state: &mut State, module: &str, body: &Value) -> Result<Reply
     ))
 }
 
-fn delete_channel(state: &mut State, module: &str, raw_id: &str) -> Result<Reply, Reply> {
-    let channel = raw_id
+/// The channel a path names, if it is one of this module's active channels.
+fn path_channel<'s>(
+    state: &'s mut State,
+    module: &str,
+    raw_id: &str,
+) -> Result<&'s mut ChannelRec, Reply> {
+    raw_id
         .parse::<i64>()
         .ok()
         .and_then(|id| state.channels.get_mut(&id))
         .filter(|c| c.module == module && c.active)
-        .ok_or_else(|| error(404, "Channel not found"))?;
+        .ok_or_else(|| error(404, "Channel not found"))
+}
+
+fn delete_channel(state: &mut State, module: &str, raw_id: &str) -> Result<Reply, Reply> {
+    let channel = path_channel(state, module, raw_id)?;
     let now = now_rfc3339();
     channel.active = false;
     channel.value["is_active"] = json!(false);
@@ -160,16 +178,94 @@ fn delete_channel(state: &mut State, module: &str, raw_id: &str) -> Result<Reply
     ))
 }
 
-fn text_len(v: Option<&Value>) -> Option<usize> {
-    v.and_then(Value::as_str).map(|s| s.chars().count())
+fn update_channel(
+    state: &mut State,
+    module: &str,
+    raw_id: &str,
+    body: &Value,
+) -> Result<Reply, Reply> {
+    let channel = path_channel(state, module, raw_id)?;
+    if let Some(kind) = body.get("type").and_then(Value::as_str)
+        && channel.value.get("type").and_then(Value::as_str) != Some(kind)
+    {
+        return Err(error(400, "type: the channel type cannot be changed"));
+    }
+    let now = now_rfc3339();
+    for field in ["name", "settings", "avatar_url", "external_id"] {
+        if let Some(v) = body.get(field) {
+            channel.value[field] = v.clone();
+        }
+    }
+    channel.value["updated_at"] = json!(now);
+    Ok(json_response(
+        200,
+        &json!({"id": channel.value["id"], "external_id": channel.value.get("external_id"), "updated_at": now}),
+    ))
 }
 
-fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+/// `POST /messages/ack`: the outcome of an operator message the transport answered `async`
+/// for: `transport_message_id` sends it, `error` fails it.
+fn ack(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let channel_id = body_channel(state, module, body)?;
+    let message_id = body
+        .get("message")
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_i64)
+        .ok_or_else(|| error(400, "message: this field is required"))?;
+    let message = state
+        .messages
+        .iter_mut()
+        .find(|m| m.id == message_id && m.channel_id == channel_id && m.originator == "user")
+        .ok_or_else(|| error(404, "Message not found"))?;
+    if let Some(e) = body.get("error").filter(|e| !e.is_null()) {
+        message.status = "failed".to_owned();
+        message.error = Some(e.clone());
+    } else {
+        message.status = "sent".to_owned();
+        message.error = None;
+        if let Some(ext) = body.get("transport_message_id").and_then(Value::as_str) {
+            message.external_id = Some(ext.to_owned());
+        }
+    }
+    state.acks.push(body.clone());
+    Ok(json_response(200, &json!({})))
+}
+
+/// `POST /messages/read` `{channel_id, message: {id | external_id}}`: the customer read the
+/// message; MG shows it "seen".
+fn mark_read(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let mut body = body.clone();
+    // This method names the channel `channel_id` (MGSPEC), unlike the others.
+    body["channel"] = body.get("channel_id").cloned().unwrap_or(Value::Null);
+    let channel_id = body_channel(state, module, &body)?;
+    let message = body.get("message").filter(|m| m.is_object());
+    let id = message.and_then(|m| m.get("id")).and_then(Value::as_i64);
+    let external = message
+        .and_then(|m| m.get("external_id"))
+        .and_then(Value::as_str);
+    if id.is_none() && external.is_none() {
+        return Err(error(400, "message: this field is required"));
+    }
+    let found = state
+        .messages
+        .iter_mut()
+        .find(|m| {
+            m.channel_id == channel_id
+                && (id == Some(m.id)
+                    || (external.is_some() && m.external_id.as_deref() == external))
+        })
+        .ok_or_else(|| error(404, "Message not found"))?;
+    found.status = "seen".to_owned();
+    Ok(json_response(200, &json!({})))
+}
+
+/// The body's `channel`: required, and one of this module's active channels. Unknown,
+/// foreign and deactivated channels look the same to the transport.
+fn body_channel(state: &State, module: &str, body: &Value) -> Result<i64, Reply> {
     let channel_id = body
         .get("channel")
         .and_then(Value::as_i64)
         .ok_or_else(|| error(400, "channel: this field is required"))?;
-    // Unknown, foreign and deactivated channels look the same to the transport.
     if !state
         .channels
         .get(&channel_id)
@@ -177,6 +273,15 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
     {
         return Err(error(404, "Channel not found"));
     }
+    Ok(channel_id)
+}
+
+fn text_len(v: Option<&Value>) -> Option<usize> {
+    v.and_then(Value::as_str).map(|s| s.chars().count())
+}
+
+fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, Reply> {
+    let channel_id = body_channel(state, module, body)?;
 
     let mut problems = Vec::new();
     let chat_id = body
@@ -283,6 +388,8 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
         originator: "customer".to_owned(),
         text,
         time: time.clone(),
+        status: "received".to_owned(),
+        error: None,
     });
     Ok(json_response(
         200,

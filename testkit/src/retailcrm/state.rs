@@ -123,6 +123,11 @@ pub(crate) struct State {
     /// (channel, external_chat_id) → customer external id.
     pub chats: BTreeMap<(i64, String), String>,
     pub messages: Vec<MgMessageRecord>,
+    /// Webhooks posted for operators' messages, by MG message id: (url, clientId, payload),
+    /// so a test can make MG repeat one.
+    pub webhooks: BTreeMap<i64, (String, String, Value)>,
+    /// Bodies of `POST /messages/ack`, in arrival order.
+    pub acks: Vec<Value>,
     pub total_requests: u64,
     pub rate_limited: u64,
     next_customer: i64,
@@ -229,6 +234,8 @@ impl State {
             channels: BTreeMap::new(),
             chats: BTreeMap::new(),
             messages: Vec::new(),
+            webhooks: BTreeMap::new(),
+            acks: Vec::new(),
             total_requests: 0,
             rate_limited: 0,
             // Distinct ranges make an order id passed as a customer id fail loudly.
@@ -733,27 +740,32 @@ impl State {
 
     // ---- MG ------------------------------------------------------------------------------
 
-    /// Webhook call for an operator message: (url, clientId, payload, MG message id).
+    /// An operator writes in a chat: MG stores the message ("sending") and posts
+    /// `message_sent` to the channel module's webhook. Answers (url, clientId, payload, MG
+    /// message id). `customer` is our customer id in the channel; `None` looks it up by the
+    /// chat. The chat id is sent as given, which may be "" (as in MG's own fixture).
     pub fn operator_webhook(
         &mut self,
         channel_id: i64,
         external_chat_id: &str,
+        customer: Option<&str>,
         text: &str,
     ) -> Option<(String, String, Value, i64)> {
         let channel = self.channels.get(&channel_id)?;
         let module = self.modules.get(&channel.module)?;
         let webhook = module.webhook_url.clone()?;
         let client_id = module.client_id.clone().unwrap_or_default();
-        let customer = self
-            .chats
-            .get(&(channel_id, external_chat_id.to_owned()))
-            .cloned()
-            .unwrap_or_default();
+        let customer = customer.map(str::to_owned).or_else(|| {
+            self.chats
+                .get(&(channel_id, external_chat_id.to_owned()))
+                .cloned()
+        });
+        let customer = customer.unwrap_or_default();
         let id = self.next_message;
         self.next_message += 1;
         let payload = json!({
             "type": "message_sent",
-            "meta": {"id": id, "timestamp": chrono::Utc::now().timestamp()},
+            "meta": {"timestamp": chrono::Utc::now().timestamp()},
             "data": {
                 "id": id,
                 "external_user_id": customer,
@@ -761,36 +773,57 @@ impl State {
                 "channel_id": channel_id,
                 "type": "text",
                 "content": text,
-                "user": {"id": 1, "first_name": "Анна", "last_name": "Менеджер"}
+                "quote_external_id": null,
+                "quote_content": null,
+                "in_app_id": id,
+                "user": {"id": 1, "first_name": "Анна", "last_name": "Менеджер", "avatar": ""},
+                "customer": {"first_name": "", "last_name": "", "avatar": ""}
             }
         });
-        Some((webhook, client_id, payload, id))
-    }
-
-    pub fn record_operator_message(
-        &mut self,
-        id: i64,
-        channel_id: i64,
-        external_chat_id: &str,
-        text: &str,
-        external_id: Option<String>,
-    ) {
-        let customer = self
-            .chats
-            .get(&(channel_id, external_chat_id.to_owned()))
-            .cloned();
         let channel_type = super::mg::channel_type(self, channel_id);
         self.messages.push(MgMessageRecord {
             id,
             channel_id,
             channel_type,
             external_chat_id: external_chat_id.to_owned(),
-            customer_external_id: customer,
-            external_id,
+            customer_external_id: Some(customer),
+            external_id: None,
             originator: "user".to_owned(),
             text: text.to_owned(),
             time: now_rfc3339(),
+            status: "sending".to_owned(),
+            error: None,
         });
+        self.webhooks
+            .insert(id, (webhook.clone(), client_id.clone(), payload.clone()));
+        Some((webhook, client_id, payload, id))
+    }
+
+    /// What the transport answered to an operator message's webhook, as MG reads it: an
+    /// `external_message_id` sends it, an `error` (or a status other than 2xx) fails it,
+    /// `async` leaves it sending until `POST /messages/ack`.
+    pub fn answer_operator_message(&mut self, id: i64, status: u16, body: &Value) {
+        let Some(m) = self.messages.iter_mut().find(|m| m.id == id) else {
+            return;
+        };
+        if m.status != "sending" {
+            // An earlier delivery of the same webhook was answered already.
+            return;
+        }
+        if let Some(error) = body.get("error").filter(|e| !e.is_null()) {
+            m.status = "failed".to_owned();
+            m.error = Some(error.clone());
+        } else if !(200..300).contains(&status) {
+            m.status = "failed".to_owned();
+            // MG's own code for an answer it cannot use (MGSPEC `MessageErrorCode`).
+            m.error = Some(json!({"code": "malformed_response"}));
+        } else if let Some(ext) = body.get("external_message_id").and_then(Value::as_str) {
+            m.status = "sent".to_owned();
+            m.external_id = Some(ext.to_owned());
+        } else if body.get("async").and_then(Value::as_bool) != Some(true) {
+            m.status = "failed".to_owned();
+            m.error = Some(json!({"code": "malformed_response"}));
+        }
     }
 }
 

@@ -98,9 +98,14 @@ pub struct TgSent {
     pub bot_token: String,
     pub chat_id: i64,
     pub message_id: i64,
+    /// The current text: `editMessageText` replaces it.
     pub text: String,
     /// All request parameters, for checks on parse_mode, reply_markup, …
     pub params: Map<String, Value>,
+    /// How many times the bot edited it.
+    pub edits: u32,
+    /// Deleted by the bot (`deleteMessage`).
+    pub deleted: bool,
 }
 
 /// Per-chat flood control: more than `per_chat_per_sec` messages to one chat within a second
@@ -754,6 +759,8 @@ async fn dispatch(
             .with_bot(token, |bot| ok(bot.user_json()))
             .unwrap_or_else(|_| fail(401, "Unauthorized")),
         "sendmessage" => send_message(&fake, token, params),
+        "editmessagetext" => edit_message_text(&fake, token, &params),
+        "deletemessage" => delete_message(&fake, token, &params),
         "setwebhook" => set_webhook(&fake, token, &params),
         "deletewebhook" => delete_webhook(&fake, token, &params),
         "getwebhookinfo" => webhook_info(&fake, token),
@@ -825,8 +832,64 @@ fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) ->
         message_id,
         text,
         params,
+        edits: 0,
+        deleted: false,
     });
     ok(message)
+}
+
+/// The bot's own message named by `chat_id` and `message_id`, for editing or deleting.
+fn own_message<'s>(
+    sent: &'s mut [TgSent],
+    token: &str,
+    params: &Map<String, Value>,
+) -> Option<&'s mut TgSent> {
+    let chat_id = param_i64(params, "chat_id")?;
+    let message_id = param_i64(params, "message_id")?;
+    sent.iter_mut().find(|s| {
+        s.bot_token == token && s.chat_id == chat_id && s.message_id == message_id && !s.deleted
+    })
+}
+
+/// `editMessageText` of a text message the bot sent (Bot API wording of the refusals).
+fn edit_message_text(
+    fake: &FakeTelegram,
+    token: &str,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let text = param_str(params, "text").unwrap_or_default();
+    if text.trim().is_empty() {
+        return fail(400, "Bad Request: message text is empty");
+    }
+    let mut state = fake.lock();
+    let Some(message) = own_message(&mut state.sent, token, params) else {
+        return fail(400, "Bad Request: message to edit not found");
+    };
+    if message.text == text {
+        return fail(
+            400,
+            "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+    }
+    message.text = text.clone();
+    message.edits += 1;
+    ok(json!({
+        "message_id": message.message_id,
+        "chat": {"id": message.chat_id, "type": "private"},
+        "date": now(),
+        "edit_date": now(),
+        "text": text,
+    }))
+}
+
+/// `deleteMessage` of a message the bot sent.
+fn delete_message(fake: &FakeTelegram, token: &str, params: &Map<String, Value>) -> HttpResponse {
+    let mut state = fake.lock();
+    let Some(message) = own_message(&mut state.sent, token, params) else {
+        return fail(400, "Bad Request: message to delete not found");
+    };
+    message.deleted = true;
+    ok(json!(true))
 }
 
 fn set_webhook(fake: &FakeTelegram, token: &str, params: &Map<String, Value>) -> HttpResponse {

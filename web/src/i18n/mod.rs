@@ -11,6 +11,7 @@ mod home;
 mod msg;
 mod providers;
 pub mod reasons;
+mod replies;
 mod runs;
 
 use actix_web::HttpRequest;
@@ -37,6 +38,7 @@ const TABLES: &[&[Row]] = &[
     auth::LABELS,
     home::LABELS,
     events::LABELS,
+    replies::LABELS,
 ];
 
 impl Lang {

@@ -26,7 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/retailcrm/{id}/{secret}", web::post().to(retailcrm))
             .route("/retailcrm/{id}/{secret}", web::get().to(retailcrm))
             .route("/chatapi/{id}/{secret}", web::post().to(chatapi))
-            .route("/telegram/{id}/{secret}", web::post().to(telegram)),
+            .route("/telegram/{id}/{secret}", web::post().to(telegram))
+            .route(
+                "/mg/{client_id}/{secret}",
+                web::post().to(super::mg_hook::mg),
+            ),
     );
 }
 
@@ -134,6 +138,13 @@ async fn chatapi(
     let Some(p) = provider(&state, ProviderKind::Chatapi, &path).await? else {
         return Ok(HttpResponse::NotFound().finish());
     };
+    // Operators' replies the customer read: noted and passed on to RetailCRM's chat.
+    let read = ingest::chatapi_read_receipts(&body);
+    if !read.is_empty() {
+        svyazka_core::replies::receipts::read(&state.core, p.id, read)
+            .await
+            .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    }
     store_parsed(&state, &p, ingest::parse_chatapi(&body)).await
 }
 

@@ -8,8 +8,10 @@ pub mod health;
 pub mod home;
 pub mod hooks;
 pub mod metrics;
+pub mod mg_hook;
 pub mod pager;
 pub mod providers;
+pub mod replies;
 pub mod runs;
 pub mod static_files;
 
@@ -70,6 +72,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::delete)
                 .configure(bundles::configure)
                 .configure(runs::configure)
-                .configure(events::configure),
+                .configure(events::configure)
+                .service(replies::list),
         );
 }

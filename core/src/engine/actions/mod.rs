@@ -28,6 +28,11 @@ pub struct Attempt<'a> {
     pub earlier: Option<NaiveDateTime>,
     /// The messenger the event came from, which picks the RetailCRM chat channel.
     pub messenger: Option<&'a str>,
+    /// For a customer's message: the provider and chat an operator's reply goes back to.
+    pub source_provider_id: Option<i64>,
+    pub chat_id: Option<&'a str>,
+    /// When the customer wrote (unix seconds, the messenger's clock).
+    pub customer_time: Option<i64>,
 }
 
 pub async fn execute(
@@ -37,9 +42,7 @@ pub async fn execute(
     inputs: &Inputs,
     attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
-    let Attempt {
-        idem, messenger, ..
-    } = *attempt;
+    let idem = attempt.idem;
     match (target.kind, action) {
         (ProviderKind::Retailcrm, "new_contact") => {
             retailcrm::new_contact(core, target, inputs).await
@@ -48,7 +51,7 @@ pub async fn execute(
             retailcrm::new_deal(core, target, inputs, idem).await
         }
         (ProviderKind::Retailcrm, "new_message") => {
-            retailcrm::new_message(core, target, inputs, idem, messenger).await
+            retailcrm::new_message(core, target, inputs, attempt).await
         }
         (ProviderKind::Chatapi, "send_message") => {
             chatapi::send_message(core, target, inputs, attempt).await

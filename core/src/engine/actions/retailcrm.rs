@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Inputs, Outputs, input, optional};
+use super::{Attempt, Inputs, Outputs, input, optional};
 use crate::Core;
 use crate::engine::{StepError, clients};
 use crate::locks;
@@ -12,6 +12,7 @@ use crate::messengers::phone::{PhoneProblem, WaRecipient};
 use crate::providers::Provider;
 use crate::reason::Reason;
 use crate::references;
+use crate::replies::routes::{self, Route};
 use crate::retailcrm::{
     CustomerRef, InboundMessage, MgCustomer, MgMessage, NewCustomer, NewOrder, Order, Phone,
 };
@@ -168,15 +169,36 @@ pub async fn new_message(
     core: &Core,
     target: &Provider,
     inputs: &Inputs,
-    idem: &str,
-    messenger: Option<&str>,
+    attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
+    let (idem, origin) = (attempt.idem, attempt);
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;
-    let (Some(mg), Some(channel)) = (crm.mg.as_ref(), crm.settings.mg_channel(messenger)) else {
+    let (Some(mg), Some(channel)) = (crm.mg.as_ref(), crm.settings.mg_channel(origin.messenger))
+    else {
         return Err(StepError::permanent(Reason::ChatsNotRegistered));
     };
+    let customer_ext = format!("crm_{contact_id}");
+    // Before the message appears in the chat, so the operator's reply always finds its way.
+    if let (Some(source), Some(chat)) = (origin.source_provider_id, origin.chat_id) {
+        let route = Route {
+            messenger_provider_id: source,
+            chat_id: chat.to_owned(),
+            customer_at: origin
+                .customer_time
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.naive_utc()),
+        };
+        let (crm_id, user) = (target.id, customer_ext.clone());
+        core.db(move |c| routes::record(c, crm_id, channel, &user, &route))
+            .await
+            .map_err(|e| {
+                StepError::transient(Reason::Database {
+                    detail: e.to_string(),
+                })
+            })?;
+    }
     let customer = crm
         .api
         .customer_get(contact_id, Some(&crm.site))
@@ -202,7 +224,7 @@ pub async fn new_message(
         channel,
         external_chat_id: format!("svz_{contact_id}"),
         customer: MgCustomer {
-            external_id: format!("crm_{contact_id}"),
+            external_id: customer_ext,
             nickname,
             first_name: customer.first_name.clone(),
             phone,

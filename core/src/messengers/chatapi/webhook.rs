@@ -40,6 +40,21 @@ struct Head {
     from_me: Option<bool>,
 }
 
+/// Ids of our messages an `{"ack":[…]}` body says the customer has read (`viewed`).
+pub fn read_receipts(body: &[u8]) -> Vec<String> {
+    let Ok(object) = serde_json::from_slice::<Map<String, Value>>(body) else {
+        return Vec::new();
+    };
+    object
+        .get("ack")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| a.get("status").and_then(Value::as_str) == Some("viewed"))
+        .filter_map(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
 pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
     let text =
         std::str::from_utf8(body).map_err(|e| BadPayload(format!("body is not UTF-8: {e}")))?;

@@ -200,6 +200,33 @@ impl Telegram {
         self.call("sendMessage", &params, None).await
     }
 
+    /// `editMessageText` of a text message the bot sent, plain text like [`Self::send_message`].
+    pub async fn edit_message_text(
+        &self,
+        chat_id: impl Into<ChatId>,
+        message_id: i64,
+        text: &str,
+    ) -> Result<Message, TelegramError> {
+        let params = json!({ "chat_id": chat_id.into(), "message_id": message_id, "text": text });
+        self.call("editMessageText", &params, None).await
+    }
+
+    /// `deleteMessage` of a message the bot sent (Telegram allows it for 48 hours).
+    pub async fn delete_message(
+        &self,
+        chat_id: impl Into<ChatId>,
+        message_id: i64,
+    ) -> Result<(), TelegramError> {
+        let _: Value = self
+            .call(
+                "deleteMessage",
+                &json!({ "chat_id": chat_id.into(), "message_id": message_id }),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Switch the bot to webhook delivery; Telegram then sends `secret_token` in the
     /// `X-Telegram-Bot-Api-Secret-Token` header of every POST (none when empty).
     pub async fn set_webhook(&self, url: &str, secret_token: &str) -> Result<(), TelegramError> {

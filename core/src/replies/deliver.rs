@@ -1,0 +1,375 @@
+//! Delivering an operator's reply to the customer's messenger, and telling MG the outcome.
+//!
+//! The webhook request stores the reply and tries it at once ([`in_request`]); when the
+//! messenger answers within [`REQUEST_BUDGET`] MG gets the outcome in the answer, otherwise
+//! `async` and, later, `POST /messages/ack`. Transient messenger failures are retried by the
+//! workers with the configured backoff ([`process`]); when the attempts are used up the reply
+//! fails with the reason, acknowledged to MG as an error.
+
+use std::time::Duration;
+
+use super::routes::{self, Route};
+use super::{Reply, errors};
+use crate::Core;
+use crate::db::DbError;
+use crate::engine::{StepError, clients};
+use crate::messengers::phone::WaRecipient;
+use crate::providers::{ProviderError, ProviderKind};
+use crate::reason::Reason;
+use crate::retailcrm::mg_webhook::{Ack, AckMessage, ErrorCode, SendingError, SentAnswer};
+
+/// How long the webhook request waits for the messenger before answering `async`. MG's own
+/// timeout is not documented; a few seconds keeps well inside any sensible one.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(8);
+
+/// How far before the earlier attempt's start the gateway's history is searched: the gateway
+/// stamps messages with its own clock.
+const CLOCK_SKEW_SECS: i64 = 120;
+
+/// Delivers a reply the request has just stored (and holds the lease of), waiting at most
+/// [`REQUEST_BUDGET`]; answers what MG is told. The delivery goes on after an `async` answer.
+pub async fn in_request(core: &Core, reply: Reply) -> Result<SentAnswer, DbError> {
+    let id = reply.id;
+    let task = {
+        let core = core.clone();
+        tokio::spawn(async move { attempt(&core, reply, false).await })
+    };
+    match tokio::time::timeout(REQUEST_BUDGET, task).await {
+        Ok(Ok(Err(e))) => tracing::warn!(reply = id, error = %e, "reply delivery interrupted"),
+        Ok(Err(e)) => tracing::warn!(reply = id, error = %e, "reply delivery task failed"),
+        Ok(Ok(Ok(()))) | Err(_) => {}
+    }
+    answer(core, id).await
+}
+
+/// What MG is told about a stored reply now (also for a repeated webhook): its outcome when
+/// decided, else `async` (and then it is acknowledged when decided).
+pub async fn answer(core: &Core, id: i64) -> Result<SentAnswer, DbError> {
+    Ok(core
+        .db(move |c| super::answer_or_defer(c, id))
+        .await?
+        .unwrap_or(SentAnswer::Async))
+}
+
+/// A worker's attempt: claims the reply (due, or abandoned by a dead holder) and works on it.
+pub async fn process(core: &Core, id: i64) -> Result<(), DbError> {
+    let lease = core.lease();
+    let Some(reply) = core.db(move |c| super::claim(c, id, lease)).await? else {
+        return Ok(());
+    };
+    attempt(core, reply, true).await
+}
+
+/// The delivery's decided outcome.
+enum Decided {
+    Sent(String),
+    /// What MG is told, and our reason (JSON of `Reason`).
+    Failed(SendingError, String),
+}
+
+async fn attempt(core: &Core, reply: Reply, from_worker: bool) -> Result<(), DbError> {
+    let id = reply.id;
+    let decided = if let Some(ext) = &reply.external_message_id {
+        // Delivered by an earlier attempt: only MG's acknowledgement is left.
+        Decided::Sent(ext.clone())
+    } else if let Some(e) = reply.sending_error() {
+        Decided::Failed(e, reply.error.clone().unwrap_or_default())
+    } else {
+        match send(core, &reply).await? {
+            Ok(ext) => Decided::Sent(ext),
+            Err((step, sending)) => {
+                if let Some(at) =
+                    crate::db::lease::retry_at(&core.config, reply.attempts, &step.retry)
+                {
+                    tracing::info!(reply = id, attempt = reply.attempts, error = %step, "reply will be retried");
+                    let error = step.stored();
+                    return core
+                        .db(move |c| super::retry_send_later(c, id, &error, at))
+                        .await;
+                }
+                tracing::warn!(reply = id, error = %step, "reply failed");
+                Decided::Failed(sending, step.stored())
+            }
+        }
+    };
+    let waits = {
+        let decided = match &decided {
+            Decided::Sent(ext) => Ok(ext.clone()),
+            Decided::Failed(e, reason) => Err((e.clone(), reason.clone())),
+        };
+        core.db(move |c| {
+            let outcome = match &decided {
+                Ok(ext) => Ok(ext.as_str()),
+                Err((e, reason)) => Err((e, reason.as_str())),
+            };
+            super::record_outcome(c, id, outcome, from_worker)
+        })
+        .await?
+    };
+    if waits {
+        acknowledge(core, &reply, &decided).await?;
+    }
+    Ok(())
+}
+
+/// `POST /messages/ack` with the outcome; a transient MG failure is retried like a send.
+async fn acknowledge(core: &Core, reply: &Reply, decided: &Decided) -> Result<(), DbError> {
+    let id = reply.id;
+    let delivered = matches!(decided, Decided::Sent(_));
+    let Some(mg_id) = reply.mg_message_id else {
+        // An MG too old to name its messages cannot be acknowledged; the operator sees the
+        // message as not confirmed.
+        tracing::warn!(reply = id, "MG sent no message id; cannot acknowledge");
+        return core
+            .db(move |c| super::settle(c, id, delivered, false))
+            .await;
+    };
+    let ack = Ack {
+        channel: reply.channel_id,
+        message: AckMessage { id: mg_id },
+        transport_message_id: match decided {
+            Decided::Sent(ext) => Some(ext.clone()),
+            Decided::Failed(..) => None,
+        },
+        error: match decided {
+            Decided::Sent(_) => None,
+            Decided::Failed(e, _) => Some(e.clone()),
+        },
+    };
+    let result = match crm_transport(core, reply.provider_id).await {
+        Ok(mg) => mg.ack(&ack).await.map_err(|e| StepError::upstream(&e)),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            core.db(move |c| super::settle(c, id, delivered, true))
+                .await
+        }
+        Err(e) => match crate::db::lease::retry_at(&core.config, reply.attempts, &e.retry) {
+            Some(at) => {
+                tracing::info!(reply = id, error = %e, "acknowledgement to MG will be retried");
+                let error = e.stored();
+                core.db(move |c| super::retry_later(c, id, &error, at))
+                    .await
+            }
+            None => {
+                tracing::warn!(reply = id, error = %e, "acknowledgement to MG failed");
+                core.db(move |c| super::settle(c, id, delivered, false))
+                    .await
+            }
+        },
+    }
+}
+
+pub(crate) async fn crm_transport(
+    core: &Core,
+    provider_id: i64,
+) -> Result<crate::retailcrm::MgTransport, StepError> {
+    let provider = core.provider(provider_id).await.map_err(provider_error)?;
+    clients::retailcrm(core, &provider)?
+        .mg
+        .ok_or_else(|| StepError::permanent(Reason::ChatsNotRegistered))
+}
+
+fn provider_error(e: ProviderError) -> StepError {
+    match e {
+        ProviderError::Db(d) => StepError::transient(Reason::Database {
+            detail: d.to_string(),
+        }),
+        ProviderError::NotFound => StepError::permanent(Reason::ProviderGone),
+        _ => StepError::permanent(Reason::ProviderUnreadable),
+    }
+}
+
+type Failure = (StepError, SendingError);
+
+/// One messenger call (or the discovery that an interrupted earlier one went out). Outer
+/// `Err`: the database failed.
+async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbError> {
+    let (provider_id, channel, user) = (
+        reply.provider_id,
+        reply.channel_id,
+        reply.external_user_id.clone(),
+    );
+    let route = core
+        .db(move |c| routes::find(c, provider_id, channel, &user))
+        .await?;
+    let Some(route) = route else {
+        return Ok(Err((
+            StepError::permanent(Reason::ReplyNoRoute),
+            SendingError::new(
+                ErrorCode::CustomerNotExists,
+                "Svyazka has no conversation with this customer in this messenger",
+            ),
+        )));
+    };
+    let text = reply.content.trim();
+    if reply.kind != "text" || text.is_empty() {
+        return Ok(Err((
+            StepError::permanent(Reason::ReplyUnsupported {
+                kind: reply.kind.clone(),
+            }),
+            SendingError::new(
+                ErrorCode::General,
+                format!("Svyazka cannot deliver messages of type \"{}\"", reply.kind),
+            ),
+        )));
+    }
+    let provider = match core.provider(route.messenger_provider_id).await {
+        Ok(p) => p,
+        Err(ProviderError::Db(e)) => return Err(e),
+        Err(e) => {
+            let step = provider_error(e);
+            let sending = SendingError::new(
+                ErrorCode::General,
+                "the messenger connection is gone from Svyazka",
+            );
+            return Ok(Err((step, sending)));
+        }
+    };
+    let earlier = reply.send_started_at;
+    let result = match provider.kind {
+        ProviderKind::Chatapi => {
+            send_whatsapp(core, reply, &provider, &route, text, earlier).await?
+        }
+        ProviderKind::Telegram => {
+            if earlier.is_some() {
+                // A worker died during the call: Telegram cannot tell whether the bot sent it,
+                // and sending again could reach the customer twice.
+                Err((
+                    StepError::permanent(Reason::InterruptedSend),
+                    SendingError::new(
+                        ErrorCode::General,
+                        "delivery was interrupted; the message may have reached the customer and is not sent again",
+                    ),
+                ))
+            } else {
+                send_telegram(core, reply, &provider, &route, text).await?
+            }
+        }
+        ProviderKind::Retailcrm => Err((
+            StepError::permanent(Reason::ReplyNoRoute),
+            SendingError::new(ErrorCode::General, "not a messenger"),
+        )),
+    };
+    Ok(result)
+}
+
+async fn mark_started(core: &Core, reply: &Reply, route: &Route) -> Result<(), DbError> {
+    let (id, provider, chat) = (reply.id, route.messenger_provider_id, route.chat_id.clone());
+    core.db(move |c| super::mark_send_started(c, id, provider, &chat))
+        .await
+}
+
+async fn send_whatsapp(
+    core: &Core,
+    reply: &Reply,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    text: &str,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<Result<String, Failure>, DbError> {
+    let general = |step: StepError| {
+        let message = step.reason.to_string();
+        (step, SendingError::new(ErrorCode::General, message))
+    };
+    if let Some(closed) = window_closed(provider, route) {
+        return Ok(Err(closed));
+    }
+    let to = match WaRecipient::parse(&route.chat_id) {
+        Ok(to) => to,
+        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
+    };
+    let api = match clients::chatapi(core, provider) {
+        Ok(api) => api,
+        Err(e) => return Ok(Err(general(e))),
+    };
+    if let Some(at) = earlier {
+        // An earlier attempt's answer was lost: the gateway's history says whether it went out.
+        let since = at.and_utc().timestamp() - CLOCK_SKEW_SECS;
+        match api.sent_since(&to, since).await {
+            Ok(history) => {
+                if let Some(m) = history.iter().rev().find(|m| m.body.trim() == text) {
+                    tracing::info!(reply = reply.id, "an earlier attempt was delivered");
+                    return Ok(Ok(external_id(&m.id, reply)));
+                }
+            }
+            Err(e) => {
+                return Ok(Err((StepError::upstream(&e), errors::from_chatapi(&e))));
+            }
+        }
+    }
+    mark_started(core, reply, route).await?;
+    Ok(match api.send_text(&to, text).await {
+        Ok(sent) => Ok(external_id(&sent.id, reply)),
+        Err(e) => Err((StepError::upstream(&e), errors::from_chatapi(&e))),
+    })
+}
+
+/// Official WhatsApp (the Cloud API behind 1msg.io) takes free text only within 24 hours of
+/// the customer's last message; after that the reply fails at once with `reply_timed_out`
+/// rather than after a round trip the gateway would refuse. Unofficial gateways have no
+/// window.
+fn window_closed(provider: &crate::providers::Provider, route: &Route) -> Option<Failure> {
+    let crate::providers::Settings::Chatapi(s) = &provider.settings else {
+        return None;
+    };
+    let host = url::Url::parse(&s.api_url)
+        .ok()?
+        .host_str()?
+        .to_ascii_lowercase();
+    let official = OFFICIAL_WHATSAPP_HOSTS
+        .iter()
+        .any(|h| host == *h || host.ends_with(&format!(".{h}")));
+    let last = route.customer_at?;
+    if !official || crate::db::now() - last < chrono::Duration::hours(WINDOW_HOURS) {
+        return None;
+    }
+    let at = last.format("%Y-%m-%d %H:%M").to_string();
+    Some((
+        StepError::permanent(Reason::ReplyWindowClosed {
+            last_customer_message: at.clone(),
+        }),
+        SendingError::new(
+            ErrorCode::ReplyTimedOut,
+            format!(
+                "the customer last wrote at {at} UTC, more than {WINDOW_HOURS} hours ago: WhatsApp accepts only template messages now"
+            ),
+        ),
+    ))
+}
+
+/// Hosts of official WhatsApp (Cloud API) gateways.
+const OFFICIAL_WHATSAPP_HOSTS: [&str; 1] = ["1msg.io"];
+const WINDOW_HOURS: i64 = 24;
+
+async fn send_telegram(
+    core: &Core,
+    reply: &Reply,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    text: &str,
+) -> Result<Result<String, Failure>, DbError> {
+    let api = match clients::telegram(core, provider) {
+        Ok(api) => api,
+        Err(step) => {
+            let message = step.reason.to_string();
+            return Ok(Err((step, SendingError::new(ErrorCode::General, message))));
+        }
+    };
+    mark_started(core, reply, route).await?;
+    Ok(match api.send_message(route.chat_id.as_str(), text).await {
+        Ok(m) => Ok(m.message_id.to_string()),
+        Err(e) => Err((StepError::upstream(&e), errors::from_telegram(&e))),
+    })
+}
+
+/// The messenger's id, or ours when a gateway confirmed the send without naming it (MG needs
+/// some id for the message).
+fn external_id(id: &str, reply: &Reply) -> String {
+    if id.trim().is_empty() {
+        format!("svz-reply-{}", reply.id)
+    } else {
+        id.to_owned()
+    }
+}

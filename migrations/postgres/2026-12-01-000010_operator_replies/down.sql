@@ -1,0 +1,2 @@
+DROP TABLE mg_routes;
+DROP TABLE mg_replies;
