@@ -22,3 +22,4 @@ mod security;
 mod startup;
 pub mod support;
 mod telegram;
+mod trigger_body;

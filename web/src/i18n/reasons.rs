@@ -93,6 +93,7 @@ pub(super) const LABELS: &[Row] = &[
     ("tpl_too_long", "шаблон длиннее {max} символов", "the template is longer than {max} characters"),
     ("tpl_output_too_long", "заполненный шаблон длиннее {max} байт", "the filled-in template is longer than {max} bytes"),
     ("body_empty", "(пустой ответ)", "(an empty body)"),
+    ("r_other_store_in_trigger", "триггер прислал заказ магазина «{order_site}», а ключ провайдера видит только магазин «{site}»: заказ другого магазина пропущен, RetailCRM не запрашивался. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера).", "the trigger sent an order of the store «{order_site}», and the provider's key sees only the store «{site}»: an order of another store is skipped, without asking RetailCRM. To stop such triggers, add the store to the trigger's condition (see the provider's page)."),
     ("r_other_store", "ключ провайдера видит только магазин «{site}», а этот заказ в нём не найден: заказ другого магазина пропущен. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера). RetailCRM ответил: ", "the provider's key sees only the store «{site}» and the order is not found there: an order of another store is skipped. To stop such triggers, add the store to the trigger's condition (see the provider's page). RetailCRM answered: "),
     ("r_contact_being_created", "этот контакт сейчас создаёт другой запуск; этот проверит ещё раз чуть позже", "another run is creating this contact right now; this one will look again shortly"),
     ("up_blocked", "адрес не вызывается", "the address is not called"),
@@ -312,6 +313,10 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         Reason::OtherStore { site, message } => {
             Msg::new(lang.f("r_other_store", &[("site", site)])).quote(message)
         }
+        Reason::OtherStoreInTrigger { site, order_site } => Msg::new(lang.f(
+            "r_other_store_in_trigger",
+            &[("site", site), ("order_site", order_site)],
+        )),
     }
 }
 
