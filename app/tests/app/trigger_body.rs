@@ -171,6 +171,38 @@ both_backends!(
             event.contains("«second»") && event.contains("RetailCRM не запрашивался"),
             "{event}"
         );
+
+        // 5. A second bundle reads `contact_id`, which no trigger body carries: the full
+        // extended body no longer suffices, the order is fetched once for both runs.
+        let contact = vec![step(
+            "send_message",
+            vec![
+                ("recipient", event_field("phone")),
+                ("text", template("Клиент {{ contact_id }}")),
+            ],
+        )];
+        app.bundle(crm, "new_deal", &["send-to-delivery"], wa, contact)
+            .await;
+        let fourth = fakes
+            .crm
+            .insert_order("shop", order("+79991112277"))
+            .unwrap();
+        fakes.crm.reset_stats();
+        let r = fakes
+            .crm
+            .fire_extended_trigger(&url, fourth, TriggerEvent::New)
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let runs = app.settled_runs(5, SETTLE).await;
+        assert!(runs.iter().all(|r| r.status == "succeeded"), "{runs:?}");
+        assert_eq!(requests(), 1, "contact_id comes only from the fetch");
+        let sent = fakes.wa.sent_messages();
+        let customer = fakes.crm.order(fourth).unwrap()["customer"]["id"].clone();
+        assert!(
+            sent.iter().any(|m| m.body == format!("Клиент {customer}")),
+            "{sent:?}"
+        );
     }
 );
 
