@@ -31,6 +31,16 @@ fn greeting_steps() -> Vec<svyazka_core::bundles::Step> {
     )]
 }
 
+/// RetailCRM fires the extended body for a new order; the webhook stores it (200).
+async fn fire_extended(fakes: &Fakes, url: &str, order: i64) {
+    let r = fakes
+        .crm
+        .fire_extended_trigger(url, order, TriggerEvent::New)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// (id, outcome) of every inbox row, oldest first, once none waits any more.
 async fn settled_inbox(app: &TestApp, n: usize) -> Vec<(i64, Option<String>)> {
     eventually(SETTLE, || async {
@@ -85,12 +95,7 @@ both_backends!(
 
         // 1. The extended body: the run succeeds and RetailCRM is not asked at all.
         fakes.crm.reset_stats();
-        let r = fakes
-            .crm
-            .fire_extended_trigger(&url, first, TriggerEvent::New)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
+        fire_extended(&fakes, &url, first).await;
         let runs = app.settled_runs(1, SETTLE).await;
         assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
         assert_eq!(requests(), 0, "no order GET for a fully carried trigger");
@@ -154,12 +159,7 @@ both_backends!(
 
         // 4. Another store's order, named in the body: skipped with no fetch, no run.
         fakes.crm.reset_stats();
-        let r = fakes
-            .crm
-            .fire_extended_trigger(&url, other, TriggerEvent::New)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
+        fire_extended(&fakes, &url, other).await;
         let inbox = settled_inbox(&app, 4).await;
         assert_eq!(inbox[3].1.as_deref(), Some("other_store"), "{inbox:?}");
         assert_eq!(requests(), 0, "another store's order is told from the body");
@@ -188,12 +188,7 @@ both_backends!(
             .insert_order("shop", order("+79991112277"))
             .unwrap();
         fakes.crm.reset_stats();
-        let r = fakes
-            .crm
-            .fire_extended_trigger(&url, fourth, TriggerEvent::New)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 200, "{}", r.body);
+        fire_extended(&fakes, &url, fourth).await;
         let runs = app.settled_runs(5, SETTLE).await;
         assert!(runs.iter().all(|r| r.status == "succeeded"), "{runs:?}");
         assert_eq!(requests(), 1, "contact_id comes only from the fetch");
