@@ -45,7 +45,11 @@ pub fn trigger_item(
 
 /// Reads RetailCRM's trigger from `pairs` (query string and/or form body, already decoded).
 /// `type` must be `order` when present; `id` a positive integer; `event` `new` or `status`.
-/// A key given twice is refused rather than guessed.
+/// A key given twice is refused rather than guessed. The extended body's order fields are
+/// optional; one given empty counts as not given (it is fetched), so a template mistake that
+/// renders nothing cannot blank a field. Values may arrive URL-encoded or raw: a raw value
+/// parses the same as long as it has no `&` or `=` (a raw `+` reads as a space, which a phone
+/// survives: it is trimmed).
 pub fn parse_trigger(pairs: &[(String, String)]) -> Result<TriggerPayload, BadPayload> {
     let get = |key: &str| -> Result<Option<&str>, BadPayload> {
         let mut it = pairs.iter().filter(|(k, _)| k == key);
@@ -82,10 +86,35 @@ pub fn parse_trigger(pairs: &[(String, String)]) -> Result<TriggerPayload, BadPa
     if status.len() > 128 {
         return Err(BadPayload("status is longer than 128 characters".into()));
     }
+    let text = |key: &'static str, max: usize| -> Result<Option<String>, BadPayload> {
+        match get(key)? {
+            None | Some("") => Ok(None),
+            Some(v) if v.chars().count() > max => {
+                Err(BadPayload(format!("{key} is longer than {max} characters")))
+            }
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    let total = match get("total")? {
+        None | Some("") => None,
+        Some(t) => Some(
+            t.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| BadPayload(format!("total must be a number, got {t:?}")))?,
+        ),
+    };
     Ok(TriggerPayload {
         id,
         status: status.to_string(),
         event: event.to_string(),
+        number: text("number", 128)?,
+        first_name: text("first_name", 256)?,
+        last_name: text("last_name", 256)?,
+        phone: text("phone", 64)?,
+        email: text("email", 256)?,
+        total,
+        site: text("site", 128)?,
     })
 }
 
@@ -147,7 +176,8 @@ mod tests {
             TriggerPayload {
                 id: 42,
                 status: "send-to-delivery".into(),
-                event: "new".into()
+                event: "new".into(),
+                ..Default::default()
             }
         );
         assert_eq!(t.event_type(), "new_deal");
@@ -163,6 +193,19 @@ mod tests {
             ("type=order&id=3&event=delete", "event must be"),
             ("type=order&id=3", "event is missing"),
             ("type=order&id=3&id=4&event=new", "more than once"),
+            (
+                "type=order&id=3&event=new&total=abc",
+                "total must be a number",
+            ),
+            (
+                "type=order&id=3&event=new&total=2%20490",
+                "total must be a number",
+            ),
+            (
+                "type=order&id=3&event=new&total=NaN",
+                "total must be a number",
+            ),
+            ("type=order&id=3&event=new&site=a&site=b", "more than once"),
         ] {
             let e = parse_trigger(&pairs(body)).expect_err(body);
             assert!(e.0.contains(reason), "{body}: {}", e.0);
@@ -179,5 +222,42 @@ mod tests {
         assert_eq!(parse_trigger(&p).expect("ok").id, 5);
         assert!(trigger_pairs("application/x-www-form-urlencoded", b"id=\xff\xfe").is_err());
         assert!(trigger_pairs("application/json", b"[1,2]").is_err());
+    }
+
+    /// The extended body as `|url_encode` renders it: Cyrillic percent-encoded as UTF-8, the
+    /// phone's `+` as `%2B`; and the same values arriving raw, had the filter been ignored.
+    #[test]
+    fn reads_the_extended_body() {
+        let encoded = "type=order&status=new&id=7&event=status&number=7C\
+                       &first_name=%D0%90%D0%BD%D0%BD%D0%B0&last_name=%D0%9F%D0%B5%D1%82%D1%80%D0%BE%D0%B2%D0%B0\
+                       &phone=%2B7%20999%20123-45-67&email=anna%40example.com&total=2490.5&site=shop";
+        let t = parse_trigger(&pairs(encoded)).expect("encoded");
+        assert_eq!(t.first_name.as_deref(), Some("Анна"));
+        assert_eq!(t.last_name.as_deref(), Some("Петрова"));
+        assert_eq!(t.phone.as_deref(), Some("+7 999 123-45-67"));
+        assert_eq!(t.email.as_deref(), Some("anna@example.com"));
+        assert_eq!(t.total, Some(2490.5));
+        assert_eq!(t.site.as_deref(), Some("shop"));
+        let fields = t.carried_fields().expect("carries the store and status");
+        assert_eq!(fields["first_name"], "Анна");
+        assert_eq!(fields["total"], serde_json::json!(2490.5));
+
+        let raw = "type=order&status=new&id=7&event=status&first_name=Анна&phone=+79991234567\
+                   &email=anna@example.com&total=2490&site=shop";
+        let t = parse_trigger(&pairs(raw)).expect("raw");
+        assert_eq!(t.first_name.as_deref(), Some("Анна"));
+        // A raw `+` decodes to a space; the phone survives it.
+        assert_eq!(t.phone.as_deref(), Some("79991234567"));
+        assert_eq!(t.email.as_deref(), Some("anna@example.com"));
+        assert_eq!(t.total, Some(2490.0));
+
+        // Empty values are "not given"; without the store the body cannot stand in.
+        let t = parse_trigger(&pairs("type=order&status=new&id=7&event=new&email=&total="))
+            .expect("empty");
+        assert_eq!(
+            (t.email.as_deref(), t.total, t.site.as_deref()),
+            (None, None, None)
+        );
+        assert!(t.carried_fields().is_none());
     }
 }

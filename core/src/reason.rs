@@ -189,6 +189,12 @@ pub enum Reason {
     ReplyWindowClosed {
         last_customer_message: String,
     },
+    /// The trigger's extended body names the order's store, `order_site`, and it is not the
+    /// provider's (`site`): skipped like `OtherStore`, without asking RetailCRM.
+    OtherStoreInTrigger {
+        site: String,
+        order_site: String,
+    },
 }
 
 /// Why a form field cannot be accepted; the web app words it next to the field.

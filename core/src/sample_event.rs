@@ -58,6 +58,7 @@ pub async fn payload(
         id: order_id,
         status,
         event: if created { "new" } else { "status" }.to_string(),
+        ..Default::default()
     })
 }
 

@@ -508,6 +508,44 @@ impl FakeRetailCrm {
         })
     }
 
+    /// Fires the extended trigger body (Svyazka's trigger card) for `order_id`: the guide's four
+    /// parameters and the order's `number`, `first_name`, `last_name`, `phone`, `email`,
+    /// `total`, `site`, form-urlencoded as `|url_encode` renders them; a value the order lacks
+    /// renders empty, as Twig renders a null.
+    pub async fn fire_extended_trigger(
+        &self,
+        url: &str,
+        order_id: i64,
+        event: TriggerEvent,
+    ) -> Result<DriverReply, DriverError> {
+        let order = self
+            .order(order_id)
+            .ok_or(DriverError::UnknownOrder(order_id))?;
+        let text = |key: &str| match order.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let params = [
+            ("type", "order".to_string()),
+            ("status", text("status")),
+            ("id", order_id.to_string()),
+            ("event", event.as_str().to_string()),
+            ("number", text("number")),
+            ("first_name", text("firstName")),
+            ("last_name", text("lastName")),
+            ("phone", text("phone")),
+            ("email", text("email")),
+            ("total", text("totalSumm")),
+            ("site", text("site")),
+        ];
+        let response = self.http.post(url).form(&params).send().await?;
+        Ok(DriverReply {
+            status: response.status().as_u16(),
+            body: response.text().await?,
+        })
+    }
+
     /// Creates an order in `site` (as a manager would in the UI) and fires the "new" trigger.
     pub async fn create_order_and_fire(
         &self,

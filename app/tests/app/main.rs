@@ -23,3 +23,4 @@ mod security;
 mod startup;
 pub mod support;
 mod telegram;
+mod trigger_body;

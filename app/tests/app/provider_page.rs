@@ -29,6 +29,11 @@ both_backends!(
             r#"id="trigger-full-condition">(changeSet.isCreate() or changeSet.hasChangedField("status")) and order.site.code == "shop"<"#,
             r#"id="hook-url""#,
             r#"id="hook-body""#,
+            // Beside it, the extended body, its unconfirmed parts named.
+            r#"id="hook-body-extended">type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}"#,
+            "&first_name={{ order.firstName|url_encode }}",
+            "&site={{ order.site.code|url_encode }}<",
+            r#"id="extended-body-unconfirmed">Не подтверждено"#,
         ];
         let mut at = 0;
         for needle in order {
@@ -43,6 +48,8 @@ both_backends!(
             "#trigger-condition",
             "#trigger-store-condition",
             "#trigger-full-condition",
+            "#hook-body",
+            "#hook-body-extended",
         ] {
             assert!(
                 html.contains(&format!(r#"data-copy="{copy}""#)),
@@ -54,6 +61,7 @@ both_backends!(
         let html = unescape(&app.get_html(&format!("/providers/{crm}")).await.1);
         assert!(html.contains(r#"id="trigger-name">New order processing<"#));
         assert!(html.contains("Tick «Active»."));
+        assert!(html.contains(r#"id="extended-body-unconfirmed">Not confirmed"#));
         app.stop().await;
     }
 );

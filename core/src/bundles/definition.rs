@@ -1,7 +1,7 @@
 //! A bundle's chain: ordered steps, each an action of the target provider with a value source
 //! per parameter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,33 @@ impl Value {
     }
 }
 
+/// The event fields `steps` read (step outputs are not event fields); `None` when a template
+/// does not compile, so which fields it needs cannot be told. Decides whether a trigger's own
+/// body is enough for a run or the order must be fetched.
+pub fn event_fields(steps: &[Step]) -> Option<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for value in steps.iter().flat_map(|s| s.params.values()) {
+        match value {
+            Value::Literal { .. } | Value::StepOutput { .. } => {}
+            Value::EventField { field } => {
+                out.insert(field.clone());
+            }
+            Value::Template { text } => out.extend(
+                super::template::variables(text)?
+                    .into_iter()
+                    .filter(|v| !is_step_var(v)),
+            ),
+        }
+    }
+    Some(out)
+}
+
+/// `step1`, `step2`, …: the template names of step outputs.
+fn is_step_var(name: &str) -> bool {
+    name.strip_prefix("step")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub action: String,
@@ -47,4 +74,50 @@ pub struct Step {
 /// Template variable name of a step's outputs: `step1`, `step2`, … (1-based, as shown to users).
 pub fn step_var(index: usize) -> String {
     format!("step{}", index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(params: &[(&str, Value)]) -> Step {
+        Step {
+            action: "send".into(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn lists_the_event_fields_steps_read() {
+        let steps = [
+            step(&[
+                ("phone", Value::EventField { field: "phone".into() }),
+                ("x", Value::Literal { value: "{{ email }}".into() }),
+            ]),
+            step(&[
+                (
+                    "text",
+                    Value::Template {
+                        text: "{{ first_name }}, заказ {{ number }} {% if total > 0 %}{{ total }}{% endif %} {{ step1.message_id }}".into(),
+                    },
+                ),
+                ("y", Value::StepOutput { step: 0, field: "contact_id".into() }),
+            ]),
+        ];
+        let fields: Vec<String> = event_fields(&steps)
+            .expect("compiles")
+            .into_iter()
+            .collect();
+        assert_eq!(fields, ["first_name", "number", "phone", "total"]);
+        let broken = [step(&[(
+            "t",
+            Value::Template {
+                text: "{{ oops".into(),
+            },
+        )])];
+        assert!(event_fields(&broken).is_none());
+    }
 }

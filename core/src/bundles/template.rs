@@ -253,6 +253,20 @@ pub fn check(text: &str, known: &BTreeSet<String>) -> Result<(), TemplateError> 
     Ok(())
 }
 
+/// The top-level names a template reads (`step1` for `step1.contact_id`); `None` when it does
+/// not compile, so a caller cannot tell what it needs.
+pub fn variables(text: &str) -> Option<BTreeSet<String>> {
+    refuse_size_multipliers(text).ok()?;
+    let env = env();
+    let tmpl = env.template_from_str(text).ok()?;
+    Some(
+        tmpl.undeclared_variables(false)
+            .into_iter()
+            .map(|v| v.split('.').next().unwrap_or_default().to_string())
+            .collect(),
+    )
+}
+
 /// Before compiling: minijinja folds constants at compile time, so a template must be
 /// refused before it is compiled, not only while it renders.
 fn refuse_size_multipliers(text: &str) -> Result<(), TemplateError> {

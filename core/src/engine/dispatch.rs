@@ -56,7 +56,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         return settle(core, item, InboxOutcome::NotListened, None).await;
     }
     let attempts = item.attempts;
-    match build_event(core, &item).await {
+    match build_event(core, &item, &bundles).await {
         Ok(Built::Skipped(reason)) => {
             tracing::info!(inbox = id, reason = %reason, "event skipped");
             settle(
@@ -189,7 +189,11 @@ enum Built {
     Skipped(Reason),
 }
 
-async fn build_event(core: &Core, item: &InboxItem) -> Result<Built, StepError> {
+async fn build_event(
+    core: &Core,
+    item: &InboxItem,
+    bundles: &[bundles::Bundle],
+) -> Result<Built, StepError> {
     let provider_id = item.provider_id;
     let provider = core.provider(provider_id).await.map_err(|e| match e {
         ProviderError::Db(d) => StepError::transient(Reason::Database {
@@ -201,7 +205,7 @@ async fn build_event(core: &Core, item: &InboxItem) -> Result<Built, StepError> 
             StepError::permanent(Reason::ProviderUnreadable)
         }
     })?;
-    let mut built = event_of(core, item, &provider).await?;
+    let mut built = event_of(core, item, &provider, bundles).await?;
     if let Built::Event(_, _, fields) = &mut built {
         // «Источник» of a new contact is often the provider a conversation came through.
         fields.insert("provider_type".into(), Json::from(provider.kind.title()));
@@ -214,6 +218,7 @@ async fn event_of(
     core: &Core,
     item: &InboxItem,
     provider: &crate::providers::Provider,
+    bundles: &[bundles::Bundle],
 ) -> Result<Built, StepError> {
     match InboxKind::parse(&item.kind) {
         Some(InboxKind::IncomingMessage) => {
@@ -228,6 +233,9 @@ async fn event_of(
         Some(InboxKind::RetailcrmTrigger) => {
             let trigger: events::TriggerPayload =
                 serde_json::from_str(&item.payload).map_err(|e| unreadable(&e))?;
+            if let Some(built) = from_body(&trigger, provider, bundles) {
+                return Ok(built);
+            }
             let crm = clients::retailcrm(core, provider)?;
             // The trigger body is a hint; the order as RetailCRM has it is the truth.
             let order = match crm.api.order_get(trigger.id, Some(&crm.site)).await {
@@ -254,6 +262,51 @@ async fn event_of(
             kind: item.kind.clone(),
         })),
     }
+}
+
+/// Fields `build_event` adds to every event, whatever the source.
+const PROVIDER_FIELDS: [&str; 2] = ["provider_type", "provider_name"];
+
+/// The event from the trigger's own body, when it can stand in for the order (no RetailCRM
+/// call): the extended body names the order's store and status, and every event field the
+/// steps of the bundles it will start read came in it. `None`: fetch the order, as for the
+/// guide's short body. Another store's order is recognised by the store the body names and
+/// skipped as the fetch's «Not found» would have it.
+fn from_body(
+    trigger: &events::TriggerPayload,
+    provider: &crate::providers::Provider,
+    bundles: &[bundles::Bundle],
+) -> Option<Built> {
+    let fields = trigger.carried_fields()?;
+    let crate::providers::Settings::Retailcrm(settings) = &provider.settings else {
+        return None;
+    };
+    let site = trigger.site.as_deref()?;
+    if settings.site_code.is_empty() {
+        return None;
+    }
+    if site != settings.site_code {
+        return Some(Built::Skipped(Reason::OtherStoreInTrigger {
+            site: settings.site_code.clone(),
+            order_site: site.to_string(),
+        }));
+    }
+    let event_type = trigger.event_type();
+    for b in bundles
+        .iter()
+        .filter(|b| b.matches(event_type, Some(&trigger.status)))
+    {
+        let needed = bundles::definition::event_fields(&b.steps)?;
+        let carried = |f: &String| fields.contains_key(f) || PROVIDER_FIELDS.contains(&f.as_str());
+        if !needed.iter().all(carried) {
+            return None;
+        }
+    }
+    Some(Built::Event(
+        event_type,
+        Some(trigger.status.clone()),
+        fields,
+    ))
 }
 
 fn unreadable(e: &serde_json::Error) -> StepError {

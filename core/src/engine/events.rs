@@ -6,14 +6,32 @@ use serde_json::{Map, Value as Json, json};
 use crate::messengers::incoming::IncomingMessage;
 use crate::retailcrm::Order;
 
-/// What RetailCRM's trigger posts (the guide's body): `type=order&status=…&id=…&event=new|status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What RetailCRM's trigger posts: the guide's short body `type=order&status=…&id=…&event=…`,
+/// or the extended body that also carries the order's fields (see `web`'s trigger card), so a
+/// run that needs only those makes no RetailCRM call. A field the body did not carry (or
+/// carried empty) is `None` and comes from the order fetch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TriggerPayload {
     pub id: i64,
     /// Status code at the time of the trigger; may be empty when the template had none.
     pub status: String,
     /// `new` (order created) or `status` (status changed).
     pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    /// The order's store code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 impl TriggerPayload {
@@ -30,6 +48,37 @@ impl TriggerPayload {
     /// long pause, makes it a new event.
     pub fn dedup_key(&self) -> String {
         format!("order:{}", self.id)
+    }
+
+    /// The event's fields the body carried, named as `order_fields` names them; `None` when
+    /// the body cannot stand in for the order at all: without the store its order may be
+    /// another store's (only the fetch tells), and without the status no bundle can be matched.
+    pub fn carried_fields(&self) -> Option<Map<String, Json>> {
+        let site = self.site.as_ref()?;
+        if self.status.is_empty() {
+            return None;
+        }
+        let mut m = Map::new();
+        m.insert("order_id".into(), Json::from(self.id));
+        m.insert("status".into(), Json::from(self.status.clone()));
+        m.insert("site".into(), Json::from(site.clone()));
+        for (key, value) in [
+            ("number", &self.number),
+            ("first_name", &self.first_name),
+            ("last_name", &self.last_name),
+            ("phone", &self.phone),
+            ("email", &self.email),
+        ] {
+            if let Some(v) = value {
+                m.insert(key.into(), Json::from(v.clone()));
+            }
+        }
+        // The same JSON number the fetch gives (`total_summ` is an f64 there too), so a
+        // template renders the total alike either way.
+        if let Some(t) = self.total.and_then(serde_json::Number::from_f64) {
+            m.insert("total".into(), Json::Number(t));
+        }
+        Some(m)
     }
 }
 

@@ -93,6 +93,7 @@ pub(super) const LABELS: &[Row] = &[
     ("tpl_too_long", "шаблон длиннее {max} символов", "the template is longer than {max} characters"),
     ("tpl_output_too_long", "заполненный шаблон длиннее {max} байт", "the filled-in template is longer than {max} bytes"),
     ("body_empty", "(пустой ответ)", "(an empty body)"),
+    ("r_other_store_in_trigger", "триггер прислал заказ магазина «{order_site}», а ключ провайдера видит только магазин «{site}»: заказ другого магазина пропущен, RetailCRM не запрашивался. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера).", "the trigger sent an order of the store «{order_site}», and the provider's key sees only the store «{site}»: an order of another store is skipped, without asking RetailCRM. To stop such triggers, add the store to the trigger's condition (see the provider's page)."),
     ("r_other_store", "ключ провайдера видит только магазин «{site}», а этот заказ в нём не найден: заказ другого магазина пропущен. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера). RetailCRM ответил: ", "the provider's key sees only the store «{site}» and the order is not found there: an order of another store is skipped. To stop such triggers, add the store to the trigger's condition (see the provider's page). RetailCRM answered: "),
     ("r_reply_window_closed", "клиент последний раз писал {at} (UTC), больше 24 часов назад: официальный WhatsApp не принимает свободный текст после 24 часов, нужен шаблон", "the customer last wrote at {at} (UTC), more than 24 hours ago: official WhatsApp refuses free text after 24 hours, a template is needed"),
     ("r_reply_no_route", "ответ оператора некуда доставить: сообщения этого клиента не приходили в чаты RetailCRM через Связку", "the operator's reply has nowhere to go: this customer's messages never reached RetailCRM's chats through Svyazka"),
@@ -322,6 +323,10 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         Reason::ReplyUnsupported { kind } => {
             Msg::new(lang.f("r_reply_unsupported", &[("kind", kind)]))
         }
+        Reason::OtherStoreInTrigger { site, order_site } => Msg::new(lang.f(
+            "r_other_store_in_trigger",
+            &[("site", site), ("order_site", order_site)],
+        )),
     }
 }
 

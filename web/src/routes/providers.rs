@@ -22,6 +22,16 @@ use crate::state::AppState;
 /// The body RetailCRM's trigger must send, exactly as in the guide.
 pub const TRIGGER_BODY: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}"#;
 
+/// The extended body, offered beside the guide's: the same four parameters, then the order
+/// fields bundles use, so a run needing only these makes no RetailCRM call (the dispatch
+/// fetches whatever is missing or empty). Confirmed for RetailCRM: `{{ order.id }}`,
+/// `{{ order.number }}` and the guide's `changeSet` expressions. UNCONFIRMED: the Twig-standard
+/// `url_encode` filter, and the property names `order.firstName`, `order.lastName`,
+/// `order.phone`, `order.email`, `order.totalSumm` (the API's names, by Twig's getter
+/// resolution) and `order.site.code` (as in `store_condition`). The receiver also reads the
+/// values raw, should the filter have to be dropped.
+pub const TRIGGER_BODY_EXTENDED: &str = r#"type=order&status={{ changeSet.getNewValue("status").getCode() }}&id={{ order.id }}&event={% if changeSet.isCreate() %}new{% else %}status{% endif %}&number={{ order.number|url_encode }}&first_name={{ order.firstName|url_encode }}&last_name={{ order.lastName|url_encode }}&phone={{ order.phone|url_encode }}&email={{ order.email|url_encode }}&total={{ order.totalSumm }}&site={{ order.site.code|url_encode }}"#;
+
 /// The trigger's condition: only order creation and status changes reach us. The event to pick
 /// is shown as «Изменение заказа»; RetailCRM's exact label for it is UNCONFIRMED.
 /// PipeLang facts: `changeSet.isCreate()` and `changeSet.hasChangedField("status")` are
@@ -98,6 +108,7 @@ struct ShowPage {
     webhook_url: String,
     masked_secret: String,
     trigger_body: &'static str,
+    trigger_body_extended: &'static str,
     trigger_condition: &'static str,
     /// For a RetailCRM provider: the store condition and the whole condition with it.
     store_condition: String,
@@ -300,6 +311,7 @@ fn show_page(
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
         trigger_body: TRIGGER_BODY,
+        trigger_body_extended: TRIGGER_BODY_EXTENDED,
         in_use,
         check: check_message(ctx.lang, &p),
         ctx,
