@@ -272,7 +272,7 @@ impl Metrics {
     }
 }
 
-pub fn label_of<T: serde::Serialize>(v: &T) -> String {
+fn label_of<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => "unknown".into(),

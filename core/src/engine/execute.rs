@@ -205,15 +205,16 @@ async fn run_steps(
                 Err(StepError::permanent(resolve_reason(e))),
             ),
         };
+        let took = clock.elapsed();
         crate::metrics::get().step(
             &step.action,
-            &crate::metrics::label_of(&target.kind),
+            target.kind.as_str(),
             target.id,
-            clock.elapsed(),
+            took,
             result.as_ref().err().map(|e| (&e.reason, e.is_transient())),
         );
         let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
-        let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
         let outputs = result.as_ref().ok().map(|o| Json::Object(o.clone()));
         let error = result.as_ref().err().map(StepError::stored);
         let action = step.action.clone();
