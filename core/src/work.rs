@@ -73,31 +73,57 @@ async fn send_replies(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(
 /// and no second claim. Should the worker die in between, the runs' leases expire and the
 /// sweeper enqueues them. The next item of its conversation, which waited for this one, is
 /// dispatched here too, while these runs execute; its runs wait for their turn.
-async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
-    let runs = crate::engine::dispatch::dispatch(core, id).await?;
-    // Several bundles may listen for one event; their runs are leased together, so they run
-    // side by side rather than one waiting out another's lease.
-    let claimed = runs
-        .claimed
-        .iter()
-        .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
-    let execute = async {
+///
+/// The conversation's items are dispatched in a loop, not by recursion: a customer with a long
+/// backlog of messages must not nest one frame per message on the worker's stack.
+async fn dispatch_and_execute(core: &Core, first: i64) -> Result<(), WorkError> {
+    let (dispatched, to_execute) = futures::channel::mpsc::unbounded();
+    let dispatching = async move {
+        let mut next = Some(first);
+        while let Some(id) = next.take() {
+            let runs = crate::engine::dispatch::dispatch(core, id).await?;
+            next = runs.next;
+            // The receiver lives until both halves finish.
+            let _ = dispatched.unbounded_send(runs);
+            // A stopping worker dispatches no follower: it hands it back for any worker's
+            // sweeper.
+            if let Some(follower) = next
+                && core.closing.is_set()
+            {
+                core.db(move |c| crate::shutdown::hand_back(c, &[follower], &[]))
+                    .await?;
+                break;
+            }
+        }
+        Ok::<_, WorkError>(())
+    };
+    let executing = to_execute
+        .map(|runs| execute_dispatched(core.clone(), runs))
+        .buffer_unordered(usize::MAX)
+        .collect::<Vec<_>>();
+    let (dispatched, executed) = futures::future::join(dispatching, executing).await;
+    dispatched?;
+    executed.into_iter().collect()
+}
+
+/// One dispatched item's runs. Several bundles may listen for one event; their runs are leased
+/// together, so they run side by side rather than one waiting out another's lease. (Owned and
+/// boxed: the worker spawns this work as a `Send` task, and a future borrowing from the
+/// stream's closure trips the compiler's higher-ranked `Send` check.)
+fn execute_dispatched(
+    core: Core,
+    runs: crate::engine::dispatch::Dispatched,
+) -> futures::future::BoxFuture<'static, Result<(), WorkError>> {
+    Box::pin(async move {
+        let core = &core;
+        let claimed = runs
+            .claimed
+            .iter()
+            .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
         futures::future::try_join_all(claimed).await?;
         for id in &runs.queued {
             crate::engine::execute::execute(core, *id).await?;
         }
-        Ok::<_, WorkError>(())
-    };
-    // A stopping worker dispatches no follower: it hands it back for any worker's sweeper.
-    let follow = async {
-        match runs.next {
-            Some(next) if core.closing.is_set() => Ok(core
-                .db(move |c| crate::shutdown::hand_back(c, &[next], &[]))
-                .await?),
-            Some(next) => Box::pin(dispatch_and_execute(core, next)).await,
-            None => Ok(()),
-        }
-    };
-    futures::future::try_join(execute, follow).await?;
-    Ok(())
+        Ok(())
+    })
 }
