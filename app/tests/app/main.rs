@@ -12,6 +12,7 @@ mod hardening;
 mod health;
 mod hooks;
 mod language;
+mod media;
 mod operations;
 mod provider_page;
 mod providers;

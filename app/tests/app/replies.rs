@@ -425,11 +425,13 @@ both_backends!(
             // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
             let read = if kind == "whatsapp" { "send" } else { "none" };
             assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
-            // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
-            let read = if kind == "whatsapp" { "send" } else { "none" };
-            assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
-            // No files: the operator is not offered what would fail.
-            assert!(c["settings"].get("image").is_none() && c["settings"].get("file").is_none());
+            // Customers' images, files and voice messages come in, one a message.
+            for (media, creating) in [("image", "send"), ("file", "send"), ("audio", "send")] {
+                let m = &c["settings"][media];
+                assert_eq!(m["creating"], creating, "{kind} {media}");
+                assert_eq!(m["max_items_count"], 1, "{kind} {media}");
+                assert_eq!(m["editing"], "none", "{kind} {media}");
+            }
         }
         let module = fakes.crm.integration_modules();
         let hook: &Value = &module[0]["integrations"]["mgTransport"]["webhookUrl"];

@@ -204,6 +204,8 @@ struct Bot {
     /// Bumped on every new update or poller so waiting long polls re-check.
     wake: watch::Sender<u64>,
     last_error: Option<(i64, String)>,
+    /// Files users sent, by `file_id`: (file_path, bytes), for `getFile` and downloads.
+    files: HashMap<String, (String, Vec<u8>)>,
 }
 
 impl Bot {
@@ -345,6 +347,7 @@ impl FakeTelegram {
                 poll_generation: 0,
                 wake: watch::Sender::new(0),
                 last_error: None,
+                files: HashMap::new(),
             },
         );
         id
@@ -428,6 +431,22 @@ impl FakeTelegram {
             bot.push_update(json!({ "message": message }))
         })?;
         self.deliver_new(token, update_id).await
+    }
+
+    /// Puts a file on Telegram's servers as a user's upload does: `getFile` of `file_id` then
+    /// answers `file_path` (e.g. "photos/file_7.jpg"), downloadable at
+    /// `/file/bot<token>/<file_path>`.
+    pub fn add_file(
+        &self,
+        token: &str,
+        file_id: &str,
+        file_path: &str,
+        bytes: &[u8],
+    ) -> Result<(), UnknownBot> {
+        self.with_bot(token, |bot| {
+            bot.files
+                .insert(file_id.to_owned(), (file_path.to_owned(), bytes.to_vec()));
+        })
     }
 
     /// `user` presses an inline button carrying `data`.
@@ -737,6 +756,9 @@ async fn dispatch(
     if let Some(control) = path.strip_prefix("/_fake/") {
         return control_endpoint(&fake, control, &req, &body).await;
     }
+    if let Some(rest) = path.strip_prefix("/file/bot") {
+        return download(&fake, rest);
+    }
     let Some((token, method)) = path
         .trim_start_matches('/')
         .strip_prefix("bot")
@@ -765,7 +787,50 @@ async fn dispatch(
         "deletewebhook" => delete_webhook(&fake, token, &params),
         "getwebhookinfo" => webhook_info(&fake, token),
         "getupdates" => get_updates(&fake, token, &params).await,
+        "getfile" => get_file(&fake, token, &params),
         _ => fail(404, "Not Found: method not found"),
+    }
+}
+
+/// `getFile`: the file's path for a download; an unknown id is the server's "invalid file_id".
+fn get_file(fake: &FakeTelegram, token: &str, params: &Map<String, Value>) -> HttpResponse {
+    let Some(file_id) = param_str(params, "file_id").filter(|f| !f.is_empty()) else {
+        return fail(400, "Bad Request: file_id not specified");
+    };
+    let found = fake
+        .with_bot(token, |bot| bot.files.get(&file_id).cloned())
+        .ok()
+        .flatten();
+    match found {
+        Some((path, bytes)) => ok(json!({
+            "file_id": file_id,
+            "file_unique_id": format!("u{}", file_id.len()),
+            "file_size": bytes.len(),
+            "file_path": path,
+        })),
+        None => fail(400, "Bad Request: invalid file_id"),
+    }
+}
+
+/// `GET /file/bot<token>/<file_path>`: the bytes (Bot API file download).
+fn download(fake: &FakeTelegram, rest: &str) -> HttpResponse {
+    let Some((token, path)) = rest.split_once('/') else {
+        return fail(404, "Not Found");
+    };
+    let found = fake
+        .with_bot(token, |bot| {
+            bot.files
+                .values()
+                .find(|(p, _)| p == path)
+                .map(|(_, b)| b.clone())
+        })
+        .ok()
+        .flatten();
+    match found {
+        Some(bytes) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes),
+        None => fail(404, "Not Found"),
     }
 }
 

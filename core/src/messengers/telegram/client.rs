@@ -227,6 +227,64 @@ impl Telegram {
         Ok(())
     }
 
+    /// `getFile`: where a file the customer sent can be downloaded (valid for an hour).
+    pub async fn get_file(&self, file_id: &str) -> Result<super::File, TelegramError> {
+        self.call("getFile", &json!({ "file_id": file_id }), None)
+            .await
+    }
+
+    /// Downloads a file by its `file_id`: `getFile`, then `{base}/file/bot{token}/{path}`.
+    /// The URL holds the token, so the bytes go through us rather than the URL to anyone.
+    /// Answers the bytes and the file's name in Telegram's path (`photos/file_0.jpg`).
+    pub async fn download(&self, file_id: &str) -> Result<(Vec<u8>, String), TelegramError> {
+        let file = self.get_file(file_id).await?;
+        let path =
+            file.file_path
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| TelegramError::BadResponse {
+                    status: 200,
+                    detail: "getFile gave no file_path (the file is too big for a bot)".to_owned(),
+                })?;
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("file").push(&format!("bot{}", self.token));
+            for part in path.split('/') {
+                segments.push(part);
+            }
+        }
+        let response = self
+            .http
+            .request(reqwest::Method::GET, url)
+            .map_err(TelegramError::Refused)?
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = upstream::read_body(response).await.unwrap_or_default();
+            return decode::<Value>(status, None, &body).and_then(|_| {
+                Err(TelegramError::BadResponse {
+                    status: status.as_u16(),
+                    detail: "the file download failed".to_owned(),
+                })
+            });
+        }
+        let bytes = upstream::read_body_max(response, upstream::MAX_MEDIA)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => network(e),
+                BodyError::TooLarge => TelegramError::BadResponse {
+                    status: status.as_u16(),
+                    detail: format!(
+                        "the file is larger than {} MiB",
+                        upstream::MAX_MEDIA / 1024 / 1024
+                    ),
+                },
+            })?;
+        let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        Ok((bytes, name))
+    }
+
     /// Switch the bot to webhook delivery; Telegram then sends `secret_token` in the
     /// `X-Telegram-Bot-Api-Secret-Token` header of every POST (none when empty).
     pub async fn set_webhook(&self, url: &str, secret_token: &str) -> Result<(), TelegramError> {
