@@ -615,21 +615,22 @@ impl FakeRetailCrm {
         self.post_operator_webhook(call).await
     }
 
-    /// An operator sends a file (`kind` image or file) with a caption: MG posts
-    /// `message_sent` with the file as an item (`{id, size, caption}`), the caption as
-    /// `content`. Answers the reply and the MG message id.
+    /// An operator sends a file (`kind` image or file) with a text: MG posts `message_sent`
+    /// with the file as an item (`{id, size, caption}`: the file's name, as MG's items name
+    /// files) and the text as `content`. Answers the reply and the MG message id.
     pub async fn operator_file(
         &self,
         channel_id: i64,
         customer_external_id: &str,
         kind: &str,
         file_id: &str,
+        file_name: &str,
         caption: &str,
     ) -> Result<(DriverReply, i64), DriverError> {
         let call = self
             .with(|s| {
                 let size = s.files.get(file_id).map_or(0, |f| f.bytes.len());
-                let item = json!({"id": file_id, "size": size, "caption": caption});
+                let item = json!({"id": file_id, "size": size, "caption": file_name});
                 s.operator_webhook_of(
                     channel_id,
                     "",

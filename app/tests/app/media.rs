@@ -274,3 +274,141 @@ both_backends!(
         }
     }
 );
+
+/// The customer's text message in RetailCRM's chat: where the operator answers.
+fn chat_of(fakes: &Fakes) -> (i64, String) {
+    let m = customer_messages(fakes)
+        .pop()
+        .expect("the customer's message is in the chat");
+    (m.channel_id, m.customer_external_id.expect("customer id"))
+}
+
+/// The URL MG hands out for a file.
+fn mg_file_url(fakes: &Fakes, id: &str) -> String {
+    format!("{}/mg/files/{id}", fakes.crm_base)
+}
+
+both_backends!(
+    operator_files_reach_a_telegram_customer,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let crm = app.add_retailcrm(&fakes).await;
+        let tg = app.add_telegram(&fakes).await;
+        app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
+            .await;
+        let user = svyazka_testkit::telegram::TgUser::new(5_000_000_001, "Анна");
+        fakes
+            .tg
+            .user_writes(TG_TOKEN, &user, "Пришлите фото")
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let (channel, customer) = chat_of(&fakes);
+
+        // A picture goes as a photo Telegram downloads from MG's link, the text its caption.
+        let photo = fakes.crm.add_mg_file(PNG);
+        let (reply, id) = fakes
+            .crm
+            .operator_file(
+                channel,
+                &customer,
+                "image",
+                &photo,
+                "photo.png",
+                "Вот так он выглядит",
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let sent = fakes.tg.sent_to(user.id);
+        let out = sent.last().expect("the customer got the photo");
+        assert_eq!(out.media.as_deref(), Some("photo"));
+        assert_eq!(out.params["photo"], mg_file_url(&fakes, &photo));
+        assert_eq!(out.text, "Вот так он выглядит");
+        assert_eq!(
+            reply.json()["external_message_id"],
+            out.message_id.to_string()
+        );
+        let m = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap();
+        assert_eq!(m.status, "sent");
+
+        // A document is uploaded with its name: Telegram takes only PDF, ZIP and GIF by URL.
+        let doc = fakes.crm.add_mg_file(PDF);
+        let (reply, _) = fakes
+            .crm
+            .operator_file(channel, &customer, "file", &doc, "Счёт №1547.pdf", "")
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let sent = fakes.tg.sent_to(user.id);
+        let out = sent.last().expect("the customer got the document");
+        assert_eq!(out.media.as_deref(), Some("document"));
+        assert_eq!(out.file, Some(("Счёт №1547.pdf".to_owned(), PDF.to_vec())));
+        assert_eq!(out.text, "");
+        assert_eq!(fakes.tg.sent_to(user.id).len(), 2, "nothing sent twice");
+    }
+);
+
+both_backends!(
+    operator_files_reach_a_whatsapp_customer,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = app.add_chatapi(&fakes).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        fakes
+            .wa
+            .post_incoming(
+                &app.hook_url(wa).await,
+                "79991234567",
+                "Иван",
+                "Пришлите счёт",
+            )
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let (channel, customer) = chat_of(&fakes);
+
+        let doc = fakes.crm.add_mg_file(PDF);
+        let (reply, id) = fakes
+            .crm
+            .operator_file(
+                channel,
+                &customer,
+                "file",
+                &doc,
+                "Schet_1547.pdf",
+                "Ваш счёт",
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let sent = fakes.wa.sent_messages();
+        assert_eq!(sent.len(), 1);
+        let out = &sent[0];
+        assert_eq!(out.chat_id, "79991234567@c.us");
+        assert_eq!(out.body, mg_file_url(&fakes, &doc));
+        assert_eq!(out.filename.as_deref(), Some("Schet_1547.pdf"));
+        assert_eq!(out.caption.as_deref(), Some("Ваш счёт"));
+        assert_eq!(reply.json()["external_message_id"], out.id.as_str());
+        let m = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap();
+        assert_eq!(m.status, "sent");
+    }
+);

@@ -425,8 +425,8 @@ both_backends!(
             // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
             let read = if kind == "whatsapp" { "send" } else { "none" };
             assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
-            // Customers' images, files and voice messages come in, one a message.
-            for (media, creating) in [("image", "send"), ("file", "send"), ("audio", "send")] {
+            // Images and files both ways, one a message; voice messages only come in.
+            for (media, creating) in [("image", "both"), ("file", "both"), ("audio", "send")] {
                 let m = &c["settings"][media];
                 assert_eq!(m["creating"], creating, "{kind} {media}");
                 assert_eq!(m["max_items_count"], 1, "{kind} {media}");

@@ -14,6 +14,7 @@
 pub mod changes;
 pub mod deliver;
 pub mod errors;
+mod media;
 pub mod receipts;
 pub mod routes;
 

@@ -404,15 +404,15 @@ impl Channel {
         }
     }
 
-    /// The channel for one messenger type, with what the bridge can do there: text both ways,
-    /// customers' media in, text within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096). A
-    /// Telegram bot may also edit and delete what it sent, so operators may there; the
+    /// The channel for one messenger type, with what the bridge can do there: text, images and
+    /// files both ways (voice only in), text within the messenger's length limit (Telegram
+    /// 4096, WhatsApp Cloud API 4096). A Telegram bot may also edit and delete what it sent, so operators may there; the
     /// WhatsApp gateway says when the customer read a reply, and MG hears it.
     pub fn for_messenger(kind: &str, name: &str) -> Self {
         let mut channel = Self::text_only(kind, name, 4096);
         // Customers' photos, files and voice messages come in as MG images, files and audio,
-        // one file a message.
-        for (media, creating) in [("image", "send"), ("file", "send"), ("audio", "send")] {
+        // one file a message; operators' images and files go out.
+        for (media, creating) in [("image", "both"), ("file", "both"), ("audio", "send")] {
             channel.settings.extra.insert(
                 media.to_owned(),
                 serde_json::json!({

@@ -42,6 +42,9 @@ pub struct SentMessage {
     pub queue_number: u64,
     /// Unix seconds, as the gateway stamps `time`.
     pub time: i64,
+    /// `sendFile`: the file's name and caption (`body` is its URL).
+    pub filename: Option<String>,
+    pub caption: Option<String>,
 }
 
 /// A driver call named an instance the fake does not have.
@@ -546,6 +549,9 @@ async fn dispatch(
                 }
                 answer
             }
+            "sendFile" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendFile"),
+            "sendFile" if not_paid => unpaid(),
+            "sendFile" => send_file(&id, instance, &mut state.sent, &params),
             "messages" if get => HttpResponse::Ok().json(history(&id, &state.sent, &query)),
             "status" => HttpResponse::Ok().json(status_body(instance, &query)),
             "webhook" if get => {
@@ -573,6 +579,45 @@ async fn dispatch(
     };
     if let Some(delay) = stall {
         tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+/// `sendFile`: `body` is the file's URL (or a data URI), `filename` names it; the gateway
+/// downloads and queues it like a text.
+fn send_file(
+    id: &str,
+    instance: &mut Instance,
+    sent: &mut Vec<SentMessage>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let body = params
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !(body.starts_with("http://") || body.starts_with("https://") || body.starts_with("data:")) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Parameter body must be a file URL or a data URI",
+        );
+    }
+    let Some(filename) = params
+        .get("filename")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty())
+    else {
+        return error(StatusCode::BAD_REQUEST, "Parameter filename is required");
+    };
+    let before = sent.len();
+    let answer = send_message(id, instance, sent, params);
+    if sent.len() > before
+        && let Some(m) = sent.last_mut()
+    {
+        m.filename = Some(filename.to_owned());
+        m.caption = params
+            .get("caption")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
     answer
 }
@@ -649,6 +694,8 @@ fn send_message(
         id: message_id.clone(),
         queue_number: instance.queue_number,
         time: now(),
+        filename: None,
+        caption: None,
     });
     HttpResponse::Ok().json(json!({
         "sent": true,

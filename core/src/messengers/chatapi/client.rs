@@ -298,10 +298,29 @@ impl ChatApi {
         text: &str,
     ) -> Result<SentMessage, ChatApiError> {
         let body = json!({ "chatId": to.chat_id(), "body": text });
-        let reply = self
-            .call(Method::POST, "sendMessage", &[], Some(&body))
-            .await?;
-        let parsed: SendReply = decode(reply, "sendMessage", SEND)?;
+        self.send("sendMessage", &body).await
+    }
+
+    /// Queue a file the gateway downloads from `url` (`sendFile`: `body` = the URL,
+    /// `filename` with its extension, an optional caption).
+    pub async fn send_file(
+        &self,
+        to: &WaRecipient,
+        url: &str,
+        filename: &str,
+        caption: &str,
+    ) -> Result<SentMessage, ChatApiError> {
+        let mut body = json!({ "chatId": to.chat_id(), "body": url, "filename": filename });
+        if !caption.trim().is_empty() {
+            body["caption"] = Value::from(caption);
+        }
+        self.send("sendFile", &body).await
+    }
+
+    /// A send method's call: `{"sent": true, "id": …}` or why not.
+    async fn send(&self, method: &'static str, body: &Value) -> Result<SentMessage, ChatApiError> {
+        let reply = self.call(Method::POST, method, &[], Some(body)).await?;
+        let parsed: SendReply = decode(reply, method, SEND)?;
         let message = parsed.message.as_ref().and_then(text_of);
         if !truthy(parsed.sent.as_ref()) {
             let message =

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::multipart::Multipart;
 use super::{ChatId, Message, Update, User, WebhookInfo};
 use crate::messengers::retry_after_header;
 use crate::upstream::{
@@ -198,6 +199,67 @@ impl Telegram {
     ) -> Result<Message, TelegramError> {
         let params = json!({ "chat_id": chat_id.into(), "text": text });
         self.call("sendMessage", &params, None).await
+    }
+
+    /// `sendPhoto` of a picture Telegram downloads from `url` itself, with a plain caption.
+    pub async fn send_photo_url(
+        &self,
+        chat_id: impl Into<ChatId>,
+        url: &str,
+        caption: &str,
+    ) -> Result<Message, TelegramError> {
+        let mut params = json!({ "chat_id": chat_id.into(), "photo": url });
+        if !caption.trim().is_empty() {
+            params["caption"] = Value::from(caption);
+        }
+        self.call("sendPhoto", &params, None).await
+    }
+
+    /// `sendDocument` uploading `bytes` as `file_name` (multipart/form-data): Telegram takes
+    /// only GIF, PDF and ZIP documents by URL, so any other file is sent as bytes.
+    pub async fn send_document(
+        &self,
+        chat_id: impl Into<ChatId>,
+        file_name: &str,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<Message, TelegramError> {
+        let chat = match chat_id.into() {
+            ChatId::Id(id) => id.to_string(),
+            ChatId::Username(name) => name,
+        };
+        let mut form = Multipart::new();
+        form.text("chat_id", &chat);
+        if !caption.trim().is_empty() {
+            form.text("caption", caption);
+        }
+        form.file("document", file_name, bytes);
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .push(&format!("bot{}", self.token))
+                .push("sendDocument");
+        }
+        let (content_type, body) = form.finish();
+        let response = self
+            .http
+            .request(reqwest::Method::POST, url)
+            .map_err(TelegramError::Refused)?
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        let header_retry = retry_after_header(response.headers());
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => TelegramError::BadResponse {
+                status: status.as_u16(),
+                detail: e.to_string(),
+            },
+        })?;
+        decode(status, header_retry, &body)
     }
 
     /// `editMessageText` of a text message the bot sent, plain text like [`Self::send_message`].
