@@ -17,6 +17,7 @@ mod operations;
 mod provider_page;
 mod providers;
 mod queue;
+mod read_status;
 mod recipes;
 mod replies;
 mod runs;

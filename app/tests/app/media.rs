@@ -219,10 +219,7 @@ both_backends!(
             return;
         };
         let fakes = Fakes::start();
-        let crm = app.add_retailcrm(&fakes).await;
-        let tg = app.add_telegram(&fakes).await;
-        app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
-            .await;
+        app.chat_bundles(&fakes).await;
         telegram_files(&fakes);
         for (i, e) in TELEGRAM.iter().enumerate() {
             fakes
@@ -251,10 +248,7 @@ both_backends!(
         };
         let fakes = Fakes::start();
         let (host, _files) = FileHost::start().unwrap();
-        let crm = app.add_retailcrm(&fakes).await;
-        let wa = app.add_chatapi(&fakes).await;
-        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
-            .await;
+        let (_, wa, _) = app.chat_bundles(&fakes).await;
         let hook = app.hook_url(wa).await;
         for (i, e) in WHATSAPP.iter().enumerate() {
             let status = fakes
@@ -295,10 +289,7 @@ both_backends!(
             return;
         };
         let fakes = Fakes::start();
-        let crm = app.add_retailcrm(&fakes).await;
-        let tg = app.add_telegram(&fakes).await;
-        app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
-            .await;
+        app.chat_bundles(&fakes).await;
         let user = svyazka_testkit::telegram::TgUser::new(5_000_000_001, "Анна");
         fakes
             .tg
@@ -364,10 +355,7 @@ both_backends!(
             return;
         };
         let fakes = Fakes::start();
-        let crm = app.add_retailcrm(&fakes).await;
-        let wa = app.add_chatapi(&fakes).await;
-        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
-            .await;
+        let (_, wa, _) = app.chat_bundles(&fakes).await;
         fakes
             .wa
             .post_incoming(

@@ -14,17 +14,8 @@ use crate::support::*;
 const SETTLE: Duration = Duration::from_secs(20);
 const CUSTOMER_PHONE: &str = "79991234567";
 
-/// A RetailCRM provider with WhatsApp and Telegram bundles that post customers' words into
-/// RetailCRM's chats (the guide's «Новое сообщение»).
 async fn chats(app: &TestApp, fakes: &Fakes) -> (i64, i64, i64) {
-    let crm = app.add_retailcrm(fakes).await;
-    let wa = app.add_chatapi(fakes).await;
-    let tg = app.add_telegram(fakes).await;
-    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
-        .await;
-    app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
-        .await;
-    (crm, wa, tg)
+    app.chat_bundles(fakes).await
 }
 
 /// The customer's message as it reached RetailCRM's chat.

@@ -272,6 +272,12 @@ pub(super) enum Outgoing {
     File(super::media::OutgoingFile),
 }
 
+/// A failure of ours (settings, a gone provider, …): MG's `general`, with our reason in English.
+pub(super) fn general(step: StepError) -> Failure {
+    let message = step.reason.to_string();
+    (step, SendingError::new(ErrorCode::General, message))
+}
+
 fn interrupted() -> Failure {
     (
         StepError::permanent(Reason::InterruptedSend),
@@ -296,10 +302,6 @@ async fn send_whatsapp(
     text: &str,
     earlier: Option<chrono::NaiveDateTime>,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
-    };
     if let Some(closed) = window_closed(provider, route) {
         return Ok(Err(closed));
     }

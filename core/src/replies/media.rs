@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::Reply;
-use super::deliver::{self, Failure, Outgoing};
+use super::deliver::{self, Failure, Outgoing, general};
 use super::errors;
 use super::routes::Route;
 use crate::Core;
@@ -16,7 +16,6 @@ use crate::db::DbError;
 use crate::engine::{StepError, clients};
 use crate::messengers::phone::WaRecipient;
 use crate::providers::Provider;
-use crate::retailcrm::mg_webhook::{ErrorCode, SendingError};
 use crate::upstream;
 
 /// A file of MG's, ready to send.
@@ -48,10 +47,6 @@ pub(super) async fn outgoing(core: &Core, reply: &Reply) -> Result<Option<Outgoi
     };
     let Some(id) = item.get("id").and_then(Value::as_str) else {
         return Ok(None);
-    };
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
     };
     let mg = deliver::crm_transport(core, reply.provider_id)
         .await
@@ -89,10 +84,6 @@ pub(super) async fn send_whatsapp(
     route: &Route,
     file: &OutgoingFile,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
-    };
     if let Some(closed) = deliver::window_closed(provider, route) {
         return Ok(Err(closed));
     }
@@ -123,10 +114,6 @@ pub(super) async fn send_telegram(
     route: &Route,
     file: &OutgoingFile,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
-    };
     let api = match clients::telegram(core, provider) {
         Ok(api) => api,
         Err(step) => return Ok(Err(general(step))),

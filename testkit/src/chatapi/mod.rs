@@ -82,6 +82,8 @@ struct State {
     message_number: u64,
     /// Last webhook body posted by a driver, for redelivery.
     last_posted: Option<(String, Value)>,
+    /// `messageId`s the client marked read (`readMessage`), in order.
+    read: Vec<String>,
 }
 
 /// Handle to a running fake: configure instances and failure modes, inspect sends, drive webhooks.
@@ -238,6 +240,11 @@ impl FakeChatApi {
 
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// Incoming messages the client marked read (`readMessage`), in order.
+    pub fn read_messages(&self) -> Vec<String> {
+        self.lock().read.clone()
     }
 
     pub fn sent_count(&self) -> usize {
@@ -552,6 +559,24 @@ async fn dispatch(
             "sendFile" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendFile"),
             "sendFile" if not_paid => unpaid(),
             "sendFile" => send_file(&id, instance, &mut state.sent, &params),
+            "readMessage" if get => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for readMessage")
+            }
+            "readMessage" => {
+                let message = params
+                    .get("messageId")
+                    .or_else(|| params.get("msgId"))
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty());
+                match message {
+                    Some(m) => {
+                        state.read.push(m.to_owned());
+                        // The success body is not documented (1msg's SDK reads none); ours.
+                        HttpResponse::Ok().json(json!({ "read": true, "message": "ok" }))
+                    }
+                    None => error(StatusCode::BAD_REQUEST, "Parameter messageId is required"),
+                }
+            }
             "messages" if get => HttpResponse::Ok().json(history(&id, &state.sent, &query)),
             "status" => HttpResponse::Ok().json(status_body(instance, &query)),
             "webhook" if get => {

@@ -317,6 +317,17 @@ impl ChatApi {
         self.send("sendFile", &body).await
     }
 
+    /// `readMessage`: the customer's message `message_id` is read (1msg.io; the gateway shows
+    /// the customer the read ticks).
+    pub async fn read_message(&self, message_id: &str) -> Result<(), ChatApiError> {
+        let body = json!({ "messageId": message_id });
+        let reply = self
+            .call(Method::POST, "readMessage", &[], Some(&body))
+            .await?;
+        let _: Value = decode(reply, "readMessage", READ)?;
+        Ok(())
+    }
+
     /// A send method's call: `{"sent": true, "id": …}` or why not.
     async fn send(&self, method: &'static str, body: &Value) -> Result<SentMessage, ChatApiError> {
         let reply = self.call(Method::POST, method, &[], Some(body)).await?;
@@ -467,6 +478,7 @@ fn network(e: reqwest::Error) -> ChatApiError {
 }
 
 const SEND: &str = "send the message";
+const READ: &str = "mark the message read";
 const SET_WEBHOOK: &str = "set the webhook";
 
 /// Error statuses become typed errors; a 2xx body is decoded unless it is an `{"error": …}`.

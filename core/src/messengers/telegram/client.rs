@@ -241,25 +241,13 @@ impl Telegram {
                 .push("sendDocument");
         }
         let (content_type, body) = form.finish();
-        let response = self
+        let request = self
             .http
             .request(reqwest::Method::POST, url)
             .map_err(TelegramError::Refused)?
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(network)?;
-        let status = response.status();
-        let header_retry = retry_after_header(response.headers());
-        let body = upstream::read_body(response).await.map_err(|e| match e {
-            BodyError::Transport(e) => network(e),
-            BodyError::TooLarge => TelegramError::BadResponse {
-                status: status.as_u16(),
-                detail: e.to_string(),
-            },
-        })?;
-        decode(status, header_retry, &body)
+            .body(body);
+        self.answer(request).await
     }
 
     /// `editMessageText` of a text message the bot sent, plain text like [`Self::send_message`].
@@ -430,6 +418,14 @@ impl Telegram {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
+        self.answer(request).await
+    }
+
+    /// Sends a Bot API request and reads its `{"ok": …}` answer.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, TelegramError> {
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let header_retry = retry_after_header(response.headers());
