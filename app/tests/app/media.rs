@@ -400,3 +400,32 @@ both_backends!(
         assert_eq!(m.status, "sent");
     }
 );
+
+both_backends!(
+    a_file_that_cannot_be_had_still_reaches_the_chat_as_text,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let (_host, files) = FileHost::start().unwrap();
+        let (_, wa, _) = app.chat_bundles(&fakes).await;
+        // The gateway's link has expired: MG cannot download it.
+        let mut body = fixture("wa_image_caption");
+        body["messages"][0]["body"] = Value::from(format!("{}/expired.jpeg", files.base_url()));
+        let status = fakes
+            .wa
+            .post_raw(&app.hook_url(wa).await, &body)
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+        let chat = customer_messages(&fakes);
+        assert_eq!(chat.len(), 1);
+        assert_eq!(
+            (chat[0].kind.as_str(), chat[0].text.as_str()),
+            ("text", "Вот такой диван нужен")
+        );
+    }
+);

@@ -29,13 +29,24 @@ pub async fn message(
         FileSource::Url { url } => mg
             .upload_file_by_url(url)
             .await
-            .map_err(|e| StepError::upstream(&e))?,
-        FileSource::Upstream { id } => {
-            let bytes = download(core, attempt, media, id).await?;
-            mg.upload_file(bytes)
+            .map_err(|e| StepError::upstream(&e)),
+        FileSource::Upstream { id } => match download(core, attempt, media, id).await {
+            Ok(bytes) => mg
+                .upload_file(bytes)
                 .await
-                .map_err(|e| StepError::upstream(&e))?
+                .map_err(|e| StepError::upstream(&e)),
+            Err(e) => Err(e),
+        },
+    };
+    let uploaded = match uploaded {
+        Ok(file) => file,
+        // A file that can never be had (a link expired, a file too big for a bot) must not
+        // lose the message: the operator gets its text, which says what it was.
+        Err(e) if !e.is_transient() => {
+            tracing::warn!(error = %e, kind = media.kind.code(), "customer's file not passed on; its text is");
+            return Ok(MgMessage::text(idem, text));
         }
+        Err(e) => return Err(e),
     };
     // A document keeps its name in the chat; a sticker's emoji is no caption.
     let item = MgItem {
