@@ -204,7 +204,8 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
         )));
     };
     let text = reply.content.trim();
-    let outgoing = match super::media::outgoing(core, reply).await {
+    // The media futures are boxed: large, and nested in every delivery's future.
+    let outgoing = match Box::pin(super::media::outgoing(core, reply)).await {
         Ok(Some(o)) => o,
         Ok(None) => {
             return Ok(Err((
@@ -243,10 +244,16 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
             Err(interrupted())
         }
         (ProviderKind::Chatapi, Outgoing::File(file)) => {
-            super::media::send_whatsapp(core, reply, &provider, &route, file).await?
+            Box::pin(super::media::send_whatsapp(
+                core, reply, &provider, &route, file,
+            ))
+            .await?
         }
         (ProviderKind::Telegram, Outgoing::File(file)) => {
-            super::media::send_telegram(core, reply, &provider, &route, file).await?
+            Box::pin(super::media::send_telegram(
+                core, reply, &provider, &route, file,
+            ))
+            .await?
         }
         (ProviderKind::Telegram, Outgoing::Text) => {
             if earlier.is_some() {

@@ -229,7 +229,8 @@ pub async fn new_message(
             first_name: customer.first_name.clone(),
             phone,
         },
-        message: super::media::message(core, mg, attempt, text).await?,
+        // Boxed: the upload's future is large, and the engine's run future carries every step's.
+        message: Box::pin(super::media::message(core, mg, attempt, text)).await?,
     };
     let id = mg
         .send_message(&message)
