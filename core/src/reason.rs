@@ -189,6 +189,11 @@ pub enum Reason {
     ReplyWindowClosed {
         last_customer_message: String,
     },
+    /// A customer's file whose source the bridge cannot fetch: the messenger connection it
+    /// came through is gone, or is of a kind that hands out no files (`kind`).
+    MediaUnavailable {
+        kind: String,
+    },
     /// The trigger's extended body names the order's store, `order_site`, and it is not the
     /// provider's (`site`): skipped like `OtherStore`, without asking RetailCRM.
     OtherStoreInTrigger {

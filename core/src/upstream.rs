@@ -356,21 +356,30 @@ impl HttpClient {
 pub enum BodyError {
     #[error(transparent)]
     Transport(reqwest::Error),
-    #[error("the answer is larger than {} MiB", MAX_BODY / 1024 / 1024)]
+    #[error("the answer is larger than allowed")]
     TooLarge,
 }
 
 /// The answer's body, refusing to read more than [`MAX_BODY`] bytes.
-pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
-    if response
-        .content_length()
-        .is_some_and(|n| n > MAX_BODY as u64)
-    {
+pub async fn read_body(response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    read_body_max(response, MAX_BODY).await
+}
+
+/// Largest media file passed between a messenger and RetailCRM's chats: MG's own limit
+/// (`FileSizeLimit` of the official transport client), also what a Telegram bot may download.
+pub const MAX_MEDIA: usize = 20 * 1024 * 1024;
+
+/// The answer's body, refusing to read more than `max` bytes (a media file's [`MAX_MEDIA`]).
+pub async fn read_body_max(
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
         return Err(BodyError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(BodyError::TooLarge);
         }
         body.extend_from_slice(&chunk);

@@ -325,7 +325,12 @@ async fn chatapi_webhook_bodies_parse() {
     // The redelivered duplicate has the same dedup key.
     assert_eq!(messages(parsed[1].clone()), first);
     assert_eq!(parsed[2], Parsed::Ignored("own messages (fromMe)"));
-    assert_eq!(parsed[3], Parsed::Ignored("no customer text messages"));
+    let media = messages(parsed[3].clone());
+    assert_eq!(media[0].text, "[photo]");
+    assert_eq!(
+        media[0].media.as_ref().map(|m| m.kind),
+        Some(svyazka_core::messengers::incoming::MediaKind::Photo)
+    );
     assert_eq!(parsed[4], Parsed::Ignored("ack"));
     assert_eq!(parsed[5], Parsed::Ignored("ack"));
 
@@ -365,6 +370,7 @@ async fn telegram_get_me_send_and_poll_with_offsets() {
             chat_id: user.id.to_string(),
             text: "Где мой заказ?".into(),
             time: incoming[0].time,
+            media: None,
         }]
     );
 

@@ -3,6 +3,7 @@
 //! binary start them the same way.
 
 pub mod chatapi;
+pub mod files;
 pub mod retailcrm;
 pub mod server;
 pub mod telegram;

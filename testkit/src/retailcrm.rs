@@ -159,6 +159,22 @@ pub struct MgMessageRecord {
     pub status: String,
     /// The transport's error for a failed operator message (`{"code","message",…}`).
     pub error: Option<Value>,
+    /// text, image, file or audio.
+    pub kind: String,
+    /// Files of a media message: `{"id", "caption"?}` as sent (customer) or posted (operator).
+    pub items: Vec<Value>,
+}
+
+/// A file MG stores (`POST /files/upload*`), served back at `{base}/mg/files/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MgFileRecord {
+    pub id: String,
+    /// none, image, video, file or audio, from the bytes.
+    pub kind: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+    /// Where MG downloaded it from, for `upload_by_url`.
+    pub source_url: Option<String>,
 }
 
 /// Event of a trigger's "Send HTTP request" action.
@@ -283,7 +299,7 @@ impl FakeRetailCrm {
         spawn(addr, move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+                .app_data(web::PayloadConfig::new(24 * 1024 * 1024))
                 .default_service(web::to(api::entry))
         })
     }
@@ -444,6 +460,16 @@ impl FakeRetailCrm {
         self.with(|s| s.messages.clone())
     }
 
+    /// A file MG holds, by its id.
+    pub fn mg_file(&self, id: &str) -> Option<MgFileRecord> {
+        self.with(|s| s.files.get(id).cloned())
+    }
+
+    /// Stores a file as MG does when an operator attaches one; answers its id.
+    pub fn add_mg_file(&self, bytes: &[u8]) -> String {
+        self.with(|s| s.store_file(bytes.to_vec(), None))
+    }
+
     pub fn stats(&self) -> Stats {
         self.with(|s| s.stats())
     }
@@ -587,6 +613,36 @@ impl FakeRetailCrm {
             .with(|s| s.operator_webhook(channel_id, external_chat_id, None, text))
             .ok_or(DriverError::UnknownChannel(channel_id))?;
         self.post_operator_webhook(call).await
+    }
+
+    /// An operator sends a file (`kind` image or file) with a text: MG posts `message_sent`
+    /// with the file as an item (`{id, size, caption}`: the file's name, as MG's items name
+    /// files) and the text as `content`. Answers the reply and the MG message id.
+    pub async fn operator_file(
+        &self,
+        channel_id: i64,
+        customer_external_id: &str,
+        kind: &str,
+        file_id: &str,
+        file_name: &str,
+        caption: &str,
+    ) -> Result<(DriverReply, i64), DriverError> {
+        let call = self
+            .with(|s| {
+                let size = s.files.get(file_id).map_or(0, |f| f.bytes.len());
+                let item = json!({"id": file_id, "size": size, "caption": file_name});
+                s.operator_webhook_of(
+                    channel_id,
+                    "",
+                    Some(customer_external_id),
+                    kind,
+                    caption,
+                    vec![item],
+                )
+            })
+            .ok_or(DriverError::UnknownChannel(channel_id))?;
+        let id = call.3;
+        Ok((self.post_operator_webhook(call).await?, id))
     }
 
     /// Like [`Self::operator_message`], addressed as MG's own fixture does: by our customer id

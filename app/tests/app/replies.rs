@@ -14,17 +14,8 @@ use crate::support::*;
 const SETTLE: Duration = Duration::from_secs(20);
 const CUSTOMER_PHONE: &str = "79991234567";
 
-/// A RetailCRM provider with WhatsApp and Telegram bundles that post customers' words into
-/// RetailCRM's chats (the guide's «Новое сообщение»).
 async fn chats(app: &TestApp, fakes: &Fakes) -> (i64, i64, i64) {
-    let crm = app.add_retailcrm(fakes).await;
-    let wa = app.add_chatapi(fakes).await;
-    let tg = app.add_telegram(fakes).await;
-    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
-        .await;
-    app.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
-        .await;
-    (crm, wa, tg)
+    app.chat_bundles(fakes).await
 }
 
 /// The customer's message as it reached RetailCRM's chat.
@@ -425,11 +416,13 @@ both_backends!(
             // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
             let read = if kind == "whatsapp" { "send" } else { "none" };
             assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
-            // The WhatsApp gateway reports reads; a Telegram bot learns nothing of them.
-            let read = if kind == "whatsapp" { "send" } else { "none" };
-            assert_eq!(c["settings"]["status"]["read"], read, "{kind}");
-            // No files: the operator is not offered what would fail.
-            assert!(c["settings"].get("image").is_none() && c["settings"].get("file").is_none());
+            // Images and files both ways, one a message; voice messages only come in.
+            for (media, creating) in [("image", "both"), ("file", "both"), ("audio", "send")] {
+                let m = &c["settings"][media];
+                assert_eq!(m["creating"], creating, "{kind} {media}");
+                assert_eq!(m["max_items_count"], 1, "{kind} {media}");
+                assert_eq!(m["editing"], "none", "{kind} {media}");
+            }
         }
         let module = fakes.crm.integration_modules();
         let hook: &Value = &module[0]["integrations"]["mgTransport"]["webhookUrl"];

@@ -448,6 +448,19 @@ impl TestApp {
         .await
     }
 
+    /// A RetailCRM provider with WhatsApp and Telegram bundles that post customers' words into
+    /// RetailCRM's chats (the guide's «Новое сообщение»): (RetailCRM, WhatsApp, Telegram).
+    pub async fn chat_bundles(&self, fakes: &Fakes) -> (i64, i64, i64) {
+        let crm = self.add_retailcrm(fakes).await;
+        let wa = self.add_chatapi(fakes).await;
+        let tg = self.add_telegram(fakes).await;
+        self.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        self.bundle(tg, "incoming_message", &[], crm, tg_chat_steps())
+            .await;
+        (crm, wa, tg)
+    }
+
     pub async fn provider(&self, id: i64) -> svyazka_core::providers::Provider {
         self.core()
             .db(move |c| svyazka_core::providers::get(c, id))

@@ -7,6 +7,10 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("sender_id", Phone, "79991234567"),
         f("sender_name", Text, "Иван"),
         f("text", Text, "Здравствуйте! Хочу сделать заказ"),
+        // For media: its kind's code (photo, document, voice, audio, video, sticker, location)
+        // and the file's name; empty for text. `text` then holds the caption or a marker.
+        f("media", Text, ""),
+        f("media_name", Text, ""),
         f("chat_id", Text, "79991234567@c.us"),
         f("message_id", Text, "false_79991234567@c.us_3A59"),
         f("time", Number, "1764410000"),

@@ -8,6 +8,10 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("sender_name", Text, "Анна"),
         f("sender_phone", Phone, "79991234567"),
         f("text", Text, "Где мой заказ?"),
+        // For media: its kind's code (photo, document, voice, audio, video, sticker, location)
+        // and the file's name; empty for text. `text` then holds the caption or a marker.
+        f("media", Text, ""),
+        f("media_name", Text, ""),
         f("chat_id", Id, "5123456789"),
         f("message_id", Text, "5123456789:55"),
         f("time", Number, "1764410000"),

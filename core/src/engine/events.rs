@@ -89,6 +89,11 @@ fn obj(v: Json) -> Map<String, Json> {
     }
 }
 
+/// The event field that carries an incoming message's [`IncomingMedia`] as JSON.
+///
+/// [`IncomingMedia`]: crate::messengers::incoming::IncomingMedia
+pub const ATTACHMENT_FIELD: &str = "attachment";
+
 pub fn incoming_message_fields(m: &IncomingMessage) -> Map<String, Json> {
     obj(json!({
         "sender_id": m.sender_id,
@@ -98,6 +103,11 @@ pub fn incoming_message_fields(m: &IncomingMessage) -> Map<String, Json> {
         "chat_id": m.chat_id,
         "message_id": m.message_id,
         "time": m.time,
+        "media": m.media.as_ref().map(|x| x.kind.code()).unwrap_or_default(),
+        "media_name": m.media.as_ref().and_then(|x| x.file_name()).unwrap_or_default(),
+        // The whole media for the step that passes it on to RetailCRM's chat; not a field
+        // the catalog offers to templates.
+        ATTACHMENT_FIELD: m.media,
     }))
 }
 

@@ -196,6 +196,11 @@ async fn run_steps(
                     source_provider_id: messenger.map(|_| bundle.source_provider_id),
                     chat_id: ctx.event.get("chat_id").and_then(Json::as_str),
                     customer_time: ctx.event.get("time").and_then(Json::as_i64),
+                    media: ctx
+                        .event
+                        .get(super::events::ATTACHMENT_FIELD)
+                        .filter(|m| !m.is_null())
+                        .and_then(|m| serde_json::from_value(m.clone()).ok()),
                 };
                 let result = actions::execute(core, &target, &step.action, &inputs, &attempt).await;
                 (inputs, result)

@@ -171,7 +171,7 @@ pub(crate) async fn crm_transport(
         .ok_or_else(|| StepError::permanent(Reason::ChatsNotRegistered))
 }
 
-fn provider_error(e: ProviderError) -> StepError {
+pub(super) fn provider_error(e: ProviderError) -> StepError {
     match e {
         ProviderError::Db(d) => StepError::transient(Reason::Database {
             detail: d.to_string(),
@@ -181,7 +181,7 @@ fn provider_error(e: ProviderError) -> StepError {
     }
 }
 
-type Failure = (StepError, SendingError);
+pub(super) type Failure = (StepError, SendingError);
 
 /// One messenger call (or the discovery that an interrupted earlier one went out). Outer
 /// `Err`: the database failed.
@@ -204,17 +204,22 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
         )));
     };
     let text = reply.content.trim();
-    if reply.kind != "text" || text.is_empty() {
-        return Ok(Err((
-            StepError::permanent(Reason::ReplyUnsupported {
-                kind: reply.kind.clone(),
-            }),
-            SendingError::new(
-                ErrorCode::General,
-                format!("Svyazka cannot deliver messages of type \"{}\"", reply.kind),
-            ),
-        )));
-    }
+    // The media futures are boxed: large, and nested in every delivery's future.
+    let outgoing = match Box::pin(super::media::outgoing(core, reply)).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return Ok(Err((
+                StepError::permanent(Reason::ReplyUnsupported {
+                    kind: reply.kind.clone(),
+                }),
+                SendingError::new(
+                    ErrorCode::General,
+                    format!("Svyazka cannot deliver messages of type \"{}\"", reply.kind),
+                ),
+            )));
+        }
+        Err(failure) => return Ok(Err(failure)),
+    };
     let provider = match core.provider(route.messenger_provider_id).await {
         Ok(p) => p,
         Err(ProviderError::Db(e)) => return Err(e),
@@ -228,26 +233,38 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
         }
     };
     let earlier = reply.send_started_at;
-    let result = match provider.kind {
-        ProviderKind::Chatapi => {
+    let result = match (provider.kind, &outgoing) {
+        (ProviderKind::Chatapi, Outgoing::Text) => {
             send_whatsapp(core, reply, &provider, &route, text, earlier).await?
         }
-        ProviderKind::Telegram => {
+        (ProviderKind::Chatapi | ProviderKind::Telegram, Outgoing::File(_))
+            if earlier.is_some() =>
+        {
+            // Neither messenger's history tells whether an interrupted file went out.
+            Err(interrupted())
+        }
+        (ProviderKind::Chatapi, Outgoing::File(file)) => {
+            Box::pin(super::media::send_whatsapp(
+                core, reply, &provider, &route, file,
+            ))
+            .await?
+        }
+        (ProviderKind::Telegram, Outgoing::File(file)) => {
+            Box::pin(super::media::send_telegram(
+                core, reply, &provider, &route, file,
+            ))
+            .await?
+        }
+        (ProviderKind::Telegram, Outgoing::Text) => {
             if earlier.is_some() {
                 // A worker died during the call: Telegram cannot tell whether the bot sent it,
                 // and sending again could reach the customer twice.
-                Err((
-                    StepError::permanent(Reason::InterruptedSend),
-                    SendingError::new(
-                        ErrorCode::General,
-                        "delivery was interrupted; the message may have reached the customer and is not sent again",
-                    ),
-                ))
+                Err(interrupted())
             } else {
                 send_telegram(core, reply, &provider, &route, text).await?
             }
         }
-        ProviderKind::Retailcrm => Err((
+        (ProviderKind::Retailcrm, _) => Err((
             StepError::permanent(Reason::ReplyNoRoute),
             SendingError::new(ErrorCode::General, "not a messenger"),
         )),
@@ -255,7 +272,30 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
     Ok(result)
 }
 
-async fn mark_started(core: &Core, reply: &Reply, route: &Route) -> Result<(), DbError> {
+/// What an operator's reply is, for the messenger.
+pub(super) enum Outgoing {
+    /// `content`.
+    Text,
+    File(super::media::OutgoingFile),
+}
+
+/// A failure of ours (settings, a gone provider, …): MG's `general`, with our reason in English.
+pub(super) fn general(step: StepError) -> Failure {
+    let message = step.reason.to_string();
+    (step, SendingError::new(ErrorCode::General, message))
+}
+
+fn interrupted() -> Failure {
+    (
+        StepError::permanent(Reason::InterruptedSend),
+        SendingError::new(
+            ErrorCode::General,
+            "delivery was interrupted; the message may have reached the customer and is not sent again",
+        ),
+    )
+}
+
+pub(super) async fn mark_started(core: &Core, reply: &Reply, route: &Route) -> Result<(), DbError> {
     let (id, provider, chat) = (reply.id, route.messenger_provider_id, route.chat_id.clone());
     core.db(move |c| super::mark_send_started(c, id, provider, &chat))
         .await
@@ -269,10 +309,6 @@ async fn send_whatsapp(
     text: &str,
     earlier: Option<chrono::NaiveDateTime>,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
-    };
     if let Some(closed) = window_closed(provider, route) {
         return Ok(Err(closed));
     }
@@ -310,7 +346,10 @@ async fn send_whatsapp(
 /// the customer's last message; after that the reply fails at once with `reply_timed_out`
 /// rather than after a round trip the gateway would refuse. Unofficial gateways have no
 /// window.
-fn window_closed(provider: &crate::providers::Provider, route: &Route) -> Option<Failure> {
+pub(super) fn window_closed(
+    provider: &crate::providers::Provider,
+    route: &Route,
+) -> Option<Failure> {
     let crate::providers::Settings::Chatapi(s) = &provider.settings else {
         return None;
     };
@@ -366,7 +405,7 @@ async fn send_telegram(
 
 /// The messenger's id, or ours when a gateway confirmed the send without naming it (MG needs
 /// some id for the message).
-fn external_id(id: &str, reply: &Reply) -> String {
+pub(super) fn external_id(id: &str, reply: &Reply) -> String {
     if id.trim().is_empty() {
         format!("svz-reply-{}", reply.id)
     } else {

@@ -14,6 +14,8 @@
 pub mod changes;
 pub mod deliver;
 pub mod errors;
+mod media;
+pub mod reads;
 pub mod receipts;
 pub mod routes;
 

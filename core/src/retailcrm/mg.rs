@@ -226,6 +226,26 @@ impl MgTransport {
         Ok(())
     }
 
+    /// `POST /files/upload`: the file's bytes as the body, as the official transport client
+    /// sends them; answers MG's file id for a message item.
+    pub async fn upload_file(&self, bytes: Vec<u8>) -> Result<MgFile, MgError> {
+        self.send(Method::POST, "/files/upload", Payload::Bytes(bytes))
+            .await
+    }
+
+    /// `POST /files/upload_by_url`: MG downloads the file itself.
+    pub async fn upload_file_by_url(&self, url: &str) -> Result<MgFile, MgError> {
+        let body = serde_json::json!({ "url": url });
+        self.call(Method::POST, "/files/upload_by_url", &body).await
+    }
+
+    /// `GET /files/{id}`: an operator's file, with the URL to download it from.
+    pub async fn get_file(&self, id: &str) -> Result<MgFile, MgError> {
+        let mut path = String::from("/files/");
+        path.extend(url::form_urlencoded::byte_serialize(id.as_bytes()));
+        self.send(Method::GET, &path, Payload::None).await
+    }
+
     /// `POST /messages`: delivers a customer's message; returns the MG message id.
     pub async fn send_message(&self, message: &InboundMessage) -> Result<i64, MgError> {
         #[derive(Deserialize)]
@@ -242,20 +262,39 @@ impl MgTransport {
         path: &str,
         body: &B,
     ) -> Result<T, MgError> {
+        let json = serde_json::to_vec(body).map_err(|e| MgError::Unexpected {
+            status: 0,
+            detail: e.to_string(),
+        })?;
+        self.send(method, path, Payload::Json(json)).await
+    }
+
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        path: &str,
+        payload: Payload,
+    ) -> Result<T, MgError> {
         let url = url::Url::parse(&format!("{}{path}", self.base))
             .map_err(|_| MgError::Refused(Refused::NotUrl))?;
         let mut retries = 0;
         loop {
             self.limiter.acquire().await;
-            let response = self
+            let request = self
                 .http
                 .request(method.clone(), url.clone())
                 .map_err(MgError::Refused)?
-                .header("X-Transport-Token", &*self.token)
-                .json(body)
-                .send()
-                .await
-                .map_err(MgError::from_transport)?;
+                .header("X-Transport-Token", &*self.token);
+            let request = match &payload {
+                Payload::Json(json) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(json.clone()),
+                Payload::Bytes(bytes) => request
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone()),
+                Payload::None => request,
+            };
+            let response = request.send().await.map_err(MgError::from_transport)?;
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
             let body = upstream::read_body(response)
@@ -287,6 +326,13 @@ impl MgTransport {
             });
         }
     }
+}
+
+/// A request's body.
+enum Payload {
+    Json(Vec<u8>),
+    Bytes(Vec<u8>),
+    None,
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -345,12 +391,26 @@ impl Channel {
         }
     }
 
-    /// The channel for one messenger type, with what the bridge can do there: text both ways,
-    /// within the messenger's length limit (Telegram 4096, WhatsApp Cloud API 4096). A
-    /// Telegram bot may also edit and delete what it sent, so operators may there; the
+    /// The channel for one messenger type, with what the bridge can do there: text, images and
+    /// files both ways (voice only in), text within the messenger's length limit (Telegram
+    /// 4096, WhatsApp Cloud API 4096). A Telegram bot may also edit and delete what it sent, so operators may there; the
     /// WhatsApp gateway says when the customer read a reply, and MG hears it.
     pub fn for_messenger(kind: &str, name: &str) -> Self {
         let mut channel = Self::text_only(kind, name, 4096);
+        // Customers' photos, files and voice messages come in as MG images, files and audio,
+        // one file a message; operators' images and files go out.
+        for (media, creating) in [("image", "both"), ("file", "both"), ("audio", "send")] {
+            channel.settings.extra.insert(
+                media.to_owned(),
+                serde_json::json!({
+                    "creating": creating,
+                    "editing": "none",
+                    "quoting": "none",
+                    "deleting": "none",
+                    "max_items_count": 1,
+                }),
+            );
+        }
         if kind == "whatsapp"
             && let Some(status) = channel.settings.status.as_mut()
         {
@@ -429,9 +489,24 @@ pub struct MgCustomer {
 pub struct MgMessage {
     /// Messenger's message id (≤ 255 chars); lets MG recognise a re-sent message.
     pub external_id: String,
+    /// text, image, file or audio.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The text; for media the caption, omitted when there is none (MG wants 1+ chars).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    /// Uploaded files of an image/file/audio message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<MgItem>,
+}
+
+/// A file of a media message: the id [`MgTransport::upload_file`] gave, and its caption
+/// (a document's name; 1–1024 chars).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MgItem {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 impl MgMessage {
@@ -440,8 +515,36 @@ impl MgMessage {
             external_id: external_id.to_owned(),
             kind: "text".to_owned(),
             text: text.to_owned(),
+            items: Vec::new(),
         }
     }
+
+    /// An image/file/audio message of one uploaded file, with the caption as its text.
+    pub fn media(external_id: &str, kind: &str, item: MgItem, caption: &str) -> Self {
+        Self {
+            external_id: external_id.to_owned(),
+            kind: kind.to_owned(),
+            text: caption.to_owned(),
+            items: vec![item],
+        }
+    }
+}
+
+/// What MG says of a file (`POST /files/upload*`, `GET /files/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MgFile {
+    pub id: String,
+    /// none, image, video, file or audio.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub size: u64,
+    /// Where to download it (`GET /files/{id}` only). MGSPEC spells it `Url`, the official
+    /// client reads `url`: both are accepted.
+    #[serde(default, alias = "Url")]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub mime_type: Option<String>,
 }
 
 #[cfg(test)]

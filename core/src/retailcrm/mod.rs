@@ -36,8 +36,8 @@ pub use client::{DEFAULT_TIMEOUT, RetailCrm};
 pub use domain::{DEFAULT_SAAS_DOMAIN, DomainError, normalize_domain};
 pub use error::{FieldError, RetailCrmError};
 pub use mg::{
-    Channel, ChannelSettings, InboundMessage, MgCustomer, MgError, MgMessage, MgTransport,
-    StatusSettings, TextSettings,
+    Channel, ChannelSettings, InboundMessage, MgCustomer, MgError, MgFile, MgItem, MgMessage,
+    MgTransport, StatusSettings, TextSettings,
 };
 pub use rate_limit::{DEFAULT_RPS, set_default_rate_limit};
 pub use types::{

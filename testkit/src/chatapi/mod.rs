@@ -42,6 +42,9 @@ pub struct SentMessage {
     pub queue_number: u64,
     /// Unix seconds, as the gateway stamps `time`.
     pub time: i64,
+    /// `sendFile`: the file's name and caption (`body` is its URL).
+    pub filename: Option<String>,
+    pub caption: Option<String>,
 }
 
 /// A driver call named an instance the fake does not have.
@@ -79,6 +82,8 @@ struct State {
     message_number: u64,
     /// Last webhook body posted by a driver, for redelivery.
     last_posted: Option<(String, Value)>,
+    /// `messageId`s the client marked read (`readMessage`), in order.
+    read: Vec<String>,
 }
 
 /// Handle to a running fake: configure instances and failure modes, inspect sends, drive webhooks.
@@ -235,6 +240,11 @@ impl FakeChatApi {
 
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.lock().sent.clone()
+    }
+
+    /// Incoming messages the client marked read (`readMessage`), in order.
+    pub fn read_messages(&self) -> Vec<String> {
+        self.lock().read.clone()
     }
 
     pub fn sent_count(&self) -> usize {
@@ -546,6 +556,27 @@ async fn dispatch(
                 }
                 answer
             }
+            "sendFile" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendFile"),
+            "sendFile" if not_paid => unpaid(),
+            "sendFile" => send_file(&id, instance, &mut state.sent, &params),
+            "readMessage" if get => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for readMessage")
+            }
+            "readMessage" => {
+                let message = params
+                    .get("messageId")
+                    .or_else(|| params.get("msgId"))
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty());
+                match message {
+                    Some(m) => {
+                        state.read.push(m.to_owned());
+                        // The success body is not documented (1msg's SDK reads none); ours.
+                        HttpResponse::Ok().json(json!({ "read": true, "message": "ok" }))
+                    }
+                    None => error(StatusCode::BAD_REQUEST, "Parameter messageId is required"),
+                }
+            }
             "messages" if get => HttpResponse::Ok().json(history(&id, &state.sent, &query)),
             "status" => HttpResponse::Ok().json(status_body(instance, &query)),
             "webhook" if get => {
@@ -573,6 +604,45 @@ async fn dispatch(
     };
     if let Some(delay) = stall {
         tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+/// `sendFile`: `body` is the file's URL (or a data URI), `filename` names it; the gateway
+/// downloads and queues it like a text.
+fn send_file(
+    id: &str,
+    instance: &mut Instance,
+    sent: &mut Vec<SentMessage>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let body = params
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !(body.starts_with("http://") || body.starts_with("https://") || body.starts_with("data:")) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Parameter body must be a file URL or a data URI",
+        );
+    }
+    let Some(filename) = params
+        .get("filename")
+        .and_then(Value::as_str)
+        .filter(|f| !f.is_empty())
+    else {
+        return error(StatusCode::BAD_REQUEST, "Parameter filename is required");
+    };
+    let before = sent.len();
+    let answer = send_message(id, instance, sent, params);
+    if sent.len() > before
+        && let Some(m) = sent.last_mut()
+    {
+        m.filename = Some(filename.to_owned());
+        m.caption = params
+            .get("caption")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
     }
     answer
 }
@@ -649,6 +719,8 @@ fn send_message(
         id: message_id.clone(),
         queue_number: instance.queue_number,
         time: now(),
+        filename: None,
+        caption: None,
     });
     HttpResponse::Ok().json(json!({
         "sent": true,

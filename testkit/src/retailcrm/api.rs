@@ -74,10 +74,24 @@ pub(crate) async fn entry(
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
+    if req.method() == Method::GET
+        && let Some(id) = req.path().strip_prefix(MG_FILES)
+    {
+        // MG's file links are public (no token), like the storage links they stand for.
+        return match fake.with(|s| s.files.get(id).cloned()) {
+            Some(f) => HttpResponse::Ok().content_type(f.mime_type).body(f.bytes),
+            None => HttpResponse::NotFound().finish(),
+        };
+    }
+    let fetched = if is_mg && req.path() == format!("{MG_PREFIX}/files/upload_by_url") {
+        fetch(&fake, &body).await
+    } else {
+        None
+    };
     let reply = if let Some(reply) = fake.with(|s| injected_fault(s, is_mg)) {
         reply
     } else if is_mg {
-        fake.with(|s| mg::handle(s, &req, &body))
+        fake.with(|s| mg::handle(s, &req, &body, fetched))
     } else {
         let call = Call::new(&req, &body);
         fake.with(|s| api(s, &req, &call))
@@ -95,6 +109,28 @@ pub(crate) async fn entry(
         tokio::time::sleep(delay).await;
     }
     reply.into_response()
+}
+
+/// Where MG serves its files' bytes (`url` of `GET /files/{id}`).
+pub(crate) const MG_FILES: &str = "/mg/files/";
+
+/// MG downloading the `url` of an `upload_by_url` body.
+async fn fetch(fake: &FakeRetailCrm, body: &[u8]) -> mg::Fetched {
+    let url = serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get("url")?
+        .as_str()?
+        .to_owned();
+    let answer = match fake.http.get(&url).send().await {
+        Ok(r) if r.status().is_success() => r
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string()),
+        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+        Err(e) => Err(e.without_url().to_string()),
+    };
+    Some(answer)
 }
 
 fn injected_fault(state: &mut State, is_mg: bool) -> Option<Reply> {

@@ -39,7 +39,11 @@ fn error(status: u16, message: &str) -> Reply {
     errors(status, &[message.to_owned()])
 }
 
-pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8]) -> Reply {
+/// What MG got downloading the URL of `POST /files/upload_by_url` (fetched before the state
+/// is locked): the bytes, or why not.
+pub(crate) type Fetched = Option<Result<Vec<u8>, String>>;
+
+pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8], fetched: Fetched) -> Reply {
     let token = req
         .headers()
         .get("x-transport-token")
@@ -91,11 +95,70 @@ pub(crate) fn handle(state: &mut State, req: &HttpRequest, body: &[u8]) -> Reply
         (m, ["messages"]) if m == Method::POST => {
             parse_body().and_then(|b| send_message(state, &module, &b))
         }
+        (m, ["files", "upload"]) if m == Method::POST => upload(state, body),
+        (m, ["files", "upload_by_url"]) if m == Method::POST => {
+            parse_body().and_then(|_| upload_by_url(state, fetched))
+        }
+        (m, ["files", id]) if m == Method::GET => get_file(state, req, id),
         _ => Err(error(404, "Method not found")),
     };
     match result {
         Ok(response) | Err(response) => response,
     }
+}
+
+/// `POST /files/upload`: the body is the file (as the official client sends it).
+fn upload(state: &mut State, body: &[u8]) -> Result<Reply, Reply> {
+    if body.is_empty() {
+        return Err(error(400, "file: this field is required"));
+    }
+    if body.len() > MAX_FILE {
+        return Err(error(400, "file: the file is too large"));
+    }
+    let id = state.store_file(body.to_vec(), None);
+    Ok(file_base(state, &id))
+}
+
+/// `POST /files/upload_by_url {url}`: MG downloads the URL; one it cannot download is refused
+/// (the real wording is UNCONFIRMED; ours).
+fn upload_by_url(state: &mut State, fetched: Fetched) -> Result<Reply, Reply> {
+    match fetched {
+        None => Err(error(400, "url: this field is required")),
+        Some(Err(why)) => Err(error(400, &format!("url: cannot download the file: {why}"))),
+        Some(Ok(bytes)) if bytes.len() > MAX_FILE => Err(error(400, "url: the file is too large")),
+        Some(Ok(bytes)) => {
+            let id = state.store_file(bytes, None);
+            Ok(file_base(state, &id))
+        }
+    }
+}
+
+/// MG's file size limit (`FileSizeLimit` of the official client).
+pub(crate) const MAX_FILE: usize = 20 * 1024 * 1024;
+
+/// `{id, type, size}` (MGSPEC `FileBase`).
+fn file_base(state: &State, id: &str) -> Reply {
+    let Some(f) = state.files.get(id) else {
+        return error(404, "File not found");
+    };
+    json_response(
+        200,
+        &json!({"id": f.id, "type": f.kind, "size": f.bytes.len()}),
+    )
+}
+
+/// `GET /files/{id}`: the file with a download URL (`url`, as the official client reads it).
+fn get_file(state: &State, req: &HttpRequest, id: &str) -> Result<Reply, Reply> {
+    let f = state
+        .files
+        .get(id)
+        .ok_or_else(|| error(404, "File not found"))?;
+    let info = req.connection_info();
+    let url = format!("{}://{}/mg/files/{}", info.scheme(), info.host(), f.id);
+    Ok(json_response(
+        200,
+        &json!({"id": f.id, "type": f.kind, "size": f.bytes.len(), "url": url, "mime_type": f.mime_type}),
+    ))
 }
 
 fn list_channels(state: &State, module: &str) -> Reply {
@@ -345,11 +408,45 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
                 problems.push("message.text: must be at most 65535 characters".to_owned());
             }
         }
-        // Media, products and orders need uploads and catalogue data the fake does not model.
+        Some("image" | "file" | "audio") => {
+            if text.chars().count() > 65_535 {
+                problems.push("message.text: must be at most 65535 characters".to_owned());
+            }
+            match message
+                .and_then(|m| m.get("items"))
+                .and_then(Value::as_array)
+            {
+                Some(items) if (1..=20).contains(&items.len()) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
+                        if !state.files.contains_key(id) {
+                            problems.push(format!("message.items[{i}].id: file not found"));
+                        }
+                        if text_len(item.get("caption")).is_some_and(|n| !(1..=1024).contains(&n)) {
+                            problems.push(format!(
+                                "message.items[{i}].caption: must be 1 to 1024 characters"
+                            ));
+                        }
+                    }
+                }
+                _ => problems.push("message.items: must have 1 to 20 files".to_owned()),
+            }
+        }
+        // Products and orders need catalogue data the fake does not model.
         Some(other) => problems.push(format!(
             "message.type: \"{other}\" is not supported by the fake"
         )),
     }
+    let kind = message
+        .and_then(|m| m.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let items = message
+        .and_then(|m| m.get("items"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !problems.is_empty() {
         return Err(errors(400, &problems));
     }
@@ -390,6 +487,8 @@ fn send_message(state: &mut State, module: &str, body: &Value) -> Result<Reply, 
         time: time.clone(),
         status: "received".to_owned(),
         error: None,
+        kind,
+        items,
     });
     Ok(json_response(
         200,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::{ApiKey, KeyStats, MgMessageRecord, SiteAccess, Stats};
+use super::{ApiKey, KeyStats, MgFileRecord, MgMessageRecord, SiteAccess, Stats};
 
 /// Field errors of a validation failure: (field, message).
 pub(crate) type FieldErrors = Vec<(String, String)>;
@@ -128,6 +128,8 @@ pub(crate) struct State {
     pub webhooks: BTreeMap<i64, (String, String, Value)>,
     /// Bodies of `POST /messages/ack`, in arrival order.
     pub acks: Vec<Value>,
+    /// Uploaded files by id.
+    pub files: BTreeMap<String, MgFileRecord>,
     pub total_requests: u64,
     pub rate_limited: u64,
     next_customer: i64,
@@ -236,6 +238,7 @@ impl State {
             messages: Vec::new(),
             webhooks: BTreeMap::new(),
             acks: Vec::new(),
+            files: BTreeMap::new(),
             total_requests: 0,
             rate_limited: 0,
             // Distinct ranges make an order id passed as a customer id fail loudly.
@@ -751,6 +754,51 @@ impl State {
         customer: Option<&str>,
         text: &str,
     ) -> Option<(String, String, Value, i64)> {
+        self.operator_webhook_of(
+            channel_id,
+            external_chat_id,
+            customer,
+            "text",
+            text,
+            Vec::new(),
+        )
+    }
+
+    /// A file MG keeps; its type and MIME type read from the bytes, as MG's storage does.
+    pub fn store_file(&mut self, bytes: Vec<u8>, source_url: Option<String>) -> String {
+        let n = self.files.len() as u64 + 1;
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+            rand::random::<u32>(),
+            rand::random::<u16>(),
+            rand::random::<u16>() & 0xfff,
+            rand::random::<u16>() & 0xfff,
+            n
+        );
+        let (kind, mime) = sniff(&bytes);
+        self.files.insert(
+            id.clone(),
+            MgFileRecord {
+                id: id.clone(),
+                kind: kind.to_owned(),
+                mime_type: mime.to_owned(),
+                bytes,
+                source_url,
+            },
+        );
+        id
+    }
+
+    /// [`Self::operator_webhook`] of any message type, with its items.
+    pub fn operator_webhook_of(
+        &mut self,
+        channel_id: i64,
+        external_chat_id: &str,
+        customer: Option<&str>,
+        kind: &str,
+        text: &str,
+        items: Vec<Value>,
+    ) -> Option<(String, String, Value, i64)> {
         let channel = self.channels.get(&channel_id)?;
         let module = self.modules.get(&channel.module)?;
         let webhook = module.webhook_url.clone()?;
@@ -771,8 +819,9 @@ impl State {
                 "external_user_id": customer,
                 "external_chat_id": external_chat_id,
                 "channel_id": channel_id,
-                "type": "text",
+                "type": kind,
                 "content": text,
+                "items": items.clone(),
                 "quote_external_id": null,
                 "quote_content": null,
                 "in_app_id": id,
@@ -793,6 +842,8 @@ impl State {
             time: now_rfc3339(),
             status: "sending".to_owned(),
             error: None,
+            kind: kind.to_owned(),
+            items,
         });
         self.webhooks
             .insert(id, (webhook.clone(), client_id.clone(), payload.clone()));
@@ -863,4 +914,28 @@ pub(crate) fn render_order(order: &Value) -> Value {
         order["payments"] = Value::Object(map);
     }
     order
+}
+
+/// MG's file type and MIME type from a file's first bytes (our choice of what to recognise).
+pub(crate) fn sniff(bytes: &[u8]) -> (&'static str, &'static str) {
+    let starts = |magic: &[u8]| bytes.starts_with(magic);
+    if starts(b"\x89PNG") {
+        ("image", "image/png")
+    } else if starts(b"\xff\xd8\xff") {
+        ("image", "image/jpeg")
+    } else if starts(b"GIF8") {
+        ("image", "image/gif")
+    } else if starts(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        ("image", "image/webp")
+    } else if starts(b"OggS") {
+        ("audio", "audio/ogg")
+    } else if starts(b"ID3") {
+        ("audio", "audio/mpeg")
+    } else if bytes.get(4..8) == Some(b"ftyp") {
+        ("video", "video/mp4")
+    } else if starts(b"%PDF") {
+        ("file", "application/pdf")
+    } else {
+        ("file", "application/octet-stream")
+    }
 }

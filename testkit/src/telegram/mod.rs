@@ -106,6 +106,10 @@ pub struct TgSent {
     pub edits: u32,
     /// Deleted by the bot (`deleteMessage`).
     pub deleted: bool,
+    /// `photo` or `document` for a media message (the caption is then `text`).
+    pub media: Option<String>,
+    /// An uploaded document: its name and bytes.
+    pub file: Option<(String, Vec<u8>)>,
 }
 
 /// Per-chat flood control: more than `per_chat_per_sec` messages to one chat within a second
@@ -204,6 +208,8 @@ struct Bot {
     /// Bumped on every new update or poller so waiting long polls re-check.
     wake: watch::Sender<u64>,
     last_error: Option<(i64, String)>,
+    /// Files users sent, by `file_id`: (file_path, bytes), for `getFile` and downloads.
+    files: HashMap<String, (String, Vec<u8>)>,
 }
 
 impl Bot {
@@ -345,6 +351,7 @@ impl FakeTelegram {
                 poll_generation: 0,
                 wake: watch::Sender::new(0),
                 last_error: None,
+                files: HashMap::new(),
             },
         );
         id
@@ -428,6 +435,22 @@ impl FakeTelegram {
             bot.push_update(json!({ "message": message }))
         })?;
         self.deliver_new(token, update_id).await
+    }
+
+    /// Puts a file on Telegram's servers as a user's upload does: `getFile` of `file_id` then
+    /// answers `file_path` (e.g. "photos/file_7.jpg"), downloadable at
+    /// `/file/bot<token>/<file_path>`.
+    pub fn add_file(
+        &self,
+        token: &str,
+        file_id: &str,
+        file_path: &str,
+        bytes: &[u8],
+    ) -> Result<(), UnknownBot> {
+        self.with_bot(token, |bot| {
+            bot.files
+                .insert(file_id.to_owned(), (file_path.to_owned(), bytes.to_vec()));
+        })
     }
 
     /// `user` presses an inline button carrying `data`.
@@ -687,10 +710,63 @@ fn params(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, &'static
         let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
             .map_err(|_| "Bad Request: can't parse parameters")?;
         params.extend(pairs.into_iter().map(|(k, v)| (k, Value::String(v))));
+    } else if content_type.starts_with("multipart/form-data") {
+        let boundary = content_type
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("boundary="))
+            .map(|b| b.trim_matches('"').to_owned())
+            .ok_or("Bad Request: can't parse multipart/form-data")?;
+        let parts =
+            multipart(body, &boundary).ok_or("Bad Request: can't parse multipart/form-data")?;
+        for (name, file_name, bytes) in parts {
+            let value = match file_name {
+                // An uploaded file: its name and bytes, for checks on what the bot sent.
+                Some(file_name) => json!({ "file_name": file_name, "bytes": bytes }),
+                None => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+            };
+            params.insert(name, value);
+        }
     } else {
         return Err("Bad Request: unsupported Content-Type");
     }
     Ok(params)
+}
+
+/// One part of a multipart/form-data body: (name, file name, content).
+type Part = (String, Option<String>, Vec<u8>);
+
+/// The parts of a multipart/form-data body.
+fn multipart(body: &[u8], boundary: &str) -> Option<Vec<Part>> {
+    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        hay.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    }
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut at = find(body, delimiter.as_bytes(), 0)? + delimiter.len();
+    loop {
+        if body.get(at..at + 2) == Some(b"--") {
+            return Some(parts);
+        }
+        let head_start = at + 2;
+        let head_end = find(body, b"\r\n\r\n", head_start)?;
+        let head = std::str::from_utf8(&body[head_start..head_end]).ok()?;
+        let next = find(body, format!("\r\n{delimiter}").as_bytes(), head_end + 4)?;
+        let content = body[head_end + 4..next].to_vec();
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))?;
+        let field = |key: &str| {
+            let marker = format!("{key}=\"");
+            let start = disposition.find(&marker)? + marker.len();
+            let end = disposition[start..].find('"')? + start;
+            Some(disposition[start..end].to_owned())
+        };
+        parts.push((field("name")?, field("filename"), content));
+        at = next + 2 + delimiter.len();
+    }
 }
 
 fn param_str(params: &Map<String, Value>, key: &str) -> Option<String> {
@@ -737,6 +813,9 @@ async fn dispatch(
     if let Some(control) = path.strip_prefix("/_fake/") {
         return control_endpoint(&fake, control, &req, &body).await;
     }
+    if let Some(rest) = path.strip_prefix("/file/bot") {
+        return download(&fake, rest);
+    }
     let Some((token, method)) = path
         .trim_start_matches('/')
         .strip_prefix("bot")
@@ -759,24 +838,126 @@ async fn dispatch(
             .with_bot(token, |bot| ok(bot.user_json()))
             .unwrap_or_else(|_| fail(401, "Unauthorized")),
         "sendmessage" => send_message(&fake, token, params),
+        "sendphoto" => send_media(&fake, token, params, "photo"),
+        "senddocument" => send_media(&fake, token, params, "document"),
         "editmessagetext" => edit_message_text(&fake, token, &params),
         "deletemessage" => delete_message(&fake, token, &params),
         "setwebhook" => set_webhook(&fake, token, &params),
         "deletewebhook" => delete_webhook(&fake, token, &params),
         "getwebhookinfo" => webhook_info(&fake, token),
         "getupdates" => get_updates(&fake, token, &params).await,
+        "getfile" => get_file(&fake, token, &params),
         _ => fail(404, "Not Found: method not found"),
     }
 }
 
-fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) -> HttpResponse {
-    let Some(chat_ref) = param_str(&params, "chat_id").filter(|c| !c.trim().is_empty()) else {
-        return fail(400, "Bad Request: chat_id is empty");
+/// `getFile`: the file's path for a download; an unknown id is the server's "invalid file_id".
+fn get_file(fake: &FakeTelegram, token: &str, params: &Map<String, Value>) -> HttpResponse {
+    let Some(file_id) = param_str(params, "file_id").filter(|f| !f.is_empty()) else {
+        return fail(400, "Bad Request: file_id not specified");
     };
+    let found = fake
+        .with_bot(token, |bot| bot.files.get(&file_id).cloned())
+        .ok()
+        .flatten();
+    match found {
+        Some((path, bytes)) => ok(json!({
+            "file_id": file_id,
+            "file_unique_id": format!("u{}", file_id.len()),
+            "file_size": bytes.len(),
+            "file_path": path,
+        })),
+        None => fail(400, "Bad Request: invalid file_id"),
+    }
+}
+
+/// `GET /file/bot<token>/<file_path>`: the bytes (Bot API file download).
+fn download(fake: &FakeTelegram, rest: &str) -> HttpResponse {
+    let Some((token, path)) = rest.split_once('/') else {
+        return fail(404, "Not Found");
+    };
+    let found = fake
+        .with_bot(token, |bot| {
+            bot.files
+                .values()
+                .find(|(p, _)| p == path)
+                .map(|(_, b)| b.clone())
+        })
+        .ok()
+        .flatten();
+    match found {
+        Some(bytes) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(bytes),
+        None => fail(404, "Not Found"),
+    }
+}
+
+/// `sendPhoto` (a URL or file_id in `photo`) or `sendDocument` (an upload or a URL in
+/// `document`), with an optional caption of at most 1024 characters.
+fn send_media(
+    fake: &FakeTelegram,
+    token: &str,
+    params: Map<String, Value>,
+    kind: &str,
+) -> HttpResponse {
+    let caption = param_str(&params, "caption").unwrap_or_default();
+    if caption.chars().count() > 1024 {
+        return fail(400, "Bad Request: message caption is too long");
+    }
+    let content = match params.get(kind) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Media::Reference(s.clone()),
+        Some(Value::Object(upload)) => Media::Upload(
+            upload
+                .get("file_name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            serde_json::from_value(upload.get("bytes").cloned().unwrap_or_default())
+                .unwrap_or_default(),
+        ),
+        _ => {
+            return fail(
+                400,
+                &format!("Bad Request: there is no {kind} in the request"),
+            );
+        }
+    };
+    if let Media::Reference(url) = &content
+        && kind == "document"
+        && !url.contains("://")
+        && url.contains('/')
+    {
+        return fail(400, "Bad Request: wrong remote file identifier specified");
+    }
+    deliver(fake, token, params, caption, Some((kind, content)))
+}
+
+enum Media {
+    /// A URL Telegram downloads, or a file_id.
+    Reference(String),
+    Upload(String, Vec<u8>),
+}
+
+fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) -> HttpResponse {
     let text = param_str(&params, "text").unwrap_or_default();
     if text.trim().is_empty() {
         return fail(400, "Bad Request: message text is empty");
     }
+    deliver(fake, token, params, text, None)
+}
+
+/// A message the bot sends to a chat: checks of the chat, blocking, length and flood control.
+fn deliver(
+    fake: &FakeTelegram,
+    token: &str,
+    params: Map<String, Value>,
+    text: String,
+    media: Option<(&str, Media)>,
+) -> HttpResponse {
+    let Some(chat_ref) = param_str(&params, "chat_id").filter(|c| !c.trim().is_empty()) else {
+        return fail(400, "Bad Request: chat_id is empty");
+    };
     let mut state = fake.lock();
     let flood_limit = state.flood;
     let Some(bot) = state.bots.get_mut(token) else {
@@ -798,7 +979,7 @@ fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) ->
     if chat.blocked {
         return fail(403, "Forbidden: bot was blocked by the user");
     }
-    if text.chars().count() > MAX_TEXT_CHARS {
+    if media.is_none() && text.chars().count() > MAX_TEXT_CHARS {
         return fail(400, "Bad Request: message is too long");
     }
     if let Some(limit) = flood_limit {
@@ -819,13 +1000,34 @@ fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) ->
     chat.next_message_id += 1;
     let chat_json = chat.user.chat_json();
     let chat_id = chat.user.id;
-    let message = json!({
+    let mut message = json!({
         "message_id": message_id,
         "from": bot_json,
         "chat": chat_json,
         "date": now(),
-        "text": text,
     });
+    let (kind, file) = match media {
+        None => {
+            message["text"] = json!(text);
+            (None, None)
+        }
+        Some((kind, content)) => {
+            let file_id = format!("sent-{kind}-{message_id}");
+            let (name, upload) = match content {
+                Media::Reference(_) => (None, None),
+                Media::Upload(name, bytes) => (Some(name.clone()), Some((name, bytes))),
+            };
+            message[kind] = if kind == "photo" {
+                json!([{ "file_id": file_id, "file_unique_id": file_id, "width": 1, "height": 1 }])
+            } else {
+                json!({ "file_id": file_id, "file_unique_id": file_id, "file_name": name })
+            };
+            if !text.is_empty() {
+                message["caption"] = json!(text);
+            }
+            (Some(kind.to_owned()), upload)
+        }
+    };
     state.sent.push(TgSent {
         bot_token: token.to_owned(),
         chat_id,
@@ -834,6 +1036,8 @@ fn send_message(fake: &FakeTelegram, token: &str, params: Map<String, Value>) ->
         params,
         edits: 0,
         deleted: false,
+        media: kind,
+        file,
     });
     ok(message)
 }

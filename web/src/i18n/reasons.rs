@@ -97,6 +97,7 @@ pub(super) const LABELS: &[Row] = &[
     ("r_other_store", "ключ провайдера видит только магазин «{site}», а этот заказ в нём не найден: заказ другого магазина пропущен. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера). RetailCRM ответил: ", "the provider's key sees only the store «{site}» and the order is not found there: an order of another store is skipped. To stop such triggers, add the store to the trigger's condition (see the provider's page). RetailCRM answered: "),
     ("r_reply_window_closed", "клиент последний раз писал {at} (UTC), больше 24 часов назад: официальный WhatsApp не принимает свободный текст после 24 часов, нужен шаблон", "the customer last wrote at {at} (UTC), more than 24 hours ago: official WhatsApp refuses free text after 24 hours, a template is needed"),
     ("r_reply_no_route", "ответ оператора некуда доставить: сообщения этого клиента не приходили в чаты RetailCRM через Связку", "the operator's reply has nowhere to go: this customer's messages never reached RetailCRM's chats through Svyazka"),
+    ("r_media_unavailable", "файл клиента ({kind}) не получить: подключение мессенджера, через которое он пришёл, удалено или не отдаёт файлы", "the customer's file ({kind}) cannot be fetched: the messenger connection it came through is gone or hands out no files"),
     ("r_reply_unsupported", "сообщения типа «{kind}» пока не доставляются в мессенджер; доставляется только текст", "messages of type «{kind}» are not delivered to the messenger yet; only text is"),
     ("r_contact_being_created", "этот контакт сейчас создаёт другой запуск; этот проверит ещё раз чуть позже", "another run is creating this contact right now; this one will look again shortly"),
     ("up_blocked", "адрес не вызывается", "the address is not called"),
@@ -322,6 +323,9 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         } => Msg::new(lang.f("r_reply_window_closed", &[("at", last_customer_message)])),
         Reason::ReplyUnsupported { kind } => {
             Msg::new(lang.f("r_reply_unsupported", &[("kind", kind)]))
+        }
+        Reason::MediaUnavailable { kind } => {
+            Msg::new(lang.f("r_media_unavailable", &[("kind", kind)]))
         }
         Reason::OtherStoreInTrigger { site, order_site } => Msg::new(lang.f(
             "r_other_store_in_trigger",

@@ -38,9 +38,16 @@ pub async fn mg(
         "message_updated" | "message_deleted" => {
             return change(&state, provider.id, &envelope).await;
         }
+        "message_read" => {
+            // Best effort and answered {} whatever happens: MG cannot do anything about it.
+            if let Ok(data) = serde_json::from_value::<MessageRef>(envelope.data.clone()) {
+                svyazka_core::replies::reads::apply(&state.core, provider.id, &data).await;
+            }
+            return Ok(HttpResponse::Ok().json(json!({})));
+        }
         _ => {
-            // message_read, reactions, templates, types MG adds later: nothing the channels
-            // declare, so nothing to do; MG only needs to hear that we got it.
+            // Reactions, templates, types MG adds later: nothing the channels declare, so
+            // nothing to do; MG only needs to hear that we got it.
             return Ok(HttpResponse::Ok().json(json!({})));
         }
     }

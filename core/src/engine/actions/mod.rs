@@ -2,6 +2,7 @@
 //! the fields the catalog declares for the action.
 
 mod chatapi;
+mod media;
 mod retailcrm;
 mod telegram;
 
@@ -33,6 +34,9 @@ pub struct Attempt<'a> {
     pub chat_id: Option<&'a str>,
     /// When the customer wrote (unix seconds, the messenger's clock).
     pub customer_time: Option<i64>,
+    /// The photo, file, … the customer's message carried; it goes into RetailCRM's chat with
+    /// the message.
+    pub media: Option<crate::messengers::incoming::IncomingMedia>,
 }
 
 pub async fn execute(

@@ -14,7 +14,7 @@ use crate::reason::Reason;
 use crate::references;
 use crate::replies::routes::{self, Route};
 use crate::retailcrm::{
-    CustomerRef, InboundMessage, MgCustomer, MgMessage, NewCustomer, NewOrder, Order, Phone,
+    CustomerRef, InboundMessage, MgCustomer, NewCustomer, NewOrder, Order, Phone,
 };
 
 fn outputs(v: Json) -> Outputs {
@@ -171,7 +171,7 @@ pub async fn new_message(
     inputs: &Inputs,
     attempt: &Attempt<'_>,
 ) -> Result<Outputs, StepError> {
-    let (idem, origin) = (attempt.idem, attempt);
+    let origin = attempt;
     let contact_id = parse_id(input(inputs, "contact_id")?, "contact_id")?;
     let text = input(inputs, "text")?;
     let crm = clients::retailcrm(core, target)?;
@@ -229,7 +229,8 @@ pub async fn new_message(
             first_name: customer.first_name.clone(),
             phone,
         },
-        message: MgMessage::text(idem, text),
+        // Boxed: the upload's future is large, and the engine's run future carries every step's.
+        message: Box::pin(super::media::message(core, mg, attempt, text)).await?,
     };
     let id = mg
         .send_message(&message)

@@ -298,10 +298,40 @@ impl ChatApi {
         text: &str,
     ) -> Result<SentMessage, ChatApiError> {
         let body = json!({ "chatId": to.chat_id(), "body": text });
+        self.send("sendMessage", &body).await
+    }
+
+    /// Queue a file the gateway downloads from `url` (`sendFile`: `body` = the URL,
+    /// `filename` with its extension, an optional caption).
+    pub async fn send_file(
+        &self,
+        to: &WaRecipient,
+        url: &str,
+        filename: &str,
+        caption: &str,
+    ) -> Result<SentMessage, ChatApiError> {
+        let mut body = json!({ "chatId": to.chat_id(), "body": url, "filename": filename });
+        if !caption.trim().is_empty() {
+            body["caption"] = Value::from(caption);
+        }
+        self.send("sendFile", &body).await
+    }
+
+    /// `readMessage`: the customer's message `message_id` is read (1msg.io; the gateway shows
+    /// the customer the read ticks).
+    pub async fn read_message(&self, message_id: &str) -> Result<(), ChatApiError> {
+        let body = json!({ "messageId": message_id });
         let reply = self
-            .call(Method::POST, "sendMessage", &[], Some(&body))
+            .call(Method::POST, "readMessage", &[], Some(&body))
             .await?;
-        let parsed: SendReply = decode(reply, "sendMessage", SEND)?;
+        let _: Value = decode(reply, "readMessage", READ)?;
+        Ok(())
+    }
+
+    /// A send method's call: `{"sent": true, "id": …}` or why not.
+    async fn send(&self, method: &'static str, body: &Value) -> Result<SentMessage, ChatApiError> {
+        let reply = self.call(Method::POST, method, &[], Some(body)).await?;
+        let parsed: SendReply = decode(reply, method, SEND)?;
         let message = parsed.message.as_ref().and_then(text_of);
         if !truthy(parsed.sent.as_ref()) {
             let message =
@@ -448,6 +478,7 @@ fn network(e: reqwest::Error) -> ChatApiError {
 }
 
 const SEND: &str = "send the message";
+const READ: &str = "mark the message read";
 const SET_WEBHOOK: &str = "set the webhook";
 
 /// Error statuses become typed errors; a 2xx body is decoded unless it is an `{"error": …}`.

@@ -4,14 +4,18 @@
 //! and `{"ack":[…]}` for delivery receipts. There is no signature: the webhook URL itself must
 //! carry the secret.
 //!
-//! Only customer text (`type: "chat"`) is imported. Media bodies are download URLs the gateway
-//! deletes after 30 days, locations and vcards have undocumented encodings; shown in the CRM as
-//! bare strings they would mislead the operator, so they are skipped rather than half-imported.
+//! Customer text (`type: "chat"`) and media are imported. For media (`image`, `ptt`,
+//! `audio`, `video`, `document`, `sticker`) `body` is a download URL the gateway keeps for
+//! 30 days and `caption` the customer's words; a `location` body is "latitude;longitude".
+//! Such a message whose body is not what its type says (no http(s) URL, no coordinates) is
+//! skipped rather than shown to the operator as a bare string; so are vcards and calls.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
+use crate::messengers::incoming::{
+    BadPayload, FileSource, IncomingMedia, IncomingMessage, Location, MediaFile, MediaKind, Parsed,
+};
 use crate::messengers::phone::chat_id_phone;
 
 /// A customer text message; every field the engine needs is required, so a malformed one is
@@ -29,6 +33,8 @@ struct ChatMessage {
     author: Option<String>,
     time: i64,
     chat_id: String,
+    #[serde(default)]
+    caption: Option<String>,
 }
 
 /// Just enough of any message to decide whether it is ours to import.
@@ -40,7 +46,9 @@ struct Head {
     from_me: Option<bool>,
 }
 
-/// Ids of our messages an `{"ack":[…]}` body says the customer has read (`viewed`).
+/// Ids of our messages an `{"ack":[…]}` body says the customer has read: `viewed` (chat-api)
+/// or `read` (1msg.io). `sent` and `delivered` have no MG status to go to: MG knows the
+/// message sent from our answer, and has no "delivered" state.
 pub fn read_receipts(body: &[u8]) -> Vec<String> {
     let Ok(object) = serde_json::from_slice::<Map<String, Value>>(body) else {
         return Vec::new();
@@ -50,7 +58,12 @@ pub fn read_receipts(body: &[u8]) -> Vec<String> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|a| a.get("status").and_then(Value::as_str) == Some("viewed"))
+        .filter(|a| {
+            matches!(
+                a.get("status").and_then(Value::as_str),
+                Some("viewed" | "read")
+            )
+        })
         .filter_map(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect()
 }
@@ -86,9 +99,14 @@ fn parse_messages(messages: &Value) -> Result<Parsed, BadPayload> {
     for (i, item) in items.iter().enumerate() {
         let head =
             Head::deserialize(item).map_err(|e| BadPayload(format!("messages[{i}]: {e}")))?;
-        if head.kind.as_deref() != Some("chat") {
-            continue;
-        }
+        let media_kind = match head.kind.as_deref() {
+            Some("chat") => None,
+            Some(kind) => match media_kind(kind) {
+                Some(k) => Some(k),
+                None => continue,
+            },
+            None => continue,
+        };
         match head.from_me {
             Some(true) => {
                 echoes += 1;
@@ -100,7 +118,14 @@ fn parse_messages(messages: &Value) -> Result<Parsed, BadPayload> {
         }
         let message = ChatMessage::deserialize(item)
             .map_err(|e| BadPayload(format!("messages[{i}]: {e}")))?;
-        out.push(incoming(message));
+        match media_kind {
+            None => out.push(incoming(message, None)),
+            Some(kind) => {
+                if let Some(media) = media(kind, &message) {
+                    out.push(incoming(message, Some(media)));
+                }
+            }
+        }
     }
     if !out.is_empty() {
         return Ok(Parsed::Messages(out));
@@ -110,11 +135,70 @@ fn parse_messages(messages: &Value) -> Result<Parsed, BadPayload> {
     } else if echoes == items.len() {
         "own messages (fromMe)"
     } else {
-        "no customer text messages"
+        "no customer messages to import"
     }))
 }
 
-fn incoming(m: ChatMessage) -> IncomingMessage {
+fn media_kind(kind: &str) -> Option<MediaKind> {
+    Some(match kind {
+        "image" => MediaKind::Photo,
+        "ptt" => MediaKind::Voice,
+        "audio" => MediaKind::Audio,
+        "video" => MediaKind::Video,
+        "document" => MediaKind::Document,
+        "sticker" => MediaKind::Sticker,
+        "location" => MediaKind::Location,
+        _ => return None,
+    })
+}
+
+/// The media of a message whose body matches its type.
+fn media(kind: MediaKind, m: &ChatMessage) -> Option<IncomingMedia> {
+    let caption = m.caption.clone().filter(|c| !c.trim().is_empty());
+    if kind == MediaKind::Location {
+        let (lat, lon) = m.body.trim().split_once([';', ','])?;
+        let location = Location {
+            latitude: lat.trim().parse().ok()?,
+            longitude: lon.trim().parse().ok()?,
+            title: None,
+            address: None,
+        };
+        if !location.valid() {
+            return None;
+        }
+        return Some(IncomingMedia {
+            kind,
+            caption,
+            file: None,
+            location: Some(location),
+        });
+    }
+    let url = url::Url::parse(m.body.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    // The gateway names stored files after the original (`…/file_name.pdf`); for a document
+    // that is the name the customer knows it by.
+    let name = (kind == MediaKind::Document)
+        .then(|| url.path_segments()?.next_back().map(str::to_owned))
+        .flatten()
+        .filter(|n| !n.is_empty());
+    Some(IncomingMedia {
+        kind,
+        caption,
+        file: Some(MediaFile {
+            source: FileSource::Url {
+                url: url.to_string(),
+            },
+            name,
+            mime_type: None,
+            size: None,
+        }),
+        location: None,
+    })
+}
+
+fn incoming(m: ChatMessage, media: Option<IncomingMedia>) -> IncomingMessage {
     // In groups `chatId` is the group and `author` the person; in private chats both are the
     // customer (some gateway versions omit `author` there).
     let sender = m
@@ -139,8 +223,9 @@ fn incoming(m: ChatMessage) -> IncomingMessage {
         sender_phone,
         sender_name,
         chat_id: m.chat_id,
-        text: m.body,
+        text: media.as_ref().map(IncomingMedia::text).unwrap_or(m.body),
         time: m.time,
+        media,
     }
 }
 
@@ -174,6 +259,7 @@ mod tests {
                 chat_id: "79991234567@c.us".into(),
                 text: "Здравствуйте".into(),
                 time: 1615273008,
+                media: None,
             }]
         );
     }
@@ -206,10 +292,10 @@ mod tests {
             parse(echo.as_bytes()),
             Ok(Parsed::Ignored("own messages (fromMe)"))
         );
-        let media = r#"{"messages":[{"id":"m","body":"https://s3/file.jpg","type":"image","fromMe":false,"time":1,"chatId":"79991234567@c.us"}]}"#;
+        let media = r#"{"messages":[{"id":"m","body":"not a url","type":"image","fromMe":false,"time":1,"chatId":"79991234567@c.us"}]}"#;
         assert_eq!(
             parse(media.as_bytes()),
-            Ok(Parsed::Ignored("no customer text messages"))
+            Ok(Parsed::Ignored("no customer messages to import"))
         );
         let ack = r#"{"ack":[{"id":"true_1@c.us_A","queueNumber":1,"chatId":"79991234567@c.us","status":"viewed"}],"instanceId":"1"}"#;
         assert_eq!(parse(ack.as_bytes()), Ok(Parsed::Ignored("ack")));
@@ -224,14 +310,52 @@ mod tests {
     }
 
     #[test]
-    fn mixed_batches_keep_only_customer_text() {
+    fn mixed_batches_keep_customer_messages() {
         let body = r#"{"messages":[
             {"id":"1","body":"mine","type":"chat","fromMe":true,"time":1,"chatId":"79991234567@c.us"},
             {"id":"2","body":"https://x/a.ogg","type":"ptt","fromMe":false,"time":2,"chatId":"79991234567@c.us"},
+            {"id":"4","body":"BEGIN:VCARD","type":"vcard","fromMe":false,"time":2,"chatId":"79991234567@c.us"},
             {"id":"3","body":"customer","type":"chat","fromMe":false,"time":3,"chatId":"79991234567@c.us"}]}"#;
         let m = messages(body);
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].message_id, "3");
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].message_id, "2");
+        assert_eq!(m[0].text, "[voice]");
+        assert_eq!(m[1].message_id, "3");
+        assert!(m[1].media.is_none());
+    }
+
+    #[test]
+    fn read_receipts_of_both_gateways() {
+        let body = br#"{"ack":[{"id":"a","chatId":"7@c.us","status":"delivered"},{"id":"b","chatId":"7@c.us","status":"viewed"},
+            {"id":"c","chatId":"7@c.us","status":"read"},{"id":"d","chatId":"7@c.us","status":"sent"}],"channelId":457431}"#;
+        assert_eq!(read_receipts(body), vec!["b".to_owned(), "c".to_owned()]);
+    }
+
+    #[test]
+    fn media_messages_carry_their_file_or_place() {
+        let m = messages(
+            r#"{"messages":[{"id":"i","body":"https://s3.example/x/Schet.pdf","type":"document","fromMe":false,"time":1,"chatId":"79991234567@c.us","caption":null},
+            {"id":"l","body":"55.7558;37.6173","type":"location","fromMe":false,"time":2,"chatId":"79991234567@c.us"},
+            {"id":"p","body":"https://s3.example/x/a.jpeg","type":"image","caption":"чек","fromMe":false,"time":3,"chatId":"79991234567@c.us"},
+            {"id":"bad","body":"north","type":"location","fromMe":false,"time":4,"chatId":"79991234567@c.us"}]}"#,
+        );
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].text, "[document: Schet.pdf]");
+        assert_eq!(
+            m[0].media
+                .as_ref()
+                .and_then(|x| x.file.as_ref())
+                .map(|f| &f.source),
+            Some(&FileSource::Url {
+                url: "https://s3.example/x/Schet.pdf".into()
+            })
+        );
+        assert!(
+            m[1].text
+                .starts_with("https://www.openstreetmap.org/?mlat=55.755800&mlon=37.617300")
+        );
+        assert_eq!(m[2].text, "чек");
+        assert_eq!(m[2].media.as_ref().map(|x| x.kind), Some(MediaKind::Photo));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::multipart::Multipart;
 use super::{ChatId, Message, Update, User, WebhookInfo};
 use crate::messengers::retry_after_header;
 use crate::upstream::{
@@ -200,6 +201,55 @@ impl Telegram {
         self.call("sendMessage", &params, None).await
     }
 
+    /// `sendPhoto` of a picture Telegram downloads from `url` itself, with a plain caption.
+    pub async fn send_photo_url(
+        &self,
+        chat_id: impl Into<ChatId>,
+        url: &str,
+        caption: &str,
+    ) -> Result<Message, TelegramError> {
+        let mut params = json!({ "chat_id": chat_id.into(), "photo": url });
+        if !caption.trim().is_empty() {
+            params["caption"] = Value::from(caption);
+        }
+        self.call("sendPhoto", &params, None).await
+    }
+
+    /// `sendDocument` uploading `bytes` as `file_name` (multipart/form-data): Telegram takes
+    /// only GIF, PDF and ZIP documents by URL, so any other file is sent as bytes.
+    pub async fn send_document(
+        &self,
+        chat_id: impl Into<ChatId>,
+        file_name: &str,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> Result<Message, TelegramError> {
+        let chat = match chat_id.into() {
+            ChatId::Id(id) => id.to_string(),
+            ChatId::Username(name) => name,
+        };
+        let mut form = Multipart::new();
+        form.text("chat_id", &chat);
+        if !caption.trim().is_empty() {
+            form.text("caption", caption);
+        }
+        form.file("document", file_name, bytes);
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .push(&format!("bot{}", self.token))
+                .push("sendDocument");
+        }
+        let (content_type, body) = form.finish();
+        let request = self
+            .http
+            .request(reqwest::Method::POST, url)
+            .map_err(TelegramError::Refused)?
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.answer(request).await
+    }
+
     /// `editMessageText` of a text message the bot sent, plain text like [`Self::send_message`].
     pub async fn edit_message_text(
         &self,
@@ -225,6 +275,64 @@ impl Telegram {
             )
             .await?;
         Ok(())
+    }
+
+    /// `getFile`: where a file the customer sent can be downloaded (valid for an hour).
+    pub async fn get_file(&self, file_id: &str) -> Result<super::File, TelegramError> {
+        self.call("getFile", &json!({ "file_id": file_id }), None)
+            .await
+    }
+
+    /// Downloads a file by its `file_id`: `getFile`, then `{base}/file/bot{token}/{path}`.
+    /// The URL holds the token, so the bytes go through us rather than the URL to anyone.
+    /// Answers the bytes and the file's name in Telegram's path (`photos/file_0.jpg`).
+    pub async fn download(&self, file_id: &str) -> Result<(Vec<u8>, String), TelegramError> {
+        let file = self.get_file(file_id).await?;
+        let path =
+            file.file_path
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| TelegramError::BadResponse {
+                    status: 200,
+                    detail: "getFile gave no file_path (the file is too big for a bot)".to_owned(),
+                })?;
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("file").push(&format!("bot{}", self.token));
+            for part in path.split('/') {
+                segments.push(part);
+            }
+        }
+        let response = self
+            .http
+            .request(reqwest::Method::GET, url)
+            .map_err(TelegramError::Refused)?
+            .send()
+            .await
+            .map_err(network)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = upstream::read_body(response).await.unwrap_or_default();
+            return decode::<Value>(status, None, &body).and_then(|_| {
+                Err(TelegramError::BadResponse {
+                    status: status.as_u16(),
+                    detail: "the file download failed".to_owned(),
+                })
+            });
+        }
+        let bytes = upstream::read_body_max(response, upstream::MAX_MEDIA)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => network(e),
+                BodyError::TooLarge => TelegramError::BadResponse {
+                    status: status.as_u16(),
+                    detail: format!(
+                        "the file is larger than {} MiB",
+                        upstream::MAX_MEDIA / 1024 / 1024
+                    ),
+                },
+            })?;
+        let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+        Ok((bytes, name))
     }
 
     /// Switch the bot to webhook delivery; Telegram then sends `secret_token` in the
@@ -310,6 +418,14 @@ impl Telegram {
         if let Some(timeout) = timeout {
             request = request.timeout(timeout);
         }
+        self.answer(request).await
+    }
+
+    /// Sends a Bot API request and reads its `{"ok": …}` answer.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, TelegramError> {
         let response = request.send().await.map_err(network)?;
         let status = response.status();
         let header_retry = retry_after_header(response.headers());

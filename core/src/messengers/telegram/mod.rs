@@ -3,6 +3,7 @@
 //! Ids are `i64` everywhere: user and chat ids exceed 2^31 (up to 52 significant bits).
 
 pub mod client;
+mod multipart;
 pub mod webhook;
 
 use rand::Rng;
@@ -83,7 +84,7 @@ pub struct Contact {
     pub vcard: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub message_id: i64,
     /// Absent in channels; anonymous group admins appear through `sender_chat`.
@@ -99,6 +100,136 @@ pub struct Message {
     pub caption: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<Contact>,
+    /// The sizes Telegram made of a photo, smallest first.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub photo: Option<Vec<FileRef>>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub document: Option<FileRef>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub voice: Option<FileRef>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub audio: Option<FileRef>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub video: Option<FileRef>,
+    /// A round video message.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub video_note: Option<FileRef>,
+    /// A GIF or silent video; Telegram also sets `document` for it.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub animation: Option<FileRef>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sticker: Option<Sticker>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub location: Option<GeoPoint>,
+    /// A place: Telegram also sets `location` for it.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub venue: Option<Venue>,
+}
+
+/// A media field whose shape we do not recognise is treated as absent: the message is then
+/// ignored like any other kind we do not import, rather than its whole update refused (which
+/// Telegram would retry for a day).
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Any file Telegram describes (PhotoSize, Document, Voice, Audio, Video, …): the fields we
+/// use of each; `file_id` is what `getFile` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub file_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sticker {
+    pub file_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
+    /// Animated (TGS) and video (WebM) stickers are not pictures; their thumbnail is.
+    #[serde(default)]
+    pub is_animated: bool,
+    #[serde(default)]
+    pub is_video: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    /// `thumb` before Bot API 6.6.
+    #[serde(default, alias = "thumb", skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<FileRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Venue {
+    pub location: GeoPoint,
+    pub title: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+/// `getFile`'s answer: where the bytes are, under `{base}/file/bot{token}/`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct File {
+    pub file_id: String,
+    #[serde(default)]
+    pub file_size: Option<u64>,
+    #[serde(default)]
+    pub file_path: Option<String>,
 }
 
 /// One incoming update. Only message-bearing fields are typed; the rest are kept raw so that

@@ -1,15 +1,18 @@
 //! Turning Telegram updates (webhook bodies or `getUpdates` items) into incoming messages.
 //!
-//! Imported: new messages with text, and shared contacts (the usual answer to a "send your
-//! phone" button). Media without text is skipped for the same reason as on WhatsApp: the
-//! operator would see an empty or meaningless message. Edits, button presses, membership
-//! changes (a blocked bot) and every other kind are `Ignored` with the kind as the reason.
+//! Imported: new messages with text, shared contacts (the usual answer to a "send your
+//! phone" button), and media — photos, files, voice, video, stickers, places — as
+//! [`IncomingMedia`] whose file is fetched later by its `file_id`. Edits, button presses,
+//! membership changes (a blocked bot), polls and every other kind are `Ignored` with the kind
+//! as the reason.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Contact, Message, Update, User};
-use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
+use super::{Contact, FileRef, Message, Update, User};
+use crate::messengers::incoming::{
+    BadPayload, FileSource, IncomingMedia, IncomingMessage, Location, MediaFile, MediaKind, Parsed,
+};
 use crate::messengers::phone::international_digits;
 
 /// Parse one webhook POST body (a single Update).
@@ -33,9 +36,94 @@ pub fn parse_update(update: &Update) -> Parsed {
     let text = match (&message.text, &message.contact) {
         (Some(text), _) if !text.trim().is_empty() => text.clone(),
         (_, Some(contact)) => return Parsed::Messages(vec![from_contact(message, contact)]),
-        _ => return Parsed::Ignored("message without text"),
+        _ => match media(message) {
+            Some(media) => {
+                let mut incoming = base(message, media.text());
+                incoming.media = Some(media);
+                return Parsed::Messages(vec![incoming]);
+            }
+            None => return Parsed::Ignored("message without text"),
+        },
     };
     Parsed::Messages(vec![base(message, text)])
+}
+
+/// The photo, file, voice, sticker or place of a message; `None` for kinds an operator could
+/// do nothing with (polls, dice, games, …).
+fn media(message: &Message) -> Option<IncomingMedia> {
+    let file = |kind: MediaKind, f: &FileRef| (kind, media_file(f));
+    // The largest size Telegram made of a photo: the last, as sizes come smallest first.
+    // Some clients send `"photo": []` beside a document.
+    let found = if let Some(largest) = message.photo.as_ref().and_then(|p| p.last()) {
+        Some(file(MediaKind::Photo, largest))
+    } else if let Some(sticker) = &message.sticker {
+        let picture = if sticker.is_animated || sticker.is_video {
+            sticker.thumbnail.clone()
+        } else {
+            Some(FileRef {
+                file_id: sticker.file_id.clone(),
+                file_size: sticker.file_size,
+                file_name: None,
+                mime_type: Some("image/webp".to_owned()),
+            })
+        };
+        let caption = sticker.emoji.clone();
+        return Some(IncomingMedia {
+            kind: MediaKind::Sticker,
+            caption,
+            file: picture.as_ref().map(media_file),
+            location: None,
+        });
+    } else if let Some(f) = &message.animation {
+        Some(file(MediaKind::Video, f))
+    } else if let Some(f) = &message.document {
+        Some(file(MediaKind::Document, f))
+    } else if let Some(f) = message.video.as_ref().or(message.video_note.as_ref()) {
+        Some(file(MediaKind::Video, f))
+    } else if let Some(f) = &message.voice {
+        Some(file(MediaKind::Voice, f))
+    } else {
+        message.audio.as_ref().map(|f| file(MediaKind::Audio, f))
+    };
+    if let Some((kind, file)) = found {
+        return Some(IncomingMedia {
+            kind,
+            caption: message.caption.clone().filter(|c| !c.trim().is_empty()),
+            file: Some(file),
+            location: None,
+        });
+    }
+    let (point, title, address) = match (&message.venue, &message.location) {
+        (Some(v), _) => (&v.location, Some(v.title.clone()), Some(v.address.clone())),
+        (None, Some(l)) => (l, None, None),
+        (None, None) => return None,
+    };
+    let location = Location {
+        latitude: point.latitude,
+        longitude: point.longitude,
+        title,
+        address,
+    };
+    if !location.valid() {
+        return None;
+    }
+    Some(IncomingMedia {
+        kind: MediaKind::Location,
+        caption: None,
+        file: None,
+        location: Some(location),
+    })
+}
+
+fn media_file(f: &FileRef) -> MediaFile {
+    MediaFile {
+        source: FileSource::Upstream {
+            id: f.file_id.clone(),
+        },
+        name: f.file_name.clone(),
+        mime_type: f.mime_type.clone(),
+        size: f.file_size,
+    }
 }
 
 fn base(message: &Message, text: String) -> IncomingMessage {
@@ -54,6 +142,7 @@ fn base(message: &Message, text: String) -> IncomingMessage {
         chat_id: message.chat.id.to_string(),
         text,
         time: message.date,
+        media: None,
     }
 }
 
@@ -136,7 +225,49 @@ mod tests {
                 chat_id: "5123456789".into(),
                 text: "Где мой заказ?".into(),
                 time: 1_700_000_000,
+                media: None,
             }
+        );
+    }
+
+    #[test]
+    fn media_become_messages_with_their_file() {
+        let head = r#"{"update_id":1,"message":{"message_id":7,"date":5,"from":{"id":5000000001,"is_bot":false,"first_name":"Ivan"},"chat":{"id":5000000001,"type":"private"},"#;
+        let parse_one = |rest: &str| one(&format!("{head}{rest}}}}}"));
+        let photo = parse_one(
+            r#""photo":[{"file_id":"small","file_size":10,"width":90,"height":90},{"file_id":"big","file_size":99,"width":900,"height":900}],"caption":"Вот чек""#,
+        );
+        assert_eq!(photo.text, "Вот чек");
+        let media = photo.media.expect("media");
+        assert_eq!(media.kind, MediaKind::Photo);
+        assert_eq!(
+            media.file.map(|f| f.source),
+            Some(FileSource::Upstream { id: "big".into() })
+        );
+        let doc = parse_one(
+            r#""document":{"file_id":"d","file_name":"счёт.pdf","mime_type":"application/pdf"},"photo":[]"#,
+        );
+        assert_eq!(doc.text, "[document: счёт.pdf]");
+        let animated = parse_one(
+            r#""sticker":{"file_id":"s","is_animated":true,"is_video":false,"emoji":"😀","thumbnail":{"file_id":"t"}}"#,
+        );
+        assert_eq!(animated.text, "😀");
+        assert_eq!(
+            animated.media.and_then(|m| m.file).map(|f| f.source),
+            Some(FileSource::Upstream { id: "t".into() })
+        );
+        let venue = parse_one(
+            r#""location":{"latitude":55.7,"longitude":37.6},"venue":{"location":{"latitude":55.7,"longitude":37.6},"title":"ГУМ","address":"Красная пл., 3"}"#,
+        );
+        assert!(
+            venue
+                .text
+                .starts_with("ГУМ, Красная пл., 3\nhttps://www.openstreetmap.org/")
+        );
+        // A media field in a shape we do not know leaves the message ignored, not refused.
+        assert_eq!(
+            parse(format!("{head}\"voice\":\"odd\"}}}}").as_bytes()),
+            Ok(Parsed::Ignored("message without text"))
         );
     }
 

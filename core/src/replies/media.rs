@@ -1,0 +1,185 @@
+//! An operator's image or file on its way to the customer: MG names it by an id
+//! (`items[].id`), `GET /files/{id}` gives its download URL, and the messenger gets it as
+//! media — a Telegram photo by that URL (Telegram downloads it), a Telegram document as bytes
+//! (Telegram takes only GIF, PDF and ZIP by URL), a WhatsApp file by URL (`sendFile`; the
+//! gateway downloads it). The channel declares one file a message, so only the first item is
+//! sent.
+
+use serde_json::Value;
+
+use super::Reply;
+use super::deliver::{self, Failure, Outgoing, general};
+use super::errors;
+use super::routes::Route;
+use crate::Core;
+use crate::db::DbError;
+use crate::engine::{StepError, clients};
+use crate::messengers::phone::WaRecipient;
+use crate::providers::Provider;
+use crate::upstream;
+
+/// A file of MG's, ready to send.
+pub(super) struct OutgoingFile {
+    /// MG's type: image or file.
+    pub kind: String,
+    pub url: String,
+    /// The name the customer sees (MG's item caption, else the file id).
+    pub name: String,
+    /// The operator's text with it.
+    pub caption: String,
+}
+
+/// What the reply is: text, a file (looked up in MG), or `None` for a kind not delivered.
+pub(super) async fn outgoing(core: &Core, reply: &Reply) -> Result<Option<Outgoing>, Failure> {
+    let text = reply.content.trim();
+    match reply.kind.as_str() {
+        "text" if !text.is_empty() => return Ok(Some(Outgoing::Text)),
+        "image" | "file" => {}
+        _ => return Ok(None),
+    }
+    let payload: Value = serde_json::from_str(&reply.payload).unwrap_or_default();
+    let Some(item) = payload
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|items| items.first())
+    else {
+        return Ok(None);
+    };
+    let Some(id) = item.get("id").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let mg = deliver::crm_transport(core, reply.provider_id)
+        .await
+        .map_err(general)?;
+    let file = mg
+        .get_file(id)
+        .await
+        .map_err(|e| general(StepError::upstream(&e)))?;
+    let Some(url) = file.url.filter(|u| !u.is_empty()) else {
+        return Err(general(StepError::permanent(
+            crate::reason::Reason::ReplyUnsupported {
+                kind: reply.kind.clone(),
+            },
+        )));
+    };
+    let name = item
+        .get("caption")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or(id)
+        .to_owned();
+    Ok(Some(Outgoing::File(OutgoingFile {
+        kind: reply.kind.clone(),
+        url,
+        name,
+        caption: text.to_owned(),
+    })))
+}
+
+pub(super) async fn send_whatsapp(
+    core: &Core,
+    reply: &Reply,
+    provider: &Provider,
+    route: &Route,
+    file: &OutgoingFile,
+) -> Result<Result<String, Failure>, DbError> {
+    if let Some(closed) = deliver::window_closed(provider, route) {
+        return Ok(Err(closed));
+    }
+    let to = match WaRecipient::parse(&route.chat_id) {
+        Ok(to) => to,
+        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
+    };
+    let api = match clients::chatapi(core, provider) {
+        Ok(api) => api,
+        Err(e) => return Ok(Err(general(e))),
+    };
+    deliver::mark_started(core, reply, route).await?;
+    Ok(
+        match api
+            .send_file(&to, &file.url, &file.name, &file.caption)
+            .await
+        {
+            Ok(sent) => Ok(deliver::external_id(&sent.id, reply)),
+            Err(e) => Err((StepError::upstream(&e), errors::from_chatapi(&e))),
+        },
+    )
+}
+
+pub(super) async fn send_telegram(
+    core: &Core,
+    reply: &Reply,
+    provider: &Provider,
+    route: &Route,
+    file: &OutgoingFile,
+) -> Result<Result<String, Failure>, DbError> {
+    let api = match clients::telegram(core, provider) {
+        Ok(api) => api,
+        Err(step) => return Ok(Err(general(step))),
+    };
+    let chat = route.chat_id.as_str();
+    if file.kind == "image" {
+        deliver::mark_started(core, reply, route).await?;
+        return Ok(
+            match api.send_photo_url(chat, &file.url, &file.caption).await {
+                Ok(m) => Ok(m.message_id.to_string()),
+                Err(e) => Err((StepError::upstream(&e), errors::from_telegram(&e))),
+            },
+        );
+    }
+    let bytes = match download(core, &file.url).await {
+        Ok(bytes) => bytes,
+        Err(step) => return Ok(Err(general(step))),
+    };
+    deliver::mark_started(core, reply, route).await?;
+    Ok(
+        match api
+            .send_document(chat, &file.name, bytes, &file.caption)
+            .await
+        {
+            Ok(m) => Ok(m.message_id.to_string()),
+            Err(e) => Err((StepError::upstream(&e), errors::from_telegram(&e))),
+        },
+    )
+}
+
+/// MG's file, through the shared client's outbound policy (the URL comes from MG).
+async fn download(core: &Core, url: &str) -> Result<Vec<u8>, StepError> {
+    use crate::reason::{Reason, Service, ServiceFailure, Upstream};
+    let failed = |failure: Upstream| {
+        StepError::transient(Reason::Upstream(ServiceFailure {
+            service: Service::RetailcrmChats,
+            failure,
+        }))
+    };
+    let unreachable = |detail: String| failed(Upstream::Unreachable { detail });
+    let url = url::Url::parse(url).map_err(|e| unreachable(e.to_string()))?;
+    let response = core
+        .http
+        .request(reqwest::Method::GET, url)
+        .map_err(|refused| {
+            StepError::permanent(Reason::Upstream(ServiceFailure {
+                service: Service::RetailcrmChats,
+                failure: Upstream::Blocked { refused },
+            }))
+        })?
+        .send()
+        .await
+        .map_err(|e| unreachable(e.without_url().to_string()))?;
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        return Err(failed(Upstream::Unexpected {
+            status: Some(status),
+            detail: "the file download failed".to_owned(),
+        }));
+    }
+    upstream::read_body_max(response, upstream::MAX_MEDIA)
+        .await
+        .map_err(|e| {
+            failed(Upstream::Unexpected {
+                status: Some(status),
+                detail: e.to_string(),
+            })
+        })
+}
