@@ -1,6 +1,7 @@
 //! Svyazka's domain: providers, bundles, runs, the engine that executes them, storage and the
 //! upstream clients. Knows nothing of actix or apalis; the web and worker crates wrap it.
 
+pub mod alerts;
 pub mod auth;
 pub mod bundles;
 pub mod catalog;
