@@ -88,22 +88,11 @@ async fn send_alerts(core: &Core, ids: Vec<i64>) -> Result<(), WorkError> {
 /// dispatched here too, while these runs execute; its runs wait for their turn.
 async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
     let runs = crate::engine::dispatch::dispatch(core, id).await?;
-    // Several bundles may listen for one event; their runs are leased together, so they run
-    // side by side rather than one waiting out another's lease.
-    let claimed = runs
-        .claimed
-        .iter()
-        .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
-    let execute = async {
-        futures::future::try_join_all(claimed).await?;
-        for id in &runs.queued {
-            crate::engine::execute::execute(core, *id).await?;
-        }
-        Ok::<_, WorkError>(())
-    };
+    let next = runs.next;
+    let execute = execute_dispatched(core, runs);
     // A stopping worker dispatches no follower: it hands it back for any worker's sweeper.
     let follow = async {
-        match runs.next {
+        match next {
             Some(next) if core.closing.is_set() => Ok(core
                 .db(move |c| crate::shutdown::hand_back(c, &[next], &[]))
                 .await?),
@@ -113,4 +102,27 @@ async fn dispatch_and_execute(core: &Core, id: i64) -> Result<(), WorkError> {
     };
     futures::future::try_join(execute, follow).await?;
     Ok(())
+}
+
+/// The dispatched item's runs. Boxed, and built outside `dispatch_and_execute`: a long
+/// conversation's followers nest one `dispatch_and_execute` per item on the stack, so that
+/// frame must not hold the runs' (large) futures, or the worker's stack overflows after a few
+/// dozen messages of one customer.
+fn execute_dispatched(
+    core: &Core,
+    runs: crate::engine::dispatch::Dispatched,
+) -> futures::future::BoxFuture<'_, Result<(), WorkError>> {
+    Box::pin(async move {
+        // Several bundles may listen for one event; their runs are leased together, so they
+        // run side by side rather than one waiting out another's lease.
+        let claimed = runs
+            .claimed
+            .iter()
+            .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
+        futures::future::try_join_all(claimed).await?;
+        for id in &runs.queued {
+            crate::engine::execute::execute(core, *id).await?;
+        }
+        Ok(())
+    })
 }
