@@ -83,6 +83,8 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         source,
     };
     let core = Core::start(config)?;
+    // Alerts are worded by the web crate's i18n, in the admin's chosen language.
+    svyazka_core::alerts::wording::install(svyazka_web::i18n::alerts::word);
     if let Some(code) = svyazka_core::auth::setup_code::issue(&core).await? {
         let file = svyazka_core::auth::setup_code::file_path(&core.config.data_dir);
         println!(

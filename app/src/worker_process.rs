@@ -37,6 +37,8 @@ pub async fn run() -> Result<(), WorkerProcessError> {
         return Err(WorkerProcessError::Embedded);
     }
     let core = Core::start(config)?;
+    // Alerts are worded by the web crate's i18n, in the admin's chosen language.
+    svyazka_core::alerts::wording::install(svyazka_web::i18n::alerts::word);
     let queue = JobQueue::connect(&core.config).await?;
     // Telegram updates this worker polls go through its own writer, like webhooks do in web.
     let inbox = InboxWriter::spawn(core.clone(), Jobs::new(queue.clone()));

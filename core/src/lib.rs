@@ -1,6 +1,7 @@
 //! Svyazka's domain: providers, bundles, runs, the engine that executes them, storage and the
 //! upstream clients. Knows nothing of actix or apalis; the web and worker crates wrap it.
 
+pub mod alerts;
 pub mod auth;
 pub mod bundles;
 pub mod catalog;
@@ -50,6 +51,8 @@ pub struct Core {
     pub providers: Arc<providers::cache::ProviderCache>,
     /// Set when the process is stopping: no new step starts (see `shutdown`).
     pub closing: shutdown::Closing,
+    /// Queue mode: RetailCRM budgets shared by every process through Redis.
+    pub rate_budget: Option<retailcrm::shared_budget::SharedBudget>,
     /// One permit per pooled connection: database work waits here, on the async side, rather
     /// than in a blocking thread parked on the pool (which would grow the blocking pool, and
     /// with it the process' memory, to hundreds of threads under a burst).
@@ -69,6 +72,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Provider(#[from] providers::ProviderError),
+    #[error("redis address: {0}")]
+    Redis(String),
 }
 
 impl Core {
@@ -92,6 +97,13 @@ impl Core {
             }
         }
         let slots = usize::try_from(config.db_pool_size).unwrap_or(16);
+        let rate_budget = match &config.mode {
+            Mode::Queue { redis_url, .. } => Some(
+                retailcrm::shared_budget::SharedBudget::new(redis_url, &config.queue_name)
+                    .map_err(|e| StartError::Redis(e.to_string()))?,
+            ),
+            Mode::Embedded { .. } => None,
+        };
         Ok(Core {
             pool,
             crypto,
@@ -104,6 +116,7 @@ impl Core {
             config: Arc::new(config),
             providers: Arc::default(),
             closing: shutdown::Closing::default(),
+            rate_budget,
             db_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         })
     }

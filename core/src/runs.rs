@@ -417,6 +417,7 @@ pub fn messages_sent_by_others(
 }
 
 pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    crate::bundles::clear_failures_of_run(conn, id)?;
     let t = now();
     diesel::update(runs::table.find(id))
         .set((

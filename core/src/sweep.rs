@@ -6,7 +6,7 @@
 
 use crate::db::{AnyConnection, DbError};
 use crate::jobs::Job;
-use crate::{inbox, replies, runs};
+use crate::{alerts, inbox, replies, runs};
 
 /// At most this many rows per table and sweep, so one sweep stays short under a backlog.
 const BATCH: i64 = 500;
@@ -17,8 +17,10 @@ pub fn due_jobs(conn: &mut AnyConnection, grace: std::time::Duration) -> Result<
     let inbox_ids = inbox::take_due(conn, grace, BATCH)?;
     let run_ids = runs::take_due(conn, grace, BATCH)?;
     let reply_ids = replies::take_due(conn, grace, BATCH)?;
+    let alert_ids = alerts::take_due(conn, grace, BATCH)?;
     Ok(Job::dispatch(&inbox_ids)
         .chain(Job::execute(&run_ids))
         .chain(Job::reply(&reply_ids))
+        .chain(Job::alert(&alert_ids))
         .collect())
 }

@@ -25,6 +25,7 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
         Job::DispatchInbox { ids } => (true, ids),
         Job::ExecuteRun { ids } => (false, ids),
         Job::SendReply { ids } => return send_replies(core, ids, slots).await,
+        Job::SendAlert { ids } => return send_alerts(core, ids).await,
     };
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
@@ -67,6 +68,18 @@ async fn send_replies(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// Alerts are few: sent one after another, outside the run slots so a backlog of runs never
+/// delays telling the admin about it. A stopping worker starts none (the sweeper finds them).
+async fn send_alerts(core: &Core, ids: Vec<i64>) -> Result<(), WorkError> {
+    for id in ids {
+        if core.closing.is_set() {
+            break;
+        }
+        crate::alerts::deliver::process(core, id).await?;
+    }
+    Ok(())
 }
 
 /// A dispatched item's runs are executed right away by the same worker: no second queue trip

@@ -1,6 +1,7 @@
 //! One integration-test binary (faster to link than one per file): the real app over HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod auth;
 mod channels;
 mod conversations;

@@ -86,6 +86,22 @@ async fn flow2_bundle(app: &TestApp, fakes: &Fakes) -> String {
     app.hook_url(crm).await
 }
 
+/// Order `i` of a burst (its own customer and phone), its trigger fired and taken; its id.
+async fn fire_customer_order(fakes: &Fakes, url: &str, i: usize) -> i64 {
+    let phone = format!("+7999{i:07}");
+    let (id, reply) = fakes
+        .crm
+        .create_order_and_fire(
+            url,
+            "shop",
+            json!({"status": "new", "firstName": format!("Клиент{i}"), "phone": phone}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_enqueues_and_a_worker_process_executes_with_retries() {
     let extra = [
@@ -258,18 +274,7 @@ async fn killing_a_worker_mid_burst_loses_and_doubles_nothing() {
 
     let mut order_ids = Vec::new();
     for i in 0..n {
-        let phone = format!("+7999{:07}", i);
-        let (id, reply) = fakes
-            .crm
-            .create_order_and_fire(
-                &url,
-                "shop",
-                json!({"status": "new", "firstName": format!("Клиент{i}"), "phone": phone}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(reply.status, 200);
-        order_ids.push(id);
+        order_ids.push(fire_customer_order(&fakes, &url, i).await);
         if i == n / 2 {
             doomed.kill9();
         }
@@ -537,6 +542,51 @@ async fn app_recovers_from_a_postgres_restart_and_readyz_reports_it() {
             "Здравствуйте, До!".to_string(),
             "Здравствуйте, После!".to_string()
         ]
+    );
+    app.stop().await;
+}
+
+/// Three worker processes, each allowed the key's full 10 requests per second: the budget is
+/// shared through Redis, so together they keep within it and the fake (at its 10 rps limit,
+/// as the real API) answers no request with 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_one_retailcrm_budget_and_get_no_503() {
+    let n = 60;
+    let extra = [
+        ("SVYAZKA_EMBEDDED_WORKER", "false"),
+        ("SVYAZKA_WORKER_CONCURRENCY", "8"),
+        ("SVYAZKA_RETAILCRM_RPS", "10"),
+    ];
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, &extra).await else {
+        return;
+    };
+    app.setup_admin().await;
+    let fakes = Fakes::start();
+    let url = flow2_bundle(&app, &fakes).await;
+    fakes.crm.set_rate_limit(Some(10.0));
+    let before = fakes.crm.stats().rate_limited;
+    let vars = app_vars(&app, &extra);
+    let _workers: Vec<AppProcess> = (0..3).map(|_| AppProcess::worker(&vars)).collect();
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        fire_customer_order(&fakes, &url, i).await;
+    }
+    let runs = app.settled_runs(n, Duration::from_secs(120)).await;
+    let failed: Vec<_> = runs.iter().filter(|r| r.status != "succeeded").collect();
+    assert!(failed.is_empty(), "every run succeeded: {failed:?}");
+    assert_eq!(fakes.wa.sent_count(), n, "every order got its message");
+    let stats = fakes.crm.stats();
+    assert_eq!(
+        stats.rate_limited - before,
+        0,
+        "no request over the key's budget ({stats:?})"
+    );
+    let key = &stats.per_key[CRM_KEY];
+    eprintln!(
+        "shared budget: {n} runs by 3 workers in {:?}, {} CRM requests, busiest second {}, 0 × 503",
+        started.elapsed(),
+        key.requests,
+        key.max_per_second
     );
     app.stop().await;
 }

@@ -437,11 +437,22 @@ pub struct Summary {
     pub event_type: String,
     pub target_provider_id: i64,
     pub running: bool,
+    /// Stopped itself after failures (see `alerts`).
+    pub paused: Option<super::AutoPause>,
 }
 
 /// Every bundle, newest first, as the list screen shows them.
 pub fn summaries(conn: &mut AnyConnection) -> Result<Vec<Summary>, DbError> {
-    let rows: Vec<(i64, String, i64, String, i64, super::BundleState)> = bundles::table
+    type SummaryRow = (
+        i64,
+        String,
+        i64,
+        String,
+        i64,
+        super::BundleState,
+        Option<String>,
+    );
+    let rows: Vec<SummaryRow> = bundles::table
         .order(bundles::id.desc())
         .select((
             bundles::id,
@@ -450,18 +461,22 @@ pub fn summaries(conn: &mut AnyConnection) -> Result<Vec<Summary>, DbError> {
             bundles::event_type,
             bundles::target_provider_id,
             bundles::state,
+            bundles::paused_reason,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, name, source_provider_id, event_type, target_provider_id, state)| Summary {
-                id,
-                name,
-                source_provider_id,
-                event_type,
-                target_provider_id,
-                running: state == super::BundleState::Running,
+            |(id, name, source_provider_id, event_type, target_provider_id, state, paused)| {
+                Summary {
+                    id,
+                    name,
+                    source_provider_id,
+                    event_type,
+                    target_provider_id,
+                    running: state == super::BundleState::Running,
+                    paused: paused.and_then(|p| serde_json::from_str(&p).ok()),
+                }
             },
         )
         .collect())

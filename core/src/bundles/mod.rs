@@ -37,6 +37,7 @@ struct BundleRow {
     state: BundleState,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    paused_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,18 @@ pub struct Bundle {
     pub state: BundleState,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Set when the bundle stopped itself after consecutive permanent failures (see
+    /// `alerts`); cleared when it is started again. Not part of a run's definition snapshot.
+    #[serde(default, skip_serializing)]
+    pub paused: Option<AutoPause>,
+}
+
+/// Why a bundle stopped itself: this many permanent failures in a row, the last one's stored
+/// reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoPause {
+    pub failures: i32,
+    pub last_error: Option<String>,
 }
 
 impl Bundle {
@@ -64,6 +77,10 @@ impl Bundle {
                 .map_err(|e| corrupt("status filter", e))?,
             steps: serde_json::from_str(&r.steps).map_err(|e| corrupt("step list", e))?,
             state: r.state,
+            paused: r
+                .paused_reason
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
             name: r.name,
             source_provider_id: r.source_provider_id,
             event_type: r.event_type,
@@ -208,11 +225,52 @@ pub fn set_status_filter(
     touch(conn, id)
 }
 
+/// Starting or stopping by hand clears the failure count and any self-pause: the admin has
+/// seen it (resuming means "try again from zero").
 pub fn set_state(conn: &mut AnyConnection, id: i64, state: BundleState) -> Result<(), DbError> {
     diesel::update(bundles::table.find(id))
-        .set(bundles::state.eq(state))
+        .set((
+            bundles::state.eq(state),
+            bundles::consecutive_failures.eq(0),
+            bundles::paused_reason.eq(None::<String>),
+        ))
         .execute(conn)?;
     touch(conn, id)
+}
+
+/// A run of the bundle failed for good: one more in the row. Answers the new count.
+pub fn count_failure(conn: &mut AnyConnection, id: i64) -> Result<i32, DbError> {
+    let n: Option<i32> = diesel::update(bundles::table.find(id))
+        .set(bundles::consecutive_failures.eq(bundles::consecutive_failures + 1))
+        .returning(bundles::consecutive_failures)
+        .get_result(conn)
+        .optional()?;
+    Ok(n.unwrap_or(0))
+}
+
+/// A run of the bundle succeeded: the row of failures is broken. Writes only when there was
+/// one, so the common case costs a read of an indexed row, no write.
+pub fn clear_failures_of_run(conn: &mut AnyConnection, run_id: i64) -> Result<(), DbError> {
+    diesel::update(bundles::table)
+        .filter(bundles::id.eq_any(runs::table.find(run_id).select(runs::bundle_id)))
+        .filter(bundles::consecutive_failures.gt(0))
+        .set(bundles::consecutive_failures.eq(0))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stops a running bundle on its own, remembering why. Answers whether it was running (so
+/// the pause is announced once, by whoever stopped it).
+pub fn pause_itself(conn: &mut AnyConnection, id: i64, why: &AutoPause) -> Result<bool, DbError> {
+    let n = diesel::update(bundles::table.find(id))
+        .filter(bundles::state.eq(BundleState::Running))
+        .set((
+            bundles::state.eq(BundleState::Stopped),
+            bundles::paused_reason.eq(Some(json(why))),
+            bundles::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
 }
 
 pub fn delete(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {

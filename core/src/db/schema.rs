@@ -58,6 +58,8 @@ diesel::table! {
         state -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        consecutive_failures -> Integer,
+        paused_reason -> Nullable<Text>,
     }
 }
 
@@ -199,6 +201,35 @@ diesel::table! {
         messenger_provider_id -> BigInt,
         chat_id -> Text,
         customer_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_settings (id) {
+        id -> BigInt,
+        settings -> Text,
+        secrets -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        kind -> Text,
+        subject_id -> BigInt,
+        subject_name -> Text,
+        reason -> Nullable<Text>,
+        count -> Integer,
+        status -> Text,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        enqueued_at -> Nullable<Timestamp>,
+        sent_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
         updated_at -> Timestamp,
     }
 }

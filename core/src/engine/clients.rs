@@ -41,7 +41,8 @@ pub fn retailcrm(core: &Core, p: &Provider) -> Result<RetailcrmClients, StepErro
     };
     let api = RetailCrm::with_client(core.http.clone(), &s.base_url, &api_key)
         .map_err(|error| StepError::permanent(Reason::ProviderAddress { error }))?
-        .with_rate_limit(f64::from(core.config.retailcrm_rps));
+        .with_rate_limit(f64::from(core.config.retailcrm_rps))
+        .with_shared_budget(core.rate_budget.as_ref());
     let mg = if !s.mg_endpoint.is_empty() && !mg_token.is_empty() {
         Some(
             MgTransport::with_client(core.http.clone(), &s.mg_endpoint, &mg_token)

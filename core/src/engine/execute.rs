@@ -93,8 +93,14 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
             None => {
                 tracing::warn!(run = id, error = %e, "run failed");
                 let error = e.stored();
+                let bundle_id = run.bundle_id;
                 core.db(move |c| {
-                    runs::fail(c, id, &error)?;
+                    // The failure, its count on the bundle (which may pause it) and the alert
+                    // are one commit: none without the others.
+                    c.transaction::<_, DbError, _>(|c| {
+                        runs::fail(c, id, &error)?;
+                        crate::alerts::on_run_failed(c, bundle_id, &error)
+                    })?;
                     runs::hand_on(c, conversation.as_deref(), inbox_id)
                 })
                 .await?

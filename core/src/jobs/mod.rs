@@ -22,6 +22,8 @@ pub enum Job {
     ExecuteRun { ids: Vec<i64> },
     /// Deliver (or acknowledge to MG) operators' replies.
     SendReply { ids: Vec<i64> },
+    /// Send failure alerts to the admin.
+    SendAlert { ids: Vec<i64> },
 }
 
 impl Job {
@@ -41,11 +43,17 @@ impl Job {
             .map(|c| Job::SendReply { ids: c.to_vec() })
     }
 
+    pub fn alert(ids: &[i64]) -> impl Iterator<Item = Job> + '_ {
+        ids.chunks(MAX_IDS_PER_JOB)
+            .map(|c| Job::SendAlert { ids: c.to_vec() })
+    }
+
     pub fn len(&self) -> usize {
         match self {
-            Job::DispatchInbox { ids } | Job::ExecuteRun { ids } | Job::SendReply { ids } => {
-                ids.len()
-            }
+            Job::DispatchInbox { ids }
+            | Job::ExecuteRun { ids }
+            | Job::SendReply { ids }
+            | Job::SendAlert { ids } => ids.len(),
         }
     }
 

@@ -278,17 +278,32 @@ pub fn record_check(
     ok: bool,
     message: Option<&str>,
 ) -> Result<(), ProviderError> {
-    diesel::update(providers::table.find(id))
-        .set((
-            providers::check_status.eq(if ok {
-                CheckStatus::Ok
-            } else {
-                CheckStatus::Error
-            }),
-            providers::check_message.eq(message),
-            providers::checked_at.eq(Some(now())),
-        ))
-        .execute(conn)?;
+    conn.transaction::<_, DbError, _>(|c| {
+        // Only the change from fine to failing alerts; a check that keeps failing does not.
+        let was_failing = providers::table
+            .find(id)
+            .select(providers::check_status)
+            .first::<CheckStatus>(c)
+            .optional()?
+            .is_some_and(|s| s == CheckStatus::Error);
+        let name: Option<String> = diesel::update(providers::table.find(id))
+            .set((
+                providers::check_status.eq(if ok {
+                    CheckStatus::Ok
+                } else {
+                    CheckStatus::Error
+                }),
+                providers::check_message.eq(message),
+                providers::checked_at.eq(Some(now())),
+            ))
+            .returning(providers::name)
+            .get_result(c)
+            .optional()?;
+        if let Some(name) = name.filter(|_| !ok && !was_failing) {
+            crate::alerts::on_provider_failing(c, id, &name, message)?;
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

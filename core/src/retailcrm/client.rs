@@ -104,6 +104,15 @@ impl RetailCrm {
         self
     }
 
+    /// Takes this account+key's slots from `budget`, shared with every process that uses the
+    /// same Redis (queue mode), for every client of the key in this process.
+    pub fn with_shared_budget(self, budget: Option<&super::shared_budget::SharedBudget>) -> Self {
+        if let Some(b) = budget {
+            self.limiter.share(b);
+        }
+        self
+    }
+
     /// The normalised account URL, e.g. `https://shop.retailcrm.ru`.
     pub fn base_url(&self) -> &str {
         &self.base

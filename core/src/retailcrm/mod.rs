@@ -18,10 +18,11 @@
 //! still happens is retried by the client itself (3 times, 100/200/400 ms apart, like the
 //! official GO client) before it surfaces as [`RetailCrmError::RateLimited`].
 //!
-//! The limiter cannot see other processes. In queue mode each worker process has its own
-//! budget, so with N processes using the same keys set the per-process rate to `10 / N`:
-//! [`set_default_rate_limit`] at start-up for every key, or [`RetailCrm::with_rate_limit`] for
-//! one key. The MG transport API gets its own limiter of 100 requests per second per token, as
+//! The in-process limiter cannot see other processes. In queue mode the engine's clients take
+//! their slots from a budget shared through Redis instead ([`shared_budget`],
+//! [`RetailCrm::with_shared_budget`]), so any number of worker processes together stay within
+//! the key's rate. Without it, [`set_default_rate_limit`] at start-up sets the per-process rate
+//! for every key, or [`RetailCrm::with_rate_limit`] for one key. The MG transport API gets its own limiter of 100 requests per second per token, as
 //! in the official transport client.
 
 mod client;
@@ -30,6 +31,7 @@ mod error;
 mod mg;
 pub mod mg_webhook;
 mod rate_limit;
+pub mod shared_budget;
 mod types;
 
 pub use client::{DEFAULT_TIMEOUT, RetailCrm};

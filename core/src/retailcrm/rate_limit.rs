@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::shared_budget::SharedBudget;
+
 /// RetailCRM's documented budget (official GO client): 10 requests per second per API key.
 pub const DEFAULT_RPS: f64 = 10.0;
 
@@ -48,6 +50,10 @@ pub(crate) struct Limiter {
     state: Mutex<State>,
     /// Whose budget this is, for the metrics (the scope: an account's address, never the key).
     scope: String,
+    /// The budget's Redis key when one is shared across processes (see `shared_budget`).
+    shared: Mutex<Option<(SharedBudget, String)>>,
+    /// The API key, only to name the shared budget (hashed there).
+    key: String,
 }
 
 #[derive(Debug)]
@@ -60,16 +66,26 @@ struct State {
 impl Limiter {
     #[cfg(test)]
     fn new(rps: f64) -> Self {
-        Self::for_scope(rps, "")
+        Self::for_scope(rps, "", "")
     }
 
-    fn for_scope(rps: f64, scope: &str) -> Self {
+    fn for_scope(rps: f64, scope: &str, key: &str) -> Self {
         Self {
             state: Mutex::new(State {
                 interval: interval_for(rps),
                 next: Instant::now(),
             }),
             scope: scope.to_string(),
+            shared: Mutex::new(None),
+            key: key.to_string(),
+        }
+    }
+
+    /// From now on, slots come from `budget`, shared with every process using it.
+    pub(crate) fn share(&self, budget: &SharedBudget) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.is_none() {
+            *shared = Some((budget.clone(), budget.key_for(&self.scope, &self.key)));
         }
     }
 
@@ -80,6 +96,26 @@ impl Limiter {
     /// Waits for this caller's slot. A slot is reserved before sleeping, so concurrent callers
     /// queue in order; a cancelled wait just leaves its slot unused (errs on the slow side).
     pub(crate) async fn acquire(&self) {
+        let shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((budget, key)) = shared {
+            let interval = self.lock().interval;
+            match budget.reserve(&key, interval).await {
+                Ok(wait) => {
+                    if !wait.is_zero() {
+                        crate::metrics::get().rate_limit_wait(&self.scope, wait);
+                    }
+                    tokio::time::sleep(wait).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared rate limit unavailable; limiting in this process only");
+                }
+            }
+        }
         let slot = {
             let mut state = self.lock();
             let now = Instant::now();
@@ -121,7 +157,7 @@ pub(crate) fn shared_with_rate(scope: &str, key: &str, rps: f64) -> Arc<Limiter>
     let registry = REGISTRY.get_or_init(Registry::default);
     let mut map = registry.lock().unwrap_or_else(PoisonError::into_inner);
     map.entry(format!("{scope}\n{key}"))
-        .or_insert_with(|| Arc::new(Limiter::for_scope(rps, scope)))
+        .or_insert_with(|| Arc::new(Limiter::for_scope(rps, scope, key)))
         .clone()
 }
 

@@ -2,6 +2,7 @@
 //! in tables, one per screen, so a missing translation is a missing row, visible in review;
 //! `reasons` words the typed reasons core reports, `catalog` the catalog's keys.
 
+pub mod alerts;
 mod auth;
 mod base;
 mod bundles;
@@ -39,6 +40,7 @@ const TABLES: &[&[Row]] = &[
     home::LABELS,
     events::LABELS,
     replies::LABELS,
+    alerts::LABELS,
 ];
 
 impl Lang {

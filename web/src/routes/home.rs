@@ -5,12 +5,13 @@
 
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
+use svyazka_core::alerts::active::Active;
 use svyazka_core::dashboard::{self, BundleActivity};
 use svyazka_core::reachability::{self, Unreachable};
 use svyazka_core::workers::{self, Health};
 
 use crate::error::WebError;
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Msg, reasons};
 use crate::page::{PageCtx, ok};
 use crate::state::AppState;
 
@@ -40,6 +41,57 @@ struct HomePage {
     oldest_secs: u64,
     activity: Vec<ActivityView>,
     providers: Vec<ProviderView>,
+    attention: Vec<AttentionView>,
+}
+
+/// One line of «needs attention»: what is wrong (HTML), and where to look.
+struct AttentionView {
+    kind: &'static str,
+    text: String,
+    href: String,
+}
+
+fn attention_views(lang: Lang, a: &Active) -> Vec<AttentionView> {
+    let line = |key: &str, name: &str, count: i32, last: Option<Msg>| {
+        let m = Msg::new(lang.f(
+            key,
+            &[("name", &name as &dyn std::fmt::Display), ("count", &count)],
+        ));
+        match last.filter(|l| !l.is_empty()) {
+            Some(l) => m.text(" ").text(lang.t("attention_last_error")).then(l),
+            None => m,
+        }
+        .to_string()
+    };
+    let paused = a.paused.iter().map(|b| AttentionView {
+        kind: "paused",
+        text: line(
+            "attention_paused",
+            &b.name,
+            b.pause.failures,
+            b.pause
+                .last_error
+                .as_deref()
+                .map(|e| reasons::stored(lang, e, None)),
+        ),
+        href: format!("/bundles/{}", b.id),
+    });
+    let failing = a.failing_bundles.iter().map(|b| AttentionView {
+        kind: "failing",
+        text: line("attention_failing", &b.name, b.failures, None),
+        href: format!("/runs?bundle_id={}&status=failed", b.id),
+    });
+    let providers = a.failing_providers.iter().map(|p| AttentionView {
+        kind: "provider",
+        text: line(
+            "attention_provider",
+            &p.name,
+            0,
+            p.message.as_deref().map(|m| reasons::check(lang, m)),
+        ),
+        href: format!("/providers/{}", p.id),
+    });
+    paused.chain(failing).chain(providers).collect()
 }
 
 /// Chart geometry: one bar per hour.
@@ -147,13 +199,14 @@ pub async fn home(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
         .await?;
     let now = svyazka_core::db::now();
     let oldest_secs = health.backlog.age(now).as_secs();
-    let (activity, providers, deliveries) = state
+    let (activity, providers, deliveries, active) = state
         .core
         .db(move |c| {
             Ok::<_, WebError>((
                 dashboard::activity(c, now)?,
                 svyazka_core::providers::list(c)?,
                 dashboard::deliveries(c)?,
+                svyazka_core::alerts::active::active(c)?,
             ))
         })
         .await?;
@@ -184,6 +237,7 @@ pub async fn home(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
         })
         .collect();
     ok(&HomePage {
+        attention: attention_views(ctx.lang, &active),
         activity,
         providers,
         reach: reach_warning(ctx.lang, &state.core.config.public_url),

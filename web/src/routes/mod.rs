@@ -1,6 +1,7 @@
 //! URL map. Public: health, sign-in, static files, webhooks, metrics (with its token). Everything else needs a session.
 //! Every answer passes `error::localize`, so error pages are in the admin's language.
 
+pub mod alerts;
 pub mod auth;
 pub mod bundles;
 pub mod events;
@@ -57,6 +58,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(auth::account)
                 .service(auth::change_password)
                 .service(auth::sign_out_everywhere)
+                .service(alerts::show)
+                .service(alerts::save)
+                .service(alerts::test)
                 .service(home::home)
                 .service(providers::list)
                 .service(providers::choose)

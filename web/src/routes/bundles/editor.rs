@@ -163,6 +163,7 @@ pub async fn start(
             .db(move |c| bundles::set_state(c, id, BundleState::Running))
             .await?;
         l.bundle.state = BundleState::Running;
+        l.bundle.paused = None;
     }
     match (ctx.htmx, refused) {
         (true, _) => run_bar_response(ctx, &l, refused),

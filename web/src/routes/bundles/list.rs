@@ -26,6 +26,8 @@ struct Row {
     target: String,
     event: String,
     running: bool,
+    /// Why it stopped itself, when it did (HTML).
+    paused: Option<String>,
     /// Latest run: status (the badge's class), its label, and when.
     last: Option<(String, &'static str, String)>,
 }
@@ -84,6 +86,7 @@ pub async fn list(ctx: PageCtx, state: web::Data<AppState>) -> Result<HttpRespon
                 source: name_of(b.source_provider_id),
                 target: name_of(b.target_provider_id),
                 running: b.running,
+                paused: b.paused.as_ref().map(|p| paused_note(lang, p)),
                 id: b.id,
                 name: b.name,
                 event,
@@ -287,4 +290,17 @@ pub async fn create(
     };
     let id = state.core.db(move |c| bundles::create(c, &new)).await?;
     Ok(see_other(&format!("/bundles/{id}")))
+}
+
+/// «Stopped automatically after N failures», and the last failure's reason (HTML).
+pub(super) fn paused_note(lang: crate::i18n::Lang, p: &svyazka_core::bundles::AutoPause) -> String {
+    let m = crate::i18n::Msg::new(lang.f("bundle_auto_paused", &[("count", &p.failures)]));
+    match p.last_error.as_deref() {
+        Some(e) => m
+            .text(" ")
+            .text(lang.t("attention_last_error"))
+            .then(crate::i18n::reasons::stored(lang, e, None)),
+        None => m,
+    }
+    .to_string()
 }

@@ -49,6 +49,8 @@ pub(super) struct BundleView {
     pub(super) id: i64,
     pub(super) name: String,
     pub(super) running: bool,
+    /// Why it stopped itself, when it did (HTML).
+    pub(super) paused: Option<String>,
     pub(super) source_name: String,
     pub(super) source_title: &'static str,
     pub(super) target_name: String,
@@ -215,6 +217,12 @@ impl Loaded {
             id: self.bundle.id,
             name: self.bundle.name.clone(),
             running: self.bundle.is_running(),
+            paused: self
+                .bundle
+                .paused
+                .as_ref()
+                .filter(|_| !self.bundle.is_running())
+                .map(|p| super::list::paused_note(lang, p)),
             source_name: self.source.name.clone(),
             source_title: source.title(),
             target_name: self.target.name.clone(),
