@@ -1,8 +1,10 @@
-//! Faithful test doubles of the services Svyazka talks to (RetailCRM + MG, ChatAPI, Telegram).
+//! Faithful test doubles of the services Svyazka talks to (RetailCRM + MG, ChatAPI, Green-API, WhatsApp Cloud API, Telegram).
 //! Each fake is a real HTTP server on loopback with in-memory state; tests and the `testkit`
 //! binary start them the same way.
 
 pub mod chatapi;
+pub mod greenapi;
 pub mod retailcrm;
 pub mod server;
 pub mod telegram;
+pub mod wacloud;

@@ -1,9 +1,11 @@
 //! WhatsApp (ChatAPI family) and Telegram bot clients and webhook parsers.
 
 pub mod chatapi;
+pub mod greenapi;
 pub mod incoming;
 pub mod phone;
 pub mod telegram;
+pub mod wacloud;
 
 /// Seconds from a `Retry-After` header; the HTTP-date form is not used by either upstream.
 pub(crate) fn retry_after_header(
