@@ -427,7 +427,7 @@ async fn dispatch(
             _ => unknown(id),
         },
         [_version, id, m] if post && m == "messages" => {
-            if !state.numbers.get(id).is_some_and(|n| n.token == token) {
+            if state.numbers.get(id).is_none_or(|n| n.token != token) {
                 return unknown(id);
             }
             send(state, id, &body)
