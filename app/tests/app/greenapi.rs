@@ -227,6 +227,27 @@ both_backends!(
             format!("Здравствуйте, Анна! Заказ №{number} передан в доставку.")
         );
         assert_eq!(sent[0].chat_id, "79991112233@c.us");
+        // Later Green-API says the number has no WhatsApp: the run shows it failed, and why.
+        let status = g
+            .fake
+            .post_status(INSTANCE, &sent[0].id_message, "noAccount")
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        let run = runs[0].id;
+        let failed = eventually(SETTLE, || async {
+            let r = app.runs().await.into_iter().find(|r| r.id == run)?;
+            (r.status == "failed").then_some(r)
+        })
+        .await
+        .expect("the run is marked failed");
+        use svyazka_core::reason::{Reason, Stored, Upstream, read_stored};
+        assert!(matches!(
+            read_stored::<Reason>(failed.error.as_deref().unwrap()),
+            Stored::Typed(Reason::Upstream(u)) if matches!(u.failure, Upstream::NoWhatsapp { .. })
+        ));
+        let html = unescape(&app.get_html(&format!("/runs/{run}")).await.1);
+        assert!(html.contains("нет WhatsApp") || html.contains("no WhatsApp"));
         app.stop().await;
     }
 );

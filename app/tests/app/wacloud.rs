@@ -249,6 +249,29 @@ both_backends!(
         assert_eq!(sent[0].body, "order_ready");
         assert_eq!(sent[0].to, "79991112233", "8 → 7, digits only");
         assert_eq!(sent[0].params, vec!["Анна".to_string(), number]);
+        // Meta accepted it, then reports it failed (an `errors` array): the run says so.
+        let hook = app.hook_url(wa).await;
+        let status = c
+            .fake
+            .post_status(
+                &hook,
+                APP_SECRET,
+                PHONE_ID,
+                &sent[0].id,
+                "failed",
+                Some((131026, "Message Undeliverable.", "Message Undeliverable.")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        let run = runs[0].id;
+        let failed = eventually(SETTLE, || async {
+            let r = app.runs().await.into_iter().find(|r| r.id == run)?;
+            (r.status == "failed").then_some(r)
+        })
+        .await
+        .expect("the run is marked failed");
+        assert!(failed.error.unwrap().contains("no_whatsapp"));
         app.stop().await;
     }
 );

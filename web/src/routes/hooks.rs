@@ -13,7 +13,7 @@ use svyazka_core::messengers::incoming::{BadPayload, Parsed};
 use svyazka_core::messengers::telegram::secret_token_matches;
 use svyazka_core::messengers::wacloud::webhook as wacloud_webhook;
 use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets};
-use svyazka_core::{hook_log, ingest};
+use svyazka_core::{delivery, hook_log, ingest};
 
 use crate::error::WebError;
 use crate::state::AppState;
@@ -200,14 +200,12 @@ async fn greenapi(
             .await
             .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
     }
-    for s in greenapi_webhook::statuses(&body)
+    let failed: Vec<_> = greenapi_webhook::statuses(&body)
         .iter()
         .filter(|s| s.is_failure())
-    {
-        // No later-failure report exists in MG or in a finished run; the log keeps it.
-        tracing::warn!(provider = p.id, message = %s.id_message, status = %s.status,
-            description = ?s.description, "Green-API reports a message not delivered");
-    }
+        .map(|s| (s.id_message.clone(), delivery::greenapi_reason(s)))
+        .collect();
+    delivery::report(&state.core, p.id, failed).await;
     store_parsed(&state, &p, ingest::parse_greenapi(&body)).await
 }
 
@@ -273,12 +271,11 @@ async fn wacloud(
             .await
             .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
     }
-    for s in wacloud_webhook::statuses(&body)
+    let failed: Vec<_> = wacloud_webhook::statuses(&body)
         .iter()
         .filter(|s| s.status == "failed")
-    {
-        tracing::warn!(provider = p.id, message = %s.id, errors = ?s.errors,
-            "WhatsApp reports a message not delivered");
-    }
+        .map(|s| (s.id.clone(), delivery::wacloud_reason(s)))
+        .collect();
+    delivery::report(&state.core, p.id, failed).await;
     store_parsed(&state, &p, ingest::parse_wacloud(&body)).await
 }
