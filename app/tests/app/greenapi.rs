@@ -350,3 +350,59 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(two_way_chat_through_green, |backend| async move {
+    let Some(app) = TestApp::signed_in(backend).await else {
+        return;
+    };
+    let fakes = Fakes::start();
+    let g = green();
+    let crm = app.add_retailcrm(&fakes).await;
+    let wa = add_green(&app, &g).await;
+    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+        .await;
+    g.fake
+        .post_incoming(INSTANCE, "79991234567", "Иван", "Где мой заказ?")
+        .await
+        .unwrap();
+    app.settled_runs(1, SETTLE).await;
+    let incoming = fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.text == "Где мой заказ?")
+        .expect("in RetailCRM's chat");
+    assert_eq!(incoming.channel_type, "whatsapp");
+    let customer = incoming.customer_external_id.clone().unwrap();
+    let (reply, id) = fakes
+        .crm
+        .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = g.fake.sent_messages();
+    let out = sent
+        .iter()
+        .find(|m| m.message == "Заказ уже в пути")
+        .expect("the customer got the reply");
+    assert_eq!(out.chat_id, "79991234567@c.us");
+    assert_eq!(reply.json()["external_message_id"], json!(out.id_message));
+    // The customer reads it: RetailCRM's chat shows it seen.
+    for status in ["delivered", "read", "read"] {
+        assert_eq!(
+            g.fake
+                .post_status(INSTANCE, &out.id_message, status)
+                .await
+                .unwrap(),
+            200
+        );
+    }
+    let seen = fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap();
+    assert_eq!(seen.status, "seen");
+    app.stop().await;
+});

@@ -397,3 +397,58 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(two_way_chat_through_the_cloud_api, |backend| async move {
+    let Some(app) = TestApp::signed_in(backend).await else {
+        return;
+    };
+    let fakes = Fakes::start();
+    let c = cloud();
+    let crm = app.add_retailcrm(&fakes).await;
+    let wa = add_cloud(&app, &c).await;
+    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+        .await;
+    let hook = app.hook_url(wa).await;
+    c.fake
+        .post_incoming(
+            &hook,
+            APP_SECRET,
+            PHONE_ID,
+            "79991234567",
+            "Иван",
+            "Где мой заказ?",
+        )
+        .await
+        .unwrap();
+    app.settled_runs(1, SETTLE).await;
+    let incoming = fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.text == "Где мой заказ?")
+        .expect("in RetailCRM's chat");
+    let customer = incoming.customer_external_id.clone().unwrap();
+    let (reply, id) = fakes
+        .crm
+        .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = c.fake.sent_messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, "Заказ уже в пути");
+    assert_eq!(sent[0].to, "79991234567");
+    assert_eq!(reply.json()["external_message_id"], json!(sent[0].id));
+    c.fake
+        .post_status(&hook, APP_SECRET, PHONE_ID, &sent[0].id, "read", None)
+        .await
+        .unwrap();
+    let seen = fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap();
+    assert_eq!(seen.status, "seen");
+    app.stop().await;
+});
