@@ -452,3 +452,40 @@ both_backends!(two_way_chat_through_the_cloud_api, |backend| async move {
     assert_eq!(seen.status, "seen");
     app.stop().await;
 });
+
+both_backends!(
+    the_editor_offers_approved_templates_and_warns_about_the_window,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_cloud(&app, &c).await;
+        let mut steps = template_steps();
+        steps.extend(flow2_steps());
+        let id = app.bundle(crm, "new_deal", &[], wa, steps).await;
+        let (status, html) = app.get_html(&format!("/bundles/{id}")).await;
+        assert_eq!(status, 200);
+        let html = unescape(&html);
+        assert!(
+            html.contains(r#"<datalist id="wa-templates">"#),
+            "suggestions offered"
+        );
+        assert!(html.contains(r#"<option value="order_ready">"#));
+        assert!(
+            !html.contains("promo_draft"),
+            "a template in review is not offered"
+        );
+        assert!(
+            html.contains(r#"list="wa-templates""#),
+            "on the template field"
+        );
+        assert!(
+            html.contains("24 часов"),
+            "free text: the window is explained"
+        );
+        app.stop().await;
+    }
+);

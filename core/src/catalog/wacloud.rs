@@ -19,10 +19,11 @@ pub const ACTIONS: &[ActionDef] = &[
         key: "send_template",
         params: &[
             p("recipient", Phone, true),
-            p("template", Text, true),
+            // Names, not text: typed as literals (the editor suggests the approved ones).
+            p("template", Id, true),
             ParamDef {
                 key: "language",
-                ty: Text,
+                ty: Id,
                 required: true,
                 default: Some("ru"),
             },
