@@ -8,7 +8,7 @@ pub(super) const LABELS: &[Row] = &[
     ("add_provider", "Добавить провайдера", "Add provider"),
     ("choose_type", "Выберите провайдера", "Choose the provider type"),
     ("kind_retailcrm_hint", "CRM-система: контакты, сделки (заказы), чаты", "CRM: contacts, deals (orders), chats"),
-    ("kind_chatapi_hint", "WhatsApp через шлюз ChatAPI (chat-api.com, 1msg.io)", "WhatsApp through a ChatAPI gateway (chat-api.com, 1msg.io)"),
+    ("kind_chatapi_hint", "WhatsApp через 1msg.io (официальный WhatsApp Business, продолжение API chat-api.com) или совместимый шлюз ChatAPI", "WhatsApp through 1msg.io (official WhatsApp Business, the continuation of chat-api.com's API) or a compatible ChatAPI gateway"),
     ("kind_greenapi_hint", "WhatsApp через Green-API (green-api.com): idInstance и apiTokenInstance из консоли", "WhatsApp through Green-API (green-api.com): idInstance and apiTokenInstance from its console"),
     ("greenapi_api_url", "apiUrl (необязательно)", "apiUrl (optional)"),
     ("greenapi_instance", "idInstance", "idInstance"),

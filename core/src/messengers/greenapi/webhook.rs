@@ -270,4 +270,13 @@ mod tests {
         assert!(!authorization_matches("s3cret", None));
         assert!(!authorization_matches("", Some("Bearer ")));
     }
+
+    /// Webhook bodies come from the internet: no input may panic the parsers.
+    #[test]
+    fn never_panics_on_random_or_truncated_bodies() {
+        crate::messengers::assert_never_panics(TEXT.as_bytes(), |b| {
+            let _ = parse(b);
+            let _ = statuses(b);
+        });
+    }
 }

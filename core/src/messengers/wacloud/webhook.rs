@@ -341,4 +341,13 @@ mod tests {
         let bad_time = TEXT.replace("\"1697043223\"", "\"soon\"");
         assert!(parse(bad_time.as_bytes()).is_err());
     }
+
+    /// Webhook bodies come from the internet: no input may panic the parsers.
+    #[test]
+    fn never_panics_on_random_or_truncated_bodies() {
+        crate::messengers::assert_never_panics(TEXT.as_bytes(), |b| {
+            let _ = parse(b);
+            let _ = statuses(b);
+        });
+    }
 }
