@@ -489,3 +489,49 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// A short client timeout, so a send answered late is a lost answer.
+const SHORT_TIMEOUT: [(&str, &str); 3] = [
+    ("SVYAZKA_UPSTREAM_TIMEOUT_MS", "400"),
+    ("SVYAZKA_BACKOFF_MS", "200"),
+    ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
+];
+
+both_backends!(
+    a_send_whose_answer_was_lost_is_not_repeated,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(backend, &SHORT_TIMEOUT).await else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let c = cloud();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_cloud(&app, &c).await;
+        app.bundle(crm, "new_deal", &[], wa, template_steps()).await;
+        // Meta takes the message but answers after our timeout; with no history to look it
+        // up in, the run stops instead of sending it again.
+        c.fake.stall_sends(1, Duration::from_millis(1500));
+        let url = app.hook_url(crm).await;
+        fakes
+            .crm
+            .create_order_and_fire(
+                &url,
+                "shop",
+                json!({"status": "new", "firstName": "Анна", "phone": "+79991234567"}),
+            )
+            .await
+            .unwrap();
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "failed");
+        assert_eq!(runs[0].attempts, 1, "not retried");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(c.fake.sent_count(), 1, "the customer got it once");
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert_eq!(
+            read_stored::<Reason>(runs[0].error.as_deref().unwrap()),
+            Stored::Typed(Reason::InterruptedSend)
+        );
+        app.stop().await;
+    }
+);

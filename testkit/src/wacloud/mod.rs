@@ -59,6 +59,8 @@ struct State {
     /// Statuses Meta would post later (e.g. 131047 for free text outside the window).
     pending_failures: Vec<(String, String, i64, String)>,
     fail_next: (u32, u16, i64, String),
+    /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
+    stall_sends: (u32, Duration),
     last_posted: Option<(String, String, Vec<u8>)>,
 }
 
@@ -180,6 +182,12 @@ impl FakeCloudApi {
     /// The next `n` Graph calls answer this error (e.g. 429 / 130429).
     pub fn fail_next(&self, n: u32, status: u16, code: i64, message: &str) {
         self.lock().fail_next = (n, status, code, message.to_owned());
+    }
+
+    /// The next `n` sends go out but are answered after `delay`: a client with a shorter
+    /// timeout never learns that they were sent.
+    pub fn stall_sends(&self, n: u32, delay: Duration) {
+        self.lock().stall_sends = (n, delay);
     }
 
     pub fn sent_messages(&self) -> Vec<SentMessage> {
@@ -430,7 +438,14 @@ async fn dispatch(
             if state.numbers.get(id).is_none_or(|n| n.token != token) {
                 return unknown(id);
             }
-            send(state, id, &body)
+            let answer = send(state, id, &body);
+            if answer.status().is_success() && state.stall_sends.0 > 0 {
+                state.stall_sends.0 -= 1;
+                let delay = state.stall_sends.1;
+                drop(guard);
+                tokio::time::sleep(delay).await;
+            }
+            answer
         }
         [_version, waba, m] if !post && m == "message_templates" => {
             if waba != WABA_ID {
