@@ -33,13 +33,9 @@ pub enum Retry {
 }
 
 /// Implemented by each client's error type so the engine can decide retries without knowing the
-/// client, and show the admin the upstream's own words.
+/// client. What the admin reads is worded by web from the typed error, not here.
 pub trait UpstreamFailure: std::error::Error {
     fn retry(&self) -> Retry;
-    /// The message to show the admin; keeps the upstream's own text.
-    fn user_message(&self) -> String {
-        self.to_string()
-    }
 }
 
 /// Which destinations upstream calls may reach.
@@ -386,13 +382,19 @@ pub async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyE
 /// the admin's page only gets the status and a short reason. `secrets` (the key or token of
 /// the call) are blanked out in case the upstream echoed them.
 pub fn log_unexpected_body(service: &str, status: u16, body: &[u8], secrets: &[&str]) {
-    const MAX_CHARS: usize = 300;
-    let text = String::from_utf8_lossy(body);
-    let mut excerpt: String = text.trim().chars().take(MAX_CHARS).collect();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
-        excerpt = excerpt.replace(secret, "[redacted]");
-    }
+    let excerpt = log_excerpt(body, secrets);
     tracing::warn!(service, status, body = %excerpt, "unexpected upstream answer");
+}
+
+/// The start of an answer as the log keeps it. Secrets are blanked before the text is cut, so
+/// a secret straddling the cut cannot leave its first half behind.
+fn log_excerpt(body: &[u8], secrets: &[&str]) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut text = String::from_utf8_lossy(body).trim().to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "[redacted]");
+    }
+    text.chars().take(MAX_CHARS).collect()
 }
 
 /// What kind of body came back when it is not the JSON an API answers with, as a stable code
@@ -559,5 +561,91 @@ mod tests {
         assert_eq!(describe_body(b"  <html>"), "body:html");
         assert_eq!(describe_body(b"ok"), "body:not_json");
         assert_eq!(short_text(&"x".repeat(400)).chars().count(), 301);
+
+        let token = "s3cr3t-transport-token";
+        let echoed = format!("<html>bad token {token} in /api/v5?apiKey={token}</html>");
+        let logged = log_excerpt(echoed.as_bytes(), &[token, "ab"]);
+        assert!(!logged.contains(token), "{logged}");
+        assert_eq!(logged.matches("[redacted]").count(), 2, "{logged}");
+        // A secret straddling the cut leaves nothing of itself either.
+        let long = format!("{}{token}", "x".repeat(290));
+        let logged = log_excerpt(long.as_bytes(), &[token]);
+        assert!(!logged.contains("s3cr3t"), "{logged}");
+        assert_eq!(logged.chars().count(), 300);
+    }
+
+    /// A server on loopback that answers every request with `head` and then `body_len` bytes.
+    async fn answering(head: String, body_len: usize) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let head = head.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut left = body_len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if stream.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn answers_past_the_cap_are_not_read() {
+        let client = reqwest::Client::new();
+        let big = MAX_BODY + 1;
+        // Announced too large: refused before reading.
+        let announced = answering(
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {big}\r\nconnection: close\r\n\r\n"),
+            0,
+        )
+        .await;
+        let r = client
+            .get(format!("http://{announced}/"))
+            .send()
+            .await
+            .expect("answer");
+        assert!(matches!(read_body(r).await, Err(BodyError::TooLarge)));
+        // Not announced (read until close): stopped at the cap.
+        let streamed = answering(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string(),
+            big,
+        )
+        .await;
+        let r = client
+            .get(format!("http://{streamed}/"))
+            .send()
+            .await
+            .expect("answer");
+        assert!(matches!(read_body(r).await, Err(BodyError::TooLarge)));
+        // At the cap: read whole.
+        let r = client
+            .get(format!(
+                "http://{}/",
+                answering(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {MAX_BODY}\r\nconnection: close\r\n\r\n"
+                    ),
+                    MAX_BODY,
+                )
+                .await
+            ))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(read_body(r).await.expect("read").len(), MAX_BODY);
     }
 }

@@ -150,7 +150,7 @@ async fn chatapi_status_and_live_check() {
         assert_eq!(api.status().await.unwrap().account_status, status);
         let err = api.check().await.unwrap_err();
         assert!(matches!(&err, ChatApiError::NotReady { .. }), "{err:?}");
-        let shown = err.user_message();
+        let shown = err.to_string();
         assert!(shown.contains(advice) && shown.contains(status), "{shown}");
         assert_eq!(err.retry(), retry, "{status}");
     }
@@ -219,10 +219,7 @@ async fn chatapi_error_classes() {
         err.upstream_error(),
         Some("Recipient is not a WhatsApp user")
     );
-    assert!(
-        err.user_message()
-            .contains("Recipient is not a WhatsApp user")
-    );
+    assert!(err.to_string().contains("Recipient is not a WhatsApp user"));
     assert_eq!(err.retry(), Retry::Permanent);
     fake.refuse_sends("1101", None).unwrap();
 
@@ -254,7 +251,7 @@ async fn chatapi_error_classes() {
     let err = slow.send_text(&to, "x").await.unwrap_err();
     assert!(matches!(err, ChatApiError::Network(_)), "{err:?}");
     assert_eq!(err.retry(), Retry::Transient { after: None });
-    assert!(!err.user_message().contains(WA_TOKEN), "{err}");
+    assert!(!err.to_string().contains(WA_TOKEN), "{err}");
     assert!(!format!("{err:?}").contains(WA_TOKEN), "{err:?}");
     fake.set_latency(Duration::ZERO);
 
@@ -428,7 +425,7 @@ async fn telegram_error_classes() {
     let err = tg.send_message(user.id, "x").await.unwrap_err();
     assert_eq!(err.description(), Some("Bad Request: chat not found"));
     assert_eq!(err.retry(), Retry::Permanent);
-    assert_eq!(err.user_message(), "Telegram: Bad Request: chat not found");
+    assert_eq!(err.to_string(), "Telegram: Bad Request: chat not found");
 
     fake.user_writes(TG_TOKEN, &user, "hi").await.unwrap();
     let err = tg.send_message(user.id, "").await.unwrap_err();
@@ -492,7 +489,7 @@ async fn telegram_error_classes() {
     let err = gone.get_me().await.unwrap_err();
     assert!(matches!(err, TelegramError::Network(_)), "{err:?}");
     assert_eq!(err.retry(), Retry::Transient { after: None });
-    assert!(!err.user_message().contains("secret-bot-token"), "{err}");
+    assert!(!err.to_string().contains("secret-bot-token"), "{err}");
 }
 
 #[tokio::test]

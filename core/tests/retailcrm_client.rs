@@ -162,11 +162,6 @@ async fn wrong_key_is_a_permanent_invalid_key() {
     );
     assert_eq!(error.retry(), Retry::Permanent);
     assert_eq!(error.upstream_message(), Some("Wrong \"apiKey\" value."));
-    assert!(
-        error
-            .user_message()
-            .starts_with("RetailCRM: Wrong \"apiKey\" value.")
-    );
 }
 
 #[tokio::test]
@@ -206,8 +201,8 @@ async fn missing_scope_and_missing_api_are_access_denied() {
     );
     assert!(
         error
-            .user_message()
-            .contains("API is not available on your current plan")
+            .upstream_message()
+            .is_some_and(|m| m.contains("API is not available on your current plan"))
     );
 }
 
@@ -237,7 +232,7 @@ async fn missing_entities() {
         "{error:?}"
     );
     assert_eq!(error.retry(), Retry::Permanent);
-    assert_eq!(error.user_message(), "RetailCRM: Not found");
+    assert_eq!(error.upstream_message(), Some("Not found"));
     assert!(
         client_
             .order_get_by_external_id("nope", None)
@@ -277,7 +272,7 @@ async fn validation_errors_as_object_and_as_list() {
     assert_eq!(errors[0].field.as_deref(), Some("customer"));
     assert_eq!(error.retry(), Retry::Permanent);
     assert_eq!(
-        error.user_message(),
+        error.to_string(),
         "RetailCRM: Errors in the entity format — customer: Set one of the following fields: id, externalId"
     );
 
@@ -286,7 +281,7 @@ async fn validation_errors_as_object_and_as_list() {
     assert_eq!(error.field_errors().len(), 1);
     assert_eq!(error.field_errors()[0].field, None);
     assert_eq!(
-        error.user_message(),
+        error.to_string(),
         "RetailCRM: Errors in the entity format — customer: Set one of the following fields: id, externalId"
     );
 
@@ -311,10 +306,7 @@ async fn multi_store_key_must_name_the_store() {
         matches!(error, RetailCrmError::Validation { .. }),
         "{error:?}"
     );
-    assert_eq!(
-        error.user_message(),
-        "RetailCRM: Parameter 'site' is missing"
-    );
+    assert_eq!(error.to_string(), "RetailCRM: Parameter 'site' is missing");
 
     let id = multi
         .customer_create(&ivan(), Some("second"))
@@ -570,7 +562,7 @@ async fn mg_transport_registration_channel_and_messages() {
         .integration_module_edit(&module("https://svyazka.example/mg/webhook"))
         .await
         .unwrap_err();
-    assert_eq!(error.user_message(), "RetailCRM: Chats are not activated");
+    assert_eq!(error.upstream_message(), Some("Chats are not activated"));
     assert_eq!(error.retry(), Retry::Permanent);
     fake.set_chats_enabled(KEY, true);
 
@@ -632,8 +624,8 @@ async fn mg_transport_registration_channel_and_messages() {
     );
     assert_eq!(error.retry(), Retry::Permanent);
     assert_eq!(
-        error.user_message(),
-        "RetailCRM chats: customer.nickname: this field is required"
+        error.to_string(),
+        "MG refused the request (HTTP 400): customer.nickname: this field is required"
     );
 
     let stranger = MgTransport::with_client(dev_http(), &info.endpoint_url, "wrong-token").unwrap();

@@ -542,8 +542,34 @@ async fn walk(backend: Backend, lang: Lang) {
         )
         .await;
     assert_eq!(status, 422);
+    let (status, _) = w
+        .post_from(
+            "/setup",
+            "/setup",
+            &[
+                ("setup_code", "not-the-code"),
+                ("username", ADMIN),
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "a wrong set-up code");
     app.setup_admin().await;
     app.logout().await;
+    let (status, _) = w
+        .post_from(
+            "/login",
+            "/setup",
+            &[
+                ("setup_code", "any"),
+                ("username", "second"),
+                ("password", PASSWORD),
+                ("password_repeat", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403, "set-up once an administrator exists");
     w.get("/login").await;
     let (status, _) = w
         .post_from(
@@ -713,6 +739,40 @@ async fn walk(backend: Backend, lang: Lang) {
         w.get(&format!("/providers/{id}")).await;
         w.get(&format!("/providers/{id}/edit")).await;
     }
+    // A new address needs the secret typed again, for each kind.
+    for (id, fields) in [
+        (
+            crm,
+            vec![
+                ("name", names.crm),
+                ("domain", "https://other-shop.retailcrm.ru"),
+                ("api_key", ""),
+            ],
+        ),
+        (
+            wa,
+            vec![
+                ("name", names.wa),
+                ("api_url", "https://api.1msg.io/1102"),
+                ("token", ""),
+            ],
+        ),
+        (
+            tg,
+            vec![
+                ("name", names.tg),
+                ("api_url", "https://api.telegram.example"),
+                ("token", ""),
+            ],
+        ),
+    ] {
+        let edit = format!("/providers/{id}/edit");
+        let (status, _) = w.post_from(&edit, &edit, &fields).await;
+        assert_eq!(status, 422, "{fields:?}");
+    }
+    let (status, _) = w.post(&format!("/providers/{wa}/rotate"), &[]).await;
+    assert_eq!(status, 303);
+    w.get(&format!("/providers/{wa}")).await;
 
     // Bundles: the wizard, both guide flows, a refused Start, a broken template.
     w.get("/bundles").await;
@@ -911,6 +971,45 @@ async fn walk(backend: Backend, lang: Lang) {
     let runs = app.settled_runs(6, SETTLE).await;
     assert!(runs.iter().any(|r| r.status == "failed"));
     assert!(runs.iter().any(|r| r.status == "succeeded"));
+    // Operators answer in RetailCRM's chat: one reply delivered, one the gateway refuses.
+    let (reply, refused_reply) = match lang {
+        Lang::Ru => ("Диван привезём завтра", "Диван привезём в среду"),
+        Lang::En => ("The sofa comes tomorrow", "The sofa comes on Wednesday"),
+    };
+    w.data
+        .extend([reply.to_string(), refused_reply.to_string()]);
+    let incoming = f
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.text == names.message && m.originator == "customer")
+        .expect("the customer's message in RetailCRM's chat");
+    let customer = incoming.customer_external_id.clone().unwrap();
+    f.crm
+        .operator_reply(incoming.channel_id, &customer, reply)
+        .await
+        .unwrap();
+    f.wa.refuse_sends(WA_INSTANCE, Some(names.refusal)).unwrap();
+    f.crm
+        .operator_reply(incoming.channel_id, &customer, refused_reply)
+        .await
+        .unwrap();
+    let core = app.core().clone();
+    let settled = eventually(SETTLE, || {
+        let core = core.clone();
+        async move {
+            let replies = core
+                .db(|c| svyazka_core::replies::recent(c, 10))
+                .await
+                .ok()?;
+            let done =
+                |r: &svyazka_core::replies::Reply| matches!(r.status.as_str(), "sent" | "failed");
+            (replies.len() == 2 && replies.iter().all(done)).then_some(())
+        }
+    })
+    .await;
+    assert!(settled.is_some(), "both replies settle");
+    f.wa.refuse_sends(WA_INSTANCE, None).unwrap();
     w.get("/runs").await;
     w.get("/replies").await;
     w.get("/runs?status=failed").await;
@@ -929,6 +1028,22 @@ async fn walk(backend: Backend, lang: Lang) {
     let done = runs.iter().find(|r| r.status == "succeeded").unwrap();
     let (status, _) = w.post(&format!("/runs/{}/replay", done.id), &[]).await;
     assert_eq!(status, 409);
+    let (status, _) = w.post(&format!("/runs/{}/skip", done.id), &[]).await;
+    assert_eq!(status, 409);
+    let failed = runs.iter().find(|r| r.status == "failed").unwrap();
+    let (status, _) = w.post(&format!("/runs/{}/skip", failed.id), &[]).await;
+    assert_eq!(status, 303);
+    w.get(&format!("/runs/{}", failed.id)).await;
+    w.get("/bundles").await;
+    // The test event: an order that exists, one that does not, and no number at all.
+    let sample = format!("/providers/{crm}/test-event");
+    for order in ["1", "987654", "abc"] {
+        w.post(&sample, &[("order_id", order), ("event", "new")])
+            .await;
+    }
+    // A bundle deleted.
+    let (status, _) = w.post(&format!("/bundles/{incomplete}/delete"), &[]).await;
+    assert_eq!(status, 303);
     w.get("/bundles").await;
 
     // Error pages.
@@ -994,8 +1109,52 @@ async fn walk(backend: Backend, lang: Lang) {
     // The overview (workers, waiting work) and the account page.
     w.get("/").await;
     w.get("/account").await;
+    let new_password = "another long password";
+    for (current, new, repeat) in [
+        ("wrong password", new_password, new_password),
+        (PASSWORD, "short", "short"),
+        (PASSWORD, new_password, "something else"),
+    ] {
+        let (status, _) = w
+            .post_from(
+                "/account",
+                "/account/password",
+                &[("current", current), ("new", new), ("repeat", repeat)],
+            )
+            .await;
+        assert_eq!(status, 422, "{current} {new} {repeat}");
+    }
+    let (status, _) = w
+        .post_from(
+            "/account",
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("new", new_password),
+                ("repeat", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    w.get("/account?done=password").await;
 
     app.logout().await;
+    // Guessing goes on until sign-in refuses for a while.
+    let mut throttled = false;
+    for _ in 0..12 {
+        let (status, _) = w
+            .post_from(
+                "/login",
+                "/login",
+                &[("username", ADMIN), ("password", "a guess")],
+            )
+            .await;
+        if status == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "sign-in is throttled");
     let failures = std::mem::take(&mut w.failures);
     let pages = w.pages;
     app.stop().await;

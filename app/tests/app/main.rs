@@ -5,6 +5,7 @@ mod auth;
 mod channels;
 mod conversations;
 mod dashboard;
+mod deployment;
 mod events;
 mod faults;
 mod flows;

@@ -441,7 +441,7 @@ pub struct Summary {
 
 /// Every bundle, newest first, as the list screen shows them.
 pub fn summaries(conn: &mut AnyConnection) -> Result<Vec<Summary>, DbError> {
-    let rows: Vec<(i64, String, i64, String, i64, String)> = bundles::table
+    let rows: Vec<(i64, String, i64, String, i64, super::BundleState)> = bundles::table
         .order(bundles::id.desc())
         .select((
             bundles::id,
@@ -461,7 +461,7 @@ pub fn summaries(conn: &mut AnyConnection) -> Result<Vec<Summary>, DbError> {
                 source_provider_id,
                 event_type,
                 target_provider_id,
-                running: state == super::BundleState::Running.as_str(),
+                running: state == super::BundleState::Running,
             },
         )
         .collect())

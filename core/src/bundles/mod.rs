@@ -16,19 +16,11 @@ use crate::db::schema::{bundles, runs};
 use crate::db::{AnyConnection, DbError, now};
 pub use definition::{Step, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BundleState {
-    Running,
-    Stopped,
-}
-
-impl BundleState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BundleState::Running => "running",
-            BundleState::Stopped => "stopped",
-        }
+crate::db::text_enum! {
+    /// Whether a bundle's event starts runs.
+    pub enum BundleState {
+        Running = "running",
+        Stopped = "stopped",
     }
 }
 
@@ -42,7 +34,7 @@ struct BundleRow {
     status_filter: String,
     target_provider_id: i64,
     steps: String,
-    state: String,
+    state: BundleState,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
 }
@@ -71,11 +63,7 @@ impl Bundle {
             status_filter: serde_json::from_str(&r.status_filter)
                 .map_err(|e| corrupt("status filter", e))?,
             steps: serde_json::from_str(&r.steps).map_err(|e| corrupt("step list", e))?,
-            state: if r.state == "running" {
-                BundleState::Running
-            } else {
-                BundleState::Stopped
-            },
+            state: r.state,
             name: r.name,
             source_provider_id: r.source_provider_id,
             event_type: r.event_type,
@@ -147,7 +135,7 @@ pub fn create(conn: &mut AnyConnection, b: &NewBundle) -> Result<i64, DbError> {
             bundles::status_filter.eq("[]"),
             bundles::target_provider_id.eq(b.target_provider_id),
             bundles::steps.eq(json(&b.steps)),
-            bundles::state.eq(BundleState::Stopped.as_str()),
+            bundles::state.eq(BundleState::Stopped),
             bundles::created_at.eq(t),
             bundles::updated_at.eq(t),
         ))
@@ -181,7 +169,7 @@ pub fn running_for_source(
         .filter(
             bundles::source_provider_id
                 .eq(provider_id)
-                .and(bundles::state.eq("running")),
+                .and(bundles::state.eq(BundleState::Running)),
         )
         .select(BundleRow::as_select())
         .load(conn)?;
@@ -222,7 +210,7 @@ pub fn set_status_filter(
 
 pub fn set_state(conn: &mut AnyConnection, id: i64, state: BundleState) -> Result<(), DbError> {
     diesel::update(bundles::table.find(id))
-        .set(bundles::state.eq(state.as_str()))
+        .set(bundles::state.eq(state))
         .execute(conn)?;
     touch(conn, id)
 }

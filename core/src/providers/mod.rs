@@ -70,6 +70,14 @@ impl ProviderKind {
     }
 }
 
+crate::db::text_enum! {
+    /// The outcome of a provider's last live check.
+    pub enum CheckStatus {
+        Ok = "ok",
+        Error = "error",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = providers)]
 pub struct ProviderRow {
@@ -79,7 +87,7 @@ pub struct ProviderRow {
     pub settings: String,
     pub secrets: String,
     pub webhook_secret: String,
-    pub check_status: String,
+    pub check_status: CheckStatus,
     pub check_message: Option<String>,
     pub checked_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -95,7 +103,7 @@ pub struct Provider {
     pub settings: Settings,
     encrypted_secrets: String,
     pub webhook_secret: String,
-    pub check_status: String,
+    pub check_status: CheckStatus,
     pub check_message: Option<String>,
     pub checked_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -217,7 +225,7 @@ pub fn insert(
                 providers::settings.eq(encode_settings(&p.settings)),
                 providers::secrets.eq(""),
                 providers::webhook_secret.eq(crate::crypto::random_token(24)),
-                providers::check_status.eq("ok"),
+                providers::check_status.eq(CheckStatus::Ok),
                 providers::check_message.eq(&p.check_message),
                 providers::checked_at.eq(Some(t)),
                 providers::created_at.eq(t),
@@ -246,7 +254,7 @@ pub fn update(
             providers::name.eq(&p.name),
             providers::settings.eq(settings),
             providers::secrets.eq(secrets),
-            providers::check_status.eq("ok"),
+            providers::check_status.eq(CheckStatus::Ok),
             providers::check_message.eq(&p.check_message),
             providers::checked_at.eq(Some(t)),
             providers::updated_at.eq(t),
@@ -282,7 +290,11 @@ pub fn record_check(
 ) -> Result<(), ProviderError> {
     diesel::update(providers::table.find(id))
         .set((
-            providers::check_status.eq(if ok { "ok" } else { "error" }),
+            providers::check_status.eq(if ok {
+                CheckStatus::Ok
+            } else {
+                CheckStatus::Error
+            }),
             providers::check_message.eq(message),
             providers::checked_at.eq(Some(now())),
         ))

@@ -231,36 +231,6 @@ impl UpstreamFailure for RetailCrmError {
             _ => Retry::Permanent,
         }
     }
-
-    fn user_message(&self) -> String {
-        match self {
-            Self::InvalidKey { message } => {
-                format!("RetailCRM: {message} — check the API key in the connection settings")
-            }
-            Self::AccessDenied { message } => format!(
-                "RetailCRM: {message} — the API key lacks a permission or store this action needs"
-            ),
-            Self::AccountNotFound { .. } => {
-                "RetailCRM: no account answers at this address — check the account URL".to_owned()
-            }
-            Self::NotFound { message } => format!("RetailCRM: {message}"),
-            Self::Validation {
-                message, errors, ..
-            } => format!("RetailCRM: {message}{}", join_errors(errors)),
-            Self::RateLimited { .. } => {
-                "RetailCRM: too many requests for this API key, will retry".to_owned()
-            }
-            Self::Server { status, message } => {
-                format!("RetailCRM: server error {status}: {message}")
-            }
-            Self::Timeout => "RetailCRM did not answer in time, will retry".to_owned(),
-            Self::Network(e) => format!("RetailCRM is unreachable: {e}"),
-            Self::Refused(r) => format!("RetailCRM address refused: {r}"),
-            Self::Unexpected { status, detail } => {
-                format!("RetailCRM: unexpected answer (HTTP {status}): {detail}")
-            }
-        }
-    }
 }
 
 /// Flattens `errors` (object, list, nested, or PHP's empty `[]`) into field/message pairs.
@@ -349,7 +319,7 @@ mod tests {
             r#"{"success":false,"errorMsg":"Errors in the entity format","errors":{"customer":"Set one of the following fields: id, externalId"}}"#,
         );
         assert_eq!(
-            obj.user_message(),
+            obj.to_string(),
             "RetailCRM: Errors in the entity format — customer: Set one of the following fields: id, externalId"
         );
 
@@ -358,7 +328,7 @@ mod tests {
             r#"{"success":false,"errorMsg":"Validation error","errors":["first","second"]}"#,
         );
         assert_eq!(
-            list.user_message(),
+            list.to_string(),
             "RetailCRM: Validation error — first; second"
         );
 

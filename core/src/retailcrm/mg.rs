@@ -123,19 +123,6 @@ impl UpstreamFailure for MgError {
             _ => Retry::Permanent,
         }
     }
-
-    fn user_message(&self) -> String {
-        match self {
-            Self::Unauthorized { errors, .. } => format!(
-                "RetailCRM chats: {} — reconnect the chat transport",
-                errors.join("; ")
-            ),
-            Self::Rejected { errors, .. } | Self::Server { errors, .. } => {
-                format!("RetailCRM chats: {}", errors.join("; "))
-            }
-            other => format!("RetailCRM chats: {other}"),
-        }
-    }
 }
 
 /// Client of the MG transport API for one registered transport (endpoint + token from
@@ -493,7 +480,7 @@ mod tests {
     #[test]
     fn errors_keep_mg_words() {
         let e = MgError::from_answer(400, r#"{"errors":["Channel not found"]}"#);
-        assert_eq!(e.user_message(), "RetailCRM chats: Channel not found");
+        assert!(matches!(&e, MgError::Rejected { errors, .. } if errors == &["Channel not found"]));
         assert_eq!(e.retry(), Retry::Permanent);
         let e = MgError::from_answer(502, "<html/>");
         assert_eq!(e.retry(), Retry::Transient { after: None });

@@ -53,12 +53,17 @@ struct RunBarFragment {
     oob: bool,
 }
 
-fn editor_page(ctx: PageCtx, l: &Loaded, refused: bool, name_error: Option<Msg>) -> EditorPage {
+async fn editor_page(
+    ctx: PageCtx,
+    l: &Loaded,
+    refused: bool,
+    name_error: Option<Msg>,
+) -> Result<EditorPage, WebError> {
     let lang = ctx.lang;
-    EditorPage {
+    Ok(EditorPage {
         b: l.view(lang),
         bar: l.run_bar(lang, refused),
-        steps: l.step_views(lang),
+        steps: l.step_views_off_executor(lang).await?,
         actions: l.action_choices(lang),
         name_saved: false,
         name_error,
@@ -68,7 +73,7 @@ fn editor_page(ctx: PageCtx, l: &Loaded, refused: bool, name_error: Option<Msg>)
         wa_templates: Vec::new(),
         target_id: l.target.id,
         ctx,
-    }
+    })
 }
 
 #[get("/bundles/{id:\\d+}")]
@@ -84,7 +89,7 @@ pub async fn edit(
         wa_templates,
         stall,
         queue_mode: !state.core.config.is_embedded(),
-        ..editor_page(ctx, &l, false, None)
+        ..editor_page(ctx, &l, false, None).await?
     })
 }
 
@@ -120,7 +125,7 @@ pub async fn rename(
         return match refused {
             None => Ok(back_to_editor(id, "")),
             Some(error) => render(
-                &editor_page(ctx, &l, false, Some(error)),
+                &editor_page(ctx, &l, false, Some(error)).await?,
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
         };
@@ -170,7 +175,7 @@ pub async fn start(
         (true, _) => run_bar_response(ctx, &l, refused),
         (false, false) => Ok(back_to_editor(id, "")),
         (false, true) => render(
-            &editor_page(ctx, &l, true, None),
+            &editor_page(ctx, &l, true, None).await?,
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
     }

@@ -43,25 +43,25 @@ struct PreviewFragment {
     preview_err: Option<Msg>,
 }
 
-fn chain_fragment(ctx: PageCtx, l: &Loaded) -> Result<HttpResponse, WebError> {
+async fn chain_fragment(ctx: PageCtx, l: &Loaded) -> Result<HttpResponse, WebError> {
     let lang = ctx.lang;
     ok(&ChainFragment {
         b: l.view(lang),
-        steps: l.step_views(lang),
+        steps: l.step_views_off_executor(lang).await?,
         bar: l.run_bar(lang, false),
         oob: true,
         ctx,
     })
 }
 
-fn step_fragment(
+async fn step_fragment(
     ctx: PageCtx,
     l: &Loaded,
     index: usize,
     saved: bool,
 ) -> Result<HttpResponse, WebError> {
     let lang = ctx.lang;
-    let s = l.step_view(index, lang, saved).ok_or(WebError::NotFound)?;
+    let s = l.step_view_off_executor(index, lang, saved).await?;
     ok(&StepFragment {
         b: l.view(lang),
         s,
@@ -97,7 +97,7 @@ pub async fn add_step(
     if !ctx.htmx {
         return Ok(back_to_editor(l.bundle.id, &format!("#step-{}", index + 1)));
     }
-    step_fragment(ctx, &l, index, false)
+    step_fragment(ctx, &l, index, false).await
 }
 
 #[post("/bundles/{id:\\d+}/steps/{index:\\d+}")]
@@ -122,7 +122,7 @@ pub async fn save_step(
     if !ctx.htmx {
         return Ok(back_to_editor(id, &format!("#step-{}", index + 1)));
     }
-    step_fragment(ctx, &l, index, true)
+    step_fragment(ctx, &l, index, true).await
 }
 
 #[derive(Deserialize)]
@@ -155,7 +155,7 @@ pub async fn move_step(
         };
         return Ok(back_to_editor(id, &format!("#step-{}", now + 1)));
     }
-    chain_fragment(ctx, &l)
+    chain_fragment(ctx, &l).await
 }
 
 #[post("/bundles/{id:\\d+}/steps/{index:\\d+}/delete")]
@@ -172,7 +172,7 @@ pub async fn remove_step(
     if !ctx.htmx {
         return Ok(back_to_editor(id, "#chain"));
     }
-    chain_fragment(ctx, &l)
+    chain_fragment(ctx, &l).await
 }
 
 #[derive(Deserialize)]

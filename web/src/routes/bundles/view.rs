@@ -15,6 +15,7 @@ use crate::i18n::{self, Lang, Msg, reasons};
 use crate::state::AppState;
 
 /// A bundle with its two providers and its event, as every editor handler needs them.
+#[derive(Clone)]
 pub(super) struct Loaded {
     pub(super) bundle: Bundle,
     pub(super) source: Provider,
@@ -270,7 +271,7 @@ impl Loaded {
         RunBar { problems, refused }
     }
 
-    pub(super) fn step_view(&self, index: usize, lang: Lang, saved: bool) -> Option<StepView> {
+    fn step_view(&self, index: usize, lang: Lang, saved: bool) -> Option<StepView> {
         let target = self.target.kind;
         let steps = &self.bundle.steps;
         let step = steps.get(index)?;
@@ -354,10 +355,41 @@ impl Loaded {
         })
     }
 
-    pub(super) fn step_views(&self, lang: Lang) -> Vec<StepView> {
+    fn step_views(&self, lang: Lang) -> Vec<StepView> {
         (0..self.bundle.steps.len())
             .filter_map(|i| self.step_view(i, lang, false))
             .collect()
+    }
+
+    /// Every step card. Built on a blocking thread because each card previews the admin's
+    /// templates, and a heavy template must not stall the executor that also answers webhooks.
+    pub(super) async fn step_views_off_executor(
+        &self,
+        lang: Lang,
+    ) -> Result<Vec<StepView>, WebError> {
+        self.off_executor(move |l| l.step_views(lang)).await
+    }
+
+    /// One step card, built like [`Self::step_views_off_executor`].
+    pub(super) async fn step_view_off_executor(
+        &self,
+        index: usize,
+        lang: Lang,
+        saved: bool,
+    ) -> Result<StepView, WebError> {
+        self.off_executor(move |l| l.step_view(index, lang, saved))
+            .await?
+            .ok_or(WebError::NotFound)
+    }
+
+    async fn off_executor<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(&Loaded) -> T + Send + 'static,
+    ) -> Result<T, WebError> {
+        let l = self.clone();
+        actix_web::web::block(move || build(&l))
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))
     }
 
     pub(super) fn action_choices(&self, lang: Lang) -> Vec<Choice> {
