@@ -393,71 +393,76 @@ async fn dispatch(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_owned();
-    let mut guard = fake.lock();
-    let state = &mut *guard;
-    if state.fail_next.0 > 0 {
-        state.fail_next.0 -= 1;
-        let (_, status, code, message) = state.fail_next.clone();
-        return graph_error(status, code, "OAuthException", &message, Some(&message));
-    }
-    if token.is_empty() || !state.numbers.values().any(|n| n.token == token) {
-        return graph_error(
-            401,
-            190,
-            "OAuthException",
-            "Invalid OAuth access token - Cannot parse access token",
-            None,
-        );
-    }
-    let unknown = |id: &str| {
-        graph_error(
-            400,
-            100,
-            "GraphMethodException",
-            &format!(
-                "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
-            ),
-            None,
-        )
+    let mut stall = None;
+    let answer = {
+        let mut guard = fake.lock();
+        let state = &mut *guard;
+        if state.fail_next.0 > 0 {
+            state.fail_next.0 -= 1;
+            let (_, status, code, message) = state.fail_next.clone();
+            return graph_error(status, code, "OAuthException", &message, Some(&message));
+        }
+        if token.is_empty() || !state.numbers.values().any(|n| n.token == token) {
+            return graph_error(
+                401,
+                190,
+                "OAuthException",
+                "Invalid OAuth access token - Cannot parse access token",
+                None,
+            );
+        }
+        let unknown = |id: &str| {
+            graph_error(
+                400,
+                100,
+                "GraphMethodException",
+                &format!(
+                    "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+                ),
+                None,
+            )
+        };
+        let post = req.method() == actix_web::http::Method::POST;
+        match segments.as_slice() {
+            [_version, id] if !post => match state.numbers.get(id) {
+                Some(n) if n.token == token => HttpResponse::Ok().json(json!({
+                    "verified_name": n.verified_name,
+                    "code_verification_status": "VERIFIED",
+                    "display_phone_number": n.display,
+                    "quality_rating": "GREEN",
+                    "platform_type": "CLOUD_API",
+                    "throughput": { "level": "STANDARD" },
+                    "id": id,
+                })),
+                _ => unknown(id),
+            },
+            [_version, id, m] if post && m == "messages" => {
+                if state.numbers.get(id).is_none_or(|n| n.token != token) {
+                    return unknown(id);
+                }
+                let answer = send(state, id, &body);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
+            }
+            [_version, waba, m] if !post && m == "message_templates" => {
+                if waba != WABA_ID {
+                    return unknown(waba);
+                }
+                HttpResponse::Ok().json(json!({
+                    "data": state.templates,
+                    "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } },
+                }))
+            }
+            _ => graph_error(400, 100, "OAuthException", "Unknown path components", None),
+        }
     };
-    let post = req.method() == actix_web::http::Method::POST;
-    match segments.as_slice() {
-        [_version, id] if !post => match state.numbers.get(id) {
-            Some(n) if n.token == token => HttpResponse::Ok().json(json!({
-                "verified_name": n.verified_name,
-                "code_verification_status": "VERIFIED",
-                "display_phone_number": n.display,
-                "quality_rating": "GREEN",
-                "platform_type": "CLOUD_API",
-                "throughput": { "level": "STANDARD" },
-                "id": id,
-            })),
-            _ => unknown(id),
-        },
-        [_version, id, m] if post && m == "messages" => {
-            if state.numbers.get(id).is_none_or(|n| n.token != token) {
-                return unknown(id);
-            }
-            let answer = send(state, id, &body);
-            if answer.status().is_success() && state.stall_sends.0 > 0 {
-                state.stall_sends.0 -= 1;
-                let delay = state.stall_sends.1;
-                drop(guard);
-                tokio::time::sleep(delay).await;
-            }
-            answer
-        }
-        [_version, waba, m] if !post && m == "message_templates" => {
-            if waba != WABA_ID {
-                return unknown(waba);
-            }
-            HttpResponse::Ok().json(json!({
-                "data": state.templates,
-                "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } },
-            }))
-        }
-        _ => graph_error(400, 100, "OAuthException", "Unknown path components", None),
+    if let Some(delay) = stall {
+        tokio::time::sleep(delay).await;
     }
+    answer
 }
 
 fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
