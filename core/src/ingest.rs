@@ -155,6 +155,14 @@ pub fn chatapi_read_receipts(body: &[u8]) -> Vec<String> {
     crate::messengers::chatapi::webhook::read_receipts(body)
 }
 
+pub fn parse_greenapi(body: &[u8]) -> Result<Parsed, BadPayload> {
+    crate::messengers::greenapi::webhook::parse(body)
+}
+
+pub fn parse_wacloud(body: &[u8]) -> Result<Parsed, BadPayload> {
+    crate::messengers::wacloud::webhook::parse(body)
+}
+
 pub fn parse_telegram(body: &[u8]) -> Result<Parsed, BadPayload> {
     crate::messengers::telegram::webhook::parse(body)
 }

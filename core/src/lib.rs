@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod dashboard;
 pub mod data_dir;
 pub mod db;
+pub mod delivery;
 pub mod engine;
 pub mod hook_log;
 pub mod inbox;

@@ -11,8 +11,10 @@ use validator::{ValidationError, ValidationErrors};
 
 use crate::bundles::template::TemplateError;
 use crate::messengers::chatapi::ChatApiError;
+use crate::messengers::greenapi::GreenApiError;
 use crate::messengers::phone::{PhoneError, PhoneProblem};
 use crate::messengers::telegram::TelegramError;
+use crate::messengers::wacloud::CloudApiError;
 use crate::providers::ProviderKind;
 use crate::retailcrm::{DomainError, MgError, RetailCrmError};
 
@@ -25,6 +27,9 @@ pub enum Service {
     RetailcrmChats,
     Chatapi,
     Telegram,
+    Greenapi,
+    /// Meta's WhatsApp Cloud API.
+    Wacloud,
 }
 
 /// What an upstream answered, or that it did not.
@@ -83,6 +88,18 @@ pub enum Upstream {
     /// The WhatsApp instance cannot send yet; `status` as the gateway names it.
     NotReady {
         status: String,
+    },
+    /// Green-API: the WhatsApp account is not `authorized`; `state` in Green-API's words.
+    AccountState {
+        state: String,
+    },
+    /// The plan's limit was reached (Green-API 466); `message` is the upstream's.
+    QuotaExceeded {
+        message: String,
+    },
+    /// The recipient has no WhatsApp account (Green-API `noAccount`, Cloud API 131026).
+    NoWhatsapp {
+        message: String,
     },
     /// Our stored settings cannot make a client (a malformed base URL or token).
     BadSettings {
@@ -485,6 +502,115 @@ impl Explain for TelegramError {
             },
         };
         failure(Service::Telegram, f)
+    }
+}
+
+impl Explain for GreenApiError {
+    fn explain(&self) -> ServiceFailure {
+        use GreenApiError as E;
+        let f = match self {
+            E::Refused(refused) => Upstream::Blocked {
+                refused: refused.clone(),
+            },
+            E::Unauthorized { message, .. } => Upstream::Credentials {
+                message: message.clone(),
+            },
+            E::NotAuthorized { state } => Upstream::AccountState {
+                state: state.clone(),
+            },
+            E::Quota { message } => Upstream::QuotaExceeded {
+                message: message.clone(),
+            },
+            E::Rejected { op } => Upstream::Refused {
+                status: None,
+                message: (*op).to_owned(),
+                details: Vec::new(),
+            },
+            E::Http { status: 429, .. } => Upstream::RateLimited,
+            E::Http {
+                status, message, ..
+            } if *status >= 500 => Upstream::Server {
+                status: *status,
+                message: message.clone(),
+            },
+            E::Http {
+                status, message, ..
+            } => Upstream::Refused {
+                status: Some(*status),
+                message: message.clone(),
+                details: Vec::new(),
+            },
+            E::Network(e) => Upstream::Unreachable {
+                detail: e.to_string(),
+            },
+            E::BadResponse { detail, .. } => Upstream::Unexpected {
+                status: None,
+                detail: detail.clone(),
+            },
+            E::Config(detail) => Upstream::BadSettings {
+                detail: detail.clone(),
+            },
+        };
+        failure(Service::Greenapi, f)
+    }
+}
+
+impl Explain for CloudApiError {
+    fn explain(&self) -> ServiceFailure {
+        use crate::messengers::wacloud::client::{CODE_NO_WHATSAPP, CODE_THROUGHPUT};
+        use CloudApiError as E;
+        let f = match self {
+            E::Refused(refused) => Upstream::Blocked {
+                refused: refused.clone(),
+            },
+            E::Api { status: 401, .. } | E::Api { code: 0 | 190, .. } => Upstream::Credentials {
+                message: self.upstream_error().unwrap_or_default().to_owned(),
+            },
+            E::Api {
+                code: CODE_NO_WHATSAPP,
+                ..
+            } => Upstream::NoWhatsapp {
+                message: self.upstream_error().unwrap_or_default().to_owned(),
+            },
+            E::Api {
+                code: CODE_THROUGHPUT,
+                ..
+            }
+            | E::Api { status: 429, .. } => Upstream::RateLimited,
+            E::Api {
+                status,
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let mut more = vec![format!("code {code}")];
+                more.extend(details.clone());
+                if *status >= 500 {
+                    Upstream::Server {
+                        status: *status,
+                        message: message.clone(),
+                    }
+                } else {
+                    Upstream::Refused {
+                        status: Some(*status),
+                        message: message.clone(),
+                        details: more,
+                    }
+                }
+            }
+            E::Network(e) => Upstream::Unreachable {
+                detail: e.to_string(),
+            },
+            E::BadResponse { status, detail, .. } => Upstream::Unexpected {
+                status: Some(*status),
+                detail: detail.clone(),
+            },
+            E::Config(detail) => Upstream::BadSettings {
+                detail: detail.clone(),
+            },
+        };
+        failure(Service::Wacloud, f)
     }
 }
 

@@ -43,6 +43,21 @@ const ALLOWED: &[&str] = &[
     "htmx",
     "Svyazka",
     "BotFather",
+    // Green-API's and Meta's own names for what their consoles show.
+    "Green",
+    "idInstance",
+    "apiTokenInstance",
+    "apiUrl",
+    "Meta",
+    "Cloud",
+    "Business",
+    "Phone",
+    "number",
+    "ID",
+    "App",
+    "Secret",
+    "Verify",
+    "Token",
     // Key names in the editor's hints.
     "Enter",
     "Shift",
@@ -569,7 +584,7 @@ async fn walk(backend: Backend, lang: Lang) {
     // Providers: the empty list, the forms, every refusal a new user meets.
     w.get("/providers").await;
     w.get("/providers/new").await;
-    for kind in ["retailcrm", "chatapi", "telegram"] {
+    for kind in ["retailcrm", "chatapi", "greenapi", "wacloud", "telegram"] {
         w.get(&format!("/providers/new/{kind}")).await;
     }
     for domain in [

@@ -8,6 +8,7 @@
 mod chatapi;
 mod retailcrm;
 mod telegram;
+mod wacloud;
 
 use serde::Serialize;
 
@@ -63,7 +64,8 @@ pub struct ActionDef {
 pub fn events(kind: ProviderKind) -> &'static [EventDef] {
     match kind {
         ProviderKind::Retailcrm => retailcrm::EVENTS,
-        ProviderKind::Chatapi => chatapi::EVENTS,
+        // Green-API carries the same WhatsApp messages as the ChatAPI gateways.
+        ProviderKind::Chatapi | ProviderKind::Greenapi | ProviderKind::Wacloud => chatapi::EVENTS,
         ProviderKind::Telegram => telegram::EVENTS,
     }
 }
@@ -71,7 +73,8 @@ pub fn events(kind: ProviderKind) -> &'static [EventDef] {
 pub fn actions(kind: ProviderKind) -> &'static [ActionDef] {
     match kind {
         ProviderKind::Retailcrm => retailcrm::ACTIONS,
-        ProviderKind::Chatapi => chatapi::ACTIONS,
+        ProviderKind::Chatapi | ProviderKind::Greenapi => chatapi::ACTIONS,
+        ProviderKind::Wacloud => wacloud::ACTIONS,
         ProviderKind::Telegram => telegram::ACTIONS,
     }
 }

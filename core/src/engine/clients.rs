@@ -3,7 +3,9 @@
 use super::StepError;
 use crate::Core;
 use crate::messengers::chatapi::ChatApi;
+use crate::messengers::greenapi::GreenApi;
 use crate::messengers::telegram::Telegram;
+use crate::messengers::wacloud::CloudApi;
 use crate::providers::settings::RetailcrmSettings;
 use crate::providers::{Provider, Secrets, Settings};
 use crate::reason::Reason;
@@ -66,6 +68,31 @@ pub fn chatapi(core: &Core, p: &Provider) -> Result<ChatApi, StepError> {
         return Err(mismatch(p));
     };
     ChatApi::with_client(core.http.clone(), &s.api_url, &token).map_err(|e| StepError::upstream(&e))
+}
+
+pub fn greenapi(core: &Core, p: &Provider) -> Result<GreenApi, StepError> {
+    let (Settings::Greenapi(s), Secrets::Greenapi { api_token, .. }) =
+        (&p.settings, secrets(core, p)?)
+    else {
+        return Err(mismatch(p));
+    };
+    GreenApi::with_client(core.http.clone(), &s.api_url, &s.id_instance, &api_token)
+        .map_err(|e| StepError::upstream(&e))
+}
+
+pub fn wacloud(core: &Core, p: &Provider) -> Result<CloudApi, StepError> {
+    let (Settings::Wacloud(s), Secrets::Wacloud { access_token, .. }) =
+        (&p.settings, secrets(core, p)?)
+    else {
+        return Err(mismatch(p));
+    };
+    CloudApi::with_client(
+        core.http.clone(),
+        &s.graph_url,
+        &s.phone_number_id,
+        &access_token,
+    )
+    .map_err(|e| StepError::upstream(&e))
 }
 
 pub fn telegram(core: &Core, p: &Provider) -> Result<Telegram, StepError> {

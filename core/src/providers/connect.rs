@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::settings::{
-    ChatapiSettings, MG_WHATSAPP, RetailcrmSettings, TelegramReceive, TelegramSettings, mask,
+    ChatapiSettings, GreenapiSettings, MG_WHATSAPP, RetailcrmSettings, TelegramReceive,
+    TelegramSettings, WacloudSettings, mask,
 };
 use super::transport;
 use super::{NewProvider, Provider, ProviderKind, Secrets, Settings};
@@ -47,13 +48,40 @@ pub struct ProviderForm {
     pub api_url: String,
     #[serde(default)]
     pub token: String,
+    /// Green-API's idInstance.
+    #[serde(default)]
+    pub instance_id: String,
+    /// Green-API's webhookUrlToken; generated when left empty.
+    #[serde(default)]
+    pub webhook_token: String,
+    /// Cloud API: the business phone number's id, the app secret, our verify token, the WABA id.
+    #[serde(default)]
+    pub phone_number_id: String,
+    #[serde(default)]
+    pub app_secret: String,
+    #[serde(default)]
+    pub verify_token: String,
+    #[serde(default)]
+    pub waba_id: String,
 }
 
 /// Form field name → what is wrong with it, shown next to that field.
 pub type FieldErrors = BTreeMap<&'static str, FieldProblem>;
 
 /// The form's field names, for keys that arrive as strings (the validator's).
-const FIELDS: [&str; 5] = ["name", "domain", "api_key", "api_url", "token"];
+const FIELDS: [&str; 11] = [
+    "phone_number_id",
+    "app_secret",
+    "verify_token",
+    "waba_id",
+    "name",
+    "domain",
+    "api_key",
+    "api_url",
+    "token",
+    "instance_id",
+    "webhook_token",
+];
 
 fn one(field: &'static str, problem: FieldProblem) -> FieldErrors {
     let mut e = FieldErrors::new();
@@ -97,6 +125,8 @@ fn is_kept(submitted: &str, existing: Option<&Provider>, core: &Core) -> bool {
         Some(Secrets::Retailcrm { api_key, .. }) => api_key.as_str(),
         Some(Secrets::Chatapi { token }) => token.as_str(),
         Some(Secrets::Telegram { bot_token }) => bot_token.as_str(),
+        Some(Secrets::Greenapi { api_token, .. }) => api_token.as_str(),
+        Some(Secrets::Wacloud { access_token, .. }) => access_token.as_str(),
         None => return false,
     };
     submitted == mask(stored)
@@ -163,6 +193,8 @@ pub async fn prepare(
             };
             telegram(core, form, stored_token, existing).await
         }
+        ProviderKind::Greenapi => greenapi(core, form, stored.as_ref(), existing).await,
+        ProviderKind::Wacloud => wacloud(core, form, stored.as_ref(), existing).await,
     };
     match result {
         Ok((settings, secrets, message)) if errors.is_empty() => Ok(NewProvider {
@@ -411,6 +443,181 @@ async fn telegram(
     ))
 }
 
+async fn greenapi(
+    core: &Core,
+    form: &ProviderForm,
+    stored: Option<&Secrets>,
+    existing: Option<&Provider>,
+) -> Result<Prepared, FieldErrors> {
+    use crate::messengers::greenapi::{GreenApi, GreenApiError as E, client::DEFAULT_API_URL};
+    let api_url = match form.api_url.trim().trim_end_matches('/') {
+        "" => DEFAULT_API_URL.to_string(),
+        url => url.to_string(),
+    };
+    let id_instance = form.instance_id.trim().to_string();
+    if id_instance.is_empty() {
+        return Err(one("instance_id", FieldProblem::Required));
+    }
+    let same_address = match existing.map(|p| &p.settings) {
+        Some(Settings::Greenapi(s)) => s.api_url == api_url && s.id_instance == id_instance,
+        _ => false,
+    };
+    let (stored_token, stored_hook) = match stored {
+        Some(Secrets::Greenapi {
+            api_token,
+            webhook_token,
+        }) => (Some(api_token.as_str()), Some(webhook_token.as_str())),
+        _ => (None, None),
+    };
+    let stored_token = kept_secret(stored_token, same_address);
+    if existing.is_some() && stored_token.is_none() && is_kept(&form.token, existing, core) {
+        return Err(retype_secret("token"));
+    }
+    let api_token = secret_or_stored(&form.token, stored_token);
+    if api_token.is_empty() {
+        return Err(one("token", FieldProblem::Required));
+    }
+    // Our own secret: kept across edits unless the admin types another one.
+    let webhook_token = match secret_or_stored(&form.webhook_token, stored_hook) {
+        t if t.is_empty() => crate::crypto::random_token(24),
+        t => t,
+    };
+    let api = GreenApi::with_client(core.http.clone(), &api_url, &id_instance, &api_token)
+        .map_err(|e| match e {
+            E::Refused(r) => refused("api_url", &r),
+            E::Config(_) if !id_instance.bytes().all(|b| b.is_ascii_digit()) => one(
+                "instance_id",
+                FieldProblem::Invalid {
+                    code: "digits".into(),
+                },
+            ),
+            other => upstream("token", &other),
+        })?;
+    let state = api.check().await.map_err(|e| match e {
+        E::Refused(r) => refused("api_url", &r),
+        E::Unauthorized { status: 403, .. } => upstream("instance_id", &e),
+        E::Network(_) | E::BadResponse { .. } => upstream("api_url", &e),
+        other => upstream("token", &other),
+    })?;
+    Ok((
+        Settings::Greenapi(GreenapiSettings {
+            api_url,
+            id_instance,
+            state,
+            webhook_set: false,
+        }),
+        Secrets::Greenapi {
+            api_token,
+            webhook_token,
+        },
+        None,
+    ))
+}
+
+async fn wacloud(
+    core: &Core,
+    form: &ProviderForm,
+    stored: Option<&Secrets>,
+    existing: Option<&Provider>,
+) -> Result<Prepared, FieldErrors> {
+    use crate::messengers::wacloud::client::DEFAULT_GRAPH_URL;
+    use crate::messengers::wacloud::{CloudApi, CloudApiError as E};
+    let graph_url = match form.api_url.trim().trim_end_matches('/') {
+        "" => DEFAULT_GRAPH_URL.to_string(),
+        url => url.to_string(),
+    };
+    let phone_number_id = form.phone_number_id.trim().to_string();
+    if phone_number_id.is_empty() {
+        return Err(one("phone_number_id", FieldProblem::Required));
+    }
+    let waba_id = form.waba_id.trim().to_string();
+    if !waba_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(one(
+            "waba_id",
+            FieldProblem::Invalid {
+                code: "digits".into(),
+            },
+        ));
+    }
+    let same_address = match existing.map(|p| &p.settings) {
+        Some(Settings::Wacloud(s)) => {
+            s.graph_url == graph_url && s.phone_number_id == phone_number_id
+        }
+        _ => false,
+    };
+    let (stored_token, stored_secret, stored_verify) = match stored {
+        Some(Secrets::Wacloud {
+            access_token,
+            app_secret,
+            verify_token,
+        }) => (
+            Some(access_token.as_str()),
+            Some(app_secret.as_str()),
+            Some(verify_token.as_str()),
+        ),
+        _ => (None, None, None),
+    };
+    let stored_token = kept_secret(stored_token, same_address);
+    if existing.is_some() && stored_token.is_none() && is_kept(&form.token, existing, core) {
+        return Err(retype_secret("token"));
+    }
+    let access_token = secret_or_stored(&form.token, stored_token);
+    if access_token.is_empty() {
+        return Err(one("token", FieldProblem::Required));
+    }
+    let app_secret = secret_or_stored(&form.app_secret, stored_secret);
+    if app_secret.is_empty() {
+        return Err(one("app_secret", FieldProblem::Required));
+    }
+    let verify_token = match secret_or_stored(&form.verify_token, stored_verify) {
+        t if t.is_empty() => crate::crypto::random_token(24),
+        t => t,
+    };
+    let api = CloudApi::with_client(
+        core.http.clone(),
+        &graph_url,
+        &phone_number_id,
+        &access_token,
+    )
+    .map_err(|e| match e {
+        E::Refused(r) => refused("api_url", &r),
+        E::Config(_) if !phone_number_id.bytes().all(|b| b.is_ascii_digit()) => one(
+            "phone_number_id",
+            FieldProblem::Invalid {
+                code: "digits".into(),
+            },
+        ),
+        other => upstream("token", &other),
+    })?;
+    let number = api.phone_number().await.map_err(|e| match e {
+        E::Refused(r) => refused("api_url", &r),
+        // 100: "Object with ID … does not exist" — the id, not the token.
+        E::Api { code: 100, .. } => upstream("phone_number_id", &e),
+        E::Network(_) | E::BadResponse { .. } => upstream("api_url", &e),
+        other => upstream("token", &other),
+    })?;
+    if !waba_id.is_empty() {
+        api.templates(&waba_id)
+            .await
+            .map_err(|e| upstream("waba_id", &e))?;
+    }
+    Ok((
+        Settings::Wacloud(WacloudSettings {
+            graph_url,
+            phone_number_id,
+            waba_id,
+            display_phone_number: number.display_phone_number,
+            verified_name: number.verified_name,
+        }),
+        Secrets::Wacloud {
+            access_token,
+            app_secret,
+            verify_token,
+        },
+        None,
+    ))
+}
+
 /// Why the provider's last check failed, as kept in its `check_message` (JSON, see
 /// [`crate::reason::read_stored`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -465,6 +672,28 @@ pub async fn after_save(
                 .map_err(|e| not_set(e.explain()))?;
             match api.set_webhook(&url).await {
                 Ok(()) => Ok(Some(Settings::Chatapi(ChatapiSettings {
+                    webhook_set: true,
+                    ..s.clone()
+                }))),
+                Err(e) => Err(not_set(e.explain())),
+            }
+        }
+        (
+            Settings::Greenapi(s),
+            Secrets::Greenapi {
+                api_token,
+                webhook_token,
+            },
+        ) => {
+            let api = crate::messengers::greenapi::GreenApi::with_client(
+                core.http.clone(),
+                &s.api_url,
+                &s.id_instance,
+                &api_token,
+            )
+            .map_err(|e| not_set(e.explain()))?;
+            match api.set_webhook(&url, &webhook_token).await {
+                Ok(()) => Ok(Some(Settings::Greenapi(GreenapiSettings {
                     webhook_set: true,
                     ..s.clone()
                 }))),

@@ -21,12 +21,16 @@ pub enum ProviderKind {
     Retailcrm,
     Chatapi,
     Telegram,
+    Greenapi,
+    Wacloud,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 3] = [
+    pub const ALL: [ProviderKind; 5] = [
         ProviderKind::Retailcrm,
         ProviderKind::Chatapi,
+        ProviderKind::Greenapi,
+        ProviderKind::Wacloud,
         ProviderKind::Telegram,
     ];
 
@@ -34,7 +38,9 @@ impl ProviderKind {
     pub fn mg_channel_type(self) -> Option<&'static str> {
         match self {
             ProviderKind::Retailcrm => None,
-            ProviderKind::Chatapi => Some(settings::MG_WHATSAPP),
+            ProviderKind::Chatapi | ProviderKind::Greenapi | ProviderKind::Wacloud => {
+                Some(settings::MG_WHATSAPP)
+            }
             ProviderKind::Telegram => Some(settings::MG_TELEGRAM),
         }
     }
@@ -44,6 +50,8 @@ impl ProviderKind {
             ProviderKind::Retailcrm => "retailcrm",
             ProviderKind::Chatapi => "chatapi",
             ProviderKind::Telegram => "telegram",
+            ProviderKind::Greenapi => "greenapi",
+            ProviderKind::Wacloud => "wacloud",
         }
     }
 
@@ -56,6 +64,8 @@ impl ProviderKind {
             ProviderKind::Retailcrm => "RetailCRM",
             ProviderKind::Chatapi => "WhatsApp (ChatAPI)",
             ProviderKind::Telegram => "Telegram",
+            ProviderKind::Greenapi => "WhatsApp (Green-API)",
+            ProviderKind::Wacloud => "WhatsApp Cloud API",
         }
     }
 }

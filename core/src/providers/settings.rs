@@ -10,6 +10,8 @@ pub enum Settings {
     Retailcrm(RetailcrmSettings),
     Chatapi(ChatapiSettings),
     Telegram(TelegramSettings),
+    Greenapi(GreenapiSettings),
+    Wacloud(WacloudSettings),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +77,30 @@ pub struct ChatapiSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreenapiSettings {
+    /// The instance's API host, e.g. `https://api.green-api.com` (the console shows it).
+    pub api_url: String,
+    pub id_instance: String,
+    /// `stateInstance` at the last check, in Green-API's words (`authorized`, …).
+    pub state: String,
+    /// Whether `setSettings` accepted our webhook address and token.
+    pub webhook_set: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WacloudSettings {
+    /// The Graph API with its version, e.g. `https://graph.facebook.com/v23.0`.
+    pub graph_url: String,
+    pub phone_number_id: String,
+    /// The WhatsApp Business Account the number belongs to: where templates are listed.
+    #[serde(default)]
+    pub waba_id: String,
+    /// What the live check read: the number as WhatsApp shows it, and its business name.
+    pub display_phone_number: String,
+    pub verified_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TelegramSettings {
     pub api_base: String,
     pub bot_id: i64,
@@ -97,9 +123,28 @@ pub enum TelegramReceive {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Secrets {
-    Retailcrm { api_key: String, mg_token: String },
-    Chatapi { token: String },
-    Telegram { bot_token: String },
+    Retailcrm {
+        api_key: String,
+        mg_token: String,
+    },
+    Chatapi {
+        token: String,
+    },
+    Telegram {
+        bot_token: String,
+    },
+    /// `webhook_token`: what Green-API sends back in the `Authorization` header of webhooks.
+    Greenapi {
+        api_token: String,
+        webhook_token: String,
+    },
+    /// `app_secret` signs webhooks (X-Hub-Signature-256); `verify_token` answers Meta's
+    /// subscription handshake.
+    Wacloud {
+        access_token: String,
+        app_secret: String,
+        verify_token: String,
+    },
 }
 
 impl std::fmt::Debug for Secrets {

@@ -255,6 +255,28 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
             ))
             .await?
         }
+        (ProviderKind::Greenapi, Outgoing::Text) => {
+            send_greenapi(core, reply, &provider, &route, text, earlier).await?
+        }
+        (ProviderKind::Wacloud, Outgoing::Text) => {
+            send_wacloud(core, reply, &provider, &route, text, earlier).await?
+        }
+        (ProviderKind::Greenapi | ProviderKind::Wacloud, Outgoing::File(_)) => {
+            // These gateways' media sends are not built yet: the operator learns it in
+            // RetailCRM's chat rather than the file going nowhere silently.
+            Err((
+                StepError::permanent(Reason::ReplyUnsupported {
+                    kind: reply.kind.clone(),
+                }),
+                SendingError::new(
+                    ErrorCode::General,
+                    format!(
+                        "Svyazka cannot deliver messages of type \"{}\" through this WhatsApp connection yet",
+                        reply.kind
+                    ),
+                ),
+            ))
+        }
         (ProviderKind::Telegram, Outgoing::Text) => {
             if earlier.is_some() {
                 // A worker died during the call: Telegram cannot tell whether the bot sent it,
@@ -342,6 +364,89 @@ async fn send_whatsapp(
     })
 }
 
+async fn send_greenapi(
+    core: &Core,
+    reply: &Reply,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    text: &str,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<Result<String, Failure>, DbError> {
+    let general = |step: StepError| {
+        let message = step.reason.to_string();
+        (step, SendingError::new(ErrorCode::General, message))
+    };
+    let to = match WaRecipient::parse(&route.chat_id) {
+        Ok(to) => to,
+        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
+    };
+    let api = match clients::greenapi(core, provider) {
+        Ok(api) => api,
+        Err(e) => return Ok(Err(general(e))),
+    };
+    if let Some(at) = earlier {
+        let since = at.and_utc().timestamp() - CLOCK_SKEW_SECS;
+        match api.sent_since(&to, since).await {
+            Ok(history) => {
+                let sent = history
+                    .iter()
+                    .find(|m| m.text_message.as_deref().map(str::trim) == Some(text));
+                if let Some(m) = sent {
+                    tracing::info!(reply = reply.id, "an earlier attempt was delivered");
+                    return Ok(Ok(external_id(&m.id_message, reply)));
+                }
+            }
+            Err(e) => return Ok(Err((StepError::upstream(&e), errors::from_greenapi(&e)))),
+        }
+    }
+    mark_started(core, reply, route).await?;
+    Ok(match api.send_text(&to, text).await {
+        Ok(id) => Ok(external_id(&id, reply)),
+        Err(e) => Err((StepError::upstream(&e), errors::from_greenapi(&e))),
+    })
+}
+
+/// The Cloud API keeps no history to check a lost answer against: a reply whose earlier
+/// attempt may have gone out is not sent again.
+async fn send_wacloud(
+    core: &Core,
+    reply: &Reply,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    text: &str,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<Result<String, Failure>, DbError> {
+    let general = |step: StepError| {
+        let message = step.reason.to_string();
+        (step, SendingError::new(ErrorCode::General, message))
+    };
+    if let Some(closed) = window_closed(provider, route) {
+        return Ok(Err(closed));
+    }
+    if earlier.is_some() {
+        return Ok(Err((
+            StepError::permanent(Reason::InterruptedSend),
+            SendingError::new(
+                ErrorCode::General,
+                "delivery was interrupted; the message may have reached the customer and is not sent again",
+            ),
+        )));
+    }
+    let digits = match WaRecipient::parse(&route.chat_id) {
+        Ok(to) => to.digits().unwrap_or_default().to_owned(),
+        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
+    };
+    let api = match clients::wacloud(core, provider) {
+        Ok(api) => api,
+        Err(e) => return Ok(Err(general(e))),
+    };
+    mark_started(core, reply, route).await?;
+    Ok(match api.send_text(&digits, text).await {
+        Ok(id) => Ok(external_id(&id, reply)),
+        Err(e) => Err((StepError::upstream(&e), errors::from_wacloud(&e))),
+    })
+}
+
 /// Official WhatsApp (the Cloud API behind 1msg.io) takes free text only within 24 hours of
 /// the customer's last message; after that the reply fails at once with `reply_timed_out`
 /// rather than after a round trip the gateway would refuse. Unofficial gateways have no
@@ -350,16 +455,19 @@ pub(super) fn window_closed(
     provider: &crate::providers::Provider,
     route: &Route,
 ) -> Option<Failure> {
-    let crate::providers::Settings::Chatapi(s) = &provider.settings else {
-        return None;
+    let official = match &provider.settings {
+        crate::providers::Settings::Wacloud(_) => true,
+        crate::providers::Settings::Chatapi(s) => {
+            let host = url::Url::parse(&s.api_url)
+                .ok()?
+                .host_str()?
+                .to_ascii_lowercase();
+            OFFICIAL_WHATSAPP_HOSTS
+                .iter()
+                .any(|h| host == *h || host.ends_with(&format!(".{h}")))
+        }
+        _ => return None,
     };
-    let host = url::Url::parse(&s.api_url)
-        .ok()?
-        .host_str()?
-        .to_ascii_lowercase();
-    let official = OFFICIAL_WHATSAPP_HOSTS
-        .iter()
-        .any(|h| host == *h || host.ends_with(&format!(".{h}")));
     let last = route.customer_at?;
     if !official || crate::db::now() - last < chrono::Duration::hours(WINDOW_HOURS) {
         return None;

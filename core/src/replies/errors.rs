@@ -3,7 +3,9 @@
 //! so the operator sees why the reply did not reach the customer.
 
 use crate::messengers::chatapi::ChatApiError;
+use crate::messengers::greenapi::GreenApiError;
 use crate::messengers::telegram::TelegramError;
+use crate::messengers::wacloud::CloudApiError;
 use crate::retailcrm::mg_webhook::{ErrorCode, SendingError};
 
 /// WhatsApp Cloud API codes that 1msg.io and similar gateways pass through
@@ -60,6 +62,41 @@ pub fn from_chatapi(e: &ChatApiError) -> SendingError {
         ErrorCode::General
     };
     SendingError::new(mapped, message).with_code(status)
+}
+
+pub fn from_greenapi(e: &GreenApiError) -> SendingError {
+    let status = match e {
+        GreenApiError::Http { status, .. } | GreenApiError::Unauthorized { status, .. } => {
+            Some(status.to_string())
+        }
+        GreenApiError::Quota { .. } => Some("466".to_owned()),
+        _ => None,
+    };
+    let message = e
+        .upstream_error()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.to_string());
+    let mapped = match e {
+        GreenApiError::NotAuthorized { state } if state == "yellowCard" => ErrorCode::SpamSuspicion,
+        GreenApiError::NotAuthorized { state } if state == "blocked" => ErrorCode::AccessRestricted,
+        _ => ErrorCode::General,
+    };
+    SendingError::new(mapped, message).with_code(status)
+}
+
+pub fn from_wacloud(e: &CloudApiError) -> SendingError {
+    let message = e
+        .upstream_error()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.to_string());
+    match e.code() {
+        Some(code) => {
+            let code = code.to_string();
+            let mapped = whatsapp_code(&code).unwrap_or(ErrorCode::General);
+            SendingError::new(mapped, message).with_code(Some(code))
+        }
+        None => SendingError::new(ErrorCode::General, message),
+    }
 }
 
 pub fn from_telegram(e: &TelegramError) -> SendingError {

@@ -71,6 +71,7 @@ pub(super) const LABELS: &[Row] = &[
     ("b_required", "обязательный", "required"),
     ("b_preview", "Предпросмотр", "Preview"),
     ("b_insert_param", "Вставить параметр:", "Insert a parameter:"),
+    ("b_templates_note", "Шаблон — имя одобренного шаблона WhatsApp (подсказки при вводе), язык — его код (ru, en…); «Параметр 1…5» заполняют {{1}}…{{5}} по порядку. Шаблоны доставляются и вне 24-часового окна.", "Template is the name of an approved WhatsApp template (suggested as you type), language its code (ru, en…); «Parameter 1…5» fill {{1}}…{{5}} in order. Templates are delivered outside the 24-hour window too."),
     ("b_tpl_hint", "Enter — подтвердить (сохранить карточку), Shift+Enter — новая строка. Наберите {{ или нажмите параметр ниже, чтобы вставить его", "Enter confirms (saves the card), Shift+Enter starts a new line. Type {{ or press a parameter below to insert it"),
     ("b_text", "Текст (с параметрами или без)", "Text (with or without parameters)"),
     ("b_yes", "Да", "Yes"),

@@ -53,6 +53,14 @@ const LABELS: &[super::Row] = &[
     ("chatapi.field.time", "Время", "Time"),
     ("chatapi.field.messenger", "Мессенджер", "Messenger"),
     ("chatapi.field.recipient", "Получатель", "Recipient"),
+    ("wacloud.action.send_template", "Отправить шаблон", "Send template"),
+    ("wacloud.field.template", "Шаблон (имя)", "Template (name)"),
+    ("wacloud.field.language", "Язык шаблона", "Template language"),
+    ("wacloud.field.param1", "Параметр 1", "Parameter 1"),
+    ("wacloud.field.param2", "Параметр 2", "Parameter 2"),
+    ("wacloud.field.param3", "Параметр 3", "Parameter 3"),
+    ("wacloud.field.param4", "Параметр 4", "Parameter 4"),
+    ("wacloud.field.param5", "Параметр 5", "Parameter 5"),
     ("telegram.field.provider_type", "Тип провайдера", "Provider type"),
     ("telegram.field.provider_name", "Название провайдера", "Provider name"),
     ("telegram.event.incoming_message", "Входящие сообщения", "Incoming messages"),
@@ -84,8 +92,22 @@ fn find(lang: Lang, key: &str) -> Option<&'static str> {
     LABELS.iter().find(|r| r.0 == key).map(|r| lang.pick(r))
 }
 
+/// Whose labels a kind uses: the WhatsApp kinds share the ChatAPI gateway's events and actions.
+/// Cloud API labels its own template action and falls back to the ChatAPI ones.
+fn labels_of(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Greenapi | ProviderKind::Wacloud => ProviderKind::Chatapi.as_str(),
+        other => other.as_str(),
+    }
+}
+
+fn find_label(lang: Lang, kind: ProviderKind, what: &str, key: &str) -> Option<&'static str> {
+    find(lang, &format!("{}.{what}.{key}", kind.as_str()))
+        .or_else(|| find(lang, &format!("{}.{what}.{key}", labels_of(kind))))
+}
+
 fn label(lang: Lang, kind: ProviderKind, what: &str, key: &str) -> String {
-    find(lang, &format!("{}.{what}.{key}", kind.as_str())).map_or_else(
+    find_label(lang, kind, what, key).map_or_else(
         || {
             tracing::warn!(kind = kind.as_str(), what, key, "missing catalog label");
             key.to_string()
@@ -124,19 +146,22 @@ mod tests {
     #[test]
     fn every_catalog_key_is_labelled() {
         for kind in ProviderKind::ALL {
-            let k = kind.as_str();
             let mut keys = Vec::new();
             for e in catalog::events(kind) {
-                keys.push(format!("{k}.event.{}", e.key));
-                keys.extend(e.fields.iter().map(|f| format!("{k}.field.{}", f.key)));
+                keys.push(("event", e.key));
+                keys.extend(e.fields.iter().map(|f| ("field", f.key)));
             }
             for a in catalog::actions(kind) {
-                keys.push(format!("{k}.action.{}", a.key));
-                keys.extend(a.params.iter().map(|p| format!("{k}.field.{}", p.key)));
-                keys.extend(a.outputs.iter().map(|o| format!("{k}.field.{}", o.key)));
+                keys.push(("action", a.key));
+                keys.extend(a.params.iter().map(|p| ("field", p.key)));
+                keys.extend(a.outputs.iter().map(|o| ("field", o.key)));
             }
-            for key in keys {
-                assert!(find(Lang::Ru, &key).is_some(), "no label for {key}");
+            for (what, key) in keys {
+                assert!(
+                    find_label(Lang::Ru, kind, what, key).is_some(),
+                    "no label for {}.{what}.{key}",
+                    kind.as_str()
+                );
             }
         }
     }

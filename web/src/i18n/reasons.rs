@@ -23,6 +23,8 @@ pub(super) const LABELS: &[Row] = &[
     ("svc_retailcrm_chats", "Чаты RetailCRM", "RetailCRM chats"),
     ("svc_chatapi", "Шлюз WhatsApp", "The WhatsApp gateway"),
     ("svc_telegram", "Telegram", "Telegram"),
+    ("svc_greenapi", "Green-API", "Green-API"),
+    ("svc_wacloud", "WhatsApp Cloud API", "WhatsApp Cloud API"),
     ("answer", " Ответ: ", " Answer: "),
     ("details", " Подробности: ", " Details: "),
     // What an upstream answered.
@@ -40,6 +42,15 @@ pub(super) const LABELS: &[Row] = &[
     ("up_unexpected_status", "неожиданный ответ (HTTP {status}).", "unexpected answer (HTTP {status})."),
     ("up_not_paid", "инстанс не оплачен — оплатите его в кабинете шлюза.", "the instance is not paid — pay for it in the gateway's dashboard."),
     ("up_not_ready", "инстанс не готов отправлять сообщения, его статус: ", "the instance cannot send messages yet, its status: "),
+    ("up_account_state", "аккаунт WhatsApp не готов отправлять сообщения, его состояние: ", "the WhatsApp account cannot send messages yet, its state: "),
+    ("gstate_not_authorized", "WhatsApp не привязан: откройте инстанс в консоли Green-API и отсканируйте QR-код в WhatsApp на телефоне магазина.", "WhatsApp is not linked: open the instance in the Green-API console and scan the QR code with WhatsApp on the shop's phone."),
+    ("gstate_starting", "инстанс запускается; попробуйте через минуту.", "the instance is starting; try again in a minute."),
+    ("gstate_sleep", "телефон магазина не в сети; включите его — через несколько минут аккаунт снова станет авторизован.", "the shop's phone is offline; switch it on — the account becomes authorized again within minutes."),
+    ("gstate_blocked", "аккаунт заблокирован WhatsApp.", "WhatsApp has blocked the account."),
+    ("gstate_yellow_card", "отправка приостановлена за подозрение в спаме; перезагрузите инстанс в консоли Green-API.", "sending is suspended for suspected spam; reboot the instance in the Green-API console."),
+    ("gstate_other", "проверьте инстанс в консоли Green-API.", "check the instance in the Green-API console."),
+    ("up_quota", "исчерпан лимит тарифа (HTTP 466) — смените тариф в консоли Green-API.", "the plan's limit is used up (HTTP 466) — change the plan in the Green-API console."),
+    ("up_no_whatsapp", "у получателя нет WhatsApp.", "the recipient has no WhatsApp."),
     ("up_bad_settings", "настройки провайдера не подходят.", "the provider's settings cannot be used."),
     ("state_authenticated", "инстанс подключён к WhatsApp.", "the instance is connected to WhatsApp."),
     ("state_qr", "WhatsApp не привязан: откройте инстанс в кабинете шлюза и отсканируйте QR-код в WhatsApp на телефоне магазина (код действует минуту).", "WhatsApp is not linked: open the instance in the gateway's dashboard and scan the QR code with WhatsApp on the shop's phone (a code is valid for one minute)."),
@@ -95,6 +106,7 @@ pub(super) const LABELS: &[Row] = &[
     ("body_empty", "(пустой ответ)", "(an empty body)"),
     ("r_other_store_in_trigger", "триггер прислал заказ магазина «{order_site}», а ключ провайдера видит только магазин «{site}»: заказ другого магазина пропущен, RetailCRM не запрашивался. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера).", "the trigger sent an order of the store «{order_site}», and the provider's key sees only the store «{site}»: an order of another store is skipped, without asking RetailCRM. To stop such triggers, add the store to the trigger's condition (see the provider's page)."),
     ("r_other_store", "ключ провайдера видит только магазин «{site}», а этот заказ в нём не найден: заказ другого магазина пропущен. Чтобы такие триггеры не приходили, добавьте в условие триггера магазин (см. страницу провайдера). RetailCRM ответил: ", "the provider's key sees only the store «{site}» and the order is not found there: an order of another store is skipped. To stop such triggers, add the store to the trigger's condition (see the provider's page). RetailCRM answered: "),
+    ("r_window_never", "клиент не писал на этот номер WhatsApp: официальный WhatsApp принимает свободный текст только в течение 24 часов после сообщения клиента — используйте «Отправить шаблон»", "the customer has not written to this WhatsApp number: official WhatsApp takes free text only within 24 hours of the customer's message — use «Send template»"),
     ("r_reply_window_closed", "клиент последний раз писал {at} (UTC), больше 24 часов назад: официальный WhatsApp не принимает свободный текст после 24 часов, нужен шаблон", "the customer last wrote at {at} (UTC), more than 24 hours ago: official WhatsApp refuses free text after 24 hours, a template is needed"),
     ("r_reply_no_route", "ответ оператора некуда доставить: сообщения этого клиента не приходили в чаты RetailCRM через Связку", "the operator's reply has nowhere to go: this customer's messages never reached RetailCRM's chats through Svyazka"),
     ("r_media_unavailable", "файл клиента ({kind}) не получить: подключение мессенджера, через которое он пришёл, удалено или не отдаёт файлы", "the customer's file ({kind}) cannot be fetched: the messenger connection it came through is gone or hands out no files"),
@@ -148,6 +160,9 @@ pub(super) const LABELS: &[Row] = &[
     ("field_required_api_key", "укажите apiKey", "enter the API key"),
     ("field_required_api_url", "укажите API URL инстанса", "enter the instance API URL"),
     ("field_required_token", "укажите токен", "enter the token"),
+    ("field_required_instance_id", "укажите idInstance", "enter the idInstance"),
+    ("field_required_phone_number_id", "укажите Phone number ID", "enter the Phone number ID"),
+    ("field_required_app_secret", "укажите секрет приложения", "enter the app secret"),
     ("len_between", "от {min} до {max} символов", "{min} to {max} characters"),
     ("len_min", "не короче {min} символов", "at least {min} characters"),
     ("len_max", "не длиннее {max} символов", "at most {max} characters"),
@@ -172,6 +187,8 @@ fn service(lang: Lang, s: Service) -> &'static str {
         Service::RetailcrmChats => "svc_retailcrm_chats",
         Service::Chatapi => "svc_chatapi",
         Service::Telegram => "svc_telegram",
+        Service::Greenapi => "svc_greenapi",
+        Service::Wacloud => "svc_wacloud",
     })
 }
 
@@ -246,6 +263,22 @@ pub fn upstream_detail(lang: Lang, f: &Upstream) -> Msg {
                 .text(" — ")
                 .text(lang.t(advice))
         }
+        Upstream::AccountState { state } => {
+            let advice = match state.as_str() {
+                "notAuthorized" => "gstate_not_authorized",
+                "starting" => "gstate_starting",
+                "sleepMode" => "gstate_sleep",
+                "blocked" => "gstate_blocked",
+                "yellowCard" => "gstate_yellow_card",
+                _ => "gstate_other",
+            };
+            Msg::new(lang.t("up_account_state"))
+                .quote(state)
+                .text(" — ")
+                .text(lang.t(advice))
+        }
+        Upstream::QuotaExceeded { message } => answer("up_quota", message),
+        Upstream::NoWhatsapp { message } => answer("up_no_whatsapp", message),
         Upstream::BadSettings { detail } => Msg::new(lang.t("up_bad_settings"))
             .text(lang.t("details"))
             .quote(detail),
@@ -318,6 +351,9 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
             Msg::new(lang.f("r_other_store", &[("site", site)])).quote(message)
         }
         Reason::ReplyNoRoute => Msg::new(lang.t("r_reply_no_route")),
+        Reason::ReplyWindowClosed {
+            last_customer_message,
+        } if last_customer_message.is_empty() => Msg::new(lang.t("r_window_never")),
         Reason::ReplyWindowClosed {
             last_customer_message,
         } => Msg::new(lang.f("r_reply_window_closed", &[("at", last_customer_message)])),
@@ -487,6 +523,9 @@ pub fn rule(lang: Lang, field: &str, p: &FieldProblem) -> Msg {
             "api_key" => "field_required_api_key",
             "api_url" => "field_required_api_url",
             "token" => "field_required_token",
+            "instance_id" => "field_required_instance_id",
+            "phone_number_id" => "field_required_phone_number_id",
+            "app_secret" => "field_required_app_secret",
             _ => "field_required",
         })),
         FieldProblem::Length { min, max } => Msg::new(match (min, max) {

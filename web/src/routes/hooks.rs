@@ -8,10 +8,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use svyazka_core::inbox::Stored;
 use svyazka_core::inbox::writer::WriteError;
+use svyazka_core::messengers::greenapi::webhook as greenapi_webhook;
 use svyazka_core::messengers::incoming::{BadPayload, Parsed};
 use svyazka_core::messengers::telegram::secret_token_matches;
-use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind};
-use svyazka_core::{hook_log, ingest};
+use svyazka_core::messengers::wacloud::webhook as wacloud_webhook;
+use svyazka_core::providers::{self, Provider, ProviderError, ProviderKind, Secrets};
+use svyazka_core::{delivery, hook_log, ingest};
 
 use crate::error::WebError;
 use crate::state::AppState;
@@ -27,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/retailcrm/{id}/{secret}", web::get().to(retailcrm))
             .route("/chatapi/{id}/{secret}", web::post().to(chatapi))
             .route("/telegram/{id}/{secret}", web::post().to(telegram))
+            .route("/greenapi/{id}/{secret}", web::post().to(greenapi))
+            .route("/wacloud/{id}/{secret}", web::get().to(wacloud_verify))
+            .route("/wacloud/{id}/{secret}", web::post().to(wacloud))
             .route(
                 "/mg/{client_id}/{secret}",
                 web::post().to(super::mg_hook::mg),
@@ -166,4 +171,111 @@ async fn telegram(
         return Ok(HttpResponse::NotFound().finish());
     }
     store_parsed(&state, &p, ingest::parse_telegram(&body)).await
+}
+
+async fn greenapi(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Greenapi, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    // setSettings gave Green-API our token; it comes back in the Authorization header.
+    let expected = match p.secrets(&state.core.crypto) {
+        Ok(Secrets::Greenapi { webhook_token, .. }) => webhook_token,
+        _ => return Err(WebError::Internal("Green-API secrets unreadable".into())),
+    };
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if !greenapi_webhook::authorization_matches(&expected, header) {
+        return Ok(HttpResponse::Unauthorized().finish());
+    }
+    let read = greenapi_webhook::read_receipts(&body);
+    if !read.is_empty() {
+        svyazka_core::replies::receipts::read(&state.core, p.id, read)
+            .await
+            .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    }
+    let failed: Vec<_> = greenapi_webhook::statuses(&body)
+        .iter()
+        .filter(|s| s.is_failure())
+        .map(|s| (s.id_message.clone(), delivery::greenapi_reason(s)))
+        .collect();
+    delivery::report(&state.core, p.id, failed).await;
+    store_parsed(&state, &p, ingest::parse_greenapi(&body)).await
+}
+
+#[derive(serde::Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+/// Meta's subscription handshake: the challenge echoed as plain text when the verify token is
+/// ours, 403 otherwise.
+async fn wacloud_verify(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<Handshake>,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Wacloud, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let Ok(Secrets::Wacloud { verify_token, .. }) = p.secrets(&state.core.crypto) else {
+        return Err(WebError::Internal("Cloud API secrets unreadable".into()));
+    };
+    match wacloud_webhook::challenge(
+        &verify_token,
+        query.mode.as_deref(),
+        query.verify_token.as_deref(),
+        query.challenge.as_deref(),
+    ) {
+        Some(c) => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(c.to_owned())),
+        None => Ok(HttpResponse::Forbidden().finish()),
+    }
+}
+
+async fn wacloud(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let Some(p) = provider(&state, ProviderKind::Wacloud, &path).await? else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let Ok(Secrets::Wacloud { app_secret, .. }) = p.secrets(&state.core.crypto) else {
+        return Err(WebError::Internal("Cloud API secrets unreadable".into()));
+    };
+    // Signed with the app secret over the raw body: anything else did not come from Meta.
+    let signature = req
+        .headers()
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    if !wacloud_webhook::signature_matches(&app_secret, signature, &body) {
+        return Ok(HttpResponse::Unauthorized().finish());
+    }
+    let read = wacloud_webhook::read_receipts(&body);
+    if !read.is_empty() {
+        svyazka_core::replies::receipts::read(&state.core, p.id, read)
+            .await
+            .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
+    }
+    let failed: Vec<_> = wacloud_webhook::statuses(&body)
+        .iter()
+        .filter(|s| s.status == "failed")
+        .map(|s| (s.id.clone(), delivery::wacloud_reason(s)))
+        .collect();
+    delivery::report(&state.core, p.id, failed).await;
+    store_parsed(&state, &p, ingest::parse_wacloud(&body)).await
 }

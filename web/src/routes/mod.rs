@@ -68,6 +68,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .service(providers::new_form)
                 .service(providers::create)
                 .service(providers::show)
+                .service(providers::templates)
                 .service(providers::test_event)
                 .service(providers::edit_form)
                 .service(providers::update)

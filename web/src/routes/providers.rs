@@ -107,6 +107,9 @@ struct ShowPage {
     p: Provider,
     webhook_url: String,
     masked_secret: String,
+    /// Green-API: the webhook token in full while the admin has to enter it in the console
+    /// (setSettings failed); masked otherwise.
+    webhook_token: String,
     trigger_body: &'static str,
     trigger_body_extended: &'static str,
     trigger_condition: &'static str,
@@ -262,6 +265,8 @@ fn masked(state: &AppState, p: &Provider) -> String {
         Ok(Secrets::Retailcrm { api_key, .. }) => mask(&api_key),
         Ok(Secrets::Chatapi { token }) => mask(&token),
         Ok(Secrets::Telegram { bot_token }) => mask(&bot_token),
+        Ok(Secrets::Greenapi { api_token, .. }) => mask(&api_token),
+        Ok(Secrets::Wacloud { access_token, .. }) => mask(&access_token),
         Err(_) => "—".into(),
     }
 }
@@ -310,6 +315,18 @@ fn show_page(
         full_condition: full_condition(&site),
         webhook_url: format!("{}{}", state.core.config.public_url, p.webhook_path()),
         masked_secret: masked(state, &p),
+        webhook_token: match (&p.settings, p.secrets(&state.core.crypto)) {
+            (Settings::Greenapi(s), Ok(Secrets::Greenapi { webhook_token, .. })) => {
+                if s.webhook_set {
+                    mask(&webhook_token)
+                } else {
+                    webhook_token
+                }
+            }
+            // Meta's dashboard asks for it when the callback URL is set.
+            (Settings::Wacloud(_), Ok(Secrets::Wacloud { verify_token, .. })) => verify_token,
+            _ => String::new(),
+        },
         trigger_body: TRIGGER_BODY,
         trigger_body_extended: TRIGGER_BODY_EXTENDED,
         in_use,
@@ -334,6 +351,37 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
             token: secret,
             ..Default::default()
         },
+        Settings::Greenapi(s) => ProviderForm {
+            name: p.name.clone(),
+            api_url: s.api_url.clone(),
+            instance_id: s.id_instance.clone(),
+            token: secret,
+            webhook_token: match p.secrets(&state.core.crypto) {
+                Ok(Secrets::Greenapi { webhook_token, .. }) => mask(&webhook_token),
+                _ => String::new(),
+            },
+            ..Default::default()
+        },
+        Settings::Wacloud(s) => {
+            let (app_secret, verify_token) = match p.secrets(&state.core.crypto) {
+                Ok(Secrets::Wacloud {
+                    app_secret,
+                    verify_token,
+                    ..
+                }) => (mask(&app_secret), mask(&verify_token)),
+                _ => (String::new(), String::new()),
+            };
+            ProviderForm {
+                name: p.name.clone(),
+                api_url: s.graph_url.clone(),
+                phone_number_id: s.phone_number_id.clone(),
+                waba_id: s.waba_id.clone(),
+                token: secret,
+                app_secret,
+                verify_token,
+                ..Default::default()
+            }
+        }
         Settings::Telegram(s) => ProviderForm {
             name: p.name.clone(),
             api_url: if s.api_base == connect::DEFAULT_TELEGRAM_API {
@@ -345,6 +393,49 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
             ..Default::default()
         },
     }
+}
+
+#[derive(Template)]
+#[template(path = "providers/templates.html")]
+struct TemplatesPage {
+    ctx: PageCtx,
+    p: Provider,
+    templates: Vec<svyazka_core::messengers::wacloud::Template>,
+    /// Why the list could not be read.
+    failure: Option<Msg>,
+}
+
+/// The Cloud API number's approved templates, read live from its business account: what
+/// «Отправить шаблон» can send, with how many parameters each takes.
+#[get("/providers/{id}/templates")]
+pub async fn templates(
+    ctx: PageCtx,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    use svyazka_core::reason::Explain;
+    let p = load(&state, *id).await?;
+    let Settings::Wacloud(s) = &p.settings else {
+        return Err(WebError::NotFound);
+    };
+    let lang = ctx.lang;
+    let (templates, failure) = if s.waba_id.is_empty() {
+        (Vec::new(), Some(Msg::new(lang.t("wacloud_no_waba"))))
+    } else {
+        match svyazka_core::engine::clients::wacloud(&state.core, &p) {
+            Err(e) => (Vec::new(), Some(reasons::reason(lang, &e.reason, None))),
+            Ok(api) => match api.templates(&s.waba_id).await {
+                Ok(t) => (t, None),
+                Err(e) => (Vec::new(), Some(reasons::upstream(lang, &e.explain()))),
+            },
+        }
+    };
+    ok(&TemplatesPage {
+        ctx,
+        p,
+        templates,
+        failure,
+    })
 }
 
 #[get("/providers/{id}/edit")]

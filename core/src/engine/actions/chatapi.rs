@@ -52,7 +52,7 @@ pub async fn send_message(
     Ok(outputs(&sent.id))
 }
 
-fn outputs(message_id: &str) -> Outputs {
+pub(super) fn outputs(message_id: &str) -> Outputs {
     let mut out = Outputs::new();
     out.insert("message_id".into(), json!(message_id));
     out

@@ -2,9 +2,11 @@
 //! the fields the catalog declares for the action.
 
 mod chatapi;
+mod greenapi;
 mod media;
 mod retailcrm;
 mod telegram;
+mod wacloud;
 
 use std::collections::BTreeMap;
 
@@ -60,6 +62,15 @@ pub async fn execute(
         (ProviderKind::Chatapi, "send_message") => {
             chatapi::send_message(core, target, inputs, attempt).await
         }
+        (ProviderKind::Greenapi, "send_message") => {
+            greenapi::send_message(core, target, inputs, attempt).await
+        }
+        (ProviderKind::Wacloud, "send_message") => {
+            wacloud::send_message(core, target, inputs).await
+        }
+        (ProviderKind::Wacloud, "send_template") => {
+            wacloud::send_template(core, target, inputs).await
+        }
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await
         }
@@ -77,16 +88,25 @@ pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
     !matches!(
         (kind, action),
         (
-            ProviderKind::Chatapi | ProviderKind::Telegram,
+            ProviderKind::Chatapi
+                | ProviderKind::Greenapi
+                | ProviderKind::Telegram
+                | ProviderKind::Wacloud,
             "send_message"
-        )
+        ) | (ProviderKind::Wacloud, "send_template")
     )
 }
 
 /// Whether an interrupted send can be checked with the upstream before it is repeated: the
-/// WhatsApp gateway keeps a readable history; a Telegram bot cannot read its own chats.
+/// WhatsApp gateways keep a readable history; a Telegram bot cannot read its own chats.
 pub fn confirmable(kind: ProviderKind, action: &str) -> bool {
-    matches!((kind, action), (ProviderKind::Chatapi, "send_message"))
+    matches!(
+        (kind, action),
+        (
+            ProviderKind::Chatapi | ProviderKind::Greenapi,
+            "send_message"
+        )
+    )
 }
 
 fn input<'a>(inputs: &'a Inputs, key: &str) -> Result<&'a str, StepError> {

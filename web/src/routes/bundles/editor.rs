@@ -30,6 +30,9 @@ struct EditorPage {
     /// Work waits and no worker is alive: this bundle is not running either.
     stall: bool,
     queue_mode: bool,
+    /// Cloud API target: its approved templates, suggested for «Шаблон».
+    wa_templates: Vec<svyazka_core::messengers::wacloud::Template>,
+    target_id: i64,
 }
 
 #[derive(Template)]
@@ -67,6 +70,8 @@ async fn editor_page(
         oob: false,
         stall: false,
         queue_mode: false,
+        wa_templates: Vec::new(),
+        target_id: l.target.id,
         ctx,
     })
 }
@@ -79,7 +84,9 @@ pub async fn edit(
 ) -> Result<HttpResponse, WebError> {
     let l = load(&state, *id).await?;
     let stall = crate::routes::home::stalled(&state).await?;
+    let wa_templates = super::view::templates_of(&state, &l.target).await;
     ok(&EditorPage {
+        wa_templates,
         stall,
         queue_mode: !state.core.config.is_embedded(),
         ..editor_page(ctx, &l, false, None).await?

@@ -97,14 +97,44 @@ pub(super) struct ParamView {
     pub(super) groups: Vec<GroupView>,
     /// `[{"v": "first_name", "l": "RetailCRM: Имя"}, …]` for the chip editor.
     pub(super) vars_json: String,
+    /// Suggestions for the literal (the page's `<datalist>` of approved templates).
+    pub(super) datalist: Option<&'static str>,
 }
 
 pub(super) struct StepView {
+    /// What the admin must know about this action (Cloud API: the 24-hour window, where the
+    /// approved templates are).
+    pub(super) note: Option<String>,
     pub(super) index: usize,
     pub(super) number: usize,
     pub(super) title: String,
     pub(super) params: Vec<ParamView>,
     pub(super) saved: bool,
+}
+
+/// The id of the editor page's list of the Cloud API number's approved templates.
+pub(super) const TEMPLATES_DATALIST: &str = "wa-templates";
+
+/// The target's approved templates, read live, for the editor's suggestions; empty when the
+/// target is not a Cloud API number with its business account id, or Meta cannot be read
+/// (the page then works as without them).
+pub(super) async fn templates_of(
+    state: &AppState,
+    target: &Provider,
+) -> Vec<svyazka_core::messengers::wacloud::Template> {
+    let providers::Settings::Wacloud(s) = &target.settings else {
+        return Vec::new();
+    };
+    if s.waba_id.is_empty() {
+        return Vec::new();
+    }
+    let Ok(api) = svyazka_core::engine::clients::wacloud(&state.core, target) else {
+        return Vec::new();
+    };
+    api.templates(&s.waba_id).await.unwrap_or_else(|e| {
+        tracing::warn!(provider = target.id, error = %e, "templates not read for the editor");
+        Vec::new()
+    })
 }
 
 /// A template filled in with sample values in the admin's language.
@@ -309,10 +339,22 @@ impl Loaded {
                     preview_err,
                     groups: groups.clone(),
                     vars_json: vars_json.clone(),
+                    datalist: (target == providers::ProviderKind::Wacloud && p.key == "template")
+                        .then_some(TEMPLATES_DATALIST),
                 }
             })
             .collect();
+        let note = match (target, action.key) {
+            (providers::ProviderKind::Wacloud, "send_message") => {
+                Some(lang.t("wacloud_window_note").to_string())
+            }
+            (providers::ProviderKind::Wacloud, "send_template") => {
+                Some(lang.t("b_templates_note").to_string())
+            }
+            _ => None,
+        };
         Some(StepView {
+            note,
             index,
             number: index + 1,
             title: i18n::catalog::action(lang, target, action.key),

@@ -1,0 +1,532 @@
+//! Graph API client of one WhatsApp business phone number.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::messengers::retry_after_header;
+use crate::upstream::{
+    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
+};
+
+/// The Graph API with the version the requests are written against.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Re-engagement: more than 24 hours since the customer last wrote.
+pub const CODE_WINDOW_CLOSED: i64 = 131047;
+/// Message undeliverable: the number has no WhatsApp (or an old client).
+pub const CODE_NO_WHATSAPP: i64 = 131026;
+/// Cloud API throughput reached.
+pub const CODE_THROUGHPUT: i64 = 130429;
+
+/// Codes that clear by themselves: throughput, pair rate, WABA and app rate limits, temporary
+/// and unknown service errors (Meta: "retry").
+const TRANSIENT_CODES: [i64; 8] = [130429, 131056, 80007, 4, 131000, 2, 131016, 1];
+
+#[derive(Clone)]
+pub struct CloudApi {
+    http: HttpClient,
+    base: Url,
+    phone_number_id: String,
+    token: String,
+}
+
+impl fmt::Debug for CloudApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudApi")
+            .field("base", &self.base.as_str())
+            .field("phone_number_id", &self.phone_number_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CloudApiError {
+    /// A Graph error envelope `{"error":{message, type, code, error_data{details}, fbtrace_id}}`.
+    #[error("WhatsApp Cloud API error {code} (HTTP {status}): {message}")]
+    Api {
+        status: u16,
+        code: i64,
+        message: String,
+        details: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    #[error("WhatsApp Cloud API is unreachable: {0}")]
+    Network(#[source] reqwest::Error),
+    #[error("WhatsApp Cloud API address refused: {0}")]
+    Refused(Refused),
+    #[error("WhatsApp Cloud API answered {what} with an unexpected body (HTTP {status}): {detail}")]
+    BadResponse {
+        what: &'static str,
+        status: u16,
+        detail: String,
+    },
+    #[error("WhatsApp Cloud API settings are invalid: {0}")]
+    Config(String),
+}
+
+impl CloudApiError {
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// Meta's words: `error_data.details` when given, else the message.
+    pub fn upstream_error(&self) -> Option<&str> {
+        match self {
+            Self::Api {
+                details, message, ..
+            } => Some(details.as_deref().unwrap_or(message)),
+            _ => None,
+        }
+    }
+}
+
+impl UpstreamFailure for CloudApiError {
+    fn retry(&self) -> Retry {
+        match self {
+            Self::Api {
+                code, retry_after, ..
+            } if TRANSIENT_CODES.contains(code) => Retry::Transient {
+                after: *retry_after,
+            },
+            Self::Api {
+                status,
+                retry_after,
+                ..
+            } if *status >= 500 || *status == 429 => Retry::Transient {
+                after: *retry_after,
+            },
+            Self::Network(_) => Retry::Transient { after: None },
+            Self::BadResponse { status, .. } if *status >= 500 => Retry::Transient { after: None },
+            _ => Retry::Permanent,
+        }
+    }
+}
+
+/// `GET /{phone-number-id}`: what the live check shows.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    #[serde(default)]
+    pub display_phone_number: String,
+    #[serde(default)]
+    pub verified_name: String,
+    #[serde(default)]
+    pub quality_rating: Option<String>,
+}
+
+/// An approved message template, as the editor offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    /// The body's text with its `{{1}}`-style placeholders.
+    pub body: String,
+    /// How many body parameters the template takes.
+    pub params: usize,
+}
+
+struct Reply {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct SendReply {
+    messages: Vec<SentId>,
+}
+
+#[derive(Deserialize)]
+struct SentId {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct TemplatePage {
+    #[serde(default)]
+    data: Vec<RawTemplate>,
+}
+
+#[derive(Deserialize)]
+struct RawTemplate {
+    name: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    components: Vec<Value>,
+}
+
+/// Number of distinct `{{n}}` / `{{name}}` placeholders in a template body.
+pub fn placeholders(body: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        let name = after[..end].trim();
+        if !name.is_empty() && !seen.contains(&name) {
+            seen.push(name);
+        }
+        rest = &after[end + 2..];
+    }
+    seen.len()
+}
+
+impl CloudApi {
+    pub fn new(graph_url: &str, phone_number_id: &str, token: &str) -> Result<Self, CloudApiError> {
+        Self::with_client(
+            HttpClient::new(DEFAULT_TIMEOUT, OutboundPolicy::STRICT),
+            graph_url,
+            phone_number_id,
+            token,
+        )
+    }
+
+    pub fn with_client(
+        http: HttpClient,
+        graph_url: &str,
+        phone_number_id: &str,
+        token: &str,
+    ) -> Result<Self, CloudApiError> {
+        let base = http
+            .policy()
+            .parse_base(graph_url)
+            .map_err(CloudApiError::Refused)?;
+        let phone_number_id = phone_number_id.trim();
+        if phone_number_id.is_empty() || !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CloudApiError::Config(
+                "the phone number id is digits, e.g. 106540352242922".into(),
+            ));
+        }
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(CloudApiError::Config("the access token is empty".into()));
+        }
+        Ok(Self {
+            http,
+            base,
+            phone_number_id: phone_number_id.to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// The live check: the number exists and the token may read it.
+    pub async fn phone_number(&self) -> Result<PhoneNumber, CloudApiError> {
+        let id = self.phone_number_id.clone();
+        let reply = self
+            .call(
+                Method::GET,
+                &[&id],
+                &[(
+                    "fields",
+                    "id,display_phone_number,verified_name,quality_rating",
+                )],
+                None,
+            )
+            .await?;
+        decode(reply, "the phone number")
+    }
+
+    /// Free text; answers the `wamid`. `to` is international digits.
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<String, CloudApiError> {
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": { "preview_url": false, "body": text },
+        });
+        self.send(&body).await
+    }
+
+    /// An approved template with its body parameters, in order.
+    pub async fn send_template(
+        &self,
+        to: &str,
+        name: &str,
+        language: &str,
+        params: &[String],
+    ) -> Result<String, CloudApiError> {
+        let mut template = json!({
+            "name": name,
+            "language": { "policy": "deterministic", "code": language },
+        });
+        if !params.is_empty() {
+            let parameters: Vec<Value> = params
+                .iter()
+                .map(|p| json!({ "type": "text", "text": p }))
+                .collect();
+            template["components"] = json!([{ "type": "body", "parameters": parameters }]);
+        }
+        let body = json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": template,
+        });
+        self.send(&body).await
+    }
+
+    async fn send(&self, body: &Value) -> Result<String, CloudApiError> {
+        let id = self.phone_number_id.clone();
+        let reply = self
+            .call(Method::POST, &[&id, "messages"], &[], Some(body))
+            .await?;
+        let status = reply.status.as_u16();
+        let parsed: SendReply = decode(reply, "the message")?;
+        parsed
+            .messages
+            .into_iter()
+            .next()
+            .map(|m| m.id)
+            .ok_or(CloudApiError::BadResponse {
+                what: "the message",
+                status,
+                detail: "no message id".into(),
+            })
+    }
+
+    /// The business account's approved templates (`GET /{waba-id}/message_templates`).
+    pub async fn templates(&self, waba_id: &str) -> Result<Vec<Template>, CloudApiError> {
+        let waba_id = waba_id.trim();
+        if waba_id.is_empty() || !waba_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CloudApiError::Config(
+                "the WhatsApp Business Account id is digits".into(),
+            ));
+        }
+        let reply = self
+            .call(
+                Method::GET,
+                &[waba_id, "message_templates"],
+                &[
+                    ("fields", "name,language,status,category,components"),
+                    ("limit", "100"),
+                ],
+                None,
+            )
+            .await?;
+        let page: TemplatePage = decode(reply, "the templates")?;
+        Ok(page
+            .data
+            .into_iter()
+            .filter(|t| t.status.eq_ignore_ascii_case("APPROVED"))
+            .map(|t| {
+                let body = t
+                    .components
+                    .iter()
+                    .find(|c| {
+                        c.get("type")
+                            .and_then(Value::as_str)
+                            .is_some_and(|k| k.eq_ignore_ascii_case("BODY"))
+                    })
+                    .and_then(|c| c.get("text"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Template {
+                    params: placeholders(&body),
+                    name: t.name,
+                    language: t.language,
+                    category: t.category,
+                    body,
+                }
+            })
+            .collect())
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        let mut path = url.path().trim_end_matches('/').to_owned();
+        for s in segments {
+            path.push('/');
+            path.push_str(s);
+        }
+        url.set_path(&path);
+        url.set_query(None);
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, CloudApiError> {
+        let mut request = self
+            .http
+            .request(method, self.url(segments, query))
+            .map_err(CloudApiError::Refused)?
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(network)?;
+        let status = response.status();
+        let retry_after = retry_after_header(response.headers());
+        let body = upstream::read_body(response).await.map_err(|e| match e {
+            BodyError::Transport(e) => network(e),
+            BodyError::TooLarge => CloudApiError::BadResponse {
+                what: "a request",
+                status: status.as_u16(),
+                detail: e.to_string(),
+            },
+        })?;
+        if serde_json::from_slice::<Value>(&body).is_err() {
+            upstream::log_unexpected_body(
+                "WhatsApp Cloud API",
+                status.as_u16(),
+                &body,
+                &[&self.token],
+            );
+        }
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+fn network(e: reqwest::Error) -> CloudApiError {
+    match upstream::refusal(&e) {
+        Some(refused) => CloudApiError::Refused(refused),
+        None => CloudApiError::Network(e.without_url()),
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    error_data: Option<ErrorData>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData {
+    #[serde(default)]
+    details: Option<String>,
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    reply: Reply,
+    what: &'static str,
+) -> Result<T, CloudApiError> {
+    if let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(&reply.body) {
+        return Err(CloudApiError::Api {
+            status: reply.status.as_u16(),
+            code: error.code,
+            message: upstream::short_text(&error.message),
+            details: error
+                .error_data
+                .and_then(|d| d.details)
+                .map(|d| upstream::short_text(&d)),
+            retry_after: reply.retry_after,
+        });
+    }
+    let status = reply.status.as_u16();
+    if !reply.status.is_success() {
+        return Err(CloudApiError::BadResponse {
+            what,
+            status,
+            detail: upstream::describe_body(&reply.body).to_owned(),
+        });
+    }
+    serde_json::from_slice(&reply.body).map_err(|e| {
+        tracing::warn!(error = %e, what, "Cloud API answer does not match the API");
+        CloudApiError::BadResponse {
+            what,
+            status,
+            detail: upstream::describe_body(&reply.body).to_owned(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT),
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn graph_errors_keep_code_and_details() {
+        let e = decode::<Value>(
+            reply(
+                400,
+                r#"{"error":{"message":"(#131026) Message Undeliverable.","type":"OAuthException","code":131026,"error_data":{"messaging_product":"whatsapp","details":"Message Undeliverable."},"fbtrace_id":"A1"}}"#,
+            ),
+            "x",
+        )
+        .err();
+        assert_eq!(
+            e.as_ref().and_then(CloudApiError::code),
+            Some(CODE_NO_WHATSAPP)
+        );
+        assert_eq!(e.map(|e| e.retry()), Some(Retry::Permanent));
+        let e = decode::<Value>(
+            reply(429, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A2"}}"#),
+            "x",
+        )
+        .err();
+        assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
+        let e = decode::<Value>(reply(502, "<html></html>"), "x").err();
+        assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
+    }
+
+    #[test]
+    fn placeholders_are_counted_once_each() {
+        assert_eq!(placeholders("Hi {{1}}, order {{2}} is {{1}}"), 2);
+        assert_eq!(placeholders("No params"), 0);
+        assert_eq!(placeholders("Named {{first_name}} {{ order }}"), 2);
+    }
+
+    #[test]
+    fn urls_are_graph_paths() {
+        let api = CloudApi::new("https://graph.facebook.com/v23.0/", "1065", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            api.url(&["1065", "messages"], &[]).as_str(),
+            "https://graph.facebook.com/v23.0/1065/messages"
+        );
+        assert!(matches!(
+            CloudApi::new("https://graph.facebook.com/v23.0", "abc", "t"),
+            Err(CloudApiError::Config(_))
+        ));
+    }
+}

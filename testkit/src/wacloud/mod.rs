@@ -1,0 +1,580 @@
+//! A fake of Meta's WhatsApp Cloud API (Graph API) for one or more business phone numbers.
+//!
+//! Routes: `GET /{version}/{phone-number-id}` (the number), `POST
+//! /{version}/{phone-number-id}/messages` (text and template sends), `GET
+//! /{version}/{waba-id}/message_templates`. `Authorization: Bearer` is required; a wrong token
+//! is 401 with Graph error 190, an unknown object 400 with error 100, in Graph's envelope
+//! `{"error":{message, type, code, error_data?, fbtrace_id}}`. The 24-hour window is kept per
+//! `wa_id` from the customer messages the driver posted: free text outside it is accepted and
+//! then failed with 131047 in a status (as Meta does); a number marked as not on WhatsApp is
+//! refused with 131026; `fail_next` answers any Graph error (e.g. 130429 with HTTP 429).
+//!
+//! The driver side POSTs notifications shaped on pywa's fixtures (string timestamps,
+//! `contacts[].profile.name`, `conversation`/`pricing` on statuses, `errors` arrays), signed
+//! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(raw body, app secret)>`, and performs the
+//! `hub.challenge` handshake.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, http::StatusCode, web};
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::server::{Running, spawn};
+
+pub const WABA_ID: &str = "102290129340398";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub phone_number_id: String,
+    pub to: String,
+    /// `text` or `template`.
+    pub kind: String,
+    /// The text, or the template's name.
+    pub body: String,
+    pub language: Option<String>,
+    pub params: Vec<String>,
+    pub id: String,
+    pub timestamp: i64,
+}
+
+struct Number {
+    token: String,
+    display: String,
+    verified_name: String,
+}
+
+#[derive(Default)]
+struct State {
+    numbers: HashMap<String, Number>,
+    templates: Vec<Value>,
+    /// wa_id → unix time of the customer's last message.
+    last_inbound: HashMap<String, i64>,
+    no_whatsapp: HashSet<String>,
+    sent: Vec<SentMessage>,
+    /// Statuses Meta would post later (e.g. 131047 for free text outside the window).
+    pending_failures: Vec<(String, String, i64, String)>,
+    fail_next: (u32, u16, i64, String),
+    /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
+    stall_sends: (u32, Duration),
+    last_posted: Option<(String, String, Vec<u8>)>,
+}
+
+#[derive(Clone)]
+pub struct FakeCloudApi {
+    state: Arc<Mutex<State>>,
+    http: reqwest::Client,
+}
+
+impl Default for FakeCloudApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn hex_id(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b"0123456789ABCDEF"[rng.random_range(0..16)]))
+        .collect()
+}
+
+/// `sha256=<hex>` of `body` with `secret`, as Meta signs.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn graph_error(
+    status: u16,
+    code: i64,
+    kind: &str,
+    message: &str,
+    details: Option<&str>,
+) -> HttpResponse {
+    let mut error = json!({
+        "message": message,
+        "type": kind,
+        "code": code,
+        "fbtrace_id": format!("A{}", hex_id(22)),
+    });
+    if let Some(d) = details {
+        error["error_data"] = json!({ "messaging_product": "whatsapp", "details": d });
+    }
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST))
+        .json(json!({ "error": error }))
+}
+
+impl FakeCloudApi {
+    pub fn new() -> Self {
+        Self {
+            state: Arc::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn start() -> std::io::Result<(Self, Running)> {
+        let fake = Self::new();
+        let data = web::Data::new(fake.clone());
+        let addr = "127.0.0.1:0".parse().map_err(std::io::Error::other)?;
+        let running = spawn(addr, move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(dispatch))
+        })?;
+        Ok((fake, running))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add_number(&self, phone_number_id: &str, token: &str, display: &str, name: &str) {
+        self.lock().numbers.insert(
+            phone_number_id.to_owned(),
+            Number {
+                token: token.to_owned(),
+                display: display.to_owned(),
+                verified_name: name.to_owned(),
+            },
+        );
+    }
+
+    /// An approved template in the business account (`{{1}}`-style body).
+    pub fn add_template(&self, name: &str, language: &str, body: &str) {
+        self.lock().templates.push(json!({
+            "name": name,
+            "components": [{ "type": "BODY", "text": body }],
+            "language": language,
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": hex_id(15),
+        }));
+    }
+
+    /// A template still in review: listed by Meta, never offered.
+    pub fn add_pending_template(&self, name: &str) {
+        self.lock().templates.push(json!({
+            "name": name, "components": [{ "type": "BODY", "text": "x" }],
+            "language": "ru", "status": "PENDING", "category": "MARKETING", "id": hex_id(15),
+        }));
+    }
+
+    pub fn mark_no_whatsapp(&self, wa_id: &str) {
+        self.lock().no_whatsapp.insert(wa_id.to_owned());
+    }
+
+    /// The next `n` Graph calls answer this error (e.g. 429 / 130429).
+    pub fn fail_next(&self, n: u32, status: u16, code: i64, message: &str) {
+        self.lock().fail_next = (n, status, code, message.to_owned());
+    }
+
+    /// The next `n` sends go out but are answered after `delay`: a client with a shorter
+    /// timeout never learns that they were sent.
+    pub fn stall_sends(&self, n: u32, delay: Duration) {
+        self.lock().stall_sends = (n, delay);
+    }
+
+    pub fn sent_messages(&self) -> Vec<SentMessage> {
+        self.lock().sent.clone()
+    }
+
+    pub fn sent_count(&self) -> usize {
+        self.lock().sent.len()
+    }
+
+    // ---- driver ----
+
+    fn envelope(value: Value) -> Value {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": WABA_ID, "changes": [{ "value": value, "field": "messages" }] }],
+        })
+    }
+
+    fn metadata(&self, phone_number_id: &str) -> Value {
+        let display = self
+            .lock()
+            .numbers
+            .get(phone_number_id)
+            .map(|n| n.display.clone())
+            .unwrap_or_default();
+        json!({ "display_phone_number": display, "phone_number_id": phone_number_id })
+    }
+
+    /// A customer writes: a signed `messages` notification; opens the 24-hour window.
+    pub async fn post_incoming(
+        &self,
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let at = now();
+        self.lock().last_inbound.insert(from.to_owned(), at);
+        let body = Self::envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(phone_number_id),
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [{
+                "from": from,
+                "id": format!("wamid.{}", hex_id(40)),
+                "timestamp": at.to_string(),
+                "text": { "body": text },
+                "type": "text",
+            }],
+        }));
+        self.post_signed(url, app_secret, &body).await
+    }
+
+    /// A status of one of our messages; `failed` ones carry an `errors` array.
+    pub async fn post_status(
+        &self,
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        message_id: &str,
+        status: &str,
+        error: Option<(i64, &str, &str)>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let to = self
+            .lock()
+            .sent
+            .iter()
+            .find(|m| m.id == message_id)
+            .map(|m| m.to.clone())
+            .unwrap_or_default();
+        let mut s = json!({
+            "id": message_id,
+            "status": status,
+            "timestamp": now().to_string(),
+            "recipient_id": to,
+        });
+        match error {
+            Some((code, title, details)) => {
+                s["errors"] = json!([{
+                    "code": code, "title": title, "message": title,
+                    "error_data": { "details": details },
+                    "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+                }]);
+            }
+            None => {
+                s["conversation"] = json!({
+                    "id": hex_id(30).to_lowercase(),
+                    "expiration_timestamp": (now() + 86_400).to_string(),
+                    "origin": { "type": "service" },
+                });
+                s["pricing"] =
+                    json!({ "billable": true, "pricing_model": "CBP", "category": "service" });
+            }
+        }
+        let body = Self::envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(phone_number_id),
+            "statuses": [s],
+        }));
+        self.post_signed(url, app_secret, &body).await
+    }
+
+    /// Statuses Meta owes for sends it accepted but could not deliver (131047 outside the
+    /// window), posted now.
+    pub async fn post_pending_failures(
+        &self,
+        url: &str,
+        app_secret: &str,
+    ) -> Result<usize, reqwest::Error> {
+        let pending = std::mem::take(&mut self.lock().pending_failures);
+        for (phone_number_id, id, code, details) in &pending {
+            self.post_status(
+                url,
+                app_secret,
+                phone_number_id,
+                id,
+                "failed",
+                Some((*code, "Re-engagement message", details)),
+            )
+            .await?;
+        }
+        Ok(pending.len())
+    }
+
+    pub async fn post_signed(
+        &self,
+        url: &str,
+        app_secret: &str,
+        body: &Value,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let raw = serde_json::to_vec(body).unwrap_or_default();
+        let signature = sign(app_secret, &raw);
+        self.post_raw(url, &signature, raw).await
+    }
+
+    /// POST raw bytes with the given signature header (for refusal tests).
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        signature: &str,
+        raw: Vec<u8>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        self.lock().last_posted = Some((url.to_owned(), signature.to_owned(), raw.clone()));
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(raw)
+            .send()
+            .await?;
+        Ok(r.status())
+    }
+
+    /// At-least-once delivery: the last notification again, byte for byte.
+    pub async fn redeliver_last(&self) -> Option<Result<reqwest::StatusCode, reqwest::Error>> {
+        let (url, sig, raw) = self.lock().last_posted.clone()?;
+        Some(self.post_raw(&url, &sig, raw).await)
+    }
+
+    /// Meta's subscription check: `(status, body)` of our answer.
+    pub async fn verify(
+        &self,
+        url: &str,
+        verify_token: &str,
+        challenge: &str,
+    ) -> Result<(u16, String), reqwest::Error> {
+        let r = self
+            .http
+            .get(url)
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", verify_token),
+                ("hub.challenge", challenge),
+            ])
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.text().await?))
+    }
+}
+
+// ---- HTTP side ----
+
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Bytes,
+    fake: web::Data<FakeCloudApi>,
+) -> HttpResponse {
+    let segments: Vec<String> = req
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_owned();
+    let mut stall = None;
+    let answer = {
+        let mut guard = fake.lock();
+        let state = &mut *guard;
+        if state.fail_next.0 > 0 {
+            state.fail_next.0 -= 1;
+            let (_, status, code, message) = state.fail_next.clone();
+            return graph_error(status, code, "OAuthException", &message, Some(&message));
+        }
+        if token.is_empty() || !state.numbers.values().any(|n| n.token == token) {
+            return graph_error(
+                401,
+                190,
+                "OAuthException",
+                "Invalid OAuth access token - Cannot parse access token",
+                None,
+            );
+        }
+        let unknown = |id: &str| {
+            graph_error(
+                400,
+                100,
+                "GraphMethodException",
+                &format!(
+                    "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+                ),
+                None,
+            )
+        };
+        let post = req.method() == actix_web::http::Method::POST;
+        match segments.as_slice() {
+            [_version, id] if !post => match state.numbers.get(id) {
+                Some(n) if n.token == token => HttpResponse::Ok().json(json!({
+                    "verified_name": n.verified_name,
+                    "code_verification_status": "VERIFIED",
+                    "display_phone_number": n.display,
+                    "quality_rating": "GREEN",
+                    "platform_type": "CLOUD_API",
+                    "throughput": { "level": "STANDARD" },
+                    "id": id,
+                })),
+                _ => unknown(id),
+            },
+            [_version, id, m] if post && m == "messages" => {
+                if state.numbers.get(id).is_none_or(|n| n.token != token) {
+                    return unknown(id);
+                }
+                let answer = send(state, id, &body);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
+            }
+            [_version, waba, m] if !post && m == "message_templates" => {
+                if waba != WABA_ID {
+                    return unknown(waba);
+                }
+                HttpResponse::Ok().json(json!({
+                    "data": state.templates,
+                    "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } },
+                }))
+            }
+            _ => graph_error(400, 100, "OAuthException", "Unknown path components", None),
+        }
+    };
+    if let Some(delay) = stall {
+        tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
+fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
+    let invalid = |m: &str| graph_error(400, 100, "OAuthException", &format!("(#100) {m}"), None);
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return invalid("Invalid parameter");
+    };
+    if req.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return invalid("The parameter messaging_product is required.");
+    }
+    let Some(to) = req.get("to").and_then(Value::as_str) else {
+        return invalid("The parameter to is required.");
+    };
+    let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
+    let kind = req.get("type").and_then(Value::as_str).unwrap_or("text");
+    let (body_text, language, params) = match kind {
+        "text" => match req.pointer("/text/body").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() && t.chars().count() <= 4096 => {
+                (t.to_owned(), None, Vec::new())
+            }
+            _ => {
+                return invalid(
+                    "Param text['body'] must be a non-empty string of at most 4096 characters",
+                );
+            }
+        },
+        "template" => {
+            let Some(name) = req.pointer("/template/name").and_then(Value::as_str) else {
+                return invalid("Param template['name'] is required");
+            };
+            let language = req
+                .pointer("/template/language/code")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let Some(t) = state.templates.iter().find(|t| {
+                t["name"] == name && t["language"] == language.as_str() && t["status"] == "APPROVED"
+            }) else {
+                return graph_error(
+                    404,
+                    132001,
+                    "OAuthException",
+                    "(#132001) Template name does not exist in the translation",
+                    Some(&format!(
+                        "template name ({name}) does not exist in {language}"
+                    )),
+                );
+            };
+            let params: Vec<String> = req
+                .pointer("/template/components")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| c["type"] == "body")
+                .filter_map(|c| c["parameters"].as_array())
+                .flatten()
+                .filter_map(|p| p["text"].as_str().map(str::to_owned))
+                .collect();
+            let wanted = t["components"][0]["text"]
+                .as_str()
+                .map_or(0, |b| b.matches("{{").count());
+            if params.len() != wanted {
+                return graph_error(
+                    400,
+                    132000,
+                    "OAuthException",
+                    "(#132000) Number of parameters does not match the expected number of params",
+                    Some(&format!(
+                        "body: number of localizable_params ({}) does not match the expected number of params ({wanted})",
+                        params.len()
+                    )),
+                );
+            }
+            (name.to_owned(), Some(language), params)
+        }
+        other => return invalid(&format!("Unsupported message type {other}")),
+    };
+    if state.no_whatsapp.contains(&wa_id) {
+        return graph_error(
+            400,
+            131026,
+            "OAuthException",
+            "(#131026) Message Undeliverable.",
+            Some("Message Undeliverable."),
+        );
+    }
+    let id = format!("wamid.{}", hex_id(40));
+    let open = state
+        .last_inbound
+        .get(&wa_id)
+        .is_some_and(|t| now() - t < 24 * 3600);
+    if kind == "text" && !open {
+        state.pending_failures.push((
+            phone_number_id.to_owned(),
+            id.clone(),
+            131047,
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.".into(),
+        ));
+    }
+    state.sent.push(SentMessage {
+        phone_number_id: phone_number_id.to_owned(),
+        to: wa_id.clone(),
+        kind: kind.to_owned(),
+        body: body_text,
+        language,
+        params,
+        id: id.clone(),
+        timestamp: now(),
+    });
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": to, "wa_id": wa_id }],
+        "messages": [{ "id": id }],
+    }))
+}
