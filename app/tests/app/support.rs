@@ -299,6 +299,9 @@ pub fn client() -> reqwest::Client {
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
+        // Below the server's 5 s keep-alive: a request on a connection the server is closing
+        // at that moment fails with "incomplete message" (a client race, not an app fault).
+        .pool_idle_timeout(Duration::from_secs(3))
         .build()
         .expect("client")
 }
