@@ -429,20 +429,9 @@ impl Explain for ChatApiError {
                 message: message.clone(),
                 details: Vec::new(),
             },
-            E::Http { status: 429, .. } => Upstream::RateLimited,
             E::Http {
                 status, message, ..
-            } if *status >= 500 => Upstream::Server {
-                status: *status,
-                message: message.clone(),
-            },
-            E::Http {
-                status, message, ..
-            } => Upstream::Refused {
-                status: Some(*status),
-                message: message.clone(),
-                details: Vec::new(),
-            },
+            } => http_answer(*status, message),
             E::Network(e) => Upstream::Unreachable {
                 detail: e.to_string(),
             },
@@ -526,20 +515,9 @@ impl Explain for GreenApiError {
                 message: (*op).to_owned(),
                 details: Vec::new(),
             },
-            E::Http { status: 429, .. } => Upstream::RateLimited,
             E::Http {
                 status, message, ..
-            } if *status >= 500 => Upstream::Server {
-                status: *status,
-                message: message.clone(),
-            },
-            E::Http {
-                status, message, ..
-            } => Upstream::Refused {
-                status: Some(*status),
-                message: message.clone(),
-                details: Vec::new(),
-            },
+            } => http_answer(*status, message),
             E::Network(e) => Upstream::Unreachable {
                 detail: e.to_string(),
             },
@@ -620,6 +598,23 @@ impl From<&PhoneError> for Reason {
             input: e.input.clone(),
             problem: e.reason,
         }
+    }
+}
+
+/// A gateway's non-2xx answer: its rate limit, trouble on its side, or a refusal in its own
+/// words.
+fn http_answer(status: u16, message: &str) -> Upstream {
+    match status {
+        429 => Upstream::RateLimited,
+        500.. => Upstream::Server {
+            status,
+            message: message.to_owned(),
+        },
+        _ => Upstream::Refused {
+            status: Some(status),
+            message: message.to_owned(),
+            details: Vec::new(),
+        },
     }
 }
 

@@ -9,10 +9,8 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::messengers::phone::WaRecipient;
-use crate::messengers::retry_after_header;
-use crate::upstream::{
-    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
-};
+use crate::messengers::{ExchangeError, Reply};
+use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
 /// Sends are queued by the gateway, so a healthy instance answers fast; a slow one is better
 /// retried later than waited on.
@@ -183,13 +181,6 @@ impl UpstreamFailure for ChatApiError {
             _ => Retry::Permanent,
         }
     }
-}
-
-/// What came back over HTTP before any interpretation.
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -449,24 +440,15 @@ impl ChatApi {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(network)?;
-        let status = response.status();
-        let retry_after = retry_after_header(response.headers());
-        let body = upstream::read_body(response).await.map_err(|e| match e {
-            BodyError::Transport(e) => network(e),
-            BodyError::TooLarge => ChatApiError::BadResponse {
-                what: "a request",
-                detail: e.to_string(),
-            },
-        })?;
-        if serde_json::from_slice::<Value>(&body).is_err() {
-            upstream::log_unexpected_body("ChatAPI", status.as_u16(), &body, &[&self.token]);
-        }
-        Ok(Reply {
-            status,
-            retry_after,
-            body,
-        })
+        crate::messengers::exchange(request, "ChatAPI", &[&self.token], false)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::Network(e) => network(e),
+                too_large @ ExchangeError::TooLarge { .. } => ChatApiError::BadResponse {
+                    what: "a request",
+                    detail: too_large.to_string(),
+                },
+            })
     }
 }
 

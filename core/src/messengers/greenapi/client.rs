@@ -4,16 +4,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
 use crate::messengers::phone::WaRecipient;
-use crate::messengers::retry_after_header;
-use crate::upstream::{
-    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
-};
+use crate::messengers::{ExchangeError, Reply};
+use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
 pub const DEFAULT_API_URL: &str = "https://api.green-api.com";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -158,12 +156,6 @@ struct SendReply {
 struct SettingsReply {
     #[serde(default)]
     save_settings: bool,
-}
-
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
 }
 
 impl GreenApi {
@@ -314,24 +306,15 @@ impl GreenApi {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(network)?;
-        let status = response.status();
-        let retry_after = retry_after_header(response.headers());
-        let body = upstream::read_body(response).await.map_err(|e| match e {
-            BodyError::Transport(e) => network(e),
-            BodyError::TooLarge => GreenApiError::BadResponse {
-                what: "a request",
-                detail: e.to_string(),
-            },
-        })?;
-        if !status.is_success() || serde_json::from_slice::<Value>(&body).is_err() {
-            upstream::log_unexpected_body("Green-API", status.as_u16(), &body, &[&self.token]);
-        }
-        Ok(Reply {
-            status,
-            retry_after,
-            body,
-        })
+        crate::messengers::exchange(request, "Green-API", &[&self.token], true)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::Network(e) => network(e),
+                too_large @ ExchangeError::TooLarge { .. } => GreenApiError::BadResponse {
+                    what: "a request",
+                    detail: too_large.to_string(),
+                },
+            })
     }
 }
 
@@ -391,6 +374,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply {

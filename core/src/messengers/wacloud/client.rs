@@ -3,15 +3,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::messengers::retry_after_header;
-use crate::upstream::{
-    self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,
-};
+use crate::messengers::{ExchangeError, Reply};
+use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
 /// The Graph API with the version the requests are written against.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com/v23.0";
@@ -134,12 +132,6 @@ pub struct Template {
     pub body: String,
     /// How many body parameters the template takes.
     pub params: usize,
-}
-
-struct Reply {
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -383,30 +375,16 @@ impl CloudApi {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(network)?;
-        let status = response.status();
-        let retry_after = retry_after_header(response.headers());
-        let body = upstream::read_body(response).await.map_err(|e| match e {
-            BodyError::Transport(e) => network(e),
-            BodyError::TooLarge => CloudApiError::BadResponse {
-                what: "a request",
-                status: status.as_u16(),
-                detail: e.to_string(),
-            },
-        })?;
-        if serde_json::from_slice::<Value>(&body).is_err() {
-            upstream::log_unexpected_body(
-                "WhatsApp Cloud API",
-                status.as_u16(),
-                &body,
-                &[&self.token],
-            );
-        }
-        Ok(Reply {
-            status,
-            retry_after,
-            body,
-        })
+        crate::messengers::exchange(request, "WhatsApp Cloud API", &[&self.token], false)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::Network(e) => network(e),
+                too_large @ ExchangeError::TooLarge { status } => CloudApiError::BadResponse {
+                    what: "a request",
+                    status,
+                    detail: too_large.to_string(),
+                },
+            })
     }
 }
 
@@ -475,6 +453,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
 
     fn reply(status: u16, body: &str) -> Reply {
         Reply {
