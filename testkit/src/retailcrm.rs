@@ -274,6 +274,9 @@ impl FakeRetailCrm {
         Self {
             state: Arc::new(Mutex::new(State::new())),
             http: reqwest::Client::builder()
+                // Below the app's 5 s keep-alive: reusing a connection the app is closing fails with
+                // "incomplete message" (a client race, not an app fault).
+                .pool_idle_timeout(std::time::Duration::from_secs(3))
                 .timeout(Duration::from_secs(10))
                 .build()
                 // Only fails when the TLS backend cannot initialise: a broken test binary.

@@ -141,6 +141,9 @@ impl FakeChatApi {
         Self {
             state: Arc::default(),
             http: reqwest::Client::builder()
+                // Below the app's 5 s keep-alive: reusing a connection the app is closing fails with
+                // "incomplete message" (a client race, not an app fault).
+                .pool_idle_timeout(std::time::Duration::from_secs(3))
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),
