@@ -16,6 +16,13 @@
 //! continues with it at once (a stopping worker hands it back for any sweeper instead). A
 //! waiting row counts as enqueued, so the sweeper leaves it to that hand-over and takes it only
 //! after the re-enqueue grace, should the worker have died in between.
+//!
+//! Most conversations are one row long (an order's single trigger), so the look-up is made only
+//! when somebody waits: a row that has to wait marks the unfinished rows before it
+//! `waited_on` (a dispatch creating a run behind another, a refused claim), and the settling
+//! update returns the mark. The mark and the settle are updates of the same row, so they are
+//! ordered: either the settle sees the mark and looks after its commit, or the mark finds the
+//! row settled and the waiter goes on by itself.
 
 use std::sync::LazyLock;
 

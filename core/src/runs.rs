@@ -416,10 +416,12 @@ pub fn messages_sent_by_others(
         .collect())
 }
 
-pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+/// Succeeded. Answers whether a later run of its conversation waits for it: then the caller
+/// calls [`hand_on`] after the commit.
+pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
     crate::bundles::clear_failures_of_run(conn, id)?;
     let t = now();
-    diesel::update(runs::table.find(id))
+    let waited_on = diesel::update(runs::table.find(id))
         .set((
             runs::status.eq(RunStatus::Succeeded),
             runs::error.eq(None::<String>),
@@ -427,8 +429,10 @@ pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
             runs::finished_at.eq(Some(t)),
             runs::updated_at.eq(t),
         ))
-        .execute(conn)?;
-    Ok(())
+        .returning(runs::waited_on)
+        .get_result::<bool>(conn)
+        .optional()?;
+    Ok(waited_on.unwrap_or(false))
 }
 
 /// Whether Replay applies: failed for good, or waiting out a retry's back-off (then it means
@@ -530,6 +534,56 @@ pub fn waits_for(
         .select(runs::id)
         .first(conn)
         .optional()?)
+}
+
+/// For a run of `conversation` about to be created (arrived as `inbox_id`): marks the
+/// unfinished runs before it as waited on, so that whichever settles hands the new one on;
+/// whether there were any (then the new run is created waiting). Inside the creating
+/// transaction: on PostgreSQL the update waits for a settle in progress and then sees the run
+/// settled, and a settle that comes after it reads the mark, so of the two, one always sees
+/// the other; SQLite runs the two transactions one after the other.
+pub fn wait_behind(
+    conn: &mut AnyConnection,
+    conversation: Option<&str>,
+    inbox_id: i64,
+) -> Result<bool, DbError> {
+    let Some(conversation) = conversation else {
+        return Ok(false);
+    };
+    let marked = diesel::update(
+        runs::table
+            .filter(runs::conversation.eq(conversation))
+            .filter(runs::inbox_id.lt(inbox_id))
+            .filter(crate::conversations::run_open()),
+    )
+    .set(runs::waited_on.eq(true))
+    .execute(conn)?;
+    Ok(marked > 0)
+}
+
+/// [`claim`], and when that is refused because an earlier run of the conversation still holds
+/// it (a replayed run, say), marks that run waited on, as [`wait_behind`] does; should there be
+/// none any more (it settled between the two statements), the claim is tried once more.
+pub fn claim_or_wait(
+    conn: &mut AnyConnection,
+    id: i64,
+    lease: chrono::Duration,
+) -> Result<Option<Run>, DbError> {
+    if let Some(run) = claim(conn, id, lease)? {
+        return Ok(Some(run));
+    }
+    let row: Option<(Option<String>, i64)> = runs::table
+        .find(id)
+        .select((runs::conversation, runs::inbox_id))
+        .first(conn)
+        .optional()?;
+    let Some((conversation, inbox_id)) = row else {
+        return Ok(None);
+    };
+    if conversation.is_none() || wait_behind(conn, conversation.as_deref(), inbox_id)? {
+        return Ok(None);
+    }
+    claim(conn, id, lease)
 }
 
 /// How many unfinished runs of `conversation` arrived after `inbox_id` (they wait, directly or

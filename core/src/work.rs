@@ -134,9 +134,6 @@ fn execute_dispatched(
             .iter()
             .map(|run| crate::engine::execute::execute_claimed(core, run, &[]));
         futures::future::try_join_all(claimed).await?;
-        for id in &runs.queued {
-            crate::engine::execute::execute(core, *id).await?;
-        }
         Ok(())
     })
 }

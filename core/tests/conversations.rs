@@ -279,6 +279,133 @@ fn runs_in_order(c: &mut AnyConnection) {
     assert!(runs::claim(c, old, LEASE).unwrap().is_some());
 }
 
+/// A settle looks for the next row of its conversation only when a row waits for it, and a
+/// waiter that comes too late for the mark finds the row settled and goes on by itself.
+fn settles_look_only_when_waited_on(c: &mut AnyConnection) {
+    let p = provider(c);
+    let stored = inbox::store_batch(
+        c,
+        &[
+            message(p, "a1", "chat-a"),
+            message(p, "b1", "chat-b"),
+            message(p, "a2", "chat-a"),
+        ],
+    )
+    .unwrap();
+    let [a1, b1, a2] = ids(&stored)[..] else {
+        panic!("three rows")
+    };
+    let first = inbox::claim_or_wait(c, a1, LEASE)
+        .unwrap()
+        .expect("in turn");
+    assert!(inbox::claim_or_wait(c, a2, LEASE).unwrap().is_none());
+    inbox::claim_or_wait(c, b1, LEASE)
+        .unwrap()
+        .expect("in turn");
+    assert!(
+        !inbox::finish(c, b1, None, InboxOutcome::NotListened, None).unwrap(),
+        "nobody waits in chat B"
+    );
+    assert!(
+        inbox::finish(c, a1, None, InboxOutcome::NotListened, None).unwrap(),
+        "the second message of chat A waits"
+    );
+    assert_eq!(inbox::hand_on(c, &first).unwrap(), Some(a2));
+    inbox::claim_or_wait(c, a2, LEASE)
+        .unwrap()
+        .expect("its turn");
+    assert!(!inbox::finish(c, a2, None, InboxOutcome::NotListened, None).unwrap());
+
+    let b = bundle(c, p);
+    let items = ids(&inbox::store_batch(
+        c,
+        &[
+            message(p, "r1", "chat-r"),
+            message(p, "r2", "chat-r"),
+            message(p, "r3", "chat-r"),
+            message(p, "s1", "chat-s"),
+        ],
+    )
+    .unwrap());
+    let conv = |chat| conversations::of_run(b.id, &conversations::of_chat(chat));
+    let (r, s) = (conv("chat-r"), conv("chat-s"));
+    let event = json!({});
+    let r1 = runs::create_claimed(c, &b, items[0], &event, Some(&r), LEASE)
+        .unwrap()
+        .expect("created");
+    // Queued without a mark (as a replay leaves the runs behind it): its refused claim marks.
+    let r2 = runs::create_waiting(c, &b, items[1], &event, Some(&r))
+        .unwrap()
+        .expect("created");
+    assert!(runs::claim_or_wait(c, r2, LEASE).unwrap().is_none());
+    // A dispatch creating the third marks the two before it.
+    assert!(runs::wait_behind(c, Some(&r), items[2]).unwrap());
+    let r3 = runs::create_waiting(c, &b, items[2], &event, Some(&r))
+        .unwrap()
+        .expect("created");
+    assert!(!runs::wait_behind(c, Some(&s), items[3]).unwrap());
+    let s1 = runs::create_claimed(c, &b, items[3], &event, Some(&s), LEASE)
+        .unwrap()
+        .expect("created");
+    assert!(!runs::succeed(c, s1.id).unwrap(), "an independent run");
+    assert!(runs::succeed(c, r1.id).unwrap(), "the second waits for it");
+    assert_eq!(runs::hand_on(c, Some(&r), items[0]).unwrap(), Some(r2));
+    runs::claim_or_wait(c, r2, LEASE)
+        .unwrap()
+        .expect("its turn");
+    assert!(runs::succeed(c, r2).unwrap(), "the third waits for it");
+    assert_eq!(runs::hand_on(c, Some(&r), items[1]).unwrap(), Some(r3));
+    runs::claim_or_wait(c, r3, LEASE)
+        .unwrap()
+        .expect("its turn");
+    assert!(!runs::succeed(c, r3).unwrap(), "the last one");
+}
+
+/// The race the mark closes: a later row's claim is refused while the earlier row's settle is
+/// in flight; once the settle commits, the waiter is either handed on or goes on by itself.
+fn waiter_and_settle_race(pool: &db::Pool) {
+    let mut c = db::checkout(pool).unwrap();
+    let c = &mut c;
+    let p = provider(c);
+    let stored =
+        inbox::store_batch(c, &[message(p, "x1", "chat-x"), message(p, "x2", "chat-x")]).unwrap();
+    let [x1, x2] = ids(&stored)[..] else {
+        panic!("two rows")
+    };
+    let first = inbox::claim_or_wait(c, x1, LEASE)
+        .unwrap()
+        .expect("in turn");
+    let (settling, settled) = std::sync::mpsc::channel();
+    let waiter = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let mut other = db::checkout(pool).unwrap();
+            settling.send(()).unwrap();
+            inbox::claim_or_wait(&mut other, x2, LEASE).unwrap()
+        });
+        settled.recv().unwrap();
+        let waited_on = c
+            .transaction::<_, db::DbError, _>(|c| {
+                let waited_on = inbox::finish(c, x1, None, InboxOutcome::NotListened, None)?;
+                // The waiter runs now, against the uncommitted settle.
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok(waited_on)
+            })
+            .unwrap();
+        let handed = if waited_on {
+            inbox::hand_on(c, &first).unwrap()
+        } else {
+            None
+        };
+        let claimed = waiter.join().unwrap();
+        (handed, claimed)
+    });
+    match waiter {
+        (Some(next), None) => assert_eq!(next, x2, "handed on"),
+        (None, Some(item)) => assert_eq!(item.id, x2, "went on by itself"),
+        other => panic!("the second row was lost or doubled: {other:?}"),
+    }
+}
+
 fn trigger_repeats(c: &mut AnyConnection) {
     let p = provider(c);
     let w = Duration::minutes(10);
@@ -413,4 +540,37 @@ fn sqlite_named_locks() {
 #[test]
 fn postgres_named_locks() {
     with_postgres(named_locks);
+}
+
+#[test]
+fn sqlite_settles_look_only_when_waited_on() {
+    with_sqlite(settles_look_only_when_waited_on);
+}
+
+#[test]
+fn postgres_settles_look_only_when_waited_on() {
+    with_postgres(settles_look_only_when_waited_on);
+}
+
+#[test]
+fn sqlite_waiter_and_settle_race() {
+    let dir = tempfile::tempdir().unwrap();
+    let mode = Mode::Embedded {
+        db_path: dir.path().join("svyazka.db"),
+    };
+    waiter_and_settle_race(&db::connect(&mode, 2).unwrap());
+}
+
+#[test]
+fn postgres_waiter_and_settle_race() {
+    let Some(pg) = PgDb::create("convrace") else {
+        return;
+    };
+    let mode = Mode::Queue {
+        database_url: pg.url.clone(),
+        redis_url: String::new(),
+    };
+    let pool = db::connect(&mode, 2).unwrap();
+    waiter_and_settle_race(&pool);
+    drop(pool);
 }

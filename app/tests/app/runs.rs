@@ -246,9 +246,9 @@ both_backends!(list_is_paginated_fifty_a_page, |backend| async move {
                 runs::create(c, &b, item, &json!({"order_id": i, "phone": "79990000000"}))?;
                 let run = runs::queued_for_inbox(c, item)?[0];
                 if i % 10 == 0 {
-                    runs::fail(c, run, &format!("ошибка {i}"))?
+                    runs::fail(c, run, &format!("ошибка {i}"))?;
                 } else {
-                    runs::succeed(c, run)?
+                    runs::succeed(c, run)?;
                 }
                 ids.push(run);
             }

@@ -43,6 +43,7 @@ diesel::table! {
         updated_at -> Timestamp,
         conversation -> Nullable<Text>,
         outcome -> Nullable<Text>,
+        waited_on -> Bool,
     }
 }
 
@@ -81,6 +82,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
         conversation -> Nullable<Text>,
+        waited_on -> Bool,
     }
 }
 

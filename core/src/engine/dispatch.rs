@@ -3,8 +3,9 @@
 //!
 //! Items of one conversation are dispatched in arrival order (the claim waits for the earlier
 //! ones, see `conversations`), so a run is created after the earlier runs of its
-//! conversation: behind an unfinished one it is created queued, to wait for its turn, and
-//! otherwise already claimed, to execute at once.
+//! conversation: behind an unfinished one it is created queued, to wait for its turn (the
+//! unfinished one is marked, so it hands the new one on when it settles), and otherwise
+//! already claimed, to execute at once.
 
 use diesel::Connection;
 use serde_json::Value as Json;
@@ -24,12 +25,10 @@ use crate::runs::{self, Run};
 /// The runs of a dispatched item, for the caller to execute.
 #[derive(Debug, Default)]
 pub struct Dispatched {
-    /// Created by this dispatch already claimed (running, leased to this worker).
+    /// Created by this dispatch already claimed (running, leased to this worker). The runs
+    /// created queued, behind an unfinished run of their conversation, are that run's to hand
+    /// on when it settles.
     pub claimed: Vec<Run>,
-    /// Created queued, behind an unfinished run of their conversation. Normally that run hands
-    /// them on when it settles; claiming them once after the commit covers a run that settled
-    /// while this dispatch was deciding (the claim succeeds only in their turn).
-    pub queued: Vec<i64>,
     /// The next item of the item's conversation, which waited for this one to be dispatched.
     pub next: Option<i64>,
 }
@@ -38,7 +37,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     let lease = core.lease();
     let claimed = core
         .db(move |c| {
-            let Some(item) = inbox::claim(c, id, lease)? else {
+            let Some(item) = inbox::claim_or_wait(c, id, lease)? else {
                 return Ok::<_, DbError>(None);
             };
             let bundles = bundles::running_for_source(c, item.provider_id)?;
@@ -80,25 +79,19 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
             };
             // One commit: the runs exist exactly when the item is done.
             core.db(move |c| {
-                let (claimed, queued) = c.transaction::<_, DbError, _>(|c| {
+                let (claimed, waited_on) = c.transaction::<_, DbError, _>(|c| {
                     // A write first: SQLite then takes its write lock now (waiting its turn)
                     // rather than failing to upgrade a read snapshot another writer outdated.
-                    inbox::finish(c, item.id, Some(&event), outcome, None)?;
-                    let (mut claimed, mut queued) = (Vec::new(), Vec::new());
+                    let waited_on = inbox::finish(c, item.id, Some(&event), outcome, None)?;
+                    let mut claimed = Vec::new();
                     for b in &matched {
                         let conversation = item
                             .conversation
                             .as_deref()
                             .map(|k| conversations::of_run(b.id, k));
                         let conversation = conversation.as_deref();
-                        if runs::waits_for(c, conversation, item.id)?.is_some() {
-                            queued.extend(runs::create_waiting(
-                                c,
-                                b,
-                                item.id,
-                                &event,
-                                conversation,
-                            )?);
+                        if runs::wait_behind(c, conversation, item.id)? {
+                            runs::create_waiting(c, b, item.id, &event, conversation)?;
                         } else {
                             claimed.extend(runs::create_claimed(
                                 c,
@@ -110,15 +103,15 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                             )?);
                         }
                     }
-                    Ok((claimed, queued))
+                    Ok((claimed, waited_on))
                 })?;
                 // After the commit: see `hand_on`.
-                let next = inbox::hand_on(c, &item)?;
-                Ok(Dispatched {
-                    claimed,
-                    queued,
-                    next,
-                })
+                let next = if waited_on {
+                    inbox::hand_on(c, &item)?
+                } else {
+                    None
+                };
+                Ok(Dispatched { claimed, next })
             })
             .await
         }
@@ -160,8 +153,11 @@ async fn settle(
 ) -> Result<Dispatched, DbError> {
     let next = core
         .db(move |c| {
-            inbox::finish(c, item.id, None, outcome, note.as_deref())?;
-            inbox::hand_on(c, &item)
+            if inbox::finish(c, item.id, None, outcome, note.as_deref())? {
+                inbox::hand_on(c, &item)
+            } else {
+                Ok(None)
+            }
         })
         .await?;
     Ok(Dispatched {

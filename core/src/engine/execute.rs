@@ -48,7 +48,7 @@ async fn claim_and_run(core: &Core, id: i64) -> Result<Option<i64>, DbError> {
     let lease = core.lease();
     let claimed = core
         .db(move |c| {
-            let Some(run) = runs::claim(c, id, lease)? else {
+            let Some(run) = runs::claim_or_wait(c, id, lease)? else {
                 return Ok::<_, DbError>(None);
             };
             let done = runs::steps(c, id)?;
@@ -70,8 +70,11 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
         Ok(Finished::Recorded(next)) => next,
         Ok(Finished::NotYet) => {
             core.db(move |c| {
-                runs::succeed(c, id)?;
-                runs::hand_on(c, conversation.as_deref(), inbox_id)
+                if runs::succeed(c, id)? {
+                    runs::hand_on(c, conversation.as_deref(), inbox_id)
+                } else {
+                    Ok(None)
+                }
             })
             .await?
         }
@@ -230,13 +233,13 @@ async fn run_steps(
         let error = result.as_ref().err().map(StepError::stored);
         let action = step.action.clone();
         let attempt = run.attempts;
-        // The last step's success and the run's are one commit.
         let run_done = result.is_ok() && i + 1 == bundle.steps.len();
         let conversation = run.conversation.clone();
         let inbox_id = run.inbox_id;
+        // The last step's success and the run's are one commit.
         let next = core
             .db(move |c| {
-                c.transaction::<_, DbError, _>(|c| {
+                let waited_on = c.transaction::<_, DbError, _>(|c| {
                     runs::record_step(
                         c,
                         &StepOutcome {
@@ -255,12 +258,12 @@ async fn run_steps(
                         },
                     )?;
                     if run_done {
-                        runs::succeed(c, run_id)?;
+                        return runs::succeed(c, run_id);
                     }
-                    Ok(())
+                    Ok(false)
                 })?;
                 // After the commit: see `runs::hand_on`.
-                if run_done {
+                if waited_on {
                     return runs::hand_on(c, conversation.as_deref(), inbox_id);
                 }
                 Ok(None)

@@ -151,11 +151,53 @@ crate::db::lease::lease_queries! {
     fail_also: |_t| inbox::outcome.eq(Some(InboxOutcome::Failed)),
 }
 
+/// [`claim`], and when that is refused because an earlier row of the conversation still holds
+/// it, marks that row `waited_on` so that whoever settles it hands this one on (see
+/// `conversations`). Should the mark find no such row, the earlier one settled between the two
+/// statements without looking for followers; then the claim is tried once more.
+pub fn claim_or_wait(
+    conn: &mut AnyConnection,
+    id: i64,
+    lease: chrono::Duration,
+) -> Result<Option<InboxItem>, DbError> {
+    if let Some(item) = claim(conn, id, lease)? {
+        return Ok(Some(item));
+    }
+    if wait_behind_earlier(conn, id)? {
+        return Ok(None);
+    }
+    claim(conn, id, lease)
+}
+
+/// Marks the unfinished rows before `id` in its conversation as waited on; whether there were
+/// any. (On PostgreSQL the update waits for a settle in progress and then sees it settled, so
+/// of the two, the mark or the settle's look for followers, one always sees the other.)
+fn wait_behind_earlier(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
+    let row: Option<(Option<String>, i64)> = inbox::table
+        .find(id)
+        .select((inbox::conversation, inbox::provider_id))
+        .first(conn)
+        .optional()?;
+    let Some((Some(conversation), provider_id)) = row else {
+        return Ok(false);
+    };
+    let marked = diesel::update(
+        inbox::table
+            .filter(inbox::conversation.eq(conversation))
+            .filter(inbox::id.lt(id))
+            .filter(inbox::provider_id.eq(provider_id))
+            .filter(crate::conversations::inbox_open()),
+    )
+    .set(inbox::waited_on.eq(true))
+    .execute(conn)?;
+    Ok(marked > 0)
+}
+
 /// After `item` was dispatched or failed for good: the next row of its conversation still to
 /// dispatch, for the caller to dispatch now. A caller that cannot (a stopping worker) hands it
 /// back with `shutdown::hand_back`, so that any sweeper takes it at once. Call it after the
 /// settling commit (see `runs::hand_on`): a row whose claim was refused before that commit is
-/// then seen here.
+/// then seen here. A row that [`finish`] found not waited on need not look.
 pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>, DbError> {
     let Some(conversation) = item.conversation.as_deref() else {
         return Ok(None);
@@ -174,14 +216,16 @@ pub fn hand_on(conn: &mut AnyConnection, item: &InboxItem) -> Result<Option<i64>
 
 /// Dispatched: `event` is what it became (`None` when no bundle listens for it, or it was
 /// skipped), `outcome` what came of it, `note` the reason of a skip (JSON of a `Reason`).
+/// Answers whether a later row of its conversation waits for it: then the caller calls
+/// [`hand_on`] after the commit.
 pub fn finish(
     conn: &mut AnyConnection,
     id: i64,
     event: Option<&serde_json::Value>,
     outcome: InboxOutcome,
     note: Option<&str>,
-) -> Result<(), DbError> {
-    diesel::update(inbox::table.find(id))
+) -> Result<bool, DbError> {
+    let waited_on = diesel::update(inbox::table.find(id))
         .set((
             inbox::status.eq(InboxStatus::Done),
             inbox::event.eq(event.map(|e| e.to_string())),
@@ -190,6 +234,8 @@ pub fn finish(
             inbox::lease_until.eq(None::<NaiveDateTime>),
             inbox::updated_at.eq(now()),
         ))
-        .execute(conn)?;
-    Ok(())
+        .returning(inbox::waited_on)
+        .get_result::<bool>(conn)
+        .optional()?;
+    Ok(waited_on.unwrap_or(false))
 }

@@ -1,0 +1,2 @@
+ALTER TABLE runs DROP COLUMN waited_on;
+ALTER TABLE inbox DROP COLUMN waited_on;
