@@ -37,6 +37,8 @@ pub mod workers;
 
 use std::sync::Arc;
 
+use diesel::Connection;
+
 pub use config::{Config, Mode};
 pub use crypto::Crypto;
 pub use db::Pool;
@@ -58,6 +60,8 @@ pub struct Core {
     /// than in a blocking thread parked on the pool (which would grow the blocking pool, and
     /// with it the process' memory, to hundreds of threads under a burst).
     db_slots: Arc<tokio::sync::Semaphore>,
+    /// Run state written by many runs at once shares commits (see `db::group`).
+    group: db::group::GroupCommit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,9 @@ impl Core {
             ),
             Mode::Embedded { .. } => None,
         };
+        let db_slots = Arc::new(tokio::sync::Semaphore::new(slots));
+        let lanes = if config.is_embedded() { 1 } else { 2 };
+        let group = db::group::GroupCommit::start(pool.clone(), db_slots.clone(), lanes);
         Ok(Core {
             pool,
             crypto,
@@ -118,7 +125,8 @@ impl Core {
             providers: Arc::default(),
             closing: shutdown::Closing::default(),
             rate_budget,
-            db_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            db_slots,
+            group,
         })
     }
 
@@ -151,6 +159,25 @@ impl Core {
             // delivery that outlived its request, say) gets an error rather than a panic.
             Err(db::DbError::Cancelled.into())
         })
+    }
+
+    /// Like [`Core::db`], in a transaction, for a write of run state that may share that
+    /// transaction with other runs' (see `db::group`); `f` may be called twice, should its
+    /// group fail.
+    pub async fn grouped<T, F>(&self, f: F) -> Result<T, db::DbError>
+    where
+        F: Fn(&mut db::AnyConnection) -> Result<T, db::DbError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let f = Arc::new(f);
+        let shared = f.clone();
+        match self.group.write(move |c| shared(c)).await {
+            Some(res) => res,
+            None => {
+                self.db(move |c| c.transaction::<_, db::DbError, _>(|c| f(c)))
+                    .await
+            }
+        }
     }
 
     /// A provider by id, from this process' short-lived cache or the database.

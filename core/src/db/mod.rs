@@ -1,5 +1,6 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, an r2d2 pool, migrations.
 
+pub mod group;
 pub mod lease;
 pub mod schema;
 mod text_enum;
@@ -119,6 +120,9 @@ pub enum DbError {
     /// lease or queue message brings the work back.
     #[error("database call cancelled: the process is stopping")]
     Cancelled,
+    /// A group commit could not be made (see `group`); each of its writers gets this.
+    #[error("database (group commit): {0}")]
+    Group(String),
 }
 
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {

@@ -188,7 +188,7 @@ async fn run_steps(
                 if !repeatable {
                     let (action, attempt) = (step.action.clone(), run.attempts);
                     let inputs_json = serde_json::to_value(&inputs).unwrap_or(Json::Null);
-                    core.db(move |c| {
+                    core.grouped(move |c| {
                         runs::mark_step_started(c, run_id, position, &action, &inputs_json, attempt)
                     })
                     .await?;
@@ -236,39 +236,40 @@ async fn run_steps(
         let run_done = result.is_ok() && i + 1 == bundle.steps.len();
         let conversation = run.conversation.clone();
         let inbox_id = run.inbox_id;
-        // The last step's success and the run's are one commit.
-        let next = core
-            .db(move |c| {
-                let waited_on = c.transaction::<_, DbError, _>(|c| {
-                    runs::record_step(
-                        c,
-                        &StepOutcome {
-                            run_id,
-                            position,
-                            action: &action,
-                            inputs: &inputs_json,
-                            result: match (&outputs, &error) {
-                                (Some(o), _) => Ok(o),
-                                (None, Some(e)) => Err(e.as_str()),
-                                (None, None) => Err("no result"),
-                            },
-                            attempt,
-                            duration_ms,
-                            started_at,
+        // The last step's success and the run's are one commit (shared with other runs').
+        let waited_on = core
+            .grouped(move |c| {
+                runs::record_step(
+                    c,
+                    &StepOutcome {
+                        run_id,
+                        position,
+                        action: &action,
+                        inputs: &inputs_json,
+                        result: match (&outputs, &error) {
+                            (Some(o), _) => Ok(o),
+                            (None, Some(e)) => Err(e.as_str()),
+                            (None, None) => Err("no result"),
                         },
-                    )?;
-                    if run_done {
-                        return runs::succeed(c, run_id);
-                    }
-                    Ok(false)
-                })?;
-                // After the commit: see `runs::hand_on`.
-                if waited_on {
-                    return runs::hand_on(c, conversation.as_deref(), inbox_id);
+                        attempt,
+                        duration_ms,
+                        started_at,
+                    },
+                )?;
+                if run_done {
+                    return runs::succeed(c, run_id);
                 }
-                Ok(None)
+                Ok(false)
             })
             .await?;
+        // After the commit: see `runs::hand_on`.
+        let next = if waited_on {
+            let conversation = conversation.clone();
+            core.db(move |c| runs::hand_on(c, conversation.as_deref(), inbox_id))
+                .await?
+        } else {
+            None
+        };
         match result {
             Ok(_) if run_done => return Ok(Ok(Finished::Recorded(next))),
             Ok(out) => ctx.outputs.push(out),
