@@ -29,7 +29,7 @@ const TRANSIENT_CODES: [i64; 8] = [130429, 131056, 80007, 4, 131000, 2, 131016, 
 #[derive(Clone)]
 pub struct CloudApi {
     pub(super) http: HttpClient,
-    base: Url,
+    pub(super) base: Url,
     pub(super) phone_number_id: String,
     pub(super) token: String,
 }

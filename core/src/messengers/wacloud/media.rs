@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use super::client::{CloudApi, CloudApiError, decode, network};
 use crate::upstream::{self, BodyError};
 
+/// Domains Meta serves media downloads from.
+const META_MEDIA_DOMAINS: [&str; 4] = ["fbsbx.com", "fbcdn.net", "facebook.com", "whatsapp.net"];
+
 /// What `GET /{media-id}` answers. `file_size` is a number in Meta's answers; a string is
 /// taken too.
 #[derive(Deserialize)]
@@ -81,7 +84,17 @@ impl CloudApi {
             detail: format!("the media url is not a URL: {e}"),
         })?;
         // The URL comes from Meta's answer: it goes through the same outbound policy as any
-        // request of ours, and the token goes only with it.
+        // request of ours, and the access token goes only to Meta's own hosts.
+        if !self.meta_host(&url) {
+            return Err(CloudApiError::BadResponse {
+                what: "the media",
+                status,
+                detail: format!(
+                    "the media url is not on a Meta host: {}",
+                    url.host_str().unwrap_or_default()
+                ),
+            });
+        }
         let response = self
             .http
             .request(Method::GET, url)
@@ -120,6 +133,20 @@ impl CloudApi {
         })
     }
 
+    /// Whether `url` is where Meta keeps media (`lookaside.fbsbx.com`, its CDN) or the Graph
+    /// API host we were configured with (a test fake serves both).
+    fn meta_host(&self, url: &url::Url) -> bool {
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let same_as_graph = self.base.host_str() == Some(host.as_str())
+            && self.base.port_or_known_default() == url.port_or_known_default();
+        same_as_graph
+            || META_MEDIA_DOMAINS
+                .iter()
+                .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+    }
+
     /// An image or document by link, with its caption; answers the `wamid`. `to` is
     /// international digits.
     pub async fn send_media(
@@ -147,5 +174,24 @@ impl CloudApi {
         });
         body[kind] = object;
         self.send(&body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_goes_only_to_meta() {
+        let api = CloudApi::new("https://graph.facebook.com/v23.0", "1065", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ok = |u: &str| api.meta_host(&url::Url::parse(u).unwrap_or_else(|e| panic!("{e}")));
+        assert!(ok(
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1&ext=2&hash=3"
+        ));
+        assert!(ok("https://scontent.xx.fbcdn.net/v/t62/file"));
+        assert!(ok("https://graph.facebook.com/v23.0/123"));
+        assert!(!ok("https://lookaside.fbsbx.com.evil.example/a"));
+        assert!(!ok("https://example.com/fbsbx.com"));
     }
 }
