@@ -207,6 +207,14 @@ both_backends!(
                 file_name: "3b8e0f0e-2d55-4f4a-8d6c-1f4b6a7e9c21.oga",
                 mime_type: "audio/ogg; codecs=opus",
             },
+            // Green-API had not stored the file yet: the words still reach the chat.
+            IncomingFile {
+                type_message: "videoMessage",
+                download_url: "",
+                caption: "Как собрать?",
+                file_name: "",
+                mime_type: "video/mp4",
+            },
         ];
         for (i, file) in sent.iter().enumerate() {
             let status = g
@@ -222,7 +230,7 @@ both_backends!(
         assert_eq!(g.fake.redeliver_last().await.unwrap().unwrap(), 200);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
-            events(&app, 3).await,
+            events(&app, 4).await,
             vec![
                 ("Вот такой диван нужен".to_owned(), "photo".to_owned()),
                 (
@@ -230,10 +238,11 @@ both_backends!(
                     "document".to_owned()
                 ),
                 ("[voice]".to_owned(), "voice".to_owned()),
+                ("Как собрать?".to_owned(), "video".to_owned()),
             ]
         );
         let chat = customer_messages(&fakes);
-        assert_eq!(chat.len(), 3, "{chat:?}");
+        assert_eq!(chat.len(), 4, "{chat:?}");
         check_chat(
             &fakes,
             &chat[0],
@@ -245,6 +254,7 @@ both_backends!(
             ("file", "", Some(PDF), Some("Schet_1547.pdf")),
         );
         check_chat(&fakes, &chat[2], ("audio", "", Some(OGG), None));
+        check_chat(&fakes, &chat[3], ("text", "Как собрать?", None, None));
 
         // The operator answers in the same conversation with a picture, then a document
         // whose name has no extension (Green-API tells a file's type by it).

@@ -5,8 +5,9 @@
 //! `quotedMessage`) and media are imported: `imageMessage`, `videoMessage`,
 //! `documentMessage`, `audioMessage` and `stickerMessage` carry `fileMessageData` with a
 //! `downloadUrl` on Green-API's storage that needs no credentials (plus `caption`,
-//! `fileName`, `mimeType`); `locationMessage` carries `locationMessageData`. A media message
-//! without a usable link or coordinates is skipped rather than shown as a bare marker. Our
+//! `fileName`, `mimeType`); `locationMessage` carries `locationMessageData`. A file message
+//! without a usable link still arrives (its caption or a marker, no file); a location without
+//! coordinates is skipped. Our
 //! own messages (`outgoing*MessageReceived`) and other notifications are acknowledged and
 //! ignored. Statuses of our messages (`outgoingMessageStatus`) are read by [`statuses`], the
 //! account's state (`stateInstanceChanged`) by [`state_change`]. Green-API redelivers a
@@ -142,7 +143,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
                 Content::Media(media) => {
                     Parsed::Messages(vec![incoming(m, media.text(), Some(media))])
                 }
-                Content::Unusable => Parsed::Ignored("media without a file"),
+                Content::Unusable => Parsed::Ignored("media without its data"),
                 Content::Other => Parsed::Ignored("not a text or media message"),
             }
         }
@@ -157,7 +158,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
 enum Content {
     Text(String),
     Media(IncomingMedia),
-    /// A media type whose link or coordinates are missing or unusable.
+    /// A media type whose data (`fileMessageData`, coordinates) is missing or unusable.
     Unusable,
     /// Polls, contacts, reactions, buttons, …
     Other,
@@ -212,12 +213,11 @@ fn file(kind: MediaKind, data: &Map<String, Value>) -> Content {
     let Some(f) = data.get("fileMessageData") else {
         return Content::Unusable;
     };
-    let Some(url) = text_field(f, "downloadUrl")
+    // Without a web link (Green-API had not stored the file yet) the customer's words and
+    // the kind still reach the chat, as text.
+    let url = text_field(f, "downloadUrl")
         .and_then(|u| url::Url::parse(&u).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-    else {
-        return Content::Unusable;
-    };
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
     let mime_type = text_field(f, "mimeType");
     let kind = match kind {
         MediaKind::Audio
@@ -237,7 +237,7 @@ fn file(kind: MediaKind, data: &Map<String, Value>) -> Content {
     Content::Media(IncomingMedia {
         kind,
         caption: text_field(f, "caption"),
-        file: Some(MediaFile {
+        file: url.map(|url| MediaFile {
             source: FileSource::Url {
                 url: url.to_string(),
             },
@@ -373,7 +373,7 @@ mod tests {
         );
         assert_eq!(
             parse(image.as_bytes()),
-            Ok(Parsed::Ignored("media without a file"))
+            Ok(Parsed::Ignored("media without its data"))
         );
         let poll = TEXT.replace(
             r#""typeMessage":"textMessage""#,
@@ -434,15 +434,18 @@ mod tests {
             r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/a.mp3","caption":"","fileName":"a.mp3","mimeType":"audio/mpeg"}"#,
         ));
         assert_eq!(song.media.map(|m| m.kind), Some(MediaKind::Audio));
-        // No link (the file is still being downloaded by Green-API), or not a web link.
+        // No link (Green-API had not stored the file yet), or not a web link: the caption and
+        // the kind still arrive, without a file.
         for url in ["", "ftp://x/y.jpg"] {
             let body = file_body(
                 "videoMessage",
-                &format!(r#"{{"downloadUrl":"{url}","caption":"","mimeType":"video/mp4"}}"#),
+                &format!(r#"{{"downloadUrl":"{url}","caption":"Видео","mimeType":"video/mp4"}}"#),
             );
+            let m = media_of(&body);
+            assert_eq!(m.text, "Видео");
             assert_eq!(
-                parse(body.as_bytes()),
-                Ok(Parsed::Ignored("media without a file"))
+                m.media.map(|m| (m.kind, m.file)),
+                Some((MediaKind::Video, None))
             );
         }
     }

@@ -229,8 +229,8 @@ fn words(m: &Message) -> Option<String> {
     }
 }
 
-/// The media of a message: a file by its media id, or a place. `None` for other types and for
-/// a media object without an id (or a location without coordinates).
+/// The media of a message: a file by its media id, or a place. `None` for other types and
+/// for a location without coordinates.
 fn media(m: &Message) -> Option<IncomingMedia> {
     let object = m.rest.get(m.kind.as_str())?;
     let text = |key: &str| {
@@ -264,11 +264,12 @@ fn media(m: &Message) -> Option<IncomingMedia> {
         }
         _ => return None,
     };
-    let id = text("id").filter(|id| id.len() <= 128)?;
+    // Without a media id the customer's caption and the kind still reach the chat.
+    let id = text("id").filter(|id| id.len() <= 128);
     Some(IncomingMedia {
         kind,
         caption: text("caption"),
-        file: Some(MediaFile {
+        file: id.map(|id| MediaFile {
             source: FileSource::Upstream { id },
             name: text("filename"),
             mime_type: text("mime_type"),
@@ -399,12 +400,12 @@ mod tests {
             r#""location":{"latitude":37.4611978,"longitude":-122.2164385,"name":"Facebook HQ","address":"1 Hacker Way, Menlo Park, CA 94025","url":"https://maps.google.com/?cid=2000000000000000000"},"type":"location""#,
         ));
         assert!(place.text.starts_with("Facebook HQ, 1 Hacker Way"));
-        // A media object without an id cannot be fetched: not imported.
-        let no_id = with_message(r#""type":"image","image":{"mime_type":"image/jpeg"}"#);
-        assert_eq!(
-            parse(no_id.as_bytes()),
-            Ok(Parsed::Ignored("no customer text or media messages"))
-        );
+        // A media object without an id cannot be fetched: its caption arrives, no file.
+        let no_id = one(&with_message(
+            r#""type":"image","image":{"mime_type":"image/jpeg","caption":"Вот"}"#,
+        ));
+        assert_eq!(no_id.text, "Вот");
+        assert_eq!(no_id.media.and_then(|m| m.file), None);
     }
 
     #[test]
