@@ -15,12 +15,13 @@ use crate::support::*;
 const SETTLE: Duration = Duration::from_secs(30);
 
 /// The first bytes of each format: what MG and the messengers tell file types by.
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x01\x03\0\0\0%\xdbV\xca";
-const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
+pub(crate) const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x01\x03\0\0\0%\xdbV\xca";
+pub(crate) const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0";
 const WEBP: &[u8] = b"RIFF\x1a\0\0\0WEBPVP8 \x0e\0\0\0";
-const OGG: &[u8] = b"OggS\0\x02\0\0\0\0\0\0\0\0";
+pub(crate) const OGG: &[u8] = b"OggS\0\x02\0\0\0\0\0\0\0\0";
 const MP4: &[u8] = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
-const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
+pub(crate) const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n";
 
 fn fixture(name: &str) -> Value {
     let text = match name {

@@ -504,6 +504,7 @@ async fn greenapi(
             api_url,
             id_instance,
             state,
+            state_at: 0,
             webhook_set: false,
         }),
         Secrets::Greenapi {

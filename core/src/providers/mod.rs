@@ -1,6 +1,7 @@
 //! Providers: connected accounts (RetailCRM, a ChatAPI WhatsApp gateway, a Telegram bot).
 //! Non-secret settings are stored as JSON; secrets as one AES-GCM encrypted JSON blob.
 
+pub mod account_state;
 pub mod cache;
 pub mod connect;
 pub mod settings;

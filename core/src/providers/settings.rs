@@ -81,8 +81,13 @@ pub struct GreenapiSettings {
     /// The instance's API host, e.g. `https://api.green-api.com` (the console shows it).
     pub api_url: String,
     pub id_instance: String,
-    /// `stateInstance` at the last check, in Green-API's words (`authorized`, …).
+    /// `stateInstance` at the last check or `stateInstanceChanged` notification, in
+    /// Green-API's words (`authorized`, `notAuthorized`, …).
     pub state: String,
+    /// When Green-API saw that state (unix seconds; 0 for a check): a notification that
+    /// arrives late does not undo a newer one.
+    #[serde(default)]
+    pub state_at: i64,
     /// Whether `setSettings` accepted our webhook address and token.
     pub webhook_set: bool,
 }

@@ -13,7 +13,9 @@ use super::{Reply, errors};
 use crate::Core;
 use crate::db::DbError;
 use crate::engine::{StepError, clients};
+use crate::messengers::greenapi::{GreenApi, HistoryMessage};
 use crate::messengers::phone::WaRecipient;
+use crate::messengers::wacloud::CloudApi;
 use crate::providers::{ProviderError, ProviderKind};
 use crate::reason::Reason;
 use crate::retailcrm::mg_webhook::{Ack, AckMessage, ErrorCode, SendingError, SentAnswer};
@@ -261,21 +263,17 @@ async fn send(core: &Core, reply: &Reply) -> Result<Result<String, Failure>, DbE
         (ProviderKind::Wacloud, Outgoing::Text) => {
             send_wacloud(core, reply, &provider, &route, text, earlier).await?
         }
-        (ProviderKind::Greenapi | ProviderKind::Wacloud, Outgoing::File(_)) => {
-            // These gateways' media sends are not built yet: the operator learns it in
-            // RetailCRM's chat rather than the file going nowhere silently.
-            Err((
-                StepError::permanent(Reason::ReplyUnsupported {
-                    kind: reply.kind.clone(),
-                }),
-                SendingError::new(
-                    ErrorCode::General,
-                    format!(
-                        "Svyazka cannot deliver messages of type \"{}\" through this WhatsApp connection yet",
-                        reply.kind
-                    ),
-                ),
+        (ProviderKind::Greenapi, Outgoing::File(file)) => {
+            Box::pin(super::media::send_greenapi(
+                core, reply, &provider, &route, file, earlier,
             ))
+            .await?
+        }
+        (ProviderKind::Wacloud, Outgoing::File(file)) => {
+            Box::pin(super::media::send_wacloud(
+                core, reply, &provider, &route, file, earlier,
+            ))
+            .await?
         }
         (ProviderKind::Telegram, Outgoing::Text) => {
             if earlier.is_some() {
@@ -372,38 +370,53 @@ async fn send_greenapi(
     text: &str,
     earlier: Option<chrono::NaiveDateTime>,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
+    let sent = |m: &HistoryMessage| m.text_message.as_deref().map(str::trim) == Some(text);
+    let (api, to) = match greenapi_start(core, reply, provider, route, earlier, sent).await {
+        Ok(GreenStart::Send(api, to)) => (api, to),
+        Ok(GreenStart::Delivered(id)) => return Ok(Ok(id)),
+        Err(failure) => return Ok(Err(failure)),
     };
-    let to = match WaRecipient::parse(&route.chat_id) {
-        Ok(to) => to,
-        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
-    };
-    let api = match clients::greenapi(core, provider) {
-        Ok(api) => api,
-        Err(e) => return Ok(Err(general(e))),
-    };
-    if let Some(at) = earlier {
-        let since = at.and_utc().timestamp() - CLOCK_SKEW_SECS;
-        match api.sent_since(&to, since).await {
-            Ok(history) => {
-                let sent = history
-                    .iter()
-                    .find(|m| m.text_message.as_deref().map(str::trim) == Some(text));
-                if let Some(m) = sent {
-                    tracing::info!(reply = reply.id, "an earlier attempt was delivered");
-                    return Ok(Ok(external_id(&m.id_message, reply)));
-                }
-            }
-            Err(e) => return Ok(Err((StepError::upstream(&e), errors::from_greenapi(&e)))),
-        }
-    }
     mark_started(core, reply, route).await?;
     Ok(match api.send_text(&to, text).await {
         Ok(id) => Ok(external_id(&id, reply)),
         Err(e) => Err((StepError::upstream(&e), errors::from_greenapi(&e))),
     })
+}
+
+/// What a Green-API delivery starts from.
+pub(super) enum GreenStart {
+    /// Send through this client to this recipient.
+    Send(GreenApi, WaRecipient),
+    /// An earlier attempt (its answer lost) went out: this is its id for MG.
+    Delivered(String),
+}
+
+/// The client and recipient of a Green-API delivery. When an earlier attempt's answer was
+/// lost, the chat's history is asked first: a message of ours since then that `sent` accepts
+/// is that attempt's.
+pub(super) async fn greenapi_start(
+    core: &Core,
+    reply: &Reply,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    earlier: Option<chrono::NaiveDateTime>,
+    sent: impl Fn(&HistoryMessage) -> bool,
+) -> Result<GreenStart, Failure> {
+    let to = WaRecipient::parse(&route.chat_id)
+        .map_err(|e| general(StepError::permanent((&e).into())))?;
+    let api = clients::greenapi(core, provider).map_err(general)?;
+    if let Some(at) = earlier {
+        let since = at.and_utc().timestamp() - CLOCK_SKEW_SECS;
+        let history = api
+            .sent_since(&to, since)
+            .await
+            .map_err(|e| (StepError::upstream(&e), errors::from_greenapi(&e)))?;
+        if let Some(m) = history.iter().find(|m| sent(m)) {
+            tracing::info!(reply = reply.id, "an earlier attempt was delivered");
+            return Ok(GreenStart::Delivered(external_id(&m.id_message, reply)));
+        }
+    }
+    Ok(GreenStart::Send(api, to))
 }
 
 /// The Cloud API keeps no history to check a lost answer against: a reply whose earlier
@@ -416,35 +429,35 @@ async fn send_wacloud(
     text: &str,
     earlier: Option<chrono::NaiveDateTime>,
 ) -> Result<Result<String, Failure>, DbError> {
-    let general = |step: StepError| {
-        let message = step.reason.to_string();
-        (step, SendingError::new(ErrorCode::General, message))
-    };
-    if let Some(closed) = window_closed(provider, route) {
-        return Ok(Err(closed));
-    }
-    if earlier.is_some() {
-        return Ok(Err((
-            StepError::permanent(Reason::InterruptedSend),
-            SendingError::new(
-                ErrorCode::General,
-                "delivery was interrupted; the message may have reached the customer and is not sent again",
-            ),
-        )));
-    }
-    let digits = match WaRecipient::parse(&route.chat_id) {
-        Ok(to) => to.digits().unwrap_or_default().to_owned(),
-        Err(e) => return Ok(Err(general(StepError::permanent((&e).into())))),
-    };
-    let api = match clients::wacloud(core, provider) {
-        Ok(api) => api,
-        Err(e) => return Ok(Err(general(e))),
+    let (api, digits) = match wacloud_start(core, provider, route, earlier) {
+        Ok(start) => start,
+        Err(failure) => return Ok(Err(*failure)),
     };
     mark_started(core, reply, route).await?;
     Ok(match api.send_text(&digits, text).await {
         Ok(id) => Ok(external_id(&id, reply)),
         Err(e) => Err((StepError::upstream(&e), errors::from_wacloud(&e))),
     })
+}
+
+/// The client and the recipient's digits of a Cloud API delivery, unless the 24-hour window
+/// is closed or an earlier attempt may have gone out (never sent twice).
+pub(super) fn wacloud_start(
+    core: &Core,
+    provider: &crate::providers::Provider,
+    route: &Route,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<(CloudApi, String), Box<Failure>> {
+    if let Some(closed) = window_closed(provider, route) {
+        return Err(Box::new(closed));
+    }
+    if earlier.is_some() {
+        return Err(Box::new(interrupted()));
+    }
+    let to = WaRecipient::parse(&route.chat_id)
+        .map_err(|e| Box::new(general(StepError::permanent((&e).into()))))?;
+    let api = clients::wacloud(core, provider).map_err(|e| Box::new(general(e)))?;
+    Ok((api, to.digits().unwrap_or_default().to_owned()))
 }
 
 /// Official WhatsApp (the Cloud API behind 1msg.io) takes free text only within 24 hours of

@@ -1,20 +1,22 @@
 //! An operator's image or file on its way to the customer: MG names it by an id
 //! (`items[].id`), `GET /files/{id}` gives its download URL, and the messenger gets it as
 //! media — a Telegram photo by that URL (Telegram downloads it), a Telegram document as bytes
-//! (Telegram takes only GIF, PDF and ZIP by URL), a WhatsApp file by URL (`sendFile`; the
-//! gateway downloads it). The channel declares one file a message, so only the first item is
-//! sent.
+//! (Telegram takes only GIF, PDF and ZIP by URL), a WhatsApp file by URL (ChatAPI `sendFile`,
+//! Green-API `sendFileByUrl`, a Cloud API `image`/`document` with a `link`; the gateway
+//! downloads it). The channel declares one file a message, so only the first item is sent.
 
 use serde_json::Value;
 
 use super::Reply;
-use super::deliver::{self, Failure, Outgoing, general};
+use super::deliver::{self, Failure, GreenStart, Outgoing, general};
 use super::errors;
 use super::routes::Route;
 use crate::Core;
 use crate::db::DbError;
 use crate::engine::{StepError, clients};
+use crate::messengers::greenapi::{self, HistoryMessage};
 use crate::messengers::phone::WaRecipient;
+use crate::messengers::wacloud::media::OutgoingMedia;
 use crate::providers::Provider;
 use crate::upstream;
 
@@ -27,6 +29,8 @@ pub(super) struct OutgoingFile {
     pub name: String,
     /// The operator's text with it.
     pub caption: String,
+    /// MG's word for the file's type, when it gave one.
+    pub mime_type: Option<String>,
 }
 
 /// What the reply is: text, a file (looked up in MG), or `None` for a kind not delivered.
@@ -74,6 +78,7 @@ pub(super) async fn outgoing(core: &Core, reply: &Reply) -> Result<Option<Outgoi
         url,
         name,
         caption: text.to_owned(),
+        mime_type: file.mime_type.filter(|m| !m.trim().is_empty()),
     })))
 }
 
@@ -105,6 +110,67 @@ pub(super) async fn send_whatsapp(
             Err(e) => Err((StepError::upstream(&e), errors::from_chatapi(&e))),
         },
     )
+}
+
+/// Green-API downloads the file from MG's link. A retry whose earlier attempt's answer was
+/// lost first looks for the file in the chat's history, as text replies do: a file of the
+/// same type with the same caption (and name, when the history gives one).
+pub(super) async fn send_greenapi(
+    core: &Core,
+    reply: &Reply,
+    provider: &Provider,
+    route: &Route,
+    file: &OutgoingFile,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<Result<String, Failure>, DbError> {
+    let name = greenapi::media::file_name(&file.name, file.mime_type.as_deref());
+    let caption = file.caption.trim();
+    let kind = greenapi::media::type_message(&name);
+    let sent = |m: &HistoryMessage| {
+        m.type_message == kind
+            && m.caption.as_deref().unwrap_or_default().trim() == caption
+            && m.file_name.as_deref().is_none_or(|n| n.trim() == name)
+    };
+    let (api, to) = match deliver::greenapi_start(core, reply, provider, route, earlier, sent).await
+    {
+        Ok(GreenStart::Send(api, to)) => (api, to),
+        Ok(GreenStart::Delivered(id)) => return Ok(Ok(id)),
+        Err(failure) => return Ok(Err(failure)),
+    };
+    deliver::mark_started(core, reply, route).await?;
+    Ok(
+        match api.send_file_by_url(&to, &file.url, &name, caption).await {
+            Ok(id) => Ok(deliver::external_id(&id, reply)),
+            Err(e) => Err((StepError::upstream(&e), errors::from_greenapi(&e))),
+        },
+    )
+}
+
+/// A picture as an `image`, anything else as a `document` with its name; Meta downloads MG's
+/// link. Within the 24-hour window only, and at most once (the Cloud API has no history).
+pub(super) async fn send_wacloud(
+    core: &Core,
+    reply: &Reply,
+    provider: &Provider,
+    route: &Route,
+    file: &OutgoingFile,
+    earlier: Option<chrono::NaiveDateTime>,
+) -> Result<Result<String, Failure>, DbError> {
+    let (api, digits) = match deliver::wacloud_start(core, provider, route, earlier) {
+        Ok(start) => start,
+        Err(failure) => return Ok(Err(*failure)),
+    };
+    let media = OutgoingMedia {
+        image: file.kind == "image",
+        link: &file.url,
+        filename: &file.name,
+        caption: &file.caption,
+    };
+    deliver::mark_started(core, reply, route).await?;
+    Ok(match api.send_media(&digits, &media).await {
+        Ok(id) => Ok(deliver::external_id(&id, reply)),
+        Err(e) => Err((StepError::upstream(&e), errors::from_wacloud(&e))),
+    })
 }
 
 pub(super) async fn send_telegram(

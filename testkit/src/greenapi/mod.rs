@@ -3,14 +3,18 @@
 //! Routes: `/waInstance{idInstance}/{method}/{apiTokenInstance}` (method names are
 //! case-insensitive, as the real host's docs use both `GetStateInstance` and
 //! `getStateInstance`). A wrong token is 401, an unknown instance 403, both with an empty body.
-//! Methods: `getStateInstance`, `getSettings`, `setSettings`, `sendMessage`, `getChatHistory`,
-//! `lastOutgoingMessages`. Failure modes on demand: the next N requests answered with a status
-//! (429, 466, 500, …), sends that go out but are answered late, an account state.
+//! Methods: `getStateInstance`, `getSettings`, `setSettings`, `sendMessage`, `sendFileByUrl`
+//! (the file's type told by the extension of `fileName`, as Green-API does), `getChatHistory`
+//! (files with `typeMessage`, `downloadUrl`, `fileName`, `caption`), `lastOutgoingMessages`.
+//! Failure modes on demand: the next N requests answered with a status (429, 466, 500, …),
+//! sends that go out but are answered late, an account state.
 //!
 //! The driver side POSTs notifications like the real host: one JSON object per request,
 //! `Authorization: Bearer <webhookUrlToken>` when a token was set, integer `timestamp`s,
-//! `instanceData`, `sendByApi` on statuses, and it can redeliver the last one (Green-API repeats
-//! a notification until it gets a 200 and is known to send some twice).
+//! `instanceData`, `sendByApi` on statuses, files as `fileMessageData` (`downloadUrl` on the
+//! storage, `caption`, `fileName`, `mimeType`, `jpegThumbnail`, …), `stateInstanceChanged`,
+//! and it can redeliver the last one (Green-API repeats a notification until it gets a 200 and
+//! is known to send some twice).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,9 +33,28 @@ pub const OWN_PHONE: &str = "79990000001";
 pub struct SentMessage {
     pub id_instance: String,
     pub chat_id: String,
+    /// The text; a file's caption.
     pub message: String,
     pub id_message: String,
     pub timestamp: i64,
+    /// `textMessage`, or the file's: `imageMessage`, `videoMessage`, `audioMessage`,
+    /// `documentMessage`.
+    pub type_message: String,
+    /// `sendFileByUrl`'s `urlFile` and `fileName`.
+    pub url_file: Option<String>,
+    pub file_name: Option<String>,
+}
+
+/// A file a customer sends (see [`FakeGreenApi::post_incoming_file`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingFile<'a> {
+    /// `imageMessage`, `videoMessage`, `documentMessage`, `audioMessage`.
+    pub type_message: &'a str,
+    /// Where Green-API's storage keeps it.
+    pub download_url: &'a str,
+    pub caption: &'a str,
+    pub file_name: &'a str,
+    pub mime_type: &'a str,
 }
 
 struct Instance {
@@ -186,17 +209,10 @@ impl FakeGreenApi {
         })
     }
 
-    /// A customer writes `text` to instance `id`: `incomingMessageReceived` with a
-    /// `textMessage`, to the instance's webhook with its token.
-    pub async fn post_incoming(
-        &self,
-        id: &str,
-        from_phone: &str,
-        name: &str,
-        text: &str,
-    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+    /// `incomingMessageReceived` from a private chat with `messageData`.
+    fn incoming(id: &str, from_phone: &str, name: &str, message_data: Value) -> Value {
         let chat_id = format!("{}@c.us", from_phone.trim_start_matches('+'));
-        let body = json!({
+        json!({
             "typeWebhook": "incomingMessageReceived",
             "instanceData": Self::instance_data(id),
             "timestamp": now(),
@@ -208,10 +224,71 @@ impl FakeGreenApi {
                 "senderName": name,
                 "senderContactName": "",
             },
-            "messageData": {
-                "typeMessage": "textMessage",
-                "textMessageData": { "textMessage": text },
-            },
+            "messageData": message_data,
+        })
+    }
+
+    /// A customer writes `text` to instance `id`: `incomingMessageReceived` with a
+    /// `textMessage`, to the instance's webhook with its token.
+    pub async fn post_incoming(
+        &self,
+        id: &str,
+        from_phone: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let data = json!({
+            "typeMessage": "textMessage",
+            "textMessageData": { "textMessage": text },
+        });
+        self.post_notification(id, &Self::incoming(id, from_phone, name, data))
+            .await
+    }
+
+    /// A customer sends a file: `incomingMessageReceived` with `fileMessageData`, shaped on
+    /// Green-API's docs example.
+    pub async fn post_incoming_file(
+        &self,
+        id: &str,
+        from_phone: &str,
+        name: &str,
+        file: &IncomingFile<'_>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let mut data = json!({
+            "downloadUrl": file.download_url,
+            "caption": file.caption,
+            "fileName": file.file_name,
+            "jpegThumbnail": "",
+            "mimeType": file.mime_type,
+            "forwardingScore": 0,
+            "isForwarded": false,
+        });
+        if file.type_message == "imageMessage" {
+            data["jpegThumbnail"] =
+                json!("/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8U");
+            data["isAnimated"] = json!(false);
+        }
+        let data = json!({
+            "typeMessage": file.type_message,
+            "fileMessageData": data,
+        });
+        self.post_notification(id, &Self::incoming(id, from_phone, name, data))
+            .await
+    }
+
+    /// The account's state changes (the phone unlinked it: `notAuthorized`, …):
+    /// `stateInstanceChanged`, after which `getStateInstance` answers it too.
+    pub async fn post_state(
+        &self,
+        id: &str,
+        state: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        self.set_state(id, state);
+        let body = json!({
+            "typeWebhook": "stateInstanceChanged",
+            "instanceData": Self::instance_data(id),
+            "timestamp": now(),
+            "stateInstance": state,
         });
         self.post_notification(id, &body).await
     }
@@ -342,8 +419,12 @@ async fn dispatch(
                 }
                 HttpResponse::Ok().json(json!({ "saveSettings": true }))
             }
-            "sendmessage" if post => {
-                let answer = send_message(&id, &mut state.sent, &params);
+            "sendmessage" | "sendfilebyurl" if post => {
+                let answer = if method == "sendmessage" {
+                    send_message(&id, &mut state.sent, &params)
+                } else {
+                    send_file_by_url(&id, &mut state.sent, &params)
+                };
                 if answer.status().is_success() && state.stall_sends.0 > 0 {
                     state.stall_sends.0 -= 1;
                     stall = Some(state.stall_sends.1);
@@ -395,18 +476,85 @@ async fn dispatch(
 }
 
 fn history_item(m: &SentMessage) -> Value {
-    json!({
+    let mut item = json!({
         "type": "outgoing",
         "idMessage": m.id_message,
         "timestamp": m.timestamp,
-        "typeMessage": "textMessage",
+        "typeMessage": m.type_message,
         "chatId": m.chat_id,
-        "textMessage": m.message,
         "statusMessage": "sent",
         "sendByApi": true,
         "isForwarded": false,
         "forwardingScore": 0,
+    });
+    match (&m.url_file, &m.file_name) {
+        (Some(url), Some(name)) => {
+            item["downloadUrl"] = json!(url);
+            item["fileName"] = json!(name);
+            item["caption"] = json!(m.message);
+        }
+        _ => item["textMessage"] = json!(m.message),
+    }
+    item
+}
+
+/// A chat id Green-API accepts: digits (and a dash, for old groups) `@c.us` or `@g.us`.
+fn valid_chat_id(chat_id: &str) -> bool {
+    ["@c.us", "@g.us"].iter().any(|suffix| {
+        chat_id.strip_suffix(suffix).is_some_and(|local| {
+            !local.is_empty() && local.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        })
     })
+}
+
+/// What a file is sent as, by its name's extension.
+fn type_of_file(file_name: &str) -> &'static str {
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "jpg" | "jpeg" | "png" | "webp" | "gif" => "imageMessage",
+        "mp4" | "3gp" | "mov" => "videoMessage",
+        "ogg" | "oga" | "opus" | "mp3" | "m4a" | "aac" => "audioMessage",
+        _ => "documentMessage",
+    }
+}
+
+fn send_file_by_url(
+    id: &str,
+    sent: &mut Vec<SentMessage>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let text = |k: &str| params.get(k).and_then(Value::as_str).map(str::trim);
+    let Some(chat_id) = text("chatId") else {
+        return bad_request("Validation failed. Details: 'chatId' is required");
+    };
+    if !valid_chat_id(chat_id) {
+        return bad_request("Validation failed. Details: 'chatId' must be a valid chat id");
+    }
+    let Some(url_file) = text("urlFile").filter(|u| !u.is_empty()) else {
+        return bad_request("Validation failed. Details: 'urlFile' is required");
+    };
+    if !(url_file.starts_with("https://") || url_file.starts_with("http://")) {
+        return bad_request("Validation failed. Details: 'urlFile' must be a valid uri");
+    }
+    let Some(file_name) = text("fileName").filter(|n| !n.is_empty()) else {
+        return bad_request("Validation failed. Details: 'fileName' is required");
+    };
+    let caption = text("caption").unwrap_or_default();
+    let id_message = random_hex(20);
+    sent.push(SentMessage {
+        id_instance: id.to_owned(),
+        chat_id: chat_id.to_owned(),
+        message: caption.to_owned(),
+        id_message: id_message.clone(),
+        timestamp: now(),
+        type_message: type_of_file(file_name).to_owned(),
+        url_file: Some(url_file.to_owned()),
+        file_name: Some(file_name.to_owned()),
+    });
+    HttpResponse::Ok().json(json!({ "idMessage": id_message }))
 }
 
 fn send_message(
@@ -417,12 +565,7 @@ fn send_message(
     let Some(chat_id) = params.get("chatId").and_then(Value::as_str) else {
         return bad_request("Validation failed. Details: 'chatId' is required");
     };
-    let valid = ["@c.us", "@g.us"].iter().any(|suffix| {
-        chat_id.strip_suffix(suffix).is_some_and(|local| {
-            !local.is_empty() && local.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-        })
-    });
-    if !valid {
+    if !valid_chat_id(chat_id) {
         return bad_request("Validation failed. Details: 'chatId' must be a valid chat id");
     }
     let Some(message) = params.get("message").and_then(Value::as_str) else {
@@ -441,6 +584,9 @@ fn send_message(
         message: message.to_owned(),
         id_message: id_message.clone(),
         timestamp: now(),
+        type_message: "textMessage".to_owned(),
+        url_file: None,
+        file_name: None,
     });
     HttpResponse::Ok().json(json!({ "idMessage": id_message }))
 }

@@ -1,8 +1,12 @@
 //! A fake of Meta's WhatsApp Cloud API (Graph API) for one or more business phone numbers.
 //!
 //! Routes: `GET /{version}/{phone-number-id}` (the number), `POST
-//! /{version}/{phone-number-id}/messages` (text and template sends), `GET
-//! /{version}/{waba-id}/message_templates`. `Authorization: Bearer` is required; a wrong token
+//! /{version}/{phone-number-id}/messages` (text, template, and `image`/`document`/`audio`/
+//! `video` sends by `link` or media `id`), `GET /{version}/{waba-id}/message_templates`,
+//! `GET /{version}/{media-id}` (a customer's file: `{messaging_product, url, mime_type,
+//! sha256, file_size, id}` as Meta answers) and the `url` it names,
+//! `GET /whatsapp_business/attachments/?mid=…&ext=…&hash=…` (the bytes, for the same bearer
+//! token only; 404 once the media is gone). `Authorization: Bearer` is required; a wrong token
 //! is 401 with Graph error 190, an unknown object 400 with error 100, in Graph's envelope
 //! `{"error":{message, type, code, error_data?, fbtrace_id}}`. The 24-hour window is kept per
 //! `wa_id` from the customer messages the driver posted: free text outside it is accepted and
@@ -10,7 +14,8 @@
 //! refused with 131026; `fail_next` answers any Graph error (e.g. 130429 with HTTP 429).
 //!
 //! The driver side POSTs notifications shaped on pywa's fixtures (string timestamps,
-//! `contacts[].profile.name`, `conversation`/`pricing` on statuses, `errors` arrays), signed
+//! `contacts[].profile.name`, `conversation`/`pricing` on statuses, `errors` arrays, media
+//! objects with `mime_type`, base64 `sha256` and `id`, `voice` on audio), signed
 //! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(raw body, app secret)>`, and performs the
 //! `hub.challenge` handshake.
 
@@ -40,6 +45,33 @@ pub struct SentMessage {
     pub params: Vec<String>,
     pub id: String,
     pub timestamp: i64,
+    /// A media send's `link` (or `id`), `caption` and document `filename`.
+    pub link: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+}
+
+/// A file a customer sent: Meta keeps it under a media id for the business's number.
+struct Media {
+    phone_number_id: String,
+    mime_type: String,
+    bytes: Vec<u8>,
+    /// Gone (a webhook's media ids expire after 7 days): the download URL answers 404.
+    expired: bool,
+}
+
+/// A media message a customer sends (see [`FakeCloudApi::post_incoming_media`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingMedia<'a> {
+    /// `image`, `document`, `audio`, `video`, `sticker`.
+    pub kind: &'a str,
+    /// From [`FakeCloudApi::add_media`].
+    pub media_id: &'a str,
+    pub caption: Option<&'a str>,
+    /// Documents only.
+    pub filename: Option<&'a str>,
+    /// Audio only: a recorded voice note.
+    pub voice: bool,
 }
 
 struct Number {
@@ -52,6 +84,7 @@ struct Number {
 struct State {
     numbers: HashMap<String, Number>,
     templates: Vec<Value>,
+    media: HashMap<String, Media>,
     /// wa_id → unix time of the customer's last message.
     last_inbound: HashMap<String, i64>,
     no_whatsapp: HashSet<String>,
@@ -178,6 +211,29 @@ impl FakeCloudApi {
         }));
     }
 
+    /// A file a customer uploads to WhatsApp, reachable with `phone_number_id`'s token;
+    /// answers its media id.
+    pub fn add_media(&self, phone_number_id: &str, mime_type: &str, bytes: &[u8]) -> String {
+        let id = media_id();
+        self.lock().media.insert(
+            id.clone(),
+            Media {
+                phone_number_id: phone_number_id.to_owned(),
+                mime_type: mime_type.to_owned(),
+                bytes: bytes.to_vec(),
+                expired: false,
+            },
+        );
+        id
+    }
+
+    /// The media is gone from Meta: its download answers 404.
+    pub fn expire_media(&self, media_id: &str) {
+        if let Some(m) = self.lock().media.get_mut(media_id) {
+            m.expired = true;
+        }
+    }
+
     pub fn mark_no_whatsapp(&self, wa_id: &str) {
         self.lock().no_whatsapp.insert(wa_id.to_owned());
     }
@@ -243,6 +299,65 @@ impl FakeCloudApi {
                 "text": { "body": text },
                 "type": "text",
             }],
+        }));
+        self.post_signed(url, app_secret, &body).await
+    }
+
+    /// A customer sends a file (see [`FakeCloudApi::add_media`]): a signed `messages`
+    /// notification with the media object as pywa's fixtures show it; opens the window.
+    pub async fn post_incoming_media(
+        &self,
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        media: &IncomingMedia<'_>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let at = now();
+        let (mime_type, digest) = {
+            let mut state = self.lock();
+            state.last_inbound.insert(from.to_owned(), at);
+            state
+                .media
+                .get(media.media_id)
+                .map(|m| {
+                    use base64::Engine;
+                    use sha2::Digest;
+                    let digest =
+                        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&m.bytes));
+                    (m.mime_type.clone(), digest)
+                })
+                .unwrap_or_default()
+        };
+        let mut object = json!({
+            "mime_type": mime_type,
+            "sha256": digest,
+            "id": media.media_id,
+        });
+        if let Some(c) = media.caption {
+            object["caption"] = json!(c);
+        }
+        if let Some(f) = media.filename {
+            object["filename"] = json!(f);
+        }
+        match media.kind {
+            "audio" => object["voice"] = json!(media.voice),
+            "sticker" => object["animated"] = json!(false),
+            _ => {}
+        }
+        let mut message = json!({
+            "from": from,
+            "id": format!("wamid.{}", hex_id(40)),
+            "timestamp": at.to_string(),
+            "type": media.kind,
+        });
+        message[media.kind] = object;
+        let body = Self::envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(phone_number_id),
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [message],
         }));
         self.post_signed(url, app_secret, &body).await
     }
@@ -396,6 +511,12 @@ async fn dispatch(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("")
         .to_owned();
+    if let [a, b] = segments.as_slice()
+        && a == "whatsapp_business"
+        && b == "attachments"
+    {
+        return attachment(&req, &fake, &token);
+    }
     let mut stall = None;
     let answer = {
         let mut guard = fake.lock();
@@ -414,19 +535,12 @@ async fn dispatch(
                 None,
             );
         }
-        let unknown = |id: &str| {
-            graph_error(
-                400,
-                100,
-                "GraphMethodException",
-                &format!(
-                    "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
-                ),
-                None,
-            )
-        };
+        let unknown = unknown_object;
         let post = req.method() == actix_web::http::Method::POST;
         match segments.as_slice() {
+            [_version, id] if !post && state.media.contains_key(id) => {
+                media_url(&req, state, id, &token)
+            }
             [_version, id] if !post => match state.numbers.get(id) {
                 Some(n) if n.token == token => HttpResponse::Ok().json(json!({
                     "verified_name": n.verified_name,
@@ -481,6 +595,7 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
     };
     let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
     let kind = req.get("type").and_then(Value::as_str).unwrap_or("text");
+    let mut media_send = None;
     let (body_text, language, params) = match kind {
         "text" => match req.pointer("/text/body").and_then(Value::as_str) {
             Some(t) if !t.is_empty() && t.chars().count() <= 4096 => {
@@ -541,6 +656,26 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
             }
             (name.to_owned(), Some(language), params)
         }
+        "image" | "document" | "audio" | "video" => {
+            let object = req.get(kind).cloned().unwrap_or(Value::Null);
+            let link = object.get("link").and_then(Value::as_str);
+            let id = object.get("id").and_then(Value::as_str);
+            let source = match (link, id) {
+                (Some(l), None) if l.starts_with("https://") || l.starts_with("http://") => l,
+                (None, Some(id)) if !id.is_empty() => id,
+                (Some(_), None) => {
+                    return invalid(&format!("Param {kind}['link'] is not a valid URI"));
+                }
+                _ => {
+                    return invalid(&format!(
+                        "Param {kind} must contain exactly one of id or link"
+                    ));
+                }
+            };
+            let text = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_owned);
+            media_send = Some((source.to_owned(), text("caption"), text("filename")));
+            (String::new(), None, Vec::new())
+        }
         other => return invalid(&format!("Unsupported message type {other}")),
     };
     if state.no_whatsapp.contains(&wa_id) {
@@ -557,7 +692,8 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
         .last_inbound
         .get(&wa_id)
         .is_some_and(|t| now() - t < 24 * 3600);
-    if kind == "text" && !open {
+    // Only templates may start a conversation: any other message outside the window fails.
+    if kind != "template" && !open {
         state.pending_failures.push((
             phone_number_id.to_owned(),
             id.clone(),
@@ -574,10 +710,94 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
         params,
         id: id.clone(),
         timestamp: now(),
+        link: media_send.as_ref().map(|m| m.0.clone()),
+        caption: media_send.as_ref().and_then(|m| m.1.clone()),
+        filename: media_send.and_then(|m| m.2),
     });
     HttpResponse::Ok().json(json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": wa_id }],
         "messages": [{ "id": id }],
     }))
+}
+
+/// Graph's answer for an id the token may not see (or that does not exist).
+fn unknown_object(id: &str) -> HttpResponse {
+    graph_error(
+        400,
+        100,
+        "GraphMethodException",
+        &format!(
+            "Unsupported get request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+        ),
+        None,
+    )
+}
+
+/// A media id as Meta writes them: 15–16 digits.
+fn media_id() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "{}",
+        rng.random_range(100_000_000_000_000_u64..10_000_000_000_000_000)
+    )
+}
+
+/// `http://host:port` of the fake as the request reached it: where its download URLs point.
+fn own_base(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// `GET /{version}/{media-id}`: the media's temporary URL, for a token of the number it was
+/// sent to.
+fn media_url(req: &HttpRequest, state: &State, id: &str, token: &str) -> HttpResponse {
+    let Some(m) = state.media.get(id) else {
+        return unknown_object(id);
+    };
+    let owner_token = state
+        .numbers
+        .get(&m.phone_number_id)
+        .map(|n| n.token.as_str());
+    if owner_token != Some(token) {
+        return unknown_object(id);
+    }
+    use sha2::Digest;
+    HttpResponse::Ok().json(json!({
+        "url": format!(
+            "{}/whatsapp_business/attachments/?mid={id}&ext={}&hash=AT{}",
+            own_base(req),
+            now(),
+            hex_id(40)
+        ),
+        "mime_type": m.mime_type,
+        "sha256": hex::encode(Sha256::digest(&m.bytes)),
+        "file_size": m.bytes.len(),
+        "id": id,
+        "messaging_product": "whatsapp",
+    }))
+}
+
+/// The download URL: the bytes for the owning number's token; 404 when the media is gone.
+fn attachment(req: &HttpRequest, fake: &FakeCloudApi, token: &str) -> HttpResponse {
+    let mid = req
+        .query_string()
+        .split('&')
+        .find_map(|p| p.strip_prefix("mid="))
+        .unwrap_or_default()
+        .to_owned();
+    let state = fake.lock();
+    let Some(m) = state.media.get(&mid).filter(|m| !m.expired) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let owner_token = state
+        .numbers
+        .get(&m.phone_number_id)
+        .map(|n| n.token.as_str());
+    if token.is_empty() || owner_token != Some(token) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    HttpResponse::Ok()
+        .content_type(m.mime_type.clone())
+        .body(m.bytes.clone())
 }

@@ -206,6 +206,10 @@ async fn greenapi(
         .map(|s| (s.id_message.clone(), delivery::greenapi_reason(s)))
         .collect();
     delivery::report(&state.core, p.id, failed).await;
+    // The account was unlinked, blocked, … or authorized again: shown on the provider page.
+    if let Some((account, at)) = greenapi_webhook::state_change(&body) {
+        svyazka_core::providers::account_state::note(&state.core, p.id, account, at).await;
+    }
     store_parsed(&state, &p, ingest::parse_greenapi(&body)).await
 }
 

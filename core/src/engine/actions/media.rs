@@ -76,7 +76,8 @@ fn caption<'a>(media: &IncomingMedia, text: &'a str) -> &'a str {
     }
 }
 
-/// The file's bytes from the messenger it came through, with that provider's credentials.
+/// The file's bytes from the messenger it came through, with that provider's credentials (a
+/// Telegram `file_id`, a Cloud API media id).
 async fn download(
     core: &Core,
     attempt: &Attempt<'_>,
@@ -98,6 +99,14 @@ async fn download(
                 .await
                 .map_err(|e| StepError::upstream(&e))?;
             Ok(bytes)
+        }
+        ProviderKind::Wacloud => {
+            let api = clients::wacloud(core, &provider)?;
+            let file = api
+                .download_media(id)
+                .await
+                .map_err(|e| StepError::upstream(&e))?;
+            Ok(file.bytes)
         }
         _ => Err(unavailable()),
     }

@@ -131,6 +131,14 @@ pub struct HistoryMessage {
     pub timestamp: i64,
     #[serde(default)]
     pub text_message: Option<String>,
+    /// `textMessage`, `imageMessage`, `documentMessage`, …
+    #[serde(default)]
+    pub type_message: String,
+    /// A file's name and caption (file messages only).
+    #[serde(default)]
+    pub file_name: Option<String>,
+    #[serde(default)]
+    pub caption: Option<String>,
 }
 
 impl HistoryMessage {
@@ -147,8 +155,8 @@ struct StateReply {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SendReply {
-    id_message: String,
+pub(super) struct SendReply {
+    pub(super) id_message: String,
 }
 
 #[derive(Deserialize)]
@@ -291,7 +299,7 @@ impl GreenApi {
         url
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         name: &str,
@@ -343,7 +351,7 @@ fn error_words(body: &[u8]) -> String {
     upstream::short_text(text)
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
     reply: Reply,
     what: &'static str,
 ) -> Result<T, GreenApiError> {

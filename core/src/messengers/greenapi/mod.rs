@@ -3,6 +3,7 @@
 //! webhooks carry the `webhookUrlToken` we set in an `Authorization` header.
 
 pub mod client;
+pub mod media;
 pub mod webhook;
 
 pub use client::{GreenApi, GreenApiError, HistoryMessage};

@@ -2,17 +2,25 @@
 //! `{"typeWebhook": …, "instanceData": {…}, "timestamp": …, …}`.
 //!
 //! Customer text (`incomingMessageReceived` with `textMessage`, `extendedTextMessage` or
-//! `quotedMessage`) is imported; our own messages (`outgoing*MessageReceived`) and other
-//! notifications are acknowledged and ignored. Statuses of our messages
-//! (`outgoingMessageStatus`) are read by [`statuses`]. Green-API redelivers a notification
-//! until it gets a 200 and is known to send some twice, so the inbox deduplicates by
-//! `idMessage`.
+//! `quotedMessage`) and media are imported: `imageMessage`, `videoMessage`,
+//! `documentMessage`, `audioMessage` and `stickerMessage` carry `fileMessageData` with a
+//! `downloadUrl` on Green-API's storage that needs no credentials (plus `caption`,
+//! `fileName`, `mimeType`); `locationMessage` carries `locationMessageData`. A file message
+//! without a usable link still arrives (its caption or a marker, no file); a location without
+//! coordinates is skipped. Our
+//! own messages (`outgoing*MessageReceived`) and other notifications are acknowledged and
+//! ignored. Statuses of our messages (`outgoingMessageStatus`) are read by [`statuses`], the
+//! account's state (`stateInstanceChanged`) by [`state_change`]. Green-API redelivers a
+//! notification until it gets a 200 and is known to send some twice, so the inbox
+//! deduplicates by `idMessage`.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::crypto::secure_eq;
-use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
+use crate::messengers::incoming::{
+    BadPayload, FileSource, IncomingMedia, IncomingMessage, Location, MediaFile, MediaKind, Parsed,
+};
 use crate::messengers::phone::chat_id_phone;
 
 /// Whether the `Authorization` header carries our `webhookUrlToken`. Green-API sends it with a
@@ -87,6 +95,27 @@ pub fn statuses(body: &[u8]) -> Vec<StatusUpdate> {
     }
 }
 
+/// The account's new state (`notAuthorized`, `authorized`, `blocked`, `sleepMode`, `starting`,
+/// `yellowCard`) and when Green-API saw it (unix seconds), if the body is a
+/// `stateInstanceChanged` notification.
+pub fn state_change(body: &[u8]) -> Option<(String, i64)> {
+    let v = serde_json::from_slice::<Map<String, Value>>(body).ok()?;
+    if v.get("typeWebhook").and_then(Value::as_str) != Some("stateInstanceChanged") {
+        return None;
+    }
+    let state = v
+        .get("stateInstance")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 64)?;
+    // Always sent; without it the notification counts as seen now.
+    let at = v
+        .get("timestamp")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| chrono::Utc::now().timestamp());
+    Some((state.to_owned(), at))
+}
+
 /// Ids of our messages the customer has read.
 pub fn read_receipts(body: &[u8]) -> Vec<String> {
     statuses(body)
@@ -109,9 +138,13 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
         "incomingMessageReceived" => {
             let m = Incoming::deserialize(Value::Object(object))
                 .map_err(|e| BadPayload(format!("incomingMessageReceived: {e}")))?;
-            match text_of(&m.message_data)? {
-                Some(text) => Parsed::Messages(vec![incoming(m, text)]),
-                None => Parsed::Ignored("not a text message"),
+            match content_of(&m.message_data)? {
+                Content::Text(text) => Parsed::Messages(vec![incoming(m, text, None)]),
+                Content::Media(media) => {
+                    Parsed::Messages(vec![incoming(m, media.text(), Some(media))])
+                }
+                Content::Unusable => Parsed::Ignored("media without its data"),
+                Content::Other => Parsed::Ignored("not a text or media message"),
             }
         }
         "outgoingMessageStatus" => Parsed::Ignored("status"),
@@ -121,8 +154,17 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
     })
 }
 
-/// The words of a text message; `None` for other types (media, locations, polls, …).
-fn text_of(data: &Map<String, Value>) -> Result<Option<String>, BadPayload> {
+/// What a customer's message carries.
+enum Content {
+    Text(String),
+    Media(IncomingMedia),
+    /// A media type whose data (`fileMessageData`, coordinates) is missing or unusable.
+    Unusable,
+    /// Polls, contacts, reactions, buttons, …
+    Other,
+}
+
+fn content_of(data: &Map<String, Value>) -> Result<Content, BadPayload> {
     let kind = data
         .get("typeMessage")
         .and_then(Value::as_str)
@@ -131,16 +173,110 @@ fn text_of(data: &Map<String, Value>) -> Result<Option<String>, BadPayload> {
         "textMessage" => ("textMessageData", "textMessage"),
         // A link, a forwarded text, or a reply quoting another message.
         "extendedTextMessage" | "quotedMessage" => ("extendedTextMessageData", "text"),
-        _ => return Ok(None),
+        "locationMessage" => return Ok(location(data)),
+        other => {
+            return Ok(match media_kind(other) {
+                Some(kind) => file(kind, data),
+                None => Content::Other,
+            });
+        }
     };
     data.get(object)
         .and_then(|o| o.get(field))
         .and_then(Value::as_str)
-        .map(|t| Some(t.to_owned()))
+        .map(|t| Content::Text(t.to_owned()))
         .ok_or_else(|| BadPayload(format!("messageData: missing {object}.{field}")))
 }
 
-fn incoming(m: Incoming, text: String) -> IncomingMessage {
+fn media_kind(type_message: &str) -> Option<MediaKind> {
+    Some(match type_message {
+        "imageMessage" => MediaKind::Photo,
+        "videoMessage" => MediaKind::Video,
+        "documentMessage" => MediaKind::Document,
+        // Voice notes and music files are both `audioMessage`; WhatsApp records voice as
+        // Ogg/Opus, which music files rarely are.
+        "audioMessage" => MediaKind::Audio,
+        "stickerMessage" => MediaKind::Sticker,
+        _ => return None,
+    })
+}
+
+fn text_field(o: &Value, key: &str) -> Option<String> {
+    o.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn file(kind: MediaKind, data: &Map<String, Value>) -> Content {
+    let Some(f) = data.get("fileMessageData") else {
+        return Content::Unusable;
+    };
+    // Without a web link (Green-API had not stored the file yet) the customer's words and
+    // the kind still reach the chat, as text.
+    let url = text_field(f, "downloadUrl")
+        .and_then(|u| url::Url::parse(&u).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
+    let mime_type = text_field(f, "mimeType");
+    let kind = match kind {
+        MediaKind::Audio
+            if mime_type
+                .as_deref()
+                .is_some_and(|m| m.starts_with("audio/ogg") || m.contains("opus")) =>
+        {
+            MediaKind::Voice
+        }
+        k => k,
+    };
+    // Green-API names every file (a photo after its storage id); only a document's name is
+    // the one the customer knows it by.
+    let name = (kind == MediaKind::Document)
+        .then(|| text_field(f, "fileName"))
+        .flatten();
+    Content::Media(IncomingMedia {
+        kind,
+        caption: text_field(f, "caption"),
+        file: url.map(|url| MediaFile {
+            source: FileSource::Url {
+                url: url.to_string(),
+            },
+            name,
+            mime_type,
+            size: None,
+        }),
+        location: None,
+    })
+}
+
+fn location(data: &Map<String, Value>) -> Content {
+    let Some(l) = data.get("locationMessageData") else {
+        return Content::Unusable;
+    };
+    let (Some(latitude), Some(longitude)) = (
+        l.get("latitude").and_then(Value::as_f64),
+        l.get("longitude").and_then(Value::as_f64),
+    ) else {
+        return Content::Unusable;
+    };
+    let location = Location {
+        latitude,
+        longitude,
+        title: text_field(l, "nameLocation"),
+        address: text_field(l, "address"),
+    };
+    if !location.valid() {
+        return Content::Unusable;
+    }
+    Content::Media(IncomingMedia {
+        kind: MediaKind::Location,
+        caption: None,
+        file: None,
+        location: Some(location),
+    })
+}
+
+fn incoming(m: Incoming, text: String, media: Option<IncomingMedia>) -> IncomingMessage {
     let s = m.sender_data;
     // In groups `chatId` is the group and `sender` the person; in private chats both are.
     let sender = s
@@ -168,7 +304,7 @@ fn incoming(m: Incoming, text: String) -> IncomingMessage {
         chat_id: s.chat_id,
         text,
         time: m.timestamp,
-        media: None,
+        media,
     }
 }
 
@@ -237,8 +373,112 @@ mod tests {
         );
         assert_eq!(
             parse(image.as_bytes()),
-            Ok(Parsed::Ignored("not a text message"))
+            Ok(Parsed::Ignored("media without its data"))
         );
+        let poll = TEXT.replace(
+            r#""typeMessage":"textMessage""#,
+            r#""typeMessage":"pollMessage""#,
+        );
+        assert_eq!(
+            parse(poll.as_bytes()),
+            Ok(Parsed::Ignored("not a text or media message"))
+        );
+    }
+
+    /// `messageData` of a file notification as Green-API's docs show it.
+    fn file_body(type_message: &str, file: &str) -> String {
+        TEXT.replace(
+            r#""typeMessage":"textMessage","textMessageData":{"textMessage":"I use Green-API to get this message from you!"}"#,
+            &format!(r#""typeMessage":"{type_message}","fileMessageData":{file}"#),
+        )
+    }
+
+    fn media_of(body: &str) -> IncomingMessage {
+        match parse(body.as_bytes()) {
+            Ok(Parsed::Messages(mut m)) if m.len() == 1 => m.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn files_become_media_with_their_link() {
+        let image = media_of(&file_body(
+            "imageMessage",
+            r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/c1aabd48-c1c2-49b1-8f2d-f575a41777be.jpg","caption":"Вот такой диван","fileName":"c1aabd48-c1c2-49b1-8f2d-f575a41777be.jpg","jpegThumbnail":"/9j/4AAQSkZJRgABAQAAAQABAAD","isAnimated":false,"mimeType":"image/jpeg","forwardingScore":0,"isForwarded":false}"#,
+        ));
+        assert_eq!(image.text, "Вот такой диван");
+        let media = image.media.expect("media");
+        assert_eq!(media.kind, MediaKind::Photo);
+        assert_eq!(media.file_name(), None, "a photo's storage name is no name");
+        let file = media.file.expect("file");
+        assert_eq!(
+            file.source,
+            FileSource::Url {
+                url: "https://sw-media-out.storage.yandexcloud.net/1101776123/c1aabd48-c1c2-49b1-8f2d-f575a41777be.jpg".into()
+            }
+        );
+        assert_eq!(file.mime_type.as_deref(), Some("image/jpeg"));
+
+        let doc = media_of(&file_body(
+            "documentMessage",
+            r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/Schet_1547.pdf","caption":"","fileName":"Schet_1547.pdf","jpegThumbnail":"","mimeType":"application/pdf","forwardingScore":0,"isForwarded":false}"#,
+        ));
+        assert_eq!(doc.text, "[document: Schet_1547.pdf]");
+        let voice = media_of(&file_body(
+            "audioMessage",
+            r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/a.oga","caption":"","fileName":"a.oga","mimeType":"audio/ogg; codecs=opus"}"#,
+        ));
+        assert_eq!(voice.media.map(|m| m.kind), Some(MediaKind::Voice));
+        let song = media_of(&file_body(
+            "audioMessage",
+            r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/a.mp3","caption":"","fileName":"a.mp3","mimeType":"audio/mpeg"}"#,
+        ));
+        assert_eq!(song.media.map(|m| m.kind), Some(MediaKind::Audio));
+        // No link (Green-API had not stored the file yet), or not a web link: the caption and
+        // the kind still arrive, without a file.
+        for url in ["", "ftp://x/y.jpg"] {
+            let body = file_body(
+                "videoMessage",
+                &format!(r#"{{"downloadUrl":"{url}","caption":"Видео","mimeType":"video/mp4"}}"#),
+            );
+            let m = media_of(&body);
+            assert_eq!(m.text, "Видео");
+            assert_eq!(
+                m.media.map(|m| (m.kind, m.file)),
+                Some((MediaKind::Video, None))
+            );
+        }
+    }
+
+    #[test]
+    fn a_location_is_a_place() {
+        let body = TEXT.replace(
+            r#""typeMessage":"textMessage","textMessageData":{"textMessage":"I use Green-API to get this message from you!"}"#,
+            r#""typeMessage":"locationMessage","locationMessageData":{"nameLocation":"ГУМ","address":"Красная пл., 3","jpegThumbnail":"","latitude":55.7558,"longitude":37.6173}"#,
+        );
+        let m = media_of(&body);
+        assert!(
+            m.text
+                .starts_with("ГУМ, Красная пл., 3\nhttps://www.openstreetmap.org/")
+        );
+    }
+
+    #[test]
+    fn state_changes_are_read_and_not_refused() {
+        let body = br#"{"typeWebhook":"stateInstanceChanged","instanceData":{"idInstance":1101000001,"wid":"79001234567@c.us","typeInstance":"whatsapp"},"timestamp":1586700690,"stateInstance":"notAuthorized"}"#;
+        assert_eq!(parse(body), Ok(Parsed::Ignored("state")));
+        assert_eq!(
+            state_change(body),
+            Some(("notAuthorized".to_string(), 1586700690))
+        );
+        assert_eq!(state_change(TEXT.as_bytes()), None);
+        assert_eq!(
+            state_change(br#"{"typeWebhook":"stateInstanceChanged","stateInstance":""}"#),
+            None
+        );
+        let undated =
+            state_change(br#"{"typeWebhook":"stateInstanceChanged","stateInstance":"blocked"}"#);
+        assert!(undated.is_some_and(|(s, at)| s == "blocked" && at > 1_700_000_000));
     }
 
     #[test]
@@ -276,9 +516,16 @@ mod tests {
     /// Webhook bodies come from the internet: no input may panic the parsers.
     #[test]
     fn never_panics_on_random_or_truncated_bodies() {
-        crate::messengers::assert_never_panics(TEXT.as_bytes(), |b| {
-            let _ = parse(b);
-            let _ = statuses(b);
-        });
+        let image = file_body(
+            "imageMessage",
+            r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1/x.jpg","caption":"c","mimeType":"image/jpeg"}"#,
+        );
+        for sample in [TEXT, image.as_str()] {
+            crate::messengers::assert_never_panics(sample.as_bytes(), |b| {
+                let _ = parse(b);
+                let _ = statuses(b);
+                let _ = state_change(b);
+            });
+        }
     }
 }

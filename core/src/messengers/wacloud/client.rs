@@ -28,10 +28,10 @@ const TRANSIENT_CODES: [i64; 8] = [130429, 131056, 80007, 4, 131000, 2, 131016, 
 
 #[derive(Clone)]
 pub struct CloudApi {
-    http: HttpClient,
-    base: Url,
-    phone_number_id: String,
-    token: String,
+    pub(super) http: HttpClient,
+    pub(super) base: Url,
+    pub(super) phone_number_id: String,
+    pub(super) token: String,
 }
 
 impl fmt::Debug for CloudApi {
@@ -275,7 +275,7 @@ impl CloudApi {
         self.send(&body).await
     }
 
-    async fn send(&self, body: &Value) -> Result<String, CloudApiError> {
+    pub(super) async fn send(&self, body: &Value) -> Result<String, CloudApiError> {
         let id = self.phone_number_id.clone();
         let reply = self
             .call(Method::POST, &[&id, "messages"], &[], Some(body))
@@ -360,7 +360,7 @@ impl CloudApi {
         url
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         segments: &[&str],
@@ -388,7 +388,7 @@ impl CloudApi {
     }
 }
 
-fn network(e: reqwest::Error) -> CloudApiError {
+pub(super) fn network(e: reqwest::Error) -> CloudApiError {
     match upstream::refusal(&e) {
         Some(refused) => CloudApiError::Refused(refused),
         None => CloudApiError::Network(e.without_url()),
@@ -416,7 +416,7 @@ struct ErrorData {
     details: Option<String>,
 }
 
-fn decode<T: serde::de::DeserializeOwned>(
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
     reply: Reply,
     what: &'static str,
 ) -> Result<T, CloudApiError> {

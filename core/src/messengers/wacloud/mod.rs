@@ -2,6 +2,7 @@
 //! app secret, a 24-hour window for free text, approved templates outside it.
 
 pub mod client;
+pub mod media;
 pub mod webhook;
 
 pub use client::{CloudApi, CloudApiError, PhoneNumber, Template};

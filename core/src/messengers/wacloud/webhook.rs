@@ -4,8 +4,12 @@
 //! Bodies are `{"object":"whatsapp_business_account","entry":[{"id":<WABA id>,"changes":[{
 //! "field":"messages","value":{metadata, contacts[], messages[] | statuses[] | errors[]}}]}]}`
 //! with string timestamps. Customer text (`text`, and the words of `button` and `interactive`
-//! replies) is imported; reactions, media, locations and `unsupported` are acknowledged and
-//! left out. Delivery is at-least-once, so the inbox deduplicates by message id (`wamid`).
+//! replies) and media are imported: `image`, `document`, `audio` (`voice: true` for a voice
+//! note), `video` and `sticker` objects name the file by a media `id` that only the number's
+//! access token turns into bytes (`GET /{media-id}` → a short-lived `url`, fetched with the
+//! same token); a `location` is a place. Reactions, contacts and `unsupported` are
+//! acknowledged and left out. Delivery is at-least-once, so the inbox deduplicates by message
+//! id (`wamid`).
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -13,7 +17,9 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use crate::crypto::secure_eq;
-use crate::messengers::incoming::{BadPayload, IncomingMessage, Parsed};
+use crate::messengers::incoming::{
+    BadPayload, FileSource, IncomingMedia, IncomingMessage, Location, MediaFile, MediaKind, Parsed,
+};
 
 /// Whether `header` is the body's signature with `app_secret`; compared in constant time.
 pub fn signature_matches(app_secret: &str, header: Option<&str>, body: &[u8]) -> bool {
@@ -184,9 +190,12 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
         let messages: Vec<Message> = serde_json::from_value(messages.clone())
             .map_err(|e| BadPayload(format!("changes[{i}].messages: {e}")))?;
         for m in messages {
-            match words(&m) {
-                Some(text) => out.push(incoming(m, text, &contacts)?),
-                None => others += 1,
+            if let Some(text) = words(&m) {
+                out.push(incoming(m, text, None, &contacts)?);
+            } else if let Some(media) = media(&m) {
+                out.push(incoming(m, media.text(), Some(media), &contacts)?);
+            } else {
+                others += 1;
             }
         }
     }
@@ -196,7 +205,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
     Ok(Parsed::Ignored(if statuses > 0 {
         "statuses"
     } else if others > 0 {
-        "no customer text messages"
+        "no customer text or media messages"
     } else {
         "nothing for us"
     }))
@@ -220,7 +229,62 @@ fn words(m: &Message) -> Option<String> {
     }
 }
 
-fn incoming(m: Message, text: String, contacts: &[Contact]) -> Result<IncomingMessage, BadPayload> {
+/// The media of a message: a file by its media id, or a place. `None` for other types and
+/// for a location without coordinates.
+fn media(m: &Message) -> Option<IncomingMedia> {
+    let object = m.rest.get(m.kind.as_str())?;
+    let text = |key: &str| {
+        object
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let kind = match m.kind.as_str() {
+        "image" => MediaKind::Photo,
+        "document" => MediaKind::Document,
+        "audio" if object.get("voice").and_then(Value::as_bool) == Some(true) => MediaKind::Voice,
+        "audio" => MediaKind::Audio,
+        "video" => MediaKind::Video,
+        "sticker" => MediaKind::Sticker,
+        "location" => {
+            let location = Location {
+                latitude: object.get("latitude").and_then(Value::as_f64)?,
+                longitude: object.get("longitude").and_then(Value::as_f64)?,
+                title: text("name"),
+                address: text("address"),
+            };
+            return location.valid().then_some(IncomingMedia {
+                kind: MediaKind::Location,
+                caption: None,
+                file: None,
+                location: Some(location),
+            });
+        }
+        _ => return None,
+    };
+    // Without a media id the customer's caption and the kind still reach the chat.
+    let id = text("id").filter(|id| id.len() <= 128);
+    Some(IncomingMedia {
+        kind,
+        caption: text("caption"),
+        file: id.map(|id| MediaFile {
+            source: FileSource::Upstream { id },
+            name: text("filename"),
+            mime_type: text("mime_type"),
+            size: None,
+        }),
+        location: None,
+    })
+}
+
+fn incoming(
+    m: Message,
+    text: String,
+    media: Option<IncomingMedia>,
+    contacts: &[Contact],
+) -> Result<IncomingMessage, BadPayload> {
     let time = m.timestamp.trim().parse::<i64>().map_err(|_| {
         BadPayload(format!(
             "timestamp must be unix seconds, got {:?}",
@@ -252,7 +316,7 @@ fn incoming(m: Message, text: String, contacts: &[Contact]) -> Result<IncomingMe
         chat_id: format!("{digits}@c.us"),
         text,
         time,
-        media: None,
+        media,
     })
 }
 
@@ -283,15 +347,76 @@ mod tests {
         );
     }
 
+    fn with_message(message: &str) -> String {
+        TEXT.replace(r#""text":{"body":"Body Text"},"type":"text""#, message)
+    }
+
+    fn one(body: &str) -> IncomingMessage {
+        match parse(body.as_bytes()) {
+            Ok(Parsed::Messages(mut m)) if m.len() == 1 => m.remove(0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// pywa's `image`, `document`, `voice`, `video` and `chosen_location` fixtures.
     #[test]
-    fn reactions_media_and_statuses_are_not_imported() {
+    fn media_fixtures_become_media() {
+        let image = one(&with_message(
+            r#""type":"image","image":{"mime_type":"image/jpeg","sha256":"4654+8g=","id":"65463453"}"#,
+        ));
+        assert_eq!(image.text, "[photo]");
+        let media = image.media.expect("media");
+        assert_eq!(media.kind, MediaKind::Photo);
+        let file = media.file.expect("file");
+        assert_eq!(
+            file.source,
+            FileSource::Upstream {
+                id: "65463453".into()
+            }
+        );
+        assert_eq!(file.mime_type.as_deref(), Some("image/jpeg"));
+
+        let doc = one(&with_message(
+            r#""type":"document","document":{"caption":"caption","filename":"filename.pdf","mime_type":"application/pdf","sha256":"grwfwe/ZPx0wAbdfbdeFUNItPZ0RylL8gGUvdt3YFqc18SY=","id":"1234567890987654321"}"#,
+        ));
+        assert_eq!(doc.text, "caption");
+        assert_eq!(
+            doc.media.as_ref().and_then(|m| m.file_name()),
+            Some("filename.pdf")
+        );
+        let voice = one(&with_message(
+            r#""type":"audio","audio":{"mime_type":"audio/ogg; codecs=opus","sha256":"m04pFf2ERdaopTyFkGPA0+bX3i+YY2dYgVFwOgDLSDI=","id":"1234567890987654321","voice":true}"#,
+        ));
+        assert_eq!(voice.media.map(|m| m.kind), Some(MediaKind::Voice));
+        let audio = one(&with_message(
+            r#""type":"audio","audio":{"mime_type":"audio/ogg; codecs=opus","sha256":"E3dxS","id":"1","voice":false}"#,
+        ));
+        assert_eq!(audio.media.map(|m| m.kind), Some(MediaKind::Audio));
+        let video = one(&with_message(
+            r#""context":{"forwarded":true},"type":"video","video":{"caption":"caption","mime_type":"video/mp4","sha256":"Jh+2ij6PzUv","id":"765756756"}"#,
+        ));
+        assert_eq!(video.media.map(|m| m.kind), Some(MediaKind::Video));
+        let place = one(&with_message(
+            r#""location":{"latitude":37.4611978,"longitude":-122.2164385,"name":"Facebook HQ","address":"1 Hacker Way, Menlo Park, CA 94025","url":"https://maps.google.com/?cid=2000000000000000000"},"type":"location""#,
+        ));
+        assert!(place.text.starts_with("Facebook HQ, 1 Hacker Way"));
+        // A media object without an id cannot be fetched: its caption arrives, no file.
+        let no_id = one(&with_message(
+            r#""type":"image","image":{"mime_type":"image/jpeg","caption":"Вот"}"#,
+        ));
+        assert_eq!(no_id.text, "Вот");
+        assert_eq!(no_id.media.and_then(|m| m.file), None);
+    }
+
+    #[test]
+    fn reactions_and_statuses_are_not_imported() {
         let reaction = TEXT.replace(
             r#""text":{"body":"Body Text"},"type":"text""#,
             r#""type":"reaction","reaction":{"message_id":"wamid.yzxyzx=","emoji":""}"#,
         );
         assert_eq!(
             parse(reaction.as_bytes()),
-            Ok(Parsed::Ignored("no customer text messages"))
+            Ok(Parsed::Ignored("no customer text or media messages"))
         );
         let failed = r#"{"object":"whatsapp_business_account","entry":[{"id":"5467539754836534","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"972123456789","phone_number_id":"1122334455667"},"statuses":[{"id":"wamid.xyzxyz","status":"failed","timestamp":"1689380458","recipient_id":"972987654321","errors":[{"code":130472,"title":"User's number is part of an experiment","message":"User's number is part of an experiment","error_data":{"details":"Failed to send message because this user's phone number is part of an experiment"},"href":"https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}]}]},"field":"messages"}]}]}"#;
         assert_eq!(parse(failed.as_bytes()), Ok(Parsed::Ignored("statuses")));
@@ -347,9 +472,14 @@ mod tests {
     /// Webhook bodies come from the internet: no input may panic the parsers.
     #[test]
     fn never_panics_on_random_or_truncated_bodies() {
-        crate::messengers::assert_never_panics(TEXT.as_bytes(), |b| {
-            let _ = parse(b);
-            let _ = statuses(b);
-        });
+        let image = with_message(
+            r#""type":"image","image":{"caption":"c","mime_type":"image/jpeg","sha256":"4654+8g=","id":"65463453"}"#,
+        );
+        for sample in [TEXT, image.as_str()] {
+            crate::messengers::assert_never_panics(sample.as_bytes(), |b| {
+                let _ = parse(b);
+                let _ = statuses(b);
+            });
+        }
     }
 }
