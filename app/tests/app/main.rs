@@ -29,4 +29,5 @@ mod startup;
 pub mod support;
 mod telegram;
 mod trigger_body;
+mod wa_templates;
 mod wacloud;
