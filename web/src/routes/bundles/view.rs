@@ -171,8 +171,11 @@ impl Loaded {
     }
 
     fn chosen_template(&self, step: &bundles::Step) -> (String, String, Option<&Template>) {
+        // The editor stores literals; older steps may hold the name as a template's text.
         let literal = |k: &str| match step.params.get(k) {
-            Some(bundles::Value::Literal { value }) => value.clone(),
+            Some(bundles::Value::Literal { value: v } | bundles::Value::Template { text: v }) => {
+                v.trim().to_owned()
+            }
             _ => String::new(),
         };
         let (name, language) = (literal("template"), literal("language"));
