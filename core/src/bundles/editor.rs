@@ -43,9 +43,10 @@ pub enum EditError {
 pub fn new_step(target: ProviderKind, action: &str) -> Result<Step, EditError> {
     let def = catalog::action(target, action)
         .ok_or_else(|| EditError::UnknownAction(action.to_string()))?;
+    // The default mode's defaults; the mode itself is the default while it is not chosen.
     let params = def
-        .params
-        .iter()
+        .params_in(None)
+        .filter(|p| p.key != catalog::MODE)
         .filter_map(|p| {
             p.default.map(|d| {
                 (
@@ -622,6 +623,9 @@ mod tests {
             Ok(0)
         );
         assert_eq!(steps[0].action, "send_message");
+        // Official WhatsApp's card starts in free-text mode with nothing filled in.
+        let s = new_step(ProviderKind::Wacloud, "send_message").expect("step");
+        assert!(s.params.is_empty(), "{s:?}");
     }
 
     #[test]
