@@ -485,3 +485,44 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_1msg_template_whose_answer_was_lost_is_not_sent_twice,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(
+            backend,
+            &[
+                ("SVYAZKA_UPSTREAM_TIMEOUT_MS", "400"),
+                ("SVYAZKA_BACKOFF_MS", "200"),
+                ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        onemsg_templates(&fakes);
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = app.add_chatapi(&fakes).await;
+        app.bundle(
+            crm,
+            "new_deal",
+            &[],
+            wa,
+            template_mode_steps("order_ready", order_vars()),
+        )
+        .await;
+        // 1msg takes the template but answers after our timeout: the retry finds it in the
+        // channel's history and does not send it again.
+        fakes.wa.stall_sends(1, Duration::from_millis(1500));
+        fire_order(&app, &fakes, crm, "Анна").await;
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+        assert!(runs[0].attempts >= 2, "{:?}", runs[0]);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(fakes.wa.sent_count(), 1, "the customer got it once");
+        app.stop().await;
+    }
+);

@@ -641,7 +641,13 @@ async fn dispatch(
             }
             "sendTemplate" if not_paid => unpaid(),
             "sendTemplate" => {
-                send_template(&id, instance, &state.templates, &mut state.sent, &params)
+                let answer =
+                    send_template(&id, instance, &state.templates, &mut state.sent, &params);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
             }
             "templates" if get => HttpResponse::Ok().json(json!({
                 "total": state.templates.len(),
