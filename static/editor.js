@@ -29,6 +29,24 @@
   document.addEventListener("input", function (ev) { markDirty(ev.target); });
   document.addEventListener("change", function (ev) { markDirty(ev.target); });
 
+  // ---- «Отправить сообщение»: free text or an approved template ----
+  // Switching the mode shows that mode's fields at once; the card is then saved, so the
+  // server lists the templates and shows the chosen one's variables and preview.
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (!el || !el.matches) return;
+    var form = el.closest && el.closest("[data-step-form]");
+    if (!form) return;
+    if (el.matches("[data-mode-switch]")) {
+      form.querySelectorAll("[data-mode]").forEach(function (p) {
+        p.hidden = p.getAttribute("data-mode") !== el.value;
+      });
+    } else if (!el.matches("[data-template-choice]")) {
+      return;
+    }
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  });
+
   document.addEventListener("htmx:confirm", function (ev) {
     var elt = ev.detail.elt;
     if (!elt.closest || !elt.closest("[data-structural]")) return;

@@ -30,4 +30,5 @@ pub mod support;
 mod telegram;
 mod trigger_body;
 mod wa_media;
+mod wa_templates;
 mod wacloud;

@@ -274,7 +274,10 @@ both_backends!(
         assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
         let customers = fakes.crm.customers();
         assert_eq!(customers.len(), 1);
-        assert_eq!(customers[0]["source"]["source"], "WhatsApp (ChatAPI)");
+        assert_eq!(
+            customers[0]["source"]["source"],
+            "WhatsApp (1msg.io / ChatAPI)"
+        );
         app.stop().await;
     }
 );

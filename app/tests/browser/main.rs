@@ -16,6 +16,7 @@ mod browser;
 mod events;
 mod plain;
 mod providers;
+mod wa_templates;
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use support::{
 
 const WA_NAME: &str = "WhatsApp магазина";
 const CRM_NAME: &str = "Мой RetailCRM";
-const WA_OPTION: &str = "WhatsApp магазина (WhatsApp (ChatAPI))";
+const WA_OPTION: &str = "WhatsApp магазина (WhatsApp (1msg.io / ChatAPI))";
 const CRM_OPTION: &str = "Мой RetailCRM (RetailCRM)";
 
 /// First start: the browser is sent to the setup page and creates the administrator.
@@ -217,8 +218,8 @@ async fn incoming_message_bundle(backend: Backend) {
     // Шаг 2 of the guide: «Телефон контакта» ← the messenger's «id отправителя».
     b.choose(
         "#s1-phone-src",
-        Some("WhatsApp (ChatAPI) · Входящие сообщения"),
-        "WhatsApp (ChatAPI): id отправителя",
+        Some("WhatsApp (1msg.io / ChatAPI) · Входящие сообщения"),
+        "WhatsApp (1msg.io / ChatAPI): id отправителя",
     )
     .await;
     save_step(&mut b, 1).await;
@@ -249,8 +250,8 @@ async fn incoming_message_bundle(backend: Backend) {
     .await;
     b.choose(
         "#s3-text-src",
-        Some("WhatsApp (ChatAPI) · Входящие сообщения"),
-        "WhatsApp (ChatAPI): Текст сообщения",
+        Some("WhatsApp (1msg.io / ChatAPI) · Входящие сообщения"),
+        "WhatsApp (1msg.io / ChatAPI): Текст сообщения",
     )
     .await;
     save_step(&mut b, 3).await;

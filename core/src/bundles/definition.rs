@@ -65,10 +65,53 @@ fn is_step_var(name: &str) -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredStep")]
 pub struct Step {
     pub action: String,
     #[serde(default)]
     pub params: BTreeMap<String, Value>,
+}
+
+impl Step {
+    /// The step's mode, for an action that has modes (see [`crate::catalog::MODE`]): the
+    /// literal chosen in the editor.
+    pub fn mode(&self) -> Option<&str> {
+        match self.params.get(crate::catalog::MODE) {
+            Some(Value::Literal { value }) => Some(value.trim()),
+            _ => None,
+        }
+    }
+}
+
+/// A step as stored, before it is read in today's terms.
+#[derive(Deserialize)]
+struct StoredStep {
+    action: String,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+}
+
+/// The Cloud API's separate «Отправить шаблон» action is now «Отправить сообщение» in template
+/// mode, with the same parameters: saved bundles and the snapshots of their runs keep working.
+const LEGACY_SEND_TEMPLATE: &str = "send_template";
+
+impl From<StoredStep> for Step {
+    fn from(s: StoredStep) -> Self {
+        let StoredStep { action, mut params } = s;
+        if action != LEGACY_SEND_TEMPLATE {
+            return Step { action, params };
+        }
+        params.insert(
+            crate::catalog::MODE.to_owned(),
+            Value::Literal {
+                value: crate::catalog::MODE_TEMPLATE.to_owned(),
+            },
+        );
+        Step {
+            action: "send_message".to_owned(),
+            params,
+        }
+    }
 }
 
 /// Template variable name of a step's outputs: `step1`, `step2`, … (1-based, as shown to users).
@@ -88,6 +131,24 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_saved_send_template_step_reads_as_send_message_in_template_mode() {
+        let step: Step = serde_json::from_str(
+            r#"{"action":"send_template","params":{"template":{"type":"literal","value":"order_ready"}}}"#,
+        )
+        .expect("reads");
+        assert_eq!(step.action, "send_message");
+        assert_eq!(step.mode(), Some("template"));
+        assert_eq!(
+            step.params["template"],
+            Value::Literal {
+                value: "order_ready".into()
+            }
+        );
+        let text: Step = serde_json::from_str(r#"{"action":"send_message"}"#).expect("reads");
+        assert_eq!((text.action.as_str(), text.mode()), ("send_message", None));
     }
 
     #[test]

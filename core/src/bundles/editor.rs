@@ -23,6 +23,9 @@ use crate::providers::ProviderKind;
 pub const SRC_LITERAL: &str = "lit";
 /// Form value meaning "a text template with parameters".
 pub const SRC_TEMPLATE: &str = "tpl";
+/// Form field of the approved-template select: its value (see [`template_choice`]) sets the
+/// template's name, language and namespace at once.
+pub const TEMPLATE_CHOICE: &str = "template.choice";
 /// Longest literal or template the editor accepts (templates have their own, lower cap).
 pub const MAX_VALUE: usize = 8 * 1024;
 /// Longest bundle name, in characters.
@@ -40,9 +43,10 @@ pub enum EditError {
 pub fn new_step(target: ProviderKind, action: &str) -> Result<Step, EditError> {
     let def = catalog::action(target, action)
         .ok_or_else(|| EditError::UnknownAction(action.to_string()))?;
+    // The default mode's defaults; the mode itself is the default while it is not chosen.
     let params = def
-        .params
-        .iter()
+        .params_in(None)
+        .filter(|p| p.key != catalog::MODE)
         .filter_map(|p| {
             p.default.map(|d| {
                 (
@@ -252,7 +256,38 @@ pub fn parse_params(def: &ActionDef, fields: &[(String, String)]) -> BTreeMap<St
             out.insert(p.key.to_string(), v);
         }
     }
+    if def.param("template").is_some()
+        && let Some(choice) = get(TEMPLATE_CHOICE).filter(|c| !c.trim().is_empty())
+    {
+        apply_template_choice(choice, &mut out);
+    }
     out
+}
+
+/// The approved-template select's value for a template: `name|language|namespace` (Meta's
+/// names are lower case, digits and `_`, language codes like `pt_BR`: neither has a `|`).
+pub fn template_choice(name: &str, language: &str, namespace: &str) -> String {
+    format!("{name}|{language}|{namespace}")
+}
+
+/// A posted template choice into the template, language and namespace parameters.
+fn apply_template_choice(choice: &str, out: &mut BTreeMap<String, Value>) {
+    let mut parts = choice.splitn(3, '|').map(str::trim);
+    let (Some(name), Some(language)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    if name.is_empty() || language.is_empty() {
+        return;
+    }
+    let literal = |v: &str| Value::Literal {
+        value: clip(v).to_string(),
+    };
+    out.insert("template".into(), literal(name));
+    out.insert("language".into(), literal(language));
+    match parts.next().filter(|n| !n.is_empty()) {
+        Some(namespace) => out.insert("namespace".into(), literal(namespace)),
+        None => out.remove("namespace"),
+    };
 }
 
 fn clip(s: &str) -> &str {
@@ -387,7 +422,7 @@ pub fn param_errors(
     let Some(action) = catalog::action(target, &step.action) else {
         return out;
     };
-    for p in action.params {
+    for p in action.params_in(step.mode()) {
         let Some(v) = step.params.get(p.key) else {
             continue;
         };
@@ -411,6 +446,34 @@ pub fn preview(
     template::check(text, &known_variables(event, steps, index, target))?;
     let ctx = sample_context(event, steps, target, sample);
     template::render(text, &ctx.template_context())
+}
+
+/// What a mapped value of step `index` reads as with sample values: a template rendered, a
+/// field's sample, a literal as typed. Fills the preview of an approved template's variables.
+pub fn value_preview(
+    event: &EventDef,
+    target: ProviderKind,
+    steps: &[Step],
+    index: usize,
+    value: &Value,
+    sample: &dyn Fn(&FieldDef) -> String,
+) -> Result<String, TemplateError> {
+    Ok(match value {
+        Value::Literal { value } => value.clone(),
+        Value::Template { text } => preview(event, target, steps, index, text, sample)?,
+        Value::EventField { field } => event
+            .fields
+            .iter()
+            .find(|f| f.key == field)
+            .map(sample)
+            .unwrap_or_default(),
+        Value::StepOutput { step, field } => steps
+            .get(*step)
+            .and_then(|s| catalog::action(target, &s.action))
+            .and_then(|a| a.outputs.iter().find(|o| o.key == field))
+            .map(sample)
+            .unwrap_or_default(),
+    })
 }
 
 /// [`preview`] for request handlers: the check is cheap, the render runs on a blocking
@@ -560,6 +623,9 @@ mod tests {
             Ok(0)
         );
         assert_eq!(steps[0].action, "send_message");
+        // Official WhatsApp's card starts in free-text mode with nothing filled in.
+        let s = new_step(ProviderKind::Wacloud, "send_message").expect("step");
+        assert!(s.params.is_empty(), "{s:?}");
     }
 
     #[test]
@@ -692,6 +758,34 @@ mod tests {
         }
         assert_eq!(source_key(Some(&out(1, "deal_id"))), "step:1:deal_id");
         assert_eq!(source_key(None), "");
+    }
+
+    #[test]
+    fn the_template_choice_sets_name_language_and_namespace() {
+        let def = catalog::action(ProviderKind::Chatapi, "send_message").expect("action");
+        let params = parse_params(
+            def,
+            &fields(&[
+                ("mode.src", "lit"),
+                ("mode.lit", "template"),
+                (
+                    "template.choice",
+                    &template_choice("order_ready", "ru", "ns_1"),
+                ),
+                ("param1.src", "event:sender_name"),
+            ]),
+        );
+        let lit = |v: &str| Value::Literal { value: v.into() };
+        assert_eq!(params["template"], lit("order_ready"));
+        assert_eq!(params["language"], lit("ru"));
+        assert_eq!(params["namespace"], lit("ns_1"));
+        assert_eq!(params["mode"], lit("template"));
+        let params = parse_params(
+            def,
+            &fields(&[("template.choice", &template_choice("hello", "en_US", ""))]),
+        );
+        assert!(!params.contains_key("namespace"));
+        assert_eq!(params["language"], lit("en_US"));
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn resolve_step(
 ) -> Result<BTreeMap<String, String>, ResolveError> {
     let mut out = BTreeMap::new();
     if let Some(def) = catalog::action(kind, &step.action) {
-        for p in def.params {
+        // Only the chosen mode's parameters: the other mode's stay saved, unused.
+        for p in def.params_in(step.mode()) {
             match step.params.get(p.key) {
                 Some(v) if !v.is_empty() => {
                     out.insert(p.key.to_string(), resolve(v, ctx)?);

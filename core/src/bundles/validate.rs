@@ -140,7 +140,7 @@ pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind) -> 
             });
             continue;
         };
-        for p in action.params {
+        for p in action.params_in(step.mode()) {
             let issue = match step.params.get(p.key) {
                 Some(v) if !v.is_empty() => param_issue(event, target, &bundle.steps, i, v),
                 _ => p.required.then_some(ParamIssue::Unmapped),

@@ -16,7 +16,7 @@ pub const EVENTS: &[EventDef] = &[EventDef {
         f("time", Number, "1764410000"),
         // Which RetailCRM chat channel the conversation belongs to.
         f("messenger", Text, "whatsapp"),
-        f("provider_type", Text, "WhatsApp (ChatAPI)"),
+        f("provider_type", Text, "WhatsApp (1msg.io / ChatAPI)"),
         f("provider_name", Text, "WhatsApp магазина"),
     ],
     status_filter: false,

@@ -6,9 +6,9 @@
 //! Keys are stable identifiers; what an admin reads for them is the web app's business.
 
 mod chatapi;
+mod official;
 mod retailcrm;
 mod telegram;
-mod wacloud;
 
 use serde::Serialize;
 
@@ -42,7 +42,17 @@ pub struct ParamDef {
     pub required: bool,
     /// Literal used when a new step is added (e.g. "true" for the open-deal guard).
     pub default: Option<&'static str>,
+    /// For an action with modes (see [`MODE`]): the mode this parameter belongs to; it is
+    /// shown, required and sent only in that mode. `None`: in every mode.
+    pub mode: Option<&'static str>,
 }
+
+/// The parameter that picks an action's mode, when it has modes: «Отправить сообщение» of
+/// official WhatsApp sends free text ([`MODE_TEXT`], the default) or an approved template
+/// ([`MODE_TEMPLATE`]).
+pub const MODE: &str = "mode";
+pub const MODE_TEXT: &str = "text";
+pub const MODE_TEMPLATE: &str = "template";
 
 /// Every event also carries its provider's type and name (`provider_type`, `provider_name`):
 /// what «Источник» of a new contact is usually filled with.
@@ -73,8 +83,9 @@ pub fn events(kind: ProviderKind) -> &'static [EventDef] {
 pub fn actions(kind: ProviderKind) -> &'static [ActionDef] {
     match kind {
         ProviderKind::Retailcrm => retailcrm::ACTIONS,
-        ProviderKind::Chatapi | ProviderKind::Greenapi => chatapi::ACTIONS,
-        ProviderKind::Wacloud => wacloud::ACTIONS,
+        ProviderKind::Chatapi => official::CHATAPI_ACTIONS,
+        ProviderKind::Greenapi => chatapi::ACTIONS,
+        ProviderKind::Wacloud => official::WACLOUD_ACTIONS,
         ProviderKind::Telegram => telegram::ACTIONS,
     }
 }
@@ -91,6 +102,26 @@ impl ActionDef {
     pub fn param(&self, key: &str) -> Option<&'static ParamDef> {
         self.params.iter().find(|p| p.key == key)
     }
+
+    /// Whether the action has modes (a [`MODE`] parameter).
+    pub fn has_modes(&self) -> bool {
+        self.param(MODE).is_some()
+    }
+
+    /// The parameters that count in `mode` (the step's [`MODE`] value; `None` or an unknown
+    /// one means the default).
+    pub fn params_in<'a>(
+        &'a self,
+        mode: Option<&'a str>,
+    ) -> impl Iterator<Item = &'static ParamDef> + 'a {
+        let default = self.param(MODE).and_then(|p| p.default);
+        let mode = mode
+            .filter(|m| self.params.iter().any(|p| p.mode == Some(*m)))
+            .or(default);
+        self.params
+            .iter()
+            .filter(move |p| p.mode.is_none() || p.mode == mode)
+    }
 }
 
 /// Shorthand for the declaration tables.
@@ -104,5 +135,14 @@ pub(crate) const fn p(key: &'static str, ty: FieldType, required: bool) -> Param
         ty,
         required,
         default: None,
+        mode: None,
+    }
+}
+
+/// A parameter of one mode only (see [`ParamDef::mode`]).
+pub(crate) const fn in_mode(mode: &'static str, def: ParamDef) -> ParamDef {
+    ParamDef {
+        mode: Some(mode),
+        ..def
     }
 }

@@ -56,6 +56,7 @@ pub const ACTIONS: &[ActionDef] = &[
                 ty: Bool,
                 required: false,
                 default: Some("true"),
+                mode: None,
             },
         ],
         outputs: &[

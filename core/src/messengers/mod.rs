@@ -5,7 +5,9 @@ pub mod greenapi;
 pub mod incoming;
 pub mod phone;
 pub mod telegram;
+pub mod templates;
 pub mod wacloud;
+pub mod window;
 
 /// What a WhatsApp gateway answered over HTTP, before any interpretation.
 pub(crate) struct Reply {

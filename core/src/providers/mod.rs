@@ -63,7 +63,7 @@ impl ProviderKind {
     pub fn title(self) -> &'static str {
         match self {
             ProviderKind::Retailcrm => "RetailCRM",
-            ProviderKind::Chatapi => "WhatsApp (ChatAPI)",
+            ProviderKind::Chatapi => "WhatsApp (1msg.io / ChatAPI)",
             ProviderKind::Telegram => "Telegram",
             ProviderKind::Greenapi => "WhatsApp (Green-API)",
             ProviderKind::Wacloud => "WhatsApp Cloud API",

@@ -468,21 +468,10 @@ pub(super) fn window_closed(
     provider: &crate::providers::Provider,
     route: &Route,
 ) -> Option<Failure> {
-    let official = match &provider.settings {
-        crate::providers::Settings::Wacloud(_) => true,
-        crate::providers::Settings::Chatapi(s) => {
-            let host = url::Url::parse(&s.api_url)
-                .ok()?
-                .host_str()?
-                .to_ascii_lowercase();
-            OFFICIAL_WHATSAPP_HOSTS
-                .iter()
-                .any(|h| host == *h || host.ends_with(&format!(".{h}")))
-        }
-        _ => return None,
-    };
     let last = route.customer_at?;
-    if !official || crate::db::now() - last < chrono::Duration::hours(WINDOW_HOURS) {
+    if !crate::messengers::window::official(&provider.settings)
+        || crate::messengers::window::open(Some(last))
+    {
         return None;
     }
     let at = last.format("%Y-%m-%d %H:%M").to_string();
@@ -493,15 +482,12 @@ pub(super) fn window_closed(
         SendingError::new(
             ErrorCode::ReplyTimedOut,
             format!(
-                "the customer last wrote at {at} UTC, more than {WINDOW_HOURS} hours ago: WhatsApp accepts only template messages now"
+                "the customer last wrote at {at} UTC, more than {} hours ago: WhatsApp accepts only template messages now",
+                crate::messengers::window::WINDOW_HOURS
             ),
         ),
     ))
 }
-
-/// Hosts of official WhatsApp (Cloud API) gateways.
-const OFFICIAL_WHATSAPP_HOSTS: [&str; 1] = ["1msg.io"];
-const WINDOW_HOURS: i64 = 24;
 
 async fn send_telegram(
     core: &Core,

@@ -2,7 +2,13 @@
 //!
 //! Routes: `/instance{ID}/{method}`, `/{ID}/{method}` (1msg.io) and `/{method}?instanceId=ID`;
 //! auth only by `?token=`. Methods: `sendMessage` (JSON or form), `status`, `webhook` (GET/POST),
-//! `settings` (GET/POST), `me`. Failure modes on demand: unpaid instance, `sent:false`, the next
+//! `settings` (GET/POST), `me`, and 1msg.io's templates: `GET templates` (`{"total",
+//! "templates":[…]}`, each as the WhatsApp Business Account lists it plus its `namespace`) and
+//! `POST sendTemplate` (`{template, namespace?, language{policy:"deterministic", code},
+//! params:[Cloud API components], chatId|phone}`, validated like Meta: an unknown or unapproved
+//! template is `(#132001)`, a wrong body variable count `(#132000)`, each as HTTP 400
+//! `{"error": …}`). The shape of the template items and of sendTemplate's answer (taken to be
+//! sendMessage's) are UNCONFIRMED: 1msg's SDK types them as free maps. Failure modes on demand: unpaid instance, `sent:false`, the next
 //! N requests answered 500, added latency (for client timeouts). The driver side POSTs webhook
 //! bodies exactly like the gateway: `{"messages":[…],"instanceId":"<string>"}` and `{"ack":[…]}`,
 //! without any signature.
@@ -45,7 +51,33 @@ pub struct SentMessage {
     /// `sendFile`: the file's name and caption (`body` is its URL).
     pub filename: Option<String>,
     pub caption: Option<String>,
+    /// `sendTemplate`: the template's name and language (`body` is its text as the customer
+    /// reads it) and its body variables.
+    pub template: Option<(String, String)>,
+    pub params: Vec<String>,
 }
+
+impl SentMessage {
+    /// A text to be queued (`queue` gives it its id and number).
+    fn text(instance_id: &str, chat_id: String, phone: Option<String>, body: String) -> Self {
+        Self {
+            instance_id: instance_id.to_owned(),
+            chat_id,
+            phone,
+            body,
+            id: String::new(),
+            queue_number: 0,
+            time: now(),
+            filename: None,
+            caption: None,
+            template: None,
+            params: Vec::new(),
+        }
+    }
+}
+
+/// The namespace the fake's WhatsApp Business Account gives its templates.
+pub const NAMESPACE: &str = "b8a5c7f2_1d3e_4f60_9a2b_7c4d5e6f7a8b";
 
 /// A driver call named an instance the fake does not have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +116,10 @@ struct State {
     last_posted: Option<(String, Value)>,
     /// `messageId`s the client marked read (`readMessage`), in order.
     read: Vec<String>,
+    /// The account's message templates, as `GET /templates` lists them.
+    templates: Vec<Value>,
+    /// The next `.0` API requests answer HTTP `.1` with `{"error": .2}`.
+    refuse_next: (u32, u16, String),
 }
 
 /// Handle to a running fake: configure instances and failure modes, inspect sends, drive webhooks.
@@ -221,6 +257,41 @@ impl FakeChatApi {
     /// The next `n` API requests (any instance, any method) answer HTTP 500.
     pub fn fail_next(&self, n: u32) {
         self.lock().fail_next = n;
+    }
+
+    /// The next `n` API requests answer HTTP `status` with `{"error": message}` (e.g. 429, or a
+    /// Meta error passed on).
+    pub fn refuse_next(&self, n: u32, status: u16, message: &str) {
+        self.lock().refuse_next = (n, status, message.to_owned());
+    }
+
+    /// An approved template (`{{1}}`-style body), in the WhatsApp Business Account's shape.
+    pub fn add_template(&self, name: &str, language: &str, body: &str) {
+        let example: Vec<String> = (1..=body.matches("{{").count())
+            .map(|n| format!("example {n}"))
+            .collect();
+        self.lock().templates.push(json!({
+            "name": name,
+            "namespace": NAMESPACE,
+            "language": language,
+            "status": "approved",
+            "category": "UTILITY",
+            "id": random_hex(15),
+            "components": [
+                { "type": "HEADER", "format": "TEXT", "text": "Demo shop" },
+                { "type": "BODY", "text": body, "example": { "body_text": [example] } },
+                { "type": "FOOTER", "text": "Reply STOP to unsubscribe" },
+            ],
+        }));
+    }
+
+    /// A template still in review: listed, never sendable.
+    pub fn add_pending_template(&self, name: &str) {
+        self.lock().templates.push(json!({
+            "name": name, "namespace": NAMESPACE, "language": "ru", "status": "submitted",
+            "category": "MARKETING", "id": random_hex(15),
+            "components": [{ "type": "BODY", "text": "x" }],
+        }));
     }
 
     /// The next `n` sends are accepted (the message goes out) but answered only after `delay`:
@@ -519,6 +590,12 @@ async fn dispatch(
             state.fail_next -= 1;
             return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error");
         }
+        if state.refuse_next.0 > 0 {
+            state.refuse_next.0 -= 1;
+            let status =
+                StatusCode::from_u16(state.refuse_next.1).unwrap_or(StatusCode::BAD_REQUEST);
+            return error(status, state.refuse_next.2.clone());
+        }
         let token = query.get("token").map(String::as_str).unwrap_or("");
         let authorised = state.instances.get(&id).is_some_and(|i| i.token == token);
         if !authorised {
@@ -559,6 +636,23 @@ async fn dispatch(
                 }
                 answer
             }
+            "sendTemplate" if get => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendTemplate")
+            }
+            "sendTemplate" if not_paid => unpaid(),
+            "sendTemplate" => {
+                let answer =
+                    send_template(&id, instance, &state.templates, &mut state.sent, &params);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
+            }
+            "templates" if get => HttpResponse::Ok().json(json!({
+                "total": state.templates.len(),
+                "templates": state.templates,
+            })),
             "sendFile" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendFile"),
             "sendFile" if not_paid => unpaid(),
             "sendFile" => send_file(&id, instance, &mut state.sent, &params),
@@ -665,9 +759,40 @@ fn send_message(
             );
         }
     };
+    let (chat_id, phone) = match recipient(params) {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    if let Some(message) = &instance.refusal {
+        return HttpResponse::Ok().json(json!({ "sent": false, "message": message }));
+    }
+    // The real gateway queues even while the phone is offline or unlinked, so only an unpaid
+    // instance (handled by the caller) refuses here.
+    queue(instance, sent, SentMessage::text(id, chat_id, phone, text))
+}
+
+/// Queues an accepted message under a new id and queue number, answering as the gateway does.
+fn queue(instance: &mut Instance, sent: &mut Vec<SentMessage>, mut m: SentMessage) -> HttpResponse {
+    instance.queue_number += 1;
+    m.id = format!("true_{}_{}", m.chat_id, random_hex(20));
+    m.queue_number = instance.queue_number;
+    let answer = json!({
+        "sent": true,
+        "message": "ok",
+        "id": m.id,
+        "queueNumber": instance.queue_number,
+    });
+    sent.push(m);
+    HttpResponse::Ok().json(answer)
+}
+
+/// The addressee of a send: `chatId`, or `phone` (number or digit string), exactly one; or
+/// the gateway's words for HTTP 400.
+fn recipient(params: &Map<String, Value>) -> Result<(String, Option<String>), &'static str> {
+    let bad = Err;
     let phone = params.get("phone").filter(|v| !v.is_null());
     let chat_id = params.get("chatId").filter(|v| !v.is_null());
-    let (chat_id, phone) = match (phone, chat_id) {
+    match (phone, chat_id) {
         (Some(phone), None) => {
             // The spec types phone as an integer; clients send strings too.
             let digits = match phone {
@@ -677,13 +802,10 @@ fn send_message(
                 }
                 _ => None,
             };
-            let Some(digits) = digits else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "phone must be digits with the country code, without +",
-                );
-            };
-            (format!("{digits}@c.us"), Some(digits))
+            match digits {
+                Some(digits) => Ok((format!("{digits}@c.us"), Some(digits))),
+                None => bad("phone must be digits with the country code, without +"),
+            }
         }
         (None, Some(Value::String(chat_id))) => {
             let valid = ["@c.us", "@g.us"].iter().any(|suffix| {
@@ -691,46 +813,119 @@ fn send_message(
                     !local.is_empty() && local.bytes().all(|b| b.is_ascii_digit() || b == b'-')
                 })
             });
-            if !valid {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "chatId must look like 79991234567@c.us or 79991234567-1600000000@g.us",
-                );
+            if valid {
+                Ok((chat_id.clone(), None))
+            } else {
+                bad("chatId must look like 79991234567@c.us or 79991234567-1600000000@g.us")
             }
-            (chat_id.clone(), None)
         }
-        (None, Some(_)) => return error(StatusCode::BAD_REQUEST, "chatId must be a string"),
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "Provide exactly one of phone or chatId",
-            );
-        }
-    };
-    if let Some(message) = &instance.refusal {
-        return HttpResponse::Ok().json(json!({ "sent": false, "message": message }));
+        (None, Some(_)) => bad("chatId must be a string"),
+        _ => bad("Provide exactly one of phone or chatId"),
     }
-    // The real gateway queues even while the phone is offline or unlinked, so only an unpaid
-    // instance (handled by the caller) refuses here.
-    instance.queue_number += 1;
-    let message_id = format!("true_{chat_id}_{}", random_hex(20));
-    sent.push(SentMessage {
-        instance_id: id.to_owned(),
-        chat_id,
-        phone,
-        body: text,
-        id: message_id.clone(),
-        queue_number: instance.queue_number,
-        time: now(),
-        filename: None,
-        caption: None,
-    });
-    HttpResponse::Ok().json(json!({
-        "sent": true,
-        "message": "ok",
-        "id": message_id,
-        "queueNumber": instance.queue_number,
-    }))
+}
+
+/// `sendTemplate`: the template must be approved in that language (else Meta's 132001), its
+/// namespace the account's when given, `params` Cloud API components (never strings) with as
+/// many body text parameters as the body has variables (else 132000). The sent message's
+/// `body` is the template's text as the customer reads it, so the history shows it.
+fn send_template(
+    id: &str,
+    instance: &mut Instance,
+    templates: &[Value],
+    sent: &mut Vec<SentMessage>,
+    params: &Map<String, Value>,
+) -> HttpResponse {
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, m);
+    let Some(name) = params
+        .get("template")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return bad("Parameter template is required");
+    };
+    let language = params.get("language");
+    if language
+        .and_then(|l| l.get("policy"))
+        .and_then(Value::as_str)
+        != Some("deterministic")
+    {
+        return bad("language.policy must be \"deterministic\"");
+    }
+    let Some(code) = language
+        .and_then(|l| l.get("code"))
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+    else {
+        return bad("language.code is required");
+    };
+    if let Some(ns) = params.get("namespace").filter(|n| !n.is_null())
+        && ns.as_str() != Some(NAMESPACE)
+    {
+        return bad("namespace does not belong to this channel's account");
+    }
+    let components = match params.get("params") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_object) => items.clone(),
+        Some(_) => return bad("params must be a list of template components, never of strings"),
+    };
+    let (chat_id, phone) = match recipient(params) {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
+    let Some(body) = templates
+        .iter()
+        .find(|t| {
+            t["name"] == name
+                && t["language"] == code
+                && t["status"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("approved"))
+        })
+        .and_then(|t| t["components"].as_array())
+        .and_then(|c| c.iter().find(|c| c["type"] == "BODY"))
+        .and_then(|c| c["text"].as_str())
+    else {
+        return bad(&format!(
+            "(#132001) Template name does not exist in the translation: template name ({name}) does not exist in {code}"
+        ));
+    };
+    let values: Vec<String> = components
+        .iter()
+        .filter(|c| c["type"] == "body")
+        .filter_map(|c| c["parameters"].as_array())
+        .flatten()
+        .filter_map(|p| p["text"].as_str().map(str::to_owned))
+        .collect();
+    let wanted = placeholders(body);
+    if values.len() != wanted.len() || values.iter().any(String::is_empty) {
+        return bad(&format!(
+            "(#132000) Number of parameters does not match the expected number of params: body: number of localizable_params ({}) does not match the expected number of params ({})",
+            values.len(),
+            wanted.len()
+        ));
+    }
+    let mut text = body.to_owned();
+    for (name, value) in wanted.iter().zip(&values) {
+        text = text.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    let mut message = SentMessage::text(id, chat_id, phone, text);
+    message.template = Some((name.to_owned(), code.to_owned()));
+    message.params = values;
+    queue(instance, sent, message)
+}
+
+/// The distinct `{{…}}` variables of a template body, in first-use order.
+fn placeholders(body: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for part in body.split("{{").skip(1) {
+        if let Some((name, _)) = part.split_once("}}") {
+            let name = name.trim().to_owned();
+            if !name.is_empty() && !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+    }
+    seen
 }
 
 /// `GET /messages?chatId=&min_time=&limit=`: the instance's messages, oldest first. The fake

@@ -191,11 +191,22 @@ impl FakeCloudApi {
         );
     }
 
-    /// An approved template in the business account (`{{1}}`-style body).
+    /// An approved template in the business account (`{{1}}`-style body), with the
+    /// components Meta lists (a text header, the body with its example, a footer, a quick
+    /// reply button): only the body takes variables here.
     pub fn add_template(&self, name: &str, language: &str, body: &str) {
+        let example: Vec<String> = (1..=placeholders(body).len())
+            .map(|n| format!("example {n}"))
+            .collect();
         self.lock().templates.push(json!({
             "name": name,
-            "components": [{ "type": "BODY", "text": body }],
+            "parameter_format": "POSITIONAL",
+            "components": [
+                { "type": "HEADER", "format": "TEXT", "text": "Demo shop" },
+                { "type": "BODY", "text": body, "example": { "body_text": [example] } },
+                { "type": "FOOTER", "text": "Reply STOP to unsubscribe" },
+                { "type": "BUTTONS", "buttons": [{ "type": "QUICK_REPLY", "text": "OK" }] },
+            ],
             "language": language,
             "status": "APPROVED",
             "category": "UTILITY",
@@ -568,10 +579,7 @@ async fn dispatch(
                 if waba != WABA_ID {
                     return unknown(waba);
                 }
-                HttpResponse::Ok().json(json!({
-                    "data": state.templates,
-                    "paging": { "cursors": { "before": "MAZDZD", "after": "MjQZD" } },
-                }))
+                templates_page(&req, &state.templates)
             }
             _ => graph_error(400, 100, "OAuthException", "Unknown path components", None),
         }
@@ -580,6 +588,60 @@ async fn dispatch(
         tokio::time::sleep(delay).await;
     }
     answer
+}
+
+/// One page of `message_templates`, paged like Graph: `limit` (default 25), an `after`
+/// cursor, `paging.cursors` always and `paging.next` only when more follow.
+fn templates_page(req: &HttpRequest, templates: &[Value]) -> HttpResponse {
+    let query: HashMap<String, String> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(25);
+    let start = match query.get("after") {
+        None => 0,
+        Some(cursor) => match cursor_offset(cursor) {
+            Some(n) => n,
+            None => {
+                return graph_error(400, 100, "OAuthException", "(#100) Invalid cursor", None);
+            }
+        },
+    };
+    let end = (start + limit).min(templates.len());
+    let data = templates.get(start..end).unwrap_or_default();
+    let mut paging = json!({ "cursors": { "before": cursor(start), "after": cursor(end) } });
+    if end < templates.len() {
+        paging["next"] = json!(format!(
+            "https://graph.facebook.com/v23.0/{WABA_ID}/message_templates?limit={limit}&after={}",
+            cursor(end)
+        ));
+    }
+    HttpResponse::Ok().json(json!({ "data": data, "paging": paging }))
+}
+
+/// Graph cursors are opaque; the fake's encode the offset.
+fn cursor(offset: usize) -> String {
+    format!("QVFI{offset:08X}")
+}
+
+fn cursor_offset(cursor: &str) -> Option<usize> {
+    usize::from_str_radix(cursor.strip_prefix("QVFI")?, 16).ok()
+}
+
+/// The distinct `{{…}}` variables of a template body.
+fn placeholders(body: &str) -> Vec<&str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for part in body.split("{{").skip(1) {
+        if let Some((name, _)) = part.split_once("}}")
+            && !name.trim().is_empty()
+            && !seen.contains(&name.trim())
+        {
+            seen.push(name.trim());
+        }
+    }
+    seen
 }
 
 fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
@@ -639,9 +701,11 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
                 .flatten()
                 .filter_map(|p| p["text"].as_str().map(str::to_owned))
                 .collect();
-            let wanted = t["components"][0]["text"]
-                .as_str()
-                .map_or(0, |b| b.matches("{{").count());
+            let wanted = t["components"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "BODY"))
+                .and_then(|c| c["text"].as_str())
+                .map_or(0, |b| placeholders(b).len());
             if params.len() != wanted {
                 return graph_error(
                     400,

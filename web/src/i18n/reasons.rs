@@ -286,6 +286,16 @@ pub fn upstream_detail(lang: Lang, f: &Upstream) -> Msg {
 }
 
 /// "Service: what it answered."
+/// Why the approved templates could not be read.
+pub fn templates_failure(lang: Lang, f: &svyazka_core::messengers::templates::ListFailure) -> Msg {
+    use svyazka_core::messengers::templates::ListFailure;
+    match f {
+        ListFailure::NoBusinessAccount => Msg::new(lang.t("wacloud_no_waba")),
+        ListFailure::Settings(r) => reason(lang, r, None),
+        ListFailure::Upstream(u) => upstream(lang, u),
+    }
+}
+
 pub fn upstream(lang: Lang, u: &ServiceFailure) -> Msg {
     Msg::new(format!("{}: ", service(lang, u.service))).then(upstream_detail(lang, &u.failure))
 }

@@ -400,36 +400,29 @@ fn form_of(state: &AppState, p: &Provider) -> ProviderForm {
 struct TemplatesPage {
     ctx: PageCtx,
     p: Provider,
-    templates: Vec<svyazka_core::messengers::wacloud::Template>,
+    templates: Vec<svyazka_core::messengers::templates::Template>,
     /// Why the list could not be read.
     failure: Option<Msg>,
 }
 
-/// The Cloud API number's approved templates, read live from its business account: what
-/// «Отправить шаблон» can send, with how many parameters each takes.
+/// The provider's approved templates, read live (a Cloud API number's business account, a
+/// 1msg.io channel): what «Отправить сообщение» in template mode can send, with how many
+/// variables each takes.
 #[get("/providers/{id}/templates")]
 pub async fn templates(
     ctx: PageCtx,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    use svyazka_core::reason::Explain;
     let p = load(&state, *id).await?;
-    let Settings::Wacloud(s) = &p.settings else {
+    if !svyazka_core::messengers::templates::offered(p.kind) {
         return Err(WebError::NotFound);
-    };
-    let lang = ctx.lang;
-    let (templates, failure) = if s.waba_id.is_empty() {
-        (Vec::new(), Some(Msg::new(lang.t("wacloud_no_waba"))))
-    } else {
-        match svyazka_core::engine::clients::wacloud(&state.core, &p) {
-            Err(e) => (Vec::new(), Some(reasons::reason(lang, &e.reason, None))),
-            Ok(api) => match api.templates(&s.waba_id).await {
-                Ok(t) => (t, None),
-                Err(e) => (Vec::new(), Some(reasons::upstream(lang, &e.explain()))),
-            },
-        }
-    };
+    }
+    let (templates, failure) =
+        match svyazka_core::messengers::templates::approved_of(&state.core, &p).await {
+            Ok(t) => (t, None),
+            Err(f) => (Vec::new(), Some(reasons::templates_failure(ctx.lang, &f))),
+        };
     ok(&TemplatesPage {
         ctx,
         p,

@@ -4,6 +4,7 @@
 mod chatapi;
 mod greenapi;
 mod media;
+mod official;
 mod retailcrm;
 mod telegram;
 mod wacloud;
@@ -68,9 +69,6 @@ pub async fn execute(
         (ProviderKind::Wacloud, "send_message") => {
             wacloud::send_message(core, target, inputs).await
         }
-        (ProviderKind::Wacloud, "send_template") => {
-            wacloud::send_template(core, target, inputs).await
-        }
         (ProviderKind::Telegram, "send_message") => {
             telegram::send_message(core, target, inputs).await
         }
@@ -93,7 +91,7 @@ pub fn repeatable(kind: ProviderKind, action: &str) -> bool {
                 | ProviderKind::Telegram
                 | ProviderKind::Wacloud,
             "send_message"
-        ) | (ProviderKind::Wacloud, "send_template")
+        )
     )
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::messengers::phone::WaRecipient;
+use crate::messengers::templates::{Listed, Template, body_components};
 use crate::messengers::{ExchangeError, Reply};
 use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
@@ -169,6 +170,14 @@ impl UpstreamFailure for ChatApiError {
             } if *status >= 500 || matches!(*status, 408 | 425 | 429) => Retry::Transient {
                 after: *retry_after,
             },
+            // 1msg passes Meta's throughput error (130429) on, whatever status it answers with.
+            Self::Http {
+                message,
+                retry_after,
+                ..
+            } if message.contains("130429") => Retry::Transient {
+                after: *retry_after,
+            },
             Self::Network(_) => Retry::Transient { after: None },
             Self::NotReady {
                 state: AccountState::Loading | AccountState::Init,
@@ -219,6 +228,12 @@ struct HistoryReply {
 fn lenient_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let v = Value::deserialize(d)?;
     Ok(text_of(&v).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+struct TemplatesReply {
+    #[serde(default)]
+    templates: Vec<Listed>,
 }
 
 #[derive(Deserialize)]
@@ -306,6 +321,46 @@ impl ChatApi {
             body["caption"] = Value::from(caption);
         }
         self.send("sendFile", &body).await
+    }
+
+    /// `sendTemplate` (1msg.io): an approved template, delivered outside the 24-hour window
+    /// too. `template` is its name, `namespace` the one `GET /templates` gave (sent when known),
+    /// `params` its body variables in order, as Cloud API components ("never a list of strings").
+    /// The answer is assumed to be `sendMessage`'s `{"sent", "id", "message"}` (the SDK types it
+    /// as a free map: UNCONFIRMED).
+    pub async fn send_template(
+        &self,
+        to: &WaRecipient,
+        template: &str,
+        namespace: &str,
+        language: &str,
+        params: &[String],
+    ) -> Result<SentMessage, ChatApiError> {
+        let mut body = json!({
+            "chatId": to.chat_id(),
+            "template": template,
+            "language": { "policy": "deterministic", "code": language },
+        });
+        if !namespace.trim().is_empty() {
+            body["namespace"] = Value::from(namespace.trim());
+        }
+        if let Some(components) = body_components(params) {
+            body["params"] = components;
+        }
+        self.send("sendTemplate", &body).await
+    }
+
+    /// `GET /templates` (1msg.io): `{"total", "templates": [...]}`, each template as the Cloud
+    /// API lists it plus its `namespace` (the items' fields are UNCONFIRMED: the SDK types them
+    /// as free maps); only the approved ones are answered.
+    pub async fn templates(&self) -> Result<Vec<Template>, ChatApiError> {
+        let reply = self.call(Method::GET, "templates", &[], None).await?;
+        let parsed: TemplatesReply = decode(reply, "templates", "list the templates")?;
+        Ok(parsed
+            .templates
+            .into_iter()
+            .filter_map(Listed::approved)
+            .collect())
     }
 
     /// `readMessage`: the customer's message `message_id` is read (1msg.io; the gateway shows

@@ -4,10 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use crate::messengers::templates::{Listed, Template, body_components};
 use crate::messengers::{ExchangeError, Reply};
 use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
@@ -122,18 +123,6 @@ pub struct PhoneNumber {
     pub quality_rating: Option<String>,
 }
 
-/// An approved message template, as the editor offers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Template {
-    pub name: String,
-    pub language: String,
-    pub category: String,
-    /// The body's text with its `{{1}}`-style placeholders.
-    pub body: String,
-    /// How many body parameters the template takes.
-    pub params: usize,
-}
-
 #[derive(Deserialize)]
 struct SendReply {
     messages: Vec<SentId>,
@@ -144,40 +133,32 @@ struct SentId {
     id: String,
 }
 
+/// One page of `message_templates`: Graph's `{data, paging{cursors{before, after}, next?}}`.
 #[derive(Deserialize)]
 struct TemplatePage {
     #[serde(default)]
-    data: Vec<RawTemplate>,
+    data: Vec<Listed>,
+    #[serde(default)]
+    paging: Option<Paging>,
 }
 
 #[derive(Deserialize)]
-struct RawTemplate {
-    name: String,
+struct Paging {
     #[serde(default)]
-    language: String,
+    cursors: Option<Cursors>,
+    /// Present only when there is a next page.
     #[serde(default)]
-    status: String,
-    #[serde(default)]
-    category: String,
-    #[serde(default)]
-    components: Vec<Value>,
+    next: Option<String>,
 }
 
-/// Number of distinct `{{n}}` / `{{name}}` placeholders in a template body.
-pub fn placeholders(body: &str) -> usize {
-    let mut seen: Vec<&str> = Vec::new();
-    let mut rest = body;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if !name.is_empty() && !seen.contains(&name) {
-            seen.push(name);
-        }
-        rest = &after[end + 2..];
-    }
-    seen.len()
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
 }
+
+/// Pages of templates read at most: 20 × 100 is far beyond what a business account holds.
+const MAX_TEMPLATE_PAGES: usize = 20;
 
 impl CloudApi {
     pub fn new(graph_url: &str, phone_number_id: &str, token: &str) -> Result<Self, CloudApiError> {
@@ -258,12 +239,8 @@ impl CloudApi {
             "name": name,
             "language": { "policy": "deterministic", "code": language },
         });
-        if !params.is_empty() {
-            let parameters: Vec<Value> = params
-                .iter()
-                .map(|p| json!({ "type": "text", "text": p }))
-                .collect();
-            template["components"] = json!([{ "type": "body", "parameters": parameters }]);
+        if let Some(components) = body_components(params) {
+            template["components"] = components;
         }
         let body = json!({
             "messaging_product": "whatsapp",
@@ -302,44 +279,31 @@ impl CloudApi {
                 "the WhatsApp Business Account id is digits".into(),
             ));
         }
-        let reply = self
-            .call(
-                Method::GET,
-                &[waba_id, "message_templates"],
-                &[
-                    ("fields", "name,language,status,category,components"),
-                    ("limit", "100"),
-                ],
-                None,
-            )
-            .await?;
-        let page: TemplatePage = decode(reply, "the templates")?;
-        Ok(page
-            .data
-            .into_iter()
-            .filter(|t| t.status.eq_ignore_ascii_case("APPROVED"))
-            .map(|t| {
-                let body = t
-                    .components
-                    .iter()
-                    .find(|c| {
-                        c.get("type")
-                            .and_then(Value::as_str)
-                            .is_some_and(|k| k.eq_ignore_ascii_case("BODY"))
-                    })
-                    .and_then(|c| c.get("text"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                Template {
-                    params: placeholders(&body),
-                    name: t.name,
-                    language: t.language,
-                    category: t.category,
-                    body,
-                }
-            })
-            .collect())
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_TEMPLATE_PAGES {
+            let mut query = vec![
+                ("fields", "name,language,status,category,components"),
+                ("limit", "100"),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a));
+            }
+            let reply = self
+                .call(Method::GET, &[waba_id, "message_templates"], &query, None)
+                .await?;
+            let page: TemplatePage = decode(reply, "the templates")?;
+            out.extend(page.data.into_iter().filter_map(Listed::approved));
+            after = page
+                .paging
+                .filter(|p| p.next.is_some())
+                .and_then(|p| p.cursors)
+                .and_then(|c| c.after);
+            if after.is_none() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
@@ -486,13 +450,6 @@ mod tests {
         assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
         let e = decode::<Value>(reply(502, "<html></html>"), "x").err();
         assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
-    }
-
-    #[test]
-    fn placeholders_are_counted_once_each() {
-        assert_eq!(placeholders("Hi {{1}}, order {{2}} is {{1}}"), 2);
-        assert_eq!(placeholders("No params"), 0);
-        assert_eq!(placeholders("Named {{first_name}} {{ order }}"), 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@ pub mod client;
 pub mod media;
 pub mod webhook;
 
-pub use client::{CloudApi, CloudApiError, PhoneNumber, Template};
+pub use crate::messengers::templates::Template;
+pub use client::{CloudApi, CloudApiError, PhoneNumber};
 
-/// Free text is accepted within this many hours of the customer's last message.
-pub const WINDOW_HOURS: i64 = 24;
+pub use crate::messengers::window::WINDOW_HOURS;

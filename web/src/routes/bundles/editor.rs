@@ -30,9 +30,6 @@ struct EditorPage {
     /// Work waits and no worker is alive: this bundle is not running either.
     stall: bool,
     queue_mode: bool,
-    /// Cloud API target: its approved templates, suggested for «Шаблон».
-    wa_templates: Vec<svyazka_core::messengers::wacloud::Template>,
-    target_id: i64,
 }
 
 #[derive(Template)]
@@ -70,8 +67,6 @@ async fn editor_page(
         oob: false,
         stall: false,
         queue_mode: false,
-        wa_templates: Vec::new(),
-        target_id: l.target.id,
         ctx,
     })
 }
@@ -82,11 +77,10 @@ pub async fn edit(
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    let l = load(&state, *id).await?;
+    let mut l = load(&state, *id).await?;
     let stall = crate::routes::home::stalled(&state).await?;
-    let wa_templates = super::view::templates_of(&state, &l.target).await;
+    l.read_templates(&state).await;
     ok(&EditorPage {
-        wa_templates,
         stall,
         queue_mode: !state.core.config.is_embedded(),
         ..editor_page(ctx, &l, false, None).await?

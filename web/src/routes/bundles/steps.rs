@@ -122,6 +122,7 @@ pub async fn save_step(
     if !ctx.htmx {
         return Ok(back_to_editor(id, &format!("#step-{}", index + 1)));
     }
+    l.read_templates(&state).await;
     step_fragment(ctx, &l, index, true).await
 }
 
@@ -145,6 +146,7 @@ pub async fn move_step(
     if moved {
         store_steps(&state, id, l.bundle.steps.clone()).await?;
     }
+    l.read_templates(&state).await;
     if !ctx.htmx {
         let now = if !moved {
             index
@@ -169,6 +171,7 @@ pub async fn remove_step(
     let mut l = load(&state, id).await?;
     editor::remove_step(&mut l.bundle.steps, index)?;
     store_steps(&state, id, l.bundle.steps.clone()).await?;
+    l.read_templates(&state).await;
     if !ctx.htmx {
         return Ok(back_to_editor(id, "#chain"));
     }

@@ -7,6 +7,7 @@ use svyazka_core::bundles::template::TemplateError;
 use svyazka_core::bundles::validate::{self, Problem, ProblemKind};
 use svyazka_core::bundles::{self, Bundle};
 use svyazka_core::catalog::{self, EventDef, FieldDef, FieldType};
+use svyazka_core::messengers::templates::{self, ListFailure, Template};
 use svyazka_core::providers::{self, Provider};
 
 use super::Choice;
@@ -21,6 +22,8 @@ pub(super) struct Loaded {
     pub(super) source: Provider,
     pub(super) target: Provider,
     pub(super) event: &'static EventDef,
+    /// The target's approved templates, read live when a card sends one (`None`: not read).
+    pub(super) templates: Option<Result<Vec<Template>, ListFailure>>,
 }
 
 pub(super) async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> {
@@ -41,6 +44,7 @@ pub(super) async fn load(state: &AppState, id: i64) -> Result<Loaded, WebError> 
         source,
         target,
         event,
+        templates: None,
     })
 }
 
@@ -97,8 +101,33 @@ pub(super) struct ParamView {
     pub(super) groups: Vec<GroupView>,
     /// `[{"v": "first_name", "l": "RetailCRM: Имя"}, …]` for the chip editor.
     pub(super) vars_json: String,
-    /// Suggestions for the literal (the page's `<datalist>` of approved templates).
-    pub(super) datalist: Option<&'static str>,
+    /// Not part of the chosen mode (or a template variable the chosen template does not
+    /// have): kept in the form, so switching back loses nothing, but not shown.
+    pub(super) hidden: bool,
+    /// The mode it belongs to (`data-mode`), for switching without a round trip.
+    pub(super) mode: &'static str,
+}
+
+/// One approved template in a card's select.
+pub(super) struct TemplateOption {
+    pub(super) value: String,
+    pub(super) label: String,
+    pub(super) selected: bool,
+}
+
+/// «Отправить сообщение» of official WhatsApp: free text or an approved template.
+pub(super) struct ModesView {
+    pub(super) template_mode: bool,
+    pub(super) options: Vec<TemplateOption>,
+    /// Why the approved templates could not be read (HTML).
+    pub(super) failure: Option<Msg>,
+    /// Read, and there are none.
+    pub(super) none: bool,
+    /// The chosen template's body, and how it reads with sample values.
+    pub(super) body: Option<String>,
+    pub(super) preview: Option<String>,
+    pub(super) no_vars: bool,
+    pub(super) templates_url: String,
 }
 
 pub(super) struct StepView {
@@ -109,32 +138,136 @@ pub(super) struct StepView {
     pub(super) number: usize,
     pub(super) title: String,
     pub(super) params: Vec<ParamView>,
+    pub(super) modes: Option<ModesView>,
     pub(super) saved: bool,
 }
 
-/// The id of the editor page's list of the Cloud API number's approved templates.
-pub(super) const TEMPLATES_DATALIST: &str = "wa-templates";
+/// Parameters a card with modes shows in its own block (the mode switch, the template select)
+/// rather than one by one.
+const MODE_BLOCK_PARAMS: [&str; 4] = [catalog::MODE, "template", "language", "namespace"];
 
-/// The target's approved templates, read live, for the editor's suggestions; empty when the
-/// target is not a Cloud API number with its business account id, or Meta cannot be read
-/// (the page then works as without them).
-pub(super) async fn templates_of(
-    state: &AppState,
-    target: &Provider,
-) -> Vec<svyazka_core::messengers::wacloud::Template> {
-    let providers::Settings::Wacloud(s) = &target.settings else {
-        return Vec::new();
-    };
-    if s.waba_id.is_empty() {
-        return Vec::new();
+/// Template variables shown while the chosen template is not known (not listed, or the list
+/// could not be read); more appear as they are mapped.
+const UNKNOWN_TEMPLATE_VARS: usize = 5;
+
+impl Loaded {
+    /// Reads the target's approved templates when a card sends one (nothing to read
+    /// otherwise: the list costs a call to Meta or 1msg.io).
+    pub(super) async fn read_templates(&mut self, state: &AppState) {
+        let wanted = templates::offered(self.target.kind)
+            && self
+                .bundle
+                .steps
+                .iter()
+                .any(|s| s.mode() == Some(catalog::MODE_TEMPLATE));
+        if !wanted {
+            return;
+        }
+        let read = templates::approved_of(&state.core, &self.target).await;
+        if let Err(e) = &read {
+            tracing::warn!(provider = self.target.id, error = ?e, "templates not read for the editor");
+        }
+        self.templates = Some(read);
     }
-    let Ok(api) = svyazka_core::engine::clients::wacloud(&state.core, target) else {
-        return Vec::new();
-    };
-    api.templates(&s.waba_id).await.unwrap_or_else(|e| {
-        tracing::warn!(provider = target.id, error = %e, "templates not read for the editor");
-        Vec::new()
-    })
+
+    fn chosen_template(&self, step: &bundles::Step) -> (String, String, Option<&Template>) {
+        // The editor stores literals; older steps may hold the name as a template's text.
+        let literal = |k: &str| match step.params.get(k) {
+            Some(bundles::Value::Literal { value: v } | bundles::Value::Template { text: v }) => {
+                v.trim().to_owned()
+            }
+            _ => String::new(),
+        };
+        let (name, language) = (literal("template"), literal("language"));
+        let found = match &self.templates {
+            Some(Ok(list)) => list
+                .iter()
+                .find(|t| t.name == name && t.language == language),
+            _ => None,
+        };
+        (name, language, found)
+    }
+
+    /// The mode switch and template select of a card whose action has modes.
+    fn modes_view(&self, lang: Lang, index: usize, step: &bundles::Step) -> ModesView {
+        let template_mode = step.mode() == Some(catalog::MODE_TEMPLATE);
+        let (name, language, chosen) = self.chosen_template(step);
+        let mut options: Vec<TemplateOption> = match &self.templates {
+            Some(Ok(list)) => list
+                .iter()
+                .map(|t| TemplateOption {
+                    value: editor::template_choice(&t.name, &t.language, &t.namespace),
+                    label: format!("{} ({}) — {}", t.name, t.language, t.body),
+                    selected: t.name == name && t.language == language,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if chosen.is_none() && !name.is_empty() {
+            // Kept selectable, so saving the card does not drop it.
+            let namespace = match step.params.get("namespace") {
+                Some(bundles::Value::Literal { value }) => value.clone(),
+                _ => String::new(),
+            };
+            options.insert(
+                0,
+                TemplateOption {
+                    value: editor::template_choice(&name, &language, &namespace),
+                    label: format!("{name} ({language}) — {}", lang.t("b_template_unlisted")),
+                    selected: true,
+                },
+            );
+        }
+        let preview = chosen.map(|t| {
+            let sample = |f: &FieldDef| i18n::catalog::sample(lang, f);
+            let values: Vec<String> = (1..=t.params)
+                .map(|n| {
+                    step.params
+                        .get(&format!("param{n}"))
+                        .filter(|v| !v.is_empty())
+                        .and_then(|v| {
+                            editor::value_preview(
+                                self.event,
+                                self.target.kind,
+                                &self.bundle.steps,
+                                index,
+                                v,
+                                &sample,
+                            )
+                            .ok()
+                        })
+                        .unwrap_or_else(|| format!("{{{{{n}}}}}"))
+                })
+                .collect();
+            templates::fill(&t.body, &values)
+        });
+        ModesView {
+            template_mode,
+            options,
+            failure: match &self.templates {
+                Some(Err(f)) => Some(reasons::templates_failure(lang, f)),
+                _ => None,
+            },
+            none: matches!(&self.templates, Some(Ok(list)) if list.is_empty()),
+            body: chosen.map(|t| t.body.clone()),
+            no_vars: chosen.is_some_and(|t| t.params == 0),
+            preview,
+            templates_url: format!("/providers/{}/templates", self.target.id),
+        }
+    }
+
+    /// How many template variables a card shows: the chosen template's, else a few and
+    /// every one mapped.
+    fn visible_vars(&self, step: &bundles::Step) -> usize {
+        if let (_, _, Some(t)) = self.chosen_template(step) {
+            return t.params;
+        }
+        let mapped = (1..=templates::MAX_PARAMS)
+            .rev()
+            .find(|n| step.params.contains_key(&format!("param{n}")))
+            .unwrap_or(0);
+        mapped.max(UNKNOWN_TEMPLATE_VARS)
+    }
 }
 
 /// A template filled in with sample values in the admin's language.
@@ -294,10 +427,21 @@ impl Loaded {
             .collect();
         let vars_json = serde_json::Value::Array(vars).to_string();
         let errors = editor::param_errors(self.event, target, steps, index);
+        let modes = action
+            .has_modes()
+            .then(|| self.modes_view(lang, index, step));
+        let active: Vec<&'static str> = action.params_in(step.mode()).map(|p| p.key).collect();
+        let visible_vars = self.visible_vars(step);
         let params = action
             .params
             .iter()
+            .filter(|p| !(action.has_modes() && MODE_BLOCK_PARAMS.contains(&p.key)))
             .map(|p| {
+                let var_hidden = p
+                    .key
+                    .strip_prefix("param")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .is_some_and(|n| n > visible_vars);
                 let value = step.params.get(p.key);
                 let (lit, tpl) = match value {
                     Some(bundles::Value::Literal { value }) => (value.clone(), String::new()),
@@ -339,26 +483,22 @@ impl Loaded {
                     preview_err,
                     groups: groups.clone(),
                     vars_json: vars_json.clone(),
-                    datalist: (target == providers::ProviderKind::Wacloud && p.key == "template")
-                        .then_some(TEMPLATES_DATALIST),
+                    hidden: !active.contains(&p.key) || var_hidden,
+                    mode: p.mode.unwrap_or_default(),
                 }
             })
             .collect();
-        let note = match (target, action.key) {
-            (providers::ProviderKind::Wacloud, "send_message") => {
-                Some(lang.t("wacloud_window_note").to_string())
-            }
-            (providers::ProviderKind::Wacloud, "send_template") => {
-                Some(lang.t("b_templates_note").to_string())
-            }
-            _ => None,
-        };
+        // Free text through official WhatsApp reaches the customer only inside the window.
+        let note = action
+            .has_modes()
+            .then(|| lang.t("b_window_note").to_string());
         Some(StepView {
             note,
             index,
             number: index + 1,
             title: i18n::catalog::action(lang, target, action.key),
             params,
+            modes,
             saved,
         })
     }
