@@ -273,13 +273,18 @@ both_backends!(
         );
         assert_eq!(error["external_code"], "500");
         assert_eq!(sent_texts(&fakes, "Не дойдёт"), 0);
-        // Our own history keeps it, with the reason, after 3 attempts.
-        let replies = app
-            .core()
-            .db(|c| svyazka_core::replies::recent(c, 10))
-            .await
-            .unwrap();
-        assert_eq!(replies.len(), 1);
+        // Our own history keeps it, with the reason, after 3 attempts. MG is told first, so
+        // the record may settle a moment after MG shows the failure.
+        let replies = eventually(SETTLE, || async {
+            let replies = app
+                .core()
+                .db(|c| svyazka_core::replies::recent(c, 10))
+                .await
+                .unwrap();
+            (replies.len() == 1 && replies[0].status.as_str() == "failed").then_some(replies)
+        })
+        .await
+        .expect("the reply recorded as failed");
         assert_eq!(replies[0].status.as_str(), "failed");
         assert_eq!(replies[0].attempts, 3);
         assert!(replies[0].error.as_deref().unwrap().contains("500"));
