@@ -52,6 +52,8 @@ pub struct Core {
     /// The one HTTP client for upstream calls; it enforces the outbound policy.
     pub http: upstream::HttpClient,
     pub providers: Arc<providers::cache::ProviderCache>,
+    /// Running bundles, parsed once per edit (see `bundles::cache`).
+    pub bundles: Arc<bundles::cache::BundleCache>,
     /// Set when the process is stopping: no new step starts (see `shutdown`).
     pub closing: shutdown::Closing,
     /// Queue mode: RetailCRM budgets shared by every process through Redis.
@@ -123,6 +125,7 @@ impl Core {
             ),
             config: Arc::new(config),
             providers: Arc::default(),
+            bundles: Arc::default(),
             closing: shutdown::Closing::default(),
             rate_budget,
             db_slots,

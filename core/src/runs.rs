@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bundles::Bundle;
+use crate::bundles::cache::Snapshot;
 use crate::db::schema::{bundles, run_steps, runs};
 use crate::db::{AnyConnection, DbError, now};
 
@@ -103,7 +104,7 @@ pub struct StepRecord {
 /// Returns whether it was created.
 pub fn create(
     conn: &mut AnyConnection,
-    bundle: &Bundle,
+    bundle: &Snapshot,
     inbox_id: i64,
     event: &serde_json::Value,
 ) -> Result<bool, DbError> {
@@ -117,7 +118,7 @@ pub fn create(
 /// re-enqueue grace.
 pub fn create_waiting(
     conn: &mut AnyConnection,
-    bundle: &Bundle,
+    bundle: &Snapshot,
     inbox_id: i64,
     event: &serde_json::Value,
     conversation: Option<&str>,
@@ -128,18 +129,18 @@ pub fn create_waiting(
 /// Usable inside a transaction: a conflict is not an error that would abort it.
 fn insert_queued(
     conn: &mut AnyConnection,
-    bundle: &Bundle,
+    bundle: &Snapshot,
     inbox_id: i64,
     event: &serde_json::Value,
     conversation: Option<&str>,
 ) -> Result<Option<i64>, DbError> {
     let t = now();
     let values = (
-        runs::bundle_id.eq(bundle.id),
+        runs::bundle_id.eq(bundle.bundle_id),
         runs::inbox_id.eq(inbox_id),
         runs::status.eq(RunStatus::Queued),
         runs::attempts.eq(0),
-        runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
+        runs::definition.eq(&bundle.json),
         runs::event.eq(event.to_string()),
         runs::next_attempt_at.eq(t),
         runs::enqueued_at.eq(Some(t)),
@@ -172,7 +173,7 @@ fn insert_queued(
 /// that one). Usable inside a transaction: a conflict is not an error that would abort it.
 pub fn create_claimed(
     conn: &mut AnyConnection,
-    bundle: &Bundle,
+    bundle: &Snapshot,
     inbox_id: i64,
     event: &serde_json::Value,
     conversation: Option<&str>,
@@ -180,11 +181,11 @@ pub fn create_claimed(
 ) -> Result<Option<Run>, DbError> {
     let t = now();
     let values = (
-        runs::bundle_id.eq(bundle.id),
+        runs::bundle_id.eq(bundle.bundle_id),
         runs::inbox_id.eq(inbox_id),
         runs::status.eq(RunStatus::Running),
         runs::attempts.eq(1),
-        runs::definition.eq(serde_json::to_string(bundle).unwrap_or_default()),
+        runs::definition.eq(&bundle.json),
         runs::event.eq(event.to_string()),
         runs::next_attempt_at.eq(t),
         runs::lease_until.eq(Some(t + lease)),

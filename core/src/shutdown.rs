@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{inbox, runs};
-use crate::db::{AnyConnection, DbError, now};
+use crate::db::{AnyConnection, DbError};
 use crate::inbox::InboxStatus;
 use crate::runs::RunStatus;
 
@@ -25,27 +25,6 @@ impl Closing {
     pub fn is_set(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
-}
-
-/// A run this worker claimed but will not continue: back to queued and due now, its attempt
-/// given back (it was not a failure), its lease dropped.
-pub fn release_run(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
-    let t = now();
-    diesel::update(
-        runs::table
-            .find(id)
-            .filter(runs::status.eq(RunStatus::Running)),
-    )
-    .set((
-        runs::status.eq(RunStatus::Queued),
-        runs::attempts.eq(runs::attempts - 1),
-        runs::next_attempt_at.eq(t),
-        runs::lease_until.eq(None::<NaiveDateTime>),
-        runs::enqueued_at.eq(None::<NaiveDateTime>),
-        runs::updated_at.eq(t),
-    ))
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Items whose queue message this worker took but never started: unmark them, so a sweeper

@@ -21,31 +21,51 @@ pub enum WorkError {
 /// Runs every item of `job`; the first database failure is returned after all items have been
 /// tried (the queue then retries the message; claims make the retry skip finished items).
 pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), WorkError> {
-    let (dispatch, ids) = match job {
-        Job::DispatchInbox { ids } => (true, ids),
-        Job::ExecuteRun { ids } => (false, ids),
-        Job::SendReply { ids } => return send_replies(core, ids, slots).await,
-        Job::SendAlert { ids } => return send_alerts(core, ids).await,
-    };
+    match job {
+        Job::DispatchInbox { ids } => dispatch_items(core, ids, slots).await,
+        Job::ExecuteRun { ids } => execute_runs(core, ids, slots).await,
+        Job::SendReply { ids } => send_replies(core, ids, slots).await,
+        Job::SendAlert { ids } => send_alerts(core, ids).await,
+    }
+}
+
+/// Deliveries: claimed together in one statement, then each dispatched (and its runs
+/// executed) in a slot of its own.
+async fn dispatch_items(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(), WorkError> {
+    if core.closing.is_set() {
+        // Stopping: none taken here, so handed to whichever worker sweeps next.
+        return Ok(core
+            .db(move |c| crate::shutdown::hand_back(c, &ids, &[]))
+            .await?);
+    }
+    let claimed = crate::engine::dispatch::claim_batch(core, ids).await?;
+    let results: Vec<Result<(), WorkError>> = stream::iter(claimed)
+        .map(|item| async move {
+            let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            if core.closing.is_set() {
+                let id = item.id();
+                return Ok(core.db(move |c| crate::inbox::release(c, id)).await?);
+            }
+            dispatch_and_execute(core, item).await
+        })
+        .buffer_unordered(core.config.worker_concurrency)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Runs (retries, resumed or handed-back runs): each claimed and executed in its own slot.
+async fn execute_runs(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(), WorkError> {
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
             let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
             if core.closing.is_set() {
                 // Stopping: not started here, so handed to whichever worker sweeps next.
-                let (inbox, runs) = if dispatch {
-                    (vec![id], vec![])
-                } else {
-                    (vec![], vec![id])
-                };
                 return Ok(core
-                    .db(move |c| crate::shutdown::hand_back(c, &inbox, &runs))
+                    .db(move |c| crate::shutdown::hand_back(c, &[], &[id]))
                     .await?);
             }
-            if dispatch {
-                dispatch_and_execute(core, id).await
-            } else {
-                Ok(crate::engine::execute::execute(core, id).await?)
-            }
+            Ok(crate::engine::execute::execute(core, id).await?)
         })
         .buffer_unordered(core.config.worker_concurrency)
         .collect()
@@ -89,24 +109,26 @@ async fn send_alerts(core: &Core, ids: Vec<i64>) -> Result<(), WorkError> {
 ///
 /// The conversation's items are dispatched in a loop, not by recursion: a customer with a long
 /// backlog of messages must not nest one frame per message on the worker's stack.
-async fn dispatch_and_execute(core: &Core, first: i64) -> Result<(), WorkError> {
+async fn dispatch_and_execute(
+    core: &Core,
+    first: crate::engine::dispatch::Claimed,
+) -> Result<(), WorkError> {
     let (dispatched, to_execute) = futures::channel::mpsc::unbounded();
     let dispatching = async move {
-        let mut next = Some(first);
-        while let Some(id) = next.take() {
-            let runs = crate::engine::dispatch::dispatch(core, id).await?;
-            next = runs.next;
+        let mut runs = crate::engine::dispatch::dispatch_claimed(core, first).await?;
+        loop {
+            let next = runs.next;
             // The receiver lives until both halves finish.
             let _ = dispatched.unbounded_send(runs);
             // A stopping worker dispatches no follower: it hands it back for any worker's
             // sweeper.
-            if let Some(follower) = next
-                && core.closing.is_set()
-            {
+            let Some(follower) = next else { break };
+            if core.closing.is_set() {
                 core.db(move |c| crate::shutdown::hand_back(c, &[follower], &[]))
                     .await?;
                 break;
             }
+            runs = crate::engine::dispatch::dispatch(core, follower).await?;
         }
         Ok::<_, WorkError>(())
     };

@@ -186,7 +186,7 @@ fn runs_in_order(c: &mut AnyConnection) {
     let conv = conversations::of_run(b.id, &conversations::of_chat("chat"));
     let conv = Some(conv.as_str());
     let event = json!({});
-    let first = runs::create_claimed(c, &b, items[0], &event, conv, LEASE)
+    let first = runs::create_claimed(c, &b.snapshot(), items[0], &event, conv, LEASE)
         .unwrap()
         .expect("created claimed");
     for item in &items[1..] {
@@ -195,13 +195,13 @@ fn runs_in_order(c: &mut AnyConnection) {
             Some(first.id),
             "behind the first"
         );
-        let waiting = runs::create_waiting(c, &b, *item, &event, conv).unwrap();
+        let waiting = runs::create_waiting(c, &b.snapshot(), *item, &event, conv).unwrap();
         assert_eq!(
             runs::queued_for_inbox(c, *item).unwrap(),
             Vec::from_iter(waiting)
         );
         assert_eq!(
-            runs::create_waiting(c, &b, *item, &event, conv).unwrap(),
+            runs::create_waiting(c, &b.snapshot(), *item, &event, conv).unwrap(),
             None,
             "created once"
         );
@@ -274,7 +274,7 @@ fn runs_in_order(c: &mut AnyConnection) {
     let item = inbox::store(c, p, "msg:old", InboxKind::IncomingMessage, &json!({}))
         .unwrap()
         .id();
-    assert!(runs::create(c, &b, item, &event).unwrap());
+    assert!(runs::create(c, &b.snapshot(), item, &event).unwrap());
     let old = runs::queued_for_inbox(c, item).unwrap()[0];
     assert!(runs::claim(c, old, LEASE).unwrap().is_some());
 }
@@ -330,21 +330,21 @@ fn settles_look_only_when_waited_on(c: &mut AnyConnection) {
     let conv = |chat| conversations::of_run(b.id, &conversations::of_chat(chat));
     let (r, s) = (conv("chat-r"), conv("chat-s"));
     let event = json!({});
-    let r1 = runs::create_claimed(c, &b, items[0], &event, Some(&r), LEASE)
+    let r1 = runs::create_claimed(c, &b.snapshot(), items[0], &event, Some(&r), LEASE)
         .unwrap()
         .expect("created");
     // Queued without a mark (as a replay leaves the runs behind it): its refused claim marks.
-    let r2 = runs::create_waiting(c, &b, items[1], &event, Some(&r))
+    let r2 = runs::create_waiting(c, &b.snapshot(), items[1], &event, Some(&r))
         .unwrap()
         .expect("created");
     assert!(runs::claim_or_wait(c, r2, LEASE).unwrap().is_none());
     // A dispatch creating the third marks the two before it.
     assert!(runs::wait_behind(c, Some(&r), items[2]).unwrap());
-    let r3 = runs::create_waiting(c, &b, items[2], &event, Some(&r))
+    let r3 = runs::create_waiting(c, &b.snapshot(), items[2], &event, Some(&r))
         .unwrap()
         .expect("created");
     assert!(!runs::wait_behind(c, Some(&s), items[3]).unwrap());
-    let s1 = runs::create_claimed(c, &b, items[3], &event, Some(&s), LEASE)
+    let s1 = runs::create_claimed(c, &b.snapshot(), items[3], &event, Some(&s), LEASE)
         .unwrap()
         .expect("created");
     assert!(!runs::succeed(c, s1.id).unwrap(), "an independent run");
@@ -475,6 +475,118 @@ fn trigger_repeats(c: &mut AnyConnection) {
     );
 }
 
+/// One statement claims a whole queue message's items, each conversation's first only; the
+/// others are marked as waited on, as a single claim would have done.
+fn batch_claims_keep_the_turn(c: &mut AnyConnection) {
+    let p = provider(c);
+    let stored = inbox::store_batch(
+        c,
+        &[
+            message(p, "a1", "chat-a"),
+            message(p, "b1", "chat-b"),
+            message(p, "a2", "chat-a"),
+            message(p, "c1", "chat-c"),
+        ],
+    )
+    .unwrap();
+    let [a1, b1, a2, c1] = ids(&stored)[..] else {
+        panic!("four rows")
+    };
+    let claimed: Vec<i64> = inbox::claim_many(c, &[a1, b1, a2, c1], LEASE)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(
+        claimed,
+        vec![a1, b1, c1],
+        "one per conversation, in id order"
+    );
+    assert!(inbox::wait_or_claim(c, a2, LEASE).unwrap().is_none());
+    let waited: bool = inbox_rows::table
+        .find(a1)
+        .select(inbox_rows::waited_on)
+        .first(c)
+        .unwrap();
+    assert!(waited, "a1 knows a2 waits for it");
+    assert!(
+        inbox::claim_many(c, &[a1, b1], LEASE).unwrap().is_empty(),
+        "held rows are not claimed twice"
+    );
+    // A lease that is still ours is renewed; one that is not any more (another worker took
+    // it after it expired) is not.
+    let held = inbox::get(c, b1).unwrap().unwrap().lease_until.unwrap();
+    assert!(inbox::renew(c, b1, held, LEASE).unwrap());
+    assert!(
+        !inbox::renew(c, b1, held, LEASE).unwrap(),
+        "the old stamp is not ours any more"
+    );
+    // A stopping worker gives an unstarted claim back: waiting, its attempt returned.
+    inbox::release(c, c1).unwrap();
+    let again = inbox::claim(c, c1, LEASE)
+        .unwrap()
+        .expect("claimable again");
+    assert_eq!(again.attempts, 1);
+}
+
+/// Two processes' caches over one database: an edit made through either is seen by the other
+/// at its next look-up, and nothing unchanged is read again.
+fn bundle_cache_sees_every_edit(c: &mut AnyConnection) {
+    use svyazka_core::bundles::cache::BundleCache;
+    let p = provider(c);
+    let b = bundle(c, p);
+    let (web, worker) = (BundleCache::default(), BundleCache::default());
+    let first = worker.running_for_source(c, p).unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].snapshot, b.snapshot());
+    let again = worker.running_for_source(c, p).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "unchanged: kept, not parsed again"
+    );
+
+    bundles::rename(c, b.id, "переименована").unwrap();
+    let renamed = worker.running_for_source(c, p).unwrap();
+    assert_eq!(renamed[0].bundle.name, "переименована");
+    assert!(
+        renamed[0].snapshot.json.contains("переименована"),
+        "runs store the new name"
+    );
+
+    bundles::set_status_filter(c, b.id, &["new".to_string()]).unwrap();
+    assert_eq!(
+        web.running_for_source(c, p).unwrap()[0]
+            .bundle
+            .status_filter,
+        ["new"]
+    );
+    assert_eq!(
+        worker.running_for_source(c, p).unwrap()[0]
+            .bundle
+            .status_filter,
+        ["new"]
+    );
+
+    bundles::set_state(c, b.id, BundleState::Stopped).unwrap();
+    assert!(
+        worker.running_for_source(c, p).unwrap().is_empty(),
+        "stopped: no runs"
+    );
+    bundles::set_state(c, b.id, BundleState::Running).unwrap();
+    let second = bundle(c, p);
+    let both = worker.running_for_source(c, p).unwrap();
+    assert_eq!(
+        both.iter().map(|l| l.bundle.id).collect::<Vec<_>>(),
+        [b.id, second.id]
+    );
+    bundles::delete(c, b.id).unwrap();
+    let left = worker.running_for_source(c, p).unwrap();
+    assert_eq!(
+        left.iter().map(|l| l.bundle.id).collect::<Vec<_>>(),
+        [second.id]
+    );
+}
+
 fn named_locks(c: &mut AnyConnection) {
     let ttl = std::time::Duration::from_secs(60);
     assert!(locks::try_take(c, "contact:1", "one", ttl).unwrap());
@@ -573,4 +685,24 @@ fn postgres_waiter_and_settle_race() {
     let pool = db::connect(&mode, 2).unwrap();
     waiter_and_settle_race(&pool);
     drop(pool);
+}
+
+#[test]
+fn sqlite_batch_claims_keep_the_turn() {
+    with_sqlite(batch_claims_keep_the_turn);
+}
+
+#[test]
+fn postgres_batch_claims_keep_the_turn() {
+    with_postgres(batch_claims_keep_the_turn);
+}
+
+#[test]
+fn sqlite_bundle_cache_sees_every_edit() {
+    with_sqlite(bundle_cache_sees_every_edit);
+}
+
+#[test]
+fn postgres_bundle_cache_sees_every_edit() {
+    with_postgres(bundle_cache_sees_every_edit);
 }

@@ -243,7 +243,12 @@ both_backends!(list_is_paginated_fifty_a_page, |backend| async move {
                 )?
                 .id();
                 inbox::finish(c, item, None, inbox::InboxOutcome::Started, None)?;
-                runs::create(c, &b, item, &json!({"order_id": i, "phone": "79990000000"}))?;
+                runs::create(
+                    c,
+                    &b.snapshot(),
+                    item,
+                    &json!({"order_id": i, "phone": "79990000000"}),
+                )?;
                 let run = runs::queued_for_inbox(c, item)?[0];
                 if i % 10 == 0 {
                     runs::fail(c, run, &format!("ошибка {i}"))?;
@@ -319,7 +324,7 @@ both_backends!(list_is_paginated_fifty_a_page, |backend| async move {
             inbox::finish(c, item, None, inbox::InboxOutcome::Started, None)?;
             runs::create(
                 c,
-                &b,
+                &b.snapshot(),
                 item,
                 &json!({"order_id": 999, "phone": "79990000000"}),
             )?;

@@ -1,6 +1,7 @@
 //! Bundles (связки): an event of a source provider wired to a chain of actions of a target
 //! provider.
 
+pub mod cache;
 pub mod definition;
 pub mod editor;
 pub mod resolve;
@@ -177,17 +178,13 @@ pub fn list(conn: &mut AnyConnection) -> Result<Vec<Bundle>, DbError> {
     rows.into_iter().map(Bundle::from_row).collect()
 }
 
-/// Running bundles listening to this provider; the dispatcher filters by event and status.
+/// Running bundles listening to this provider, in id order; the dispatcher filters by event and
+/// status (through [`cache::BundleCache`]).
 pub fn running_for_source(
     conn: &mut AnyConnection,
     provider_id: i64,
 ) -> Result<Vec<Bundle>, DbError> {
-    let rows: Vec<BundleRow> = bundles::table
-        .filter(
-            bundles::source_provider_id
-                .eq(provider_id)
-                .and(bundles::state.eq(BundleState::Running)),
-        )
+    let rows: Vec<BundleRow> = cache::running(provider_id)
         .select(BundleRow::as_select())
         .load(conn)?;
     rows.into_iter().map(Bundle::from_row).collect()

@@ -31,7 +31,8 @@ pub fn retry_at(config: &Config, attempts: i32, retry: &Retry) -> Option<NaiveDa
 }
 
 /// Expands, in a table's module, to its lease queries:
-/// `claim`, `retry_later`, `fail` and `take_due` (for the sweeper).
+/// `claim`, `claim_many`, `renew`, `release`, `retry_later`, `fail` and `take_due` (for the
+/// sweeper).
 ///
 /// `status` names the table's status enum and which of its variants mean waiting, leased and
 /// failed; `in_turn` is a further condition a row must meet to be claimed (its conversation's
@@ -55,13 +56,25 @@ macro_rules! lease_queries {
             id: i64,
             lease: ::chrono::Duration,
         ) -> Result<Option<$row>, $crate::db::DbError> {
+            Ok(claim_many(conn, &[id], lease)?.pop())
+        }
+
+        /// [`claim`] for many rows in one statement: those it took, in id order.
+        pub fn claim_many(
+            conn: &mut $crate::db::AnyConnection,
+            ids: &[i64],
+            lease: ::chrono::Duration,
+        ) -> Result<Vec<$row>, $crate::db::DbError> {
             use diesel::prelude::*;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
             let t = $crate::db::now();
             let query = diesel::update($table::table)
-                .filter($table::id.eq(id))
+                .filter($table::id.eq_any(ids))
                 .filter($crate::db::lease::lease_queries!(@claimable $table, $status, $waiting, $leased, t));
             $(let query = query.filter($in_turn);)?
-            let claimed = query
+            let mut claimed: Vec<$row> = query
                 .set((
                     $table::status.eq($status::$leased),
                     $table::lease_until.eq(Some(t + lease)),
@@ -73,9 +86,49 @@ macro_rules! lease_queries {
                     },)?
                 ))
                 .returning(<$row as Selectable<$crate::db::Backend>>::construct_selection())
-                .get_result(conn)
-                .optional()?;
+                .get_results(conn)?;
+            claimed.sort_by_key(|r| r.id);
             Ok(claimed)
+        }
+
+        /// Extends a lease this worker holds (`held_until`, as its claim answered it) to now +
+        /// `lease`; `false` when it is not ours any more (it expired and another took it).
+        pub fn renew(
+            conn: &mut $crate::db::AnyConnection,
+            id: i64,
+            held_until: ::chrono::NaiveDateTime,
+            lease: ::chrono::Duration,
+        ) -> Result<bool, $crate::db::DbError> {
+            use diesel::prelude::*;
+            let t = $crate::db::now();
+            let n = diesel::update($table::table.find(id))
+                .filter($table::status.eq($status::$leased))
+                .filter($table::lease_until.eq(Some(held_until)))
+                .set(($table::lease_until.eq(Some(t + lease)), $table::updated_at.eq(t)))
+                .execute(conn)?;
+            Ok(n == 1)
+        }
+
+        /// A row this worker claimed but will not continue (it is stopping): waiting and due
+        /// now, its attempt given back (it was not a failure), its lease dropped, and marked
+        /// not enqueued, so any worker's sweeper takes it at once.
+        pub fn release(
+            conn: &mut $crate::db::AnyConnection,
+            id: i64,
+        ) -> Result<(), $crate::db::DbError> {
+            use diesel::prelude::*;
+            let t = $crate::db::now();
+            diesel::update($table::table.find(id).filter($table::status.eq($status::$leased)))
+                .set((
+                    $table::status.eq($status::$waiting),
+                    $table::attempts.eq($table::attempts - 1),
+                    $table::next_attempt_at.eq(t),
+                    $table::lease_until.eq(None::<::chrono::NaiveDateTime>),
+                    $table::enqueued_at.eq(None::<::chrono::NaiveDateTime>),
+                    $table::updated_at.eq(t),
+                ))
+                .execute(conn)?;
+            Ok(())
         }
 
         /// A transient failure: the row waits again until `retry_at`, when the sweeper

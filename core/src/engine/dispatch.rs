@@ -7,14 +7,18 @@
 //! unfinished one is marked, so it hands the new one on when it settles), and otherwise
 //! already claimed, to execute at once.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
 use diesel::Connection;
 use serde_json::Value as Json;
 
 use super::{StepError, clients, events};
 use crate::Core;
 use crate::bundles;
+use crate::bundles::cache::{Listening, Snapshot};
 use crate::conversations;
-use crate::db::DbError;
+use crate::db::{DbError, now};
 use crate::inbox::{self, InboxItem, InboxKind, InboxOutcome};
 use crate::messengers::incoming::IncomingMessage;
 use crate::providers::ProviderError;
@@ -33,22 +37,87 @@ pub struct Dispatched {
     pub next: Option<i64>,
 }
 
+/// An inbox item this worker holds, with the running bundles of its provider.
+pub struct Claimed {
+    item: InboxItem,
+    bundles: Arc<[Listening]>,
+}
+
+impl Claimed {
+    pub fn id(&self) -> i64 {
+        self.item.id
+    }
+}
+
+/// Claims the items of one queue message together: one statement for all of them, and one
+/// read of each provider's running bundles. An item whose conversation is held by an earlier
+/// one is marked as waiting (it is handed on later, see `conversations`); an item finished or
+/// held elsewhere (a doubled message) is left alone.
+pub async fn claim_batch(core: &Core, ids: Vec<i64>) -> Result<Vec<Claimed>, DbError> {
+    let lease = core.lease();
+    let cache = core.bundles.clone();
+    core.db(move |c| {
+        let mut items = inbox::claim_many(c, &ids, lease)?;
+        let taken: HashSet<i64> = items.iter().map(|i| i.id).collect();
+        for id in ids.into_iter().filter(|id| !taken.contains(id)) {
+            items.extend(inbox::wait_or_claim(c, id, lease)?);
+        }
+        let mut by_source: HashMap<i64, Arc<[Listening]>> = HashMap::new();
+        let mut claimed = Vec::with_capacity(items.len());
+        for item in items {
+            let bundles = match by_source.get(&item.provider_id) {
+                Some(b) => b.clone(),
+                None => {
+                    let b = cache.running_for_source(c, item.provider_id)?;
+                    by_source.insert(item.provider_id, b.clone());
+                    b
+                }
+            };
+            claimed.push(Claimed { item, bundles });
+        }
+        Ok(claimed)
+    })
+    .await
+}
+
+/// Claims one item (or marks it waiting for its turn) and dispatches it.
 pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
     let lease = core.lease();
+    let cache = core.bundles.clone();
     let claimed = core
         .db(move |c| {
             let Some(item) = inbox::claim_or_wait(c, id, lease)? else {
                 return Ok::<_, DbError>(None);
             };
-            let bundles = bundles::running_for_source(c, item.provider_id)?;
-            Ok(Some((item, bundles)))
+            let bundles = cache.running_for_source(c, item.provider_id)?;
+            Ok(Some(Claimed { item, bundles }))
         })
         .await?;
-    let Some((item, bundles)) = claimed else {
-        return Ok(Dispatched::default());
-    };
+    match claimed {
+        Some(claimed) => dispatch_claimed(core, claimed).await,
+        None => Ok(Dispatched::default()),
+    }
+}
+
+/// Dispatches an item this worker claimed. One that waited long for a free slot has its lease
+/// renewed first, so that it never runs on a lease that could expire meanwhile; should it have
+/// expired and gone to another worker already, it is left to that one.
+pub async fn dispatch_claimed(core: &Core, claimed: Claimed) -> Result<Dispatched, DbError> {
+    let Claimed { item, bundles } = claimed;
+    let id = item.id;
+    let lease = core.lease();
+    if let Some(held_until) = item.lease_until
+        && held_until - now() < lease / 2
+    {
+        let renewed = core
+            .db(move |c| inbox::renew(c, id, held_until, lease))
+            .await?;
+        if !renewed {
+            return Ok(Dispatched::default());
+        }
+    }
     if let Some(kind) = event_type_of(&item)
-        && !bundles.iter().any(|b| b.listens_to(kind))
+        && !bundles.iter().any(|b| b.bundle.listens_to(kind))
     {
         // No running bundle listens for this event: done, without spending the account's
         // RetailCRM rate limit on an order nobody will use.
@@ -68,9 +137,10 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
         }
         Ok(Built::Event(event_type, status, event)) => {
             let event = Json::Object(event);
-            let matched: Vec<bundles::Bundle> = bundles
-                .into_iter()
-                .filter(|b| b.matches(event_type, status.as_deref()))
+            let matched: Vec<Snapshot> = bundles
+                .iter()
+                .filter(|b| b.bundle.matches(event_type, status.as_deref()))
+                .map(|b| b.snapshot.clone())
                 .collect();
             let outcome = if matched.is_empty() {
                 InboxOutcome::NoMatch
@@ -88,7 +158,7 @@ pub async fn dispatch(core: &Core, id: i64) -> Result<Dispatched, DbError> {
                         let conversation = item
                             .conversation
                             .as_deref()
-                            .map(|k| conversations::of_run(b.id, k));
+                            .map(|k| conversations::of_run(b.bundle_id, k));
                         let conversation = conversation.as_deref();
                         if runs::wait_behind(c, conversation, item.id)? {
                             runs::create_waiting(c, b, item.id, &event, conversation)?;
@@ -188,7 +258,7 @@ enum Built {
 async fn build_event(
     core: &Core,
     item: &InboxItem,
-    bundles: &[bundles::Bundle],
+    bundles: &[Listening],
 ) -> Result<Built, StepError> {
     let provider_id = item.provider_id;
     let provider = core.provider(provider_id).await.map_err(|e| match e {
@@ -214,7 +284,7 @@ async fn event_of(
     core: &Core,
     item: &InboxItem,
     provider: &crate::providers::Provider,
-    bundles: &[bundles::Bundle],
+    bundles: &[Listening],
 ) -> Result<Built, StepError> {
     match InboxKind::parse(&item.kind) {
         Some(InboxKind::IncomingMessage) => {
@@ -271,7 +341,7 @@ const PROVIDER_FIELDS: [&str; 2] = ["provider_type", "provider_name"];
 fn from_body(
     trigger: &events::TriggerPayload,
     provider: &crate::providers::Provider,
-    bundles: &[bundles::Bundle],
+    bundles: &[Listening],
 ) -> Option<Built> {
     let fields = trigger.carried_fields()?;
     let crate::providers::Settings::Retailcrm(settings) = &provider.settings else {
@@ -290,6 +360,7 @@ fn from_body(
     let event_type = trigger.event_type();
     for b in bundles
         .iter()
+        .map(|b| &b.bundle)
         .filter(|b| b.matches(event_type, Some(&trigger.status)))
     {
         let needed = bundles::definition::event_fields(&b.steps)?;

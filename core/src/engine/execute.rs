@@ -80,8 +80,7 @@ async fn run_once(core: &Core, run: &Run, done: &[StepRecord]) -> Result<Option<
         }
         Ok(Finished::Released) => {
             tracing::info!(run = id, "worker stopping; run released for another worker");
-            core.db(move |c| crate::shutdown::release_run(c, id))
-                .await?;
+            core.db(move |c| runs::release(c, id)).await?;
             None
         }
         Err(e) => match crate::db::lease::retry_at(&core.config, run.attempts, &e.retry) {

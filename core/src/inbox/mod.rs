@@ -163,6 +163,16 @@ pub fn claim_or_wait(
     if let Some(item) = claim(conn, id, lease)? {
         return Ok(Some(item));
     }
+    wait_or_claim(conn, id, lease)
+}
+
+/// For a row whose claim was just refused: marks the earlier rows of its conversation waited
+/// on, or, when none holds it any more, tries the claim once more (see [`claim_or_wait`]).
+pub fn wait_or_claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    lease: chrono::Duration,
+) -> Result<Option<InboxItem>, DbError> {
     if wait_behind_earlier(conn, id)? {
         return Ok(None);
     }
