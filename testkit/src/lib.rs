@@ -10,4 +10,5 @@ pub mod retailcrm;
 pub mod server;
 pub mod smtp;
 pub mod telegram;
+pub mod wa_template;
 pub mod wacloud;

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::server::{Running, spawn};
+use crate::wa_template::{self, Header, SentHeader};
 
 pub const WABA_ID: &str = "102290129340398";
 
@@ -42,7 +43,11 @@ pub struct SentMessage {
     /// The text, or the template's name.
     pub body: String,
     pub language: Option<String>,
+    /// A template's body variables, its header value and URL button variables (`(index,
+    /// text)`).
     pub params: Vec<String>,
+    pub header: Option<SentHeader>,
+    pub buttons: Vec<(String, String)>,
     pub id: String,
     pub timestamp: i64,
     /// A media send's `link` (or `id`), `caption` and document `filename`.
@@ -195,7 +200,7 @@ impl FakeCloudApi {
     /// components Meta lists (a text header, the body with its example, a footer, a quick
     /// reply button): only the body takes variables here.
     pub fn add_template(&self, name: &str, language: &str, body: &str) {
-        let example: Vec<String> = (1..=placeholders(body).len())
+        let example: Vec<String> = (1..=wa_template::placeholders(body).len())
             .map(|n| format!("example {n}"))
             .collect();
         self.lock().templates.push(json!({
@@ -207,6 +212,28 @@ impl FakeCloudApi {
                 { "type": "FOOTER", "text": "Reply STOP to unsubscribe" },
                 { "type": "BUTTONS", "buttons": [{ "type": "QUICK_REPLY", "text": "OK" }] },
             ],
+            "language": language,
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": hex_id(15),
+        }));
+    }
+
+    /// An approved template with a header (a text one with `{{1}}`, or a media one whose file
+    /// is linked at send time) and URL buttons `(caption, address)` after a quick reply, as
+    /// Meta lists it; sends are checked against it (see [`wa_template::check`]).
+    pub fn add_template_with(
+        &self,
+        name: &str,
+        language: &str,
+        body: &str,
+        header: Header<'_>,
+        url_buttons: &[(&str, &str)],
+    ) {
+        self.lock().templates.push(json!({
+            "name": name,
+            "parameter_format": "POSITIONAL",
+            "components": wa_template::components(body, header, url_buttons),
             "language": language,
             "status": "APPROVED",
             "category": "UTILITY",
@@ -630,20 +657,6 @@ fn cursor_offset(cursor: &str) -> Option<usize> {
     usize::from_str_radix(cursor.strip_prefix("QVFI")?, 16).ok()
 }
 
-/// The distinct `{{…}}` variables of a template body.
-fn placeholders(body: &str) -> Vec<&str> {
-    let mut seen: Vec<&str> = Vec::new();
-    for part in body.split("{{").skip(1) {
-        if let Some((name, _)) = part.split_once("}}")
-            && !name.trim().is_empty()
-            && !seen.contains(&name.trim())
-        {
-            seen.push(name.trim());
-        }
-    }
-    seen
-}
-
 fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
     let invalid = |m: &str| graph_error(400, 100, "OAuthException", &format!("(#100) {m}"), None);
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
@@ -658,6 +671,7 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
     let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
     let kind = req.get("type").and_then(Value::as_str).unwrap_or("text");
     let mut media_send = None;
+    let mut template_extras = None;
     let (body_text, language, params) = match kind {
         "text" => match req.pointer("/text/body").and_then(Value::as_str) {
             Some(t) if !t.is_empty() && t.chars().count() <= 4096 => {
@@ -691,33 +705,26 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
                     )),
                 );
             };
-            let params: Vec<String> = req
+            let definition = t["components"].as_array().cloned().unwrap_or_default();
+            let sent: Vec<Value> = req
                 .pointer("/template/components")
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|c| c["type"] == "body")
-                .filter_map(|c| c["parameters"].as_array())
-                .flatten()
-                .filter_map(|p| p["text"].as_str().map(str::to_owned))
-                .collect();
-            let wanted = t["components"]
-                .as_array()
-                .and_then(|c| c.iter().find(|c| c["type"] == "BODY"))
-                .and_then(|c| c["text"].as_str())
-                .map_or(0, |b| placeholders(b).len());
-            if params.len() != wanted {
-                return graph_error(
-                    400,
-                    132000,
-                    "OAuthException",
-                    "(#132000) Number of parameters does not match the expected number of params",
-                    Some(&format!(
-                        "body: number of localizable_params ({}) does not match the expected number of params ({wanted})",
-                        params.len()
-                    )),
-                );
-            }
+                .cloned()
+                .unwrap_or_default();
+            let filled = match wa_template::check(&definition, &sent) {
+                Ok(f) => f,
+                Err(r) => {
+                    return graph_error(
+                        400,
+                        r.code,
+                        "OAuthException",
+                        &r.message,
+                        Some(&r.details),
+                    );
+                }
+            };
+            let params = filled.body.clone();
+            template_extras = Some((filled.header, filled.buttons));
             (name.to_owned(), Some(language), params)
         }
         "image" | "document" | "audio" | "video" => {
@@ -772,6 +779,8 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
         body: body_text,
         language,
         params,
+        header: template_extras.as_ref().and_then(|e| e.0.clone()),
+        buttons: template_extras.map(|e| e.1).unwrap_or_default(),
         id: id.clone(),
         timestamp: now(),
         link: media_send.as_ref().map(|m| m.0.clone()),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::messengers::templates::{Listed, Template, body_components};
+use crate::messengers::templates::{Filled, Listed, Template};
 use crate::messengers::{ExchangeError, Reply};
 use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
@@ -227,19 +227,19 @@ impl CloudApi {
         self.send(&body).await
     }
 
-    /// An approved template with its body parameters, in order.
+    /// An approved template with its header value, body variables and URL button variables.
     pub async fn send_template(
         &self,
         to: &str,
         name: &str,
         language: &str,
-        params: &[String],
+        values: &Filled,
     ) -> Result<String, CloudApiError> {
         let mut template = json!({
             "name": name,
             "language": { "policy": "deterministic", "code": language },
         });
-        if let Some(components) = body_components(params) {
+        if let Some(components) = values.components() {
             template["components"] = components;
         }
         let body = json!({
