@@ -207,7 +207,8 @@ both_backends!(
                 file_name: "3b8e0f0e-2d55-4f4a-8d6c-1f4b6a7e9c21.oga",
                 mime_type: "audio/ogg; codecs=opus",
             },
-            // Green-API had not stored the file yet: the words still reach the chat.
+            // No link, and Green-API has no file for the message either (`downloadFile` finds
+            // none): the words still reach the chat.
             IncomingFile {
                 type_message: "videoMessage",
                 download_url: "",
@@ -275,6 +276,53 @@ both_backends!(
         assert_eq!(out.file_name.as_deref(), Some("Счёт №1547.pdf"));
         assert_eq!(out.message, "");
         assert_eq!(g.fake.sent_count(), 2, "nothing sent twice");
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_green_file_without_a_link_is_asked_for_by_its_message,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let (storage, _files) = FileHost::start().unwrap();
+        let g = green();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_green(&app, &g).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        let video = storage.put(
+            "1101000002/5d2c9a61-0b7e-4c0e-9f51-2a6f0c3d8e44.mp4",
+            "video/mp4",
+            PNG,
+        );
+        // The notification's `downloadUrl` is empty; `downloadFile` knows the link.
+        let status = g
+            .fake
+            .post_incoming_file_without_link(
+                INSTANCE,
+                "79991234567",
+                "Иван",
+                &IncomingFile {
+                    type_message: "videoMessage",
+                    download_url: &video,
+                    caption: "Как собрать?",
+                    file_name: "5d2c9a61-0b7e-4c0e-9f51-2a6f0c3d8e44.mp4",
+                    mime_type: "video/mp4",
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            events(&app, 1).await,
+            vec![("Как собрать?".to_owned(), "video".to_owned())]
+        );
+        let chat = customer_messages(&fakes);
+        assert_eq!(chat.len(), 1, "{chat:?}");
+        check_chat(&fakes, &chat[0], ("file", "Как собрать?", Some(PNG), None));
         app.stop().await;
     }
 );
