@@ -6,6 +6,7 @@
 pub mod chatapi;
 pub mod files;
 pub mod greenapi;
+pub mod multipart;
 pub mod retailcrm;
 pub mod server;
 pub mod smtp;

@@ -339,6 +339,27 @@ impl CloudApi {
         if let Some(body) = body {
             request = request.json(body);
         }
+        self.exchange(request).await
+    }
+
+    /// A POST of a multipart/form-data body (a media upload).
+    pub(super) async fn call_multipart(
+        &self,
+        segments: &[&str],
+        form: crate::messengers::multipart::Multipart,
+    ) -> Result<Reply, CloudApiError> {
+        let (content_type, body) = form.finish();
+        let request = self
+            .http
+            .request(Method::POST, self.url(segments, &[]))
+            .map_err(CloudApiError::Refused)?
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.exchange(request).await
+    }
+
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<Reply, CloudApiError> {
         crate::messengers::exchange(request, "WhatsApp Cloud API", &[&self.token], false)
             .await
             .map_err(|e| match e {
