@@ -1,16 +1,17 @@
 //! «Отправить сообщение» in template mode, as an admin builds it: the approved templates of a
 //! 1msg.io channel listed in the card, one chosen, its variables mapped with the same pickers
 //! as any parameter, the preview read, the bundle started; the order's status change sends the
-//! template with the order's values.
+//! template with the order's values. Embedded (SQLite) and in queue mode (PostgreSQL + Redis
+//! with separate workers, when those services are configured).
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use super::browser::Browser;
-use super::support::{Backend, Fakes, TestApp};
+use super::support::{Backend, Fakes};
 use super::{
-    CRM_OPTION, WA_OPTION, add_chatapi, add_retailcrm, new_bundle, save_step, setup_admin,
+    CRM_OPTION, WA_OPTION, add_chatapi, add_retailcrm, deploy, new_bundle, save_step, setup_admin,
     start_bundle, stored_bundle,
 };
 
@@ -18,10 +19,22 @@ const ORDER_READY: &str = "Здравствуйте, {{1}}! Заказ №{{2}} 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_template_is_chosen_and_mapped() {
+    approved_template_chosen_and_mapped(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_template_is_chosen_and_mapped_queue_mode() {
+    approved_template_chosen_and_mapped(Backend::Postgres).await;
+}
+
+async fn approved_template_chosen_and_mapped(backend: Backend) {
     let fakes = Fakes::start();
     fakes.wa.add_template("order_ready", "ru", ORDER_READY);
     fakes.wa.add_pending_template("promo_draft");
-    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let Some(deployment) = deploy(backend).await else {
+        return;
+    };
+    let app = &deployment.app;
     let Some(mut b) = Browser::start(&app.base).await else {
         return;
     };
@@ -72,7 +85,7 @@ async fn an_approved_template_is_chosen_and_mapped() {
         "Здравствуйте, Анна! Заказ №7146C передан в доставку.",
     )
     .await;
-    let stored = stored_bundle(&app, id).await;
+    let stored = stored_bundle(app, id).await;
     assert_eq!(stored.steps[0].mode(), Some("template"));
     b.screenshot("template-mode-editor").await;
     start_bundle(&mut b).await;
@@ -107,5 +120,5 @@ async fn an_approved_template_is_chosen_and_mapped() {
     );
     assert_eq!(sent[0].params, vec!["Анна".to_string(), number]);
     b.close().await;
-    app.stop().await;
+    deployment.app.stop().await;
 }
