@@ -155,7 +155,7 @@ pub(super) async fn send_greenapi(
 /// rather than as a fallback: Meta accepts a link send at once and downloads the file later, so
 /// a link it cannot fetch fails only afterwards, in a status (131053) — too late to send again
 /// without risking a second message, which the at-most-once rule forbids. MG's links may also
-/// be short-lived or unreachable from Meta (unconfirmed). A file over the cap, or one Meta
+/// be short-lived or unreachable from Meta. A file over the cap, or one Meta
 /// refuses to take as an upload (a type it does not list), still goes by link: nothing was sent
 /// yet, and Meta may manage it.
 pub(super) async fn send_wacloud(
@@ -171,6 +171,8 @@ pub(super) async fn send_wacloud(
         Err(failure) => return Ok(Err(*failure)),
     };
     let image = file.kind == "image";
+    // Unconfirmed: how long MG's file links live and whether Meta can reach them (the
+    // reference says to fetch them at once); uploading does not depend on either.
     let uploaded = match fetch(core, &file.url).await {
         Ok(Fetched::Bytes(bytes)) => {
             let kind = cloud_media::media_type(file.mime_type.as_deref(), &file.name, image);

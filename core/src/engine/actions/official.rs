@@ -38,8 +38,7 @@ pub struct TemplateInputs<'a> {
 /// the header value and URL button variables its stored [`Shape`] names. A value that came
 /// out empty fails the step for good, naming it: the template would be refused for a missing
 /// parameter anyway, and saying which field was empty is more use to the admin. So does a
-/// media header's link that is not https (Meta fetches it; a plain http or unreadable address
-/// would fail the send after it was accepted, Unconfirmed how).
+/// media header's link that is not https (Meta fetches it).
 pub fn template_inputs(inputs: &Inputs) -> Result<TemplateInputs<'_>, StepError> {
     let key = |n: usize| format!("param{n}");
     let count = (1..=MAX_PARAMS)
@@ -55,6 +54,8 @@ pub fn template_inputs(inputs: &Inputs) -> Result<TemplateInputs<'_>, StepError>
         HeaderNeed::Text => Some(HeaderValue::Text(input(inputs, HEADER_PARAM)?.to_owned())),
         kind => Some(HeaderValue::Media {
             kind,
+            // Unconfirmed: whether Meta refuses a plain http link at once or fails the message
+            // later; https only, as the task and Meta's examples have it.
             link: https_link(input(inputs, HEADER_MEDIA)?, HEADER_MEDIA)?,
         }),
     };

@@ -347,6 +347,8 @@ impl ChatApi {
         if !namespace.trim().is_empty() {
             body["namespace"] = Value::from(namespace.trim());
         }
+        // Unconfirmed: that 1msg passes header and button components on to Meta as the Cloud
+        // API takes them (its SDK types `params` only as "Cloud API components").
         if let Some(components) = values.components() {
             body["params"] = components;
         }

@@ -6,8 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// At most this many URL buttons in a template (Meta's limit), so at most this many button
-/// variables (`button1`, `button2`).
+/// At most this many URL buttons in a template, so at most this many button variables
+/// (`button1`, `button2`).
+// Unconfirmed: Meta's limit of two URL buttons per template (from integrators' docs, not
+// reference/).
 pub const MAX_URL_BUTTONS: usize = 2;
 
 /// The step parameter holding the chosen template's shape (see [`Shape`]).
@@ -45,8 +47,9 @@ impl HeaderNeed {
             "IMAGE" => Self::Image,
             "DOCUMENT" => Self::Document,
             "VIDEO" => Self::Video,
-            // LOCATION headers (a place given at send time) are not offered: Unconfirmed how
-            // 1msg takes them, and no shop notification needs one.
+            // LOCATION headers (a place given at send time) are sent as approved, which Meta
+            // refuses; no shop notification needs one.
+            // Unconfirmed: how 1msg takes a location header's parameter.
             _ => Self::None,
         }
     }
