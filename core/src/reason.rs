@@ -124,6 +124,11 @@ pub enum Reason {
     EmptyParam {
         param: String,
     },
+    /// A parameter that must be an https address (a template header's file) is not.
+    NotHttpsLink {
+        param: String,
+        value: String,
+    },
     /// A parameter that must be a number is not.
     NotANumber {
         param: String,

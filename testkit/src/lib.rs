@@ -6,8 +6,10 @@
 pub mod chatapi;
 pub mod files;
 pub mod greenapi;
+pub mod multipart;
 pub mod retailcrm;
 pub mod server;
 pub mod smtp;
 pub mod telegram;
+pub mod wa_template;
 pub mod wacloud;

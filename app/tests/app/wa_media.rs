@@ -1,6 +1,7 @@
 //! Media through the two newer WhatsApp kinds, Green-API and the Cloud API: customers'
 //! pictures, documents and voice notes reach RetailCRM's chat through flow 1 (a redelivered
-//! notification counted once), operators' files reach the customer in two-way chat, and
+//! notification counted once), operators' files reach the customer in two-way chat (Cloud API:
+//! uploaded to Meta and sent by media id, by link when Meta will not take the upload), and
 //! Green-API's account-state notifications are shown on the provider page instead of being
 //! refused.
 
@@ -207,7 +208,8 @@ both_backends!(
                 file_name: "3b8e0f0e-2d55-4f4a-8d6c-1f4b6a7e9c21.oga",
                 mime_type: "audio/ogg; codecs=opus",
             },
-            // Green-API had not stored the file yet: the words still reach the chat.
+            // No link, and Green-API has no file for the message either (`downloadFile` finds
+            // none): the words still reach the chat.
             IncomingFile {
                 type_message: "videoMessage",
                 download_url: "",
@@ -275,6 +277,53 @@ both_backends!(
         assert_eq!(out.file_name.as_deref(), Some("Счёт №1547.pdf"));
         assert_eq!(out.message, "");
         assert_eq!(g.fake.sent_count(), 2, "nothing sent twice");
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_green_file_without_a_link_is_asked_for_by_its_message,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let (storage, _files) = FileHost::start().unwrap();
+        let g = green();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_green(&app, &g).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        let video = storage.put(
+            "1101000002/5d2c9a61-0b7e-4c0e-9f51-2a6f0c3d8e44.mp4",
+            "video/mp4",
+            PNG,
+        );
+        // The notification's `downloadUrl` is empty; `downloadFile` knows the link.
+        let status = g
+            .fake
+            .post_incoming_file_without_link(
+                INSTANCE,
+                "79991234567",
+                "Иван",
+                &IncomingFile {
+                    type_message: "videoMessage",
+                    download_url: &video,
+                    caption: "Как собрать?",
+                    file_name: "5d2c9a61-0b7e-4c0e-9f51-2a6f0c3d8e44.mp4",
+                    mime_type: "video/mp4",
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            events(&app, 1).await,
+            vec![("Как собрать?".to_owned(), "video".to_owned())]
+        );
+        let chat = customer_messages(&fakes);
+        assert_eq!(chat.len(), 1, "{chat:?}");
+        check_chat(&fakes, &chat[0], ("file", "Как собрать?", Some(PNG), None));
         app.stop().await;
     }
 );
@@ -360,7 +409,8 @@ both_backends!(
         check_chat(&fakes, &chat[2], ("audio", "", Some(OGG), None));
         check_chat(&fakes, &chat[3], ("text", "Фото чека", None, None));
 
-        // The operator answers with a picture and a document: Meta gets MG's links.
+        // The operator answers with a picture and a document: each is uploaded to Meta and
+        // sent by its media id.
         let picture = ("image", PNG, "photo.png", "Вот так он выглядит");
         let (url, reply, id) = operator_sends(&fakes, &chat[0], picture).await;
         let out = c.fake.sent_messages().pop().expect("the customer got it");
@@ -368,7 +418,13 @@ both_backends!(
             (out.kind.as_str(), out.to.as_str()),
             ("image", "79991234567")
         );
-        assert_eq!(out.link, Some(url));
+        let media_id = out.link.clone().expect("sent by media id");
+        assert_ne!(media_id, url, "not by MG's link");
+        assert_eq!(
+            c.fake.media(&media_id),
+            Some(("image/png".to_owned(), PNG.to_vec())),
+            "the upload is MG's file"
+        );
         assert_eq!(out.caption.as_deref(), Some("Вот так он выглядит"));
         assert_eq!(out.filename, None);
         assert_eq!(reply.json()["external_message_id"], json!(out.id));
@@ -379,6 +435,12 @@ both_backends!(
         assert_eq!(out.kind, "document");
         assert_eq!(out.filename.as_deref(), Some("Schet_1547.pdf"));
         assert_eq!(out.caption, None, "no empty caption");
+        let media_id = out.link.clone().expect("sent by media id");
+        assert_eq!(
+            c.fake.media(&media_id),
+            Some(("application/pdf".to_owned(), PDF.to_vec()))
+        );
+        assert_eq!(c.fake.upload_count(), 2);
         assert_eq!(c.fake.sent_count(), 2, "nothing sent twice");
         // Nothing Meta would fail later (the window is open).
         assert_eq!(
@@ -388,6 +450,74 @@ both_backends!(
                 .unwrap(),
             0
         );
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    cloud_files_meta_will_not_take_as_uploads_go_by_link,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_cloud(&app, &c).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        let hook = app.hook_url(wa).await;
+        let status = c
+            .fake
+            .post_incoming(
+                &hook,
+                APP_SECRET,
+                PHONE_ID,
+                "79991234567",
+                "Иван",
+                "Пришлите прайс",
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        app.settled_runs(1, SETTLE).await;
+        let chat = customer_messages(&fakes);
+        // A zip archive: a type Meta does not take as an upload; nothing was sent, so the file
+        // goes by MG's link.
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00price-list";
+        let (url, reply, id) =
+            operator_sends(&fakes, &chat[0], ("file", zip, "Прайс.zip", "Прайс")).await;
+        let out = c.fake.sent_messages().pop().expect("the customer got it");
+        assert_eq!(out.link, Some(url), "by link");
+        assert_eq!(out.filename.as_deref(), Some("Прайс.zip"));
+        assert_eq!(reply.json()["external_message_id"], json!(out.id));
+        assert_eq!(mg_status(&fakes, id), "sent");
+        // Over the 20 MiB the bridge passes through: not read whole, sent by link.
+        let mut big = PDF.to_vec();
+        big.resize(20 * 1024 * 1024 + 1, b' ');
+        let (url, _, _) = operator_sends(&fakes, &chat[0], ("file", &big, "Каталог.pdf", "")).await;
+        let out = c.fake.sent_messages().pop().expect("the customer got it");
+        assert_eq!(out.link, Some(url), "by link");
+        assert_eq!(c.fake.upload_count(), 0);
+        assert_eq!(c.fake.sent_count(), 2, "each once");
+        // Meta is briefly unavailable for the upload: nothing went out yet, so the reply is
+        // tried again (not "interrupted") and the picture goes once, by id.
+        c.fake
+            .fail_next(1, 503, 2, "(#2) Service temporarily unavailable");
+        let (_, _, id) = operator_sends(&fakes, &chat[0], ("image", PNG, "photo.png", "")).await;
+        let deadline = std::time::Instant::now() + SETTLE;
+        while mg_status(&fakes, id) != "sent" && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(mg_status(&fakes, id), "sent");
+        let out = c.fake.sent_messages().pop().expect("the customer got it");
+        assert_eq!(
+            c.fake
+                .media(out.link.as_deref().unwrap_or_default())
+                .map(|m| m.1),
+            Some(PNG.to_vec())
+        );
+        assert_eq!((c.fake.sent_count(), c.fake.upload_count()), (3, 1));
         app.stop().await;
     }
 );

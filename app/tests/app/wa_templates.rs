@@ -2,13 +2,16 @@
 //! modes: approved templates listed live (Graph's paged `message_templates`, 1msg's
 //! `/templates`), chosen and mapped in the editor with a preview, sent with their variables;
 //! free text refused at once outside the 24-hour window; template errors (132000, 132001)
-//! permanent, rate limits (130429, HTTP 429) retried.
+//! permanent, rate limits (130429, HTTP 429) retried. Templates with a header variable, a
+//! media header or a URL button with a variable: their fields in the editor, their components
+//! at send time, checked by the fakes as Meta checks them.
 
 use std::time::Duration;
 
 use serde_json::json;
 use svyazka_core::bundles::{Step, Value};
 use svyazka_core::reason::{Reason, Stored, read_stored};
+use svyazka_testkit::wa_template::{Header, SentHeader};
 
 use crate::both_backends;
 use crate::support::*;
@@ -135,7 +138,7 @@ both_backends!(
             };
             assert!(
                 html.contains(&format!(
-                    r#"<option value="order_ready|ru|{namespace}" selected>"#
+                    r#"<option value="order_ready|ru|{namespace}|" selected>"#
                 )),
                 "{target}: the chosen template is selected"
             );
@@ -523,6 +526,344 @@ both_backends!(
         assert!(runs[0].attempts >= 2, "{:?}", runs[0]);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(fakes.wa.sent_count(), 1, "the customer got it once");
+        app.stop().await;
+    }
+);
+
+const SHIPPED: &str = "{{1}}, заказ в пути.";
+const TRACK_URL: &str = "https://shop.example/track/{{1}}";
+
+/// `order_shipped`: a text header with a variable, one body variable and a URL button with a
+/// variable (at index 1, after a quick reply); `invoice`: a document header.
+fn rich_templates(add: impl Fn(&str, &str, &str, Header<'_>, &[(&str, &str)])) {
+    add(
+        "order_shipped",
+        "ru",
+        SHIPPED,
+        Header::Text("Заказ {{1}}"),
+        &[("Отследить", TRACK_URL)],
+    );
+    add(
+        "invoice",
+        "ru",
+        "Счёт к заказу готов.",
+        Header::Document,
+        &[],
+    );
+}
+
+fn shipped_steps(shape: Option<&str>) -> Vec<Step> {
+    let mut vars = vec![
+        ("header_param", template("{{ number }}")),
+        ("param1", event_field("first_name")),
+        ("button1", template("{{ number }}")),
+    ];
+    if let Some(s) = shape {
+        vars.push(("shape", lit(s)));
+    }
+    template_mode_steps("order_shipped", vars)
+}
+
+fn invoice_steps(link: &str, shape: Option<&str>) -> Vec<Step> {
+    let mut vars = vec![("header_media", template(link))];
+    if let Some(s) = shape {
+        vars.push(("shape", lit(s)));
+    }
+    template_mode_steps("invoice", vars)
+}
+
+both_backends!(
+    header_and_button_fields_follow_the_chosen_template,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        rich_templates(|n, l, b, h, u| fakes.wa.add_template_with(n, l, b, h, u));
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = app.add_chatapi(&fakes).await;
+        let id = app.bundle(crm, "new_deal", &[], wa, mailing_steps()).await;
+        let page = format!("/bundles/{id}");
+        let ns = svyazka_testkit::chatapi::NAMESPACE;
+        // The select carries what each template needs beyond its body.
+        let r = app
+            .submit(
+                &page,
+                &format!("/bundles/{id}/steps/0"),
+                &[
+                    ("recipient.src", "event:phone"),
+                    ("mode.src", "lit"),
+                    ("mode.lit", "template"),
+                    ("template.choice", &format!("order_shipped|ru|{ns}|text;1")),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let html = unescape(&app.get_html(&page).await.1);
+        assert!(
+            html.contains(&format!(r#"<option value="invoice|ru|{ns}|document;" >"#)),
+            "the media header is in the choice"
+        );
+        assert!(html.contains(&format!(
+            r#"<option value="order_shipped|ru|{ns}|text;1" selected>"#
+        )));
+        // The header variable and the button's variable are offered, named after the template,
+        // and required; the media link is not (this template has a text header).
+        assert!(html.contains(r#"id="s1-header_param" data-mode="template" >"#));
+        assert!(html.contains(r#"id="s1-button1" data-mode="template" >"#));
+        assert!(html.contains(r#"<label for="s1-button1-src">Кнопка «Отследить»: окончание адреса https://shop.example/track/{{1}} <span class="req""#));
+        assert!(html.contains(r#"id="s1-header_media" data-mode="template" hidden"#));
+        assert!(html.contains(r#"id="s1-button2" data-mode="template" hidden"#));
+        assert!(
+            html.contains("Заголовок: переменная {{1}} в «Заказ {{1}}»"),
+            "header label"
+        );
+        assert!(
+            html.contains(&format!("Кнопка «Отследить»: окончание адреса {TRACK_URL}")),
+            "button label"
+        );
+        assert!(html.contains(r#"id="s1-template-header""#));
+        // Starting without them names what is missing.
+        app.core()
+            .db(move |c| {
+                svyazka_core::bundles::set_state(c, id, svyazka_core::bundles::BundleState::Stopped)
+            })
+            .await
+            .unwrap();
+        let r = app
+            .submit(&page, &format!("/bundles/{id}/start"), &[])
+            .await;
+        assert_eq!(r.status(), 422);
+        let refused = unescape(&r.text().await.unwrap());
+        assert!(
+            refused.contains("«Заголовок: переменная {{1}}»"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("«Кнопка-ссылка 1: окончание адреса»"),
+            "{refused}"
+        );
+        // Mapped with the same pickers as body variables.
+        let r = app
+            .submit(
+                &page,
+                &format!("/bundles/{id}/steps/0"),
+                &[
+                    ("recipient.src", "event:phone"),
+                    ("mode.src", "lit"),
+                    ("mode.lit", "template"),
+                    ("template.choice", &format!("order_shipped|ru|{ns}|text;1")),
+                    ("header_param.src", "tpl"),
+                    ("header_param.tpl", "{{ number }}"),
+                    ("param1.src", "event:first_name"),
+                    ("button1.src", "tpl"),
+                    ("button1.tpl", "{{ number }}"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let bundle = app
+            .core()
+            .db(move |c| svyazka_core::bundles::get(c, id))
+            .await
+            .unwrap()
+            .unwrap();
+        let s = &bundle.steps[0];
+        assert_eq!(s.params["shape"], lit("text;1"));
+        assert_eq!(s.params["header_param"], template("{{ number }}"));
+        assert_eq!(s.params["button1"], template("{{ number }}"));
+        // The preview reads as the customer will: header, body, button.
+        let html = unescape(&app.get_html(&page).await.1);
+        assert!(
+            html.contains("Заказ 7146C\nАнна, заказ в пути.\n[кнопка «Отследить»: https://shop.example/track/7146C]"),
+            "preview"
+        );
+        // Only the statuses (never chosen here) stand in the way now.
+        let r = app
+            .submit(&page, &format!("/bundles/{id}/start"), &[])
+            .await;
+        let refused = unescape(&r.text().await.unwrap());
+        assert!(!refused.contains("«Заголовок"), "{refused}");
+        assert!(!refused.contains("«Кнопка"), "{refused}");
+
+        // A document header asks for its file's link.
+        let r = app
+            .submit(
+                &page,
+                &format!("/bundles/{id}/steps/0"),
+                &[
+                    ("recipient.src", "event:phone"),
+                    ("mode.src", "lit"),
+                    ("mode.lit", "template"),
+                    ("template.choice", &format!("invoice|ru|{ns}|document;")),
+                    ("header_media.src", "tpl"),
+                    (
+                        "header_media.tpl",
+                        "https://shop.example/i/{{ number }}.pdf",
+                    ),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+        let html = unescape(&app.get_html(&page).await.1);
+        assert!(html.contains(r#"id="s1-header_media" data-mode="template" >"#));
+        assert!(html.contains(r#"id="s1-header_param" data-mode="template" hidden"#));
+        assert!(html.contains("Заголовок: ссылка на документ (https)"));
+        assert!(
+            html.contains("[документ: https://shop.example/i/7146C.pdf]"),
+            "preview"
+        );
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    header_and_button_values_go_out_through_both_routes,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        rich_templates(|n, l, b, h, u| fakes.wa.add_template_with(n, l, b, h, u));
+        rich_templates(|n, l, b, h, u| c.fake.add_template_with(n, l, b, h, u));
+        let crm = app.add_retailcrm(&fakes).await;
+        let cloud_id = add_cloud(&app, &c).await;
+        let onemsg = app.add_chatapi(&fakes).await;
+        let link = "https://shop.example/i/{{ number }}.pdf";
+        for target in [cloud_id, onemsg] {
+            app.bundle(crm, "new_deal", &[], target, shipped_steps(Some("text;1")))
+                .await;
+            app.bundle(
+                crm,
+                "new_deal",
+                &[],
+                target,
+                invoice_steps(link, Some("document;")),
+            )
+            .await;
+        }
+        let order = fire_order(&app, &fakes, crm, "Анна").await;
+        let runs = app.settled_runs(4, SETTLE).await;
+        assert!(runs.iter().all(|r| r.status == "succeeded"), "{runs:?}");
+        let number = order_number(&fakes, order);
+        let pdf = format!("https://shop.example/i/{number}.pdf");
+        let cloud_sent = c.fake.sent_messages();
+        let onemsg_sent = fakes.wa.sent_messages();
+        let shipped =
+            |header: &Option<SentHeader>, params: &[String], buttons: &[(String, String)]| {
+                assert_eq!(header, &Some(SentHeader::Text(number.clone())));
+                assert_eq!(params, ["Анна".to_string()]);
+                assert_eq!(buttons, [("1".to_string(), number.clone())]);
+            };
+        let invoice = |header: &Option<SentHeader>, buttons: &[(String, String)]| {
+            assert_eq!(
+                header,
+                &Some(SentHeader::Media {
+                    kind: "document".into(),
+                    link: pdf.clone()
+                })
+            );
+            assert!(buttons.is_empty());
+        };
+        assert_eq!(cloud_sent.len(), 2);
+        for m in &cloud_sent {
+            match m.body.as_str() {
+                "order_shipped" => shipped(&m.header, &m.params, &m.buttons),
+                "invoice" => invoice(&m.header, &m.buttons),
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(onemsg_sent.len(), 2);
+        for m in &onemsg_sent {
+            match m.template.as_ref().map(|t| t.0.as_str()) {
+                Some("order_shipped") => shipped(&m.header, &m.params, &m.buttons),
+                Some("invoice") => invoice(&m.header, &m.buttons),
+                other => panic!("{other:?}"),
+            }
+        }
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    missing_header_and_button_values_fail_for_good,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        rich_templates(|n, l, b, h, u| fakes.wa.add_template_with(n, l, b, h, u));
+        rich_templates(|n, l, b, h, u| c.fake.add_template_with(n, l, b, h, u));
+        let crm = app.add_retailcrm(&fakes).await;
+        let cloud_id = add_cloud(&app, &c).await;
+        let onemsg = app.add_chatapi(&fakes).await;
+        let pdf = "https://shop.example/i/{{ number }}.pdf";
+        let mut empty_header = shipped_steps(Some("text;1"));
+        empty_header[0]
+            .params
+            .insert("header_param".into(), event_field("last_name"));
+        // Each case: where, what, and the words Meta's refusal must carry.
+        let cases: [(i64, Vec<Step>, [&str; 2]); 4] = [
+            // Steps saved before shapes existed send the body only: Meta refuses as it does.
+            (cloud_id, shipped_steps(None), ["132000", "header"]),
+            (onemsg, invoice_steps(pdf, None), ["132012", "DOCUMENT"]),
+            (
+                cloud_id,
+                invoice_steps(pdf, None),
+                ["132012", "expected DOCUMENT"],
+            ),
+            // A shape that leaves the URL button out.
+            (onemsg, shipped_steps(Some("text;")), ["131008", "index 1"]),
+        ];
+        let n = cases.len();
+        for (target, steps, _) in &cases {
+            app.bundle(crm, "new_deal", &[], *target, steps.clone())
+                .await;
+        }
+        // The order has no last name: the header variable mapped to it is empty.
+        app.bundle(crm, "new_deal", &[], cloud_id, empty_header)
+            .await;
+        // A header file over plain http.
+        app.bundle(
+            crm,
+            "new_deal",
+            &[],
+            onemsg,
+            invoice_steps("http://shop.example/i/{{ number }}.pdf", Some("document;")),
+        )
+        .await;
+        fire_order(&app, &fakes, crm, "Анна").await;
+        let mut runs = app.settled_runs(n + 2, SETTLE).await;
+        runs.sort_by_key(|r| r.bundle_id);
+        assert!(
+            runs.iter().all(|r| r.status == "failed" && r.attempts == 1),
+            "{runs:?}"
+        );
+        for (run, (_, _, words)) in runs.iter().zip(&cases) {
+            let error = run.error.as_deref().unwrap_or_default();
+            assert!(
+                words.iter().all(|w| error.contains(w)),
+                "{words:?}: {error}"
+            );
+        }
+        assert_eq!(
+            stored_reason(&runs[n]),
+            Reason::EmptyParam {
+                param: "header_param".into()
+            }
+        );
+        assert!(matches!(
+            stored_reason(&runs[n + 1]),
+            Reason::NotHttpsLink { ref param, .. } if param == "header_media"
+        ));
+        let html = unescape(&app.get_html(&format!("/runs/{}", runs[n + 1].id)).await.1);
+        assert!(
+            html.contains("«Заголовок: ссылка на файл (https)» — не ссылка https"),
+            "the reason is worded"
+        );
+        assert_eq!(c.fake.sent_count() + fakes.wa.sent_count(), 0);
         app.stop().await;
     }
 );

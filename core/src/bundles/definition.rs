@@ -81,6 +81,20 @@ impl Step {
             _ => None,
         }
     }
+
+    /// Whether parameter `key` must be mapped because of the approved template this step
+    /// sends: its header value or a URL button's variable (see
+    /// [`crate::messengers::templates::Shape`]). Only in template mode.
+    pub fn required_by_template(&self, key: &str) -> bool {
+        use crate::messengers::templates::{SHAPE, Shape};
+        if self.mode() != Some(crate::catalog::MODE_TEMPLATE) {
+            return false;
+        }
+        match self.params.get(SHAPE) {
+            Some(Value::Literal { value }) => Shape::parse(value).requires(key),
+            _ => false,
+        }
+    }
 }
 
 /// A step as stored, before it is read in today's terms.

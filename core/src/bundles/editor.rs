@@ -17,6 +17,7 @@ use super::validate::{ParamIssue, param_issue};
 use crate::catalog::{self, ActionDef, EventDef, FieldDef, FieldType};
 use crate::db::schema::bundles;
 use crate::db::{AnyConnection, DbError};
+use crate::messengers::templates::{SHAPE, Shape};
 use crate::providers::ProviderKind;
 
 /// Form value of a parameter's source select meaning "a literal typed by the user".
@@ -24,7 +25,7 @@ pub const SRC_LITERAL: &str = "lit";
 /// Form value meaning "a text template with parameters".
 pub const SRC_TEMPLATE: &str = "tpl";
 /// Form field of the approved-template select: its value (see [`template_choice`]) sets the
-/// template's name, language and namespace at once.
+/// template's name, language, namespace and shape at once.
 pub const TEMPLATE_CHOICE: &str = "template.choice";
 /// Longest literal or template the editor accepts (templates have their own, lower cap).
 pub const MAX_VALUE: usize = 8 * 1024;
@@ -264,15 +265,17 @@ pub fn parse_params(def: &ActionDef, fields: &[(String, String)]) -> BTreeMap<St
     out
 }
 
-/// The approved-template select's value for a template: `name|language|namespace` (Meta's
-/// names are lower case, digits and `_`, language codes like `pt_BR`: neither has a `|`).
-pub fn template_choice(name: &str, language: &str, namespace: &str) -> String {
-    format!("{name}|{language}|{namespace}")
+/// The approved-template select's value for a template: `name|language|namespace|shape`
+/// (Meta's names are lower case, digits and `_`, language codes like `pt_BR`, a stored shape
+/// like `image;1`: none has a `|`).
+pub fn template_choice(name: &str, language: &str, namespace: &str, shape: &str) -> String {
+    format!("{name}|{language}|{namespace}|{shape}")
 }
 
-/// A posted template choice into the template, language and namespace parameters.
+/// A posted template choice into the template, language, namespace and shape parameters (a
+/// choice without a shape, as pages before it posted, means nothing beyond the body).
 fn apply_template_choice(choice: &str, out: &mut BTreeMap<String, Value>) {
-    let mut parts = choice.splitn(3, '|').map(str::trim);
+    let mut parts = choice.splitn(4, '|').map(str::trim);
     let (Some(name), Some(language)) = (parts.next(), parts.next()) else {
         return;
     };
@@ -288,6 +291,12 @@ fn apply_template_choice(choice: &str, out: &mut BTreeMap<String, Value>) {
         Some(namespace) => out.insert("namespace".into(), literal(namespace)),
         None => out.remove("namespace"),
     };
+    let shape = Shape::parse(parts.next().unwrap_or_default()).to_stored();
+    if shape.is_empty() {
+        out.remove(SHAPE);
+    } else {
+        out.insert(SHAPE.into(), literal(&shape));
+    }
 }
 
 fn clip(s: &str) -> &str {
@@ -770,7 +779,7 @@ mod tests {
                 ("mode.lit", "template"),
                 (
                     "template.choice",
-                    &template_choice("order_ready", "ru", "ns_1"),
+                    &template_choice("order_ready", "ru", "ns_1", "image;0"),
                 ),
                 ("param1.src", "event:sender_name"),
             ]),
@@ -780,11 +789,20 @@ mod tests {
         assert_eq!(params["language"], lit("ru"));
         assert_eq!(params["namespace"], lit("ns_1"));
         assert_eq!(params["mode"], lit("template"));
+        assert_eq!(params["shape"], lit("image;0"));
         let params = parse_params(
             def,
-            &fields(&[("template.choice", &template_choice("hello", "en_US", ""))]),
+            &fields(&[(
+                "template.choice",
+                &template_choice("hello", "en_US", "", ""),
+            )]),
         );
         assert!(!params.contains_key("namespace"));
+        assert!(!params.contains_key("shape"));
+        // A page from before shapes posts three parts.
+        let params = parse_params(def, &fields(&[("template.choice", "hello|en_US|")]));
+        assert_eq!(params["template"], lit("hello"));
+        assert!(!params.contains_key("shape"));
         assert_eq!(params["language"], lit("en_US"));
     }
 

@@ -143,7 +143,9 @@ pub fn problems(bundle: &Bundle, source: ProviderKind, target: ProviderKind) -> 
         for p in action.params_in(step.mode()) {
             let issue = match step.params.get(p.key) {
                 Some(v) if !v.is_empty() => param_issue(event, target, &bundle.steps, i, v),
-                _ => p.required.then_some(ParamIssue::Unmapped),
+                _ => {
+                    (p.required || step.required_by_template(p.key)).then_some(ParamIssue::Unmapped)
+                }
             };
             if let Some(issue) = issue {
                 out.push(Problem {

@@ -35,6 +35,12 @@ const SEND_PARAMS: &[ParamDef] = &[
     ),
     // 1msg.io's template namespace, from its template list; the Cloud API needs none.
     in_mode(MODE_TEMPLATE, p("namespace", Id, false)),
+    // What the chosen template needs beyond its body (header value, URL buttons), set with
+    // the template: see `messengers::templates::Shape`.
+    in_mode(MODE_TEMPLATE, p("shape", Id, false)),
+    // A text header's `{{1}}`, or the https link of a media header's file.
+    var("header_param"),
+    var("header_media"),
     var("param1"),
     var("param2"),
     var("param3"),
@@ -45,6 +51,9 @@ const SEND_PARAMS: &[ParamDef] = &[
     var("param8"),
     var("param9"),
     var("param10"),
+    // The variable ending the address of the template's first and second URL buttons.
+    var("button1"),
+    var("button2"),
 ];
 
 pub const CHATAPI_ACTIONS: &[ActionDef] = &[ActionDef {

@@ -102,6 +102,9 @@ pub enum FileSource {
     /// An id only the source provider's own API turns into bytes (a Telegram `file_id`):
     /// fetched with that provider's credentials, which never leave Svyazka.
     Upstream { id: String },
+    /// A file the source provider hands out by the message that carried it, when the
+    /// notification had no link (Green-API's `downloadFile` by `chatId` and `idMessage`).
+    InMessage { chat_id: String, message_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

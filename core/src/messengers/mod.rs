@@ -3,6 +3,7 @@
 pub mod chatapi;
 pub mod greenapi;
 pub mod incoming;
+pub(crate) mod multipart;
 pub mod phone;
 pub mod telegram;
 pub mod templates;

@@ -2,8 +2,9 @@
 //! (`items[].id`), `GET /files/{id}` gives its download URL, and the messenger gets it as
 //! media — a Telegram photo by that URL (Telegram downloads it), a Telegram document as bytes
 //! (Telegram takes only GIF, PDF and ZIP by URL), a WhatsApp file by URL (ChatAPI `sendFile`,
-//! Green-API `sendFileByUrl`, a Cloud API `image`/`document` with a `link`; the gateway
-//! downloads it). The channel declares one file a message, so only the first item is sent.
+//! Green-API `sendFileByUrl`; the gateway downloads it), a Cloud API file uploaded to Meta and
+//! sent by its media id. The channel declares one file a message, so only the first item is
+//! sent.
 
 use serde_json::Value;
 
@@ -16,9 +17,9 @@ use crate::db::DbError;
 use crate::engine::{StepError, clients};
 use crate::messengers::greenapi::{self, HistoryMessage};
 use crate::messengers::phone::WaRecipient;
-use crate::messengers::wacloud::media::OutgoingMedia;
+use crate::messengers::wacloud::media::{self as cloud_media, MediaSource, OutgoingMedia};
 use crate::providers::Provider;
-use crate::upstream;
+use crate::upstream::{self, UpstreamFailure};
 
 /// A file of MG's, ready to send.
 pub(super) struct OutgoingFile {
@@ -146,8 +147,17 @@ pub(super) async fn send_greenapi(
     )
 }
 
-/// A picture as an `image`, anything else as a `document` with its name; Meta downloads MG's
-/// link. Within the 24-hour window only, and at most once (the Cloud API has no history).
+/// A picture as an `image`, anything else as a `document` with its name. Within the 24-hour
+/// window only, and at most once (the Cloud API has no history).
+///
+/// The file is fetched from MG (through the outbound policy, at most 20 MiB) and uploaded to
+/// Meta before anything is sent, and the message names the upload's media id. Uploading first
+/// rather than as a fallback: Meta accepts a link send at once and downloads the file later, so
+/// a link it cannot fetch fails only afterwards, in a status (131053) — too late to send again
+/// without risking a second message, which the at-most-once rule forbids. MG's links may also
+/// be short-lived or unreachable from Meta. A file over the cap, or one Meta
+/// refuses to take as an upload (a type it does not list), still goes by link: nothing was sent
+/// yet, and Meta may manage it.
 pub(super) async fn send_wacloud(
     core: &Core,
     reply: &Reply,
@@ -160,9 +170,32 @@ pub(super) async fn send_wacloud(
         Ok(start) => start,
         Err(failure) => return Ok(Err(*failure)),
     };
+    let image = file.kind == "image";
+    // Unconfirmed: how long MG's file links live and whether Meta can reach them (the
+    // reference says to fetch them at once); uploading does not depend on either.
+    let uploaded = match fetch(core, &file.url).await {
+        Ok(Fetched::Bytes(bytes)) => {
+            let kind = cloud_media::media_type(file.mime_type.as_deref(), &file.name, image);
+            match api.upload_media(bytes, &kind, &file.name).await {
+                Ok(id) => Some(id),
+                Err(e) if matches!(e.retry(), upstream::Retry::Transient { .. }) => {
+                    return Ok(Err((StepError::upstream(&e), errors::from_wacloud(&e))));
+                }
+                Err(e) => {
+                    tracing::warn!(reply = reply.id, error = %e, "Meta refused the upload; the file goes by link");
+                    None
+                }
+            }
+        }
+        Ok(Fetched::TooLarge) => None,
+        Err(step) => return Ok(Err(general(step))),
+    };
     let media = OutgoingMedia {
-        image: file.kind == "image",
-        link: &file.url,
+        image,
+        source: match &uploaded {
+            Some(id) => MediaSource::Id(id),
+            None => MediaSource::Link(&file.url),
+        },
         filename: &file.name,
         caption: &file.caption,
     };
@@ -210,8 +243,30 @@ pub(super) async fn send_telegram(
     )
 }
 
+/// MG's file, whole or found to be over the cap.
+enum Fetched {
+    Bytes(Vec<u8>),
+    TooLarge,
+}
+
 /// MG's file, through the shared client's outbound policy (the URL comes from MG).
 async fn download(core: &Core, url: &str) -> Result<Vec<u8>, StepError> {
+    match fetch(core, url).await? {
+        Fetched::Bytes(bytes) => Ok(bytes),
+        Fetched::TooLarge => Err(StepError::transient(crate::reason::Reason::Upstream(
+            crate::reason::ServiceFailure {
+                service: crate::reason::Service::RetailcrmChats,
+                failure: crate::reason::Upstream::Unexpected {
+                    status: Some(200),
+                    detail: upstream::BodyError::TooLarge.to_string(),
+                },
+            },
+        ))),
+    }
+}
+
+/// MG's file (at most [`upstream::MAX_MEDIA`]), through the shared client's outbound policy.
+async fn fetch(core: &Core, url: &str) -> Result<Fetched, StepError> {
     use crate::reason::{Reason, Service, ServiceFailure, Upstream};
     let failed = |failure: Upstream| {
         StepError::transient(Reason::Upstream(ServiceFailure {
@@ -240,12 +295,12 @@ async fn download(core: &Core, url: &str) -> Result<Vec<u8>, StepError> {
             detail: "the file download failed".to_owned(),
         }));
     }
-    upstream::read_body_max(response, upstream::MAX_MEDIA)
-        .await
-        .map_err(|e| {
-            failed(Upstream::Unexpected {
-                status: Some(status),
-                detail: e.to_string(),
-            })
-        })
+    match upstream::read_body_max(response, upstream::MAX_MEDIA).await {
+        Ok(bytes) => Ok(Fetched::Bytes(bytes)),
+        Err(upstream::BodyError::TooLarge) => Ok(Fetched::TooLarge),
+        Err(e) => Err(failed(Upstream::Unexpected {
+            status: Some(status),
+            detail: e.to_string(),
+        })),
+    }
 }

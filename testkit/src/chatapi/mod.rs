@@ -6,7 +6,8 @@
 //! "templates":[…]}`, each as the WhatsApp Business Account lists it plus its `namespace`) and
 //! `POST sendTemplate` (`{template, namespace?, language{policy:"deterministic", code},
 //! params:[Cloud API components], chatId|phone}`, validated like Meta: an unknown or unapproved
-//! template is `(#132001)`, a wrong body variable count `(#132000)`, each as HTTP 400
+//! template is `(#132001)`, a wrong header or body variable count `(#132000)`, a media header
+//! without its file `(#132012)`, a URL button without its variable `(#131008)`, each as HTTP 400
 //! `{"error": …}`). The shape of the template items and of sendTemplate's answer (taken to be
 //! sendMessage's) are UNCONFIRMED: 1msg's SDK types them as free maps. Failure modes on demand: unpaid instance, `sent:false`, the next
 //! N requests answered 500, added latency (for client timeouts). The driver side POSTs webhook
@@ -31,6 +32,7 @@ use serde_json::{Map, Value, json};
 pub use sink::{Received, WebhookSink};
 
 use crate::server::{Running, spawn};
+use crate::wa_template::{self, Header, SentHeader};
 
 /// The phone number the fake's instances pretend to be linked to (author of `fromMe` echoes).
 pub const OWN_PHONE: &str = "79990000000";
@@ -55,6 +57,9 @@ pub struct SentMessage {
     /// reads it) and its body variables.
     pub template: Option<(String, String)>,
     pub params: Vec<String>,
+    /// `sendTemplate`: its header value and URL button variables (`(index, text)`).
+    pub header: Option<SentHeader>,
+    pub buttons: Vec<(String, String)>,
 }
 
 impl SentMessage {
@@ -72,6 +77,8 @@ impl SentMessage {
             caption: None,
             template: None,
             params: Vec::new(),
+            header: None,
+            buttons: Vec::new(),
         }
     }
 }
@@ -282,6 +289,28 @@ impl FakeChatApi {
                 { "type": "BODY", "text": body, "example": { "body_text": [example] } },
                 { "type": "FOOTER", "text": "Reply STOP to unsubscribe" },
             ],
+        }));
+    }
+
+    /// An approved template with a header (text with `{{1}}`, or media linked at send time)
+    /// and URL buttons `(caption, address)` after a quick reply; `sendTemplate` checks the
+    /// `params` against it as Meta does (see [`wa_template::check`]).
+    pub fn add_template_with(
+        &self,
+        name: &str,
+        language: &str,
+        body: &str,
+        header: Header<'_>,
+        url_buttons: &[(&str, &str)],
+    ) {
+        self.lock().templates.push(json!({
+            "name": name,
+            "namespace": NAMESPACE,
+            "language": language,
+            "status": "approved",
+            "category": "UTILITY",
+            "id": random_hex(15),
+            "components": wa_template::components(body, header, url_buttons),
         }));
     }
 
@@ -825,8 +854,9 @@ fn recipient(params: &Map<String, Value>) -> Result<(String, Option<String>), &'
 }
 
 /// `sendTemplate`: the template must be approved in that language (else Meta's 132001), its
-/// namespace the account's when given, `params` Cloud API components (never strings) with as
-/// many body text parameters as the body has variables (else 132000). The sent message's
+/// namespace the account's when given, `params` Cloud API components (never strings) checked
+/// against the template as Meta checks them (132000 for a variable count, 132012 for a media
+/// header without its file, 131008 for a URL button without its variable). The sent message's
 /// `body` is the template's text as the customer reads it, so the history shows it.
 fn send_template(
     id: &str,
@@ -872,7 +902,7 @@ fn send_template(
         Ok(r) => r,
         Err(why) => return error(StatusCode::BAD_REQUEST, why),
     };
-    let Some(body) = templates
+    let Some(definition) = templates
         .iter()
         .find(|t| {
             t["name"] == name
@@ -882,50 +912,37 @@ fn send_template(
                     .is_some_and(|s| s.eq_ignore_ascii_case("approved"))
         })
         .and_then(|t| t["components"].as_array())
-        .and_then(|c| c.iter().find(|c| c["type"] == "BODY"))
-        .and_then(|c| c["text"].as_str())
     else {
         return bad(&format!(
             "(#132001) Template name does not exist in the translation: template name ({name}) does not exist in {code}"
         ));
     };
-    let values: Vec<String> = components
+    let body = definition
         .iter()
-        .filter(|c| c["type"] == "body")
-        .filter_map(|c| c["parameters"].as_array())
-        .flatten()
-        .filter_map(|p| p["text"].as_str().map(str::to_owned))
-        .collect();
-    let wanted = placeholders(body);
-    if values.len() != wanted.len() || values.iter().any(String::is_empty) {
-        return bad(&format!(
-            "(#132000) Number of parameters does not match the expected number of params: body: number of localizable_params ({}) does not match the expected number of params ({})",
-            values.len(),
-            wanted.len()
-        ));
-    }
+        .find(|c| c["type"] == "BODY")
+        .and_then(|c| c["text"].as_str())
+        .unwrap_or_default();
+    let filled = match wa_template::check(definition, &components) {
+        Ok(f) if !f.body.iter().any(String::is_empty) => f,
+        Ok(f) => {
+            let n = f.body.len();
+            return bad(&format!(
+                "(#132000) Number of parameters does not match the expected number of params: body: number of localizable_params ({n}) does not match the expected number of params ({n})"
+            ));
+        }
+        Err(r) => return bad(&format!("{}: {}", r.message, r.details)),
+    };
+    let wanted = wa_template::placeholders(body);
     let mut text = body.to_owned();
-    for (name, value) in wanted.iter().zip(&values) {
+    for (name, value) in wanted.iter().zip(&filled.body) {
         text = text.replace(&format!("{{{{{name}}}}}"), value);
     }
     let mut message = SentMessage::text(id, chat_id, phone, text);
     message.template = Some((name.to_owned(), code.to_owned()));
-    message.params = values;
+    message.params = filled.body;
+    message.header = filled.header;
+    message.buttons = filled.buttons;
     queue(instance, sent, message)
-}
-
-/// The distinct `{{…}}` variables of a template body, in first-use order.
-fn placeholders(body: &str) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for part in body.split("{{").skip(1) {
-        if let Some((name, _)) = part.split_once("}}") {
-            let name = name.trim().to_owned();
-            if !name.is_empty() && !seen.contains(&name) {
-                seen.push(name);
-            }
-        }
-    }
-    seen
 }
 
 /// `GET /messages?chatId=&min_time=&limit=`: the instance's messages, oldest first. The fake

@@ -5,7 +5,9 @@
 //! `getStateInstance`). A wrong token is 401, an unknown instance 403, both with an empty body.
 //! Methods: `getStateInstance`, `getSettings`, `setSettings`, `sendMessage`, `sendFileByUrl`
 //! (the file's type told by the extension of `fileName`, as Green-API does), `getChatHistory`
-//! (files with `typeMessage`, `downloadUrl`, `fileName`, `caption`), `lastOutgoingMessages`.
+//! (files with `typeMessage`, `downloadUrl`, `fileName`, `caption`), `lastOutgoingMessages`,
+//! `downloadFile` (`{chatId, idMessage}` → `{downloadUrl}` of a file message, else 400 "File
+//! message encrypted url not found by chatId … and idMessage …").
 //! Failure modes on demand: the next N requests answered with a status (429, 466, 500, …),
 //! sends that go out but are answered late, an account state.
 //!
@@ -72,6 +74,8 @@ struct State {
     /// The next `.0` accepted sends answer only after `.1`.
     stall_sends: (u32, Duration),
     last_posted: Option<(String, Option<String>, Value)>,
+    /// `(idInstance, chatId, idMessage)` → the storage link of a customer's file.
+    files: HashMap<(String, String, String), String>,
 }
 
 #[derive(Clone)]
@@ -246,7 +250,7 @@ impl FakeGreenApi {
     }
 
     /// A customer sends a file: `incomingMessageReceived` with `fileMessageData`, shaped on
-    /// Green-API's docs example.
+    /// Green-API's docs example; `downloadFile` answers its link afterwards.
     pub async fn post_incoming_file(
         &self,
         id: &str,
@@ -254,8 +258,32 @@ impl FakeGreenApi {
         name: &str,
         file: &IncomingFile<'_>,
     ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        self.post_file(id, from_phone, name, file, file.download_url)
+            .await
+    }
+
+    /// A customer's file whose notification comes with an empty `downloadUrl` (Green-API had
+    /// not stored it yet): only `downloadFile` gives its link, `file.download_url`.
+    pub async fn post_incoming_file_without_link(
+        &self,
+        id: &str,
+        from_phone: &str,
+        name: &str,
+        file: &IncomingFile<'_>,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        self.post_file(id, from_phone, name, file, "").await
+    }
+
+    async fn post_file(
+        &self,
+        id: &str,
+        from_phone: &str,
+        name: &str,
+        file: &IncomingFile<'_>,
+        link_in_notification: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
         let mut data = json!({
-            "downloadUrl": file.download_url,
+            "downloadUrl": link_in_notification,
             "caption": file.caption,
             "fileName": file.file_name,
             "jpegThumbnail": "",
@@ -272,8 +300,20 @@ impl FakeGreenApi {
             "typeMessage": file.type_message,
             "fileMessageData": data,
         });
-        self.post_notification(id, &Self::incoming(id, from_phone, name, data))
-            .await
+        let body = Self::incoming(id, from_phone, name, data);
+        let key = (
+            id.to_owned(),
+            body["senderData"]["chatId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            body["idMessage"].as_str().unwrap_or_default().to_owned(),
+        );
+        // An empty link: a file Green-API never got (`downloadFile` finds none).
+        if !file.download_url.is_empty() {
+            self.lock().files.insert(key, file.download_url.to_owned());
+        }
+        self.post_notification(id, &body).await
     }
 
     /// The account's state changes (the phone unlinked it: `notAuthorized`, …):
@@ -448,6 +488,22 @@ async fn dispatch(
                     .map(history_item)
                     .collect();
                 HttpResponse::Ok().json(items)
+            }
+            "downloadfile" if post => {
+                let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
+                let (chat_id, id_message) = (text("chatId"), text("idMessage"));
+                if chat_id.is_empty() || id_message.is_empty() {
+                    return bad_request(
+                        "Validation failed. Details: 'value' must have at least 2 keys",
+                    );
+                }
+                let key = (id.clone(), chat_id.to_owned(), id_message.to_owned());
+                match state.files.get(&key) {
+                    Some(url) => HttpResponse::Ok().json(json!({ "downloadUrl": url })),
+                    None => bad_request(&format!(
+                        "File message encrypted url not found by chatId {chat_id} and idMessage {id_message}"
+                    )),
+                }
             }
             "lastoutgoingmessages" => {
                 let minutes = req

@@ -2,7 +2,9 @@
 //!
 //! Routes: `GET /{version}/{phone-number-id}` (the number), `POST
 //! /{version}/{phone-number-id}/messages` (text, template, and `image`/`document`/`audio`/
-//! `video` sends by `link` or media `id`), `GET /{version}/{waba-id}/message_templates`,
+//! `video` sends by `link` or media `id`), `POST /{version}/{phone-number-id}/media` (an
+//! upload: multipart `messaging_product`, `type`, `file` → `{"id"}`; a type Meta does not
+//! list is error 100), `GET /{version}/{waba-id}/message_templates`,
 //! `GET /{version}/{media-id}` (a customer's file: `{messaging_product, url, mime_type,
 //! sha256, file_size, id}` as Meta answers) and the `url` it names,
 //! `GET /whatsapp_business/attachments/?mid=…&ext=…&hash=…` (the bytes, for the same bearer
@@ -30,6 +32,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::server::{Running, spawn};
+use crate::wa_template::{self, Header, SentHeader};
 
 pub const WABA_ID: &str = "102290129340398";
 
@@ -42,7 +45,11 @@ pub struct SentMessage {
     /// The text, or the template's name.
     pub body: String,
     pub language: Option<String>,
+    /// A template's body variables, its header value and URL button variables (`(index,
+    /// text)`).
     pub params: Vec<String>,
+    pub header: Option<SentHeader>,
+    pub buttons: Vec<(String, String)>,
     pub id: String,
     pub timestamp: i64,
     /// A media send's `link` (or `id`), `caption` and document `filename`.
@@ -95,6 +102,7 @@ struct State {
     /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
     stall_sends: (u32, Duration),
     last_posted: Option<(String, String, Vec<u8>)>,
+    uploads: usize,
 }
 
 #[derive(Clone)]
@@ -195,7 +203,7 @@ impl FakeCloudApi {
     /// components Meta lists (a text header, the body with its example, a footer, a quick
     /// reply button): only the body takes variables here.
     pub fn add_template(&self, name: &str, language: &str, body: &str) {
-        let example: Vec<String> = (1..=placeholders(body).len())
+        let example: Vec<String> = (1..=wa_template::placeholders(body).len())
             .map(|n| format!("example {n}"))
             .collect();
         self.lock().templates.push(json!({
@@ -207,6 +215,28 @@ impl FakeCloudApi {
                 { "type": "FOOTER", "text": "Reply STOP to unsubscribe" },
                 { "type": "BUTTONS", "buttons": [{ "type": "QUICK_REPLY", "text": "OK" }] },
             ],
+            "language": language,
+            "status": "APPROVED",
+            "category": "UTILITY",
+            "id": hex_id(15),
+        }));
+    }
+
+    /// An approved template with a header (a text one with `{{1}}`, or a media one whose file
+    /// is linked at send time) and URL buttons `(caption, address)` after a quick reply, as
+    /// Meta lists it; sends are checked against it (see [`wa_template::check`]).
+    pub fn add_template_with(
+        &self,
+        name: &str,
+        language: &str,
+        body: &str,
+        header: Header<'_>,
+        url_buttons: &[(&str, &str)],
+    ) {
+        self.lock().templates.push(json!({
+            "name": name,
+            "parameter_format": "POSITIONAL",
+            "components": wa_template::components(body, header, url_buttons),
             "language": language,
             "status": "APPROVED",
             "category": "UTILITY",
@@ -236,6 +266,20 @@ impl FakeCloudApi {
             },
         );
         id
+    }
+
+    /// What was uploaded under `media_id` (`POST /{phone-number-id}/media`): its type and
+    /// bytes.
+    pub fn media(&self, media_id: &str) -> Option<(String, Vec<u8>)> {
+        self.lock()
+            .media
+            .get(media_id)
+            .map(|m| (m.mime_type.clone(), m.bytes.clone()))
+    }
+
+    /// How many files were uploaded to the fake.
+    pub fn upload_count(&self) -> usize {
+        self.lock().uploads
     }
 
     /// The media is gone from Meta: its download answers 404.
@@ -575,6 +619,12 @@ async fn dispatch(
                 }
                 answer
             }
+            [_version, id, m] if post && m == "media" => {
+                if state.numbers.get(id).is_none_or(|n| n.token != token) {
+                    return unknown(id);
+                }
+                upload(&req, state, id, &body)
+            }
             [_version, waba, m] if !post && m == "message_templates" => {
                 if waba != WABA_ID {
                     return unknown(waba);
@@ -630,20 +680,6 @@ fn cursor_offset(cursor: &str) -> Option<usize> {
     usize::from_str_radix(cursor.strip_prefix("QVFI")?, 16).ok()
 }
 
-/// The distinct `{{…}}` variables of a template body.
-fn placeholders(body: &str) -> Vec<&str> {
-    let mut seen: Vec<&str> = Vec::new();
-    for part in body.split("{{").skip(1) {
-        if let Some((name, _)) = part.split_once("}}")
-            && !name.trim().is_empty()
-            && !seen.contains(&name.trim())
-        {
-            seen.push(name.trim());
-        }
-    }
-    seen
-}
-
 fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
     let invalid = |m: &str| graph_error(400, 100, "OAuthException", &format!("(#100) {m}"), None);
     let Ok(req) = serde_json::from_slice::<Value>(body) else {
@@ -658,6 +694,7 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
     let wa_id: String = to.chars().filter(char::is_ascii_digit).collect();
     let kind = req.get("type").and_then(Value::as_str).unwrap_or("text");
     let mut media_send = None;
+    let mut template_extras = None;
     let (body_text, language, params) = match kind {
         "text" => match req.pointer("/text/body").and_then(Value::as_str) {
             Some(t) if !t.is_empty() && t.chars().count() <= 4096 => {
@@ -691,33 +728,26 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
                     )),
                 );
             };
-            let params: Vec<String> = req
+            let definition = t["components"].as_array().cloned().unwrap_or_default();
+            let sent: Vec<Value> = req
                 .pointer("/template/components")
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|c| c["type"] == "body")
-                .filter_map(|c| c["parameters"].as_array())
-                .flatten()
-                .filter_map(|p| p["text"].as_str().map(str::to_owned))
-                .collect();
-            let wanted = t["components"]
-                .as_array()
-                .and_then(|c| c.iter().find(|c| c["type"] == "BODY"))
-                .and_then(|c| c["text"].as_str())
-                .map_or(0, |b| placeholders(b).len());
-            if params.len() != wanted {
-                return graph_error(
-                    400,
-                    132000,
-                    "OAuthException",
-                    "(#132000) Number of parameters does not match the expected number of params",
-                    Some(&format!(
-                        "body: number of localizable_params ({}) does not match the expected number of params ({wanted})",
-                        params.len()
-                    )),
-                );
-            }
+                .cloned()
+                .unwrap_or_default();
+            let filled = match wa_template::check(&definition, &sent) {
+                Ok(f) => f,
+                Err(r) => {
+                    return graph_error(
+                        400,
+                        r.code,
+                        "OAuthException",
+                        &r.message,
+                        Some(&r.details),
+                    );
+                }
+            };
+            let params = filled.body.clone();
+            template_extras = Some((filled.header, filled.buttons));
             (name.to_owned(), Some(language), params)
         }
         "image" | "document" | "audio" | "video" => {
@@ -772,6 +802,8 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
         body: body_text,
         language,
         params,
+        header: template_extras.as_ref().and_then(|e| e.0.clone()),
+        buttons: template_extras.map(|e| e.1).unwrap_or_default(),
         id: id.clone(),
         timestamp: now(),
         link: media_send.as_ref().map(|m| m.0.clone()),
@@ -783,6 +815,88 @@ fn send(state: &mut State, phone_number_id: &str, body: &[u8]) -> HttpResponse {
         "contacts": [{ "input": to, "wa_id": wa_id }],
         "messages": [{ "id": id }],
     }))
+}
+
+/// The types Meta takes as media uploads (its supported media list).
+const UPLOAD_TYPES: [&str; 19] = [
+    "audio/aac",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/amr",
+    "audio/ogg",
+    "audio/opus",
+    "application/vnd.ms-powerpoint",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/pdf",
+    "text/plain",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "video/mp4",
+    "video/3gpp",
+];
+
+/// `POST /{phone-number-id}/media`: a multipart upload of `file` with its `type` and
+/// `messaging_product`; answers the new media id, which this number may send.
+fn upload(
+    req: &HttpRequest,
+    state: &mut State,
+    phone_number_id: &str,
+    body: &[u8],
+) -> HttpResponse {
+    let invalid = |m: &str| graph_error(400, 100, "OAuthException", &format!("(#100) {m}"), None);
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(parts) =
+        crate::multipart::boundary(content_type).and_then(|b| crate::multipart::parse(body, &b))
+    else {
+        return invalid("The parameter file is required.");
+    };
+    let field = |name: &str| {
+        parts
+            .iter()
+            .find(|(n, f, _)| n == name && f.is_none())
+            .map(|(_, _, v)| String::from_utf8_lossy(v).trim().to_owned())
+    };
+    if field("messaging_product").as_deref() != Some("whatsapp") {
+        return invalid("The parameter messaging_product is required.");
+    }
+    let Some(bytes) = parts
+        .iter()
+        .find(|(n, f, _)| n == "file" && f.is_some())
+        .map(|(_, _, v)| v.clone())
+    else {
+        return invalid("The parameter file is required.");
+    };
+    let Some(kind) = field("type").filter(|t| !t.is_empty()) else {
+        return invalid("The parameter type is required.");
+    };
+    // Unconfirmed: Meta's exact words for a type it does not take.
+    if !UPLOAD_TYPES.contains(&kind.as_str()) {
+        return invalid(&format!(
+            "Param file must be a file with one of the following types: {}. Received file of type '{kind}'.",
+            UPLOAD_TYPES.join(", ")
+        ));
+    }
+    let id = media_id();
+    state.media.insert(
+        id.clone(),
+        Media {
+            phone_number_id: phone_number_id.to_owned(),
+            mime_type: kind,
+            bytes,
+            expired: false,
+        },
+    );
+    state.uploads += 1;
+    HttpResponse::Ok().json(json!({ "id": id }))
 }
 
 /// Graph's answer for an id the token may not see (or that does not exist).

@@ -60,6 +60,7 @@ pub(super) const LABELS: &[Row] = &[
     ("state_other", "шлюз сообщил неизвестный статус; проверьте инстанс в кабинете шлюза.", "the gateway reported an unknown status; check the instance in its dashboard."),
     // Why a run or a step failed.
     ("r_empty_param", "параметр «{param}» пуст.", "the parameter «{param}» is empty."),
+    ("r_not_https_link", "параметр «{param}» — не ссылка https: «{value}». WhatsApp берёт файл заголовка шаблона только по https.", "the parameter «{param}» is not an https link: «{value}». WhatsApp takes a template header's file over https only."),
     ("r_not_a_number", "параметр «{param}» должен быть числом, а пришло «{value}».", "the parameter «{param}» must be a number, got «{value}»."),
     ("r_not_a_phone", "«{input}» — не номер телефона: {problem}.", "«{input}» is not a phone number: {problem}."),
     ("r_missing_event_field", "в событии нет поля {field}.", "the event has no field {field}."),
@@ -323,6 +324,10 @@ pub fn reason(lang: Lang, r: &Reason, target: Option<ProviderKind>) -> Msg {
         Reason::EmptyParam { param: p } => {
             Msg::new(lang.f("r_empty_param", &[("param", &param(p))]))
         }
+        Reason::NotHttpsLink { param: p, value } => Msg::new(lang.f(
+            "r_not_https_link",
+            &[("param", &param(p)), ("value", value)],
+        )),
         Reason::NotANumber { param: p, value } => {
             Msg::new(lang.f("r_not_a_number", &[("param", &param(p)), ("value", value)]))
         }

@@ -42,7 +42,7 @@ pub async fn send_message(
             return Ok(outputs(&id));
         }
         let sent = api
-            .send_template(&to, t.name, t.namespace, t.language, &t.params)
+            .send_template(&to, t.name, t.namespace, t.language, &t.values)
             .await
             .map_err(|e| StepError::upstream(&e))?;
         return Ok(outputs(&sent.id));

@@ -37,6 +37,16 @@ pub async fn message(
                 .map_err(|e| StepError::upstream(&e)),
             Err(e) => Err(e),
         },
+        FileSource::InMessage {
+            chat_id,
+            message_id,
+        } => match link_of(core, attempt, media, chat_id, message_id).await {
+            Ok(url) => mg
+                .upload_file_by_url(&url)
+                .await
+                .map_err(|e| StepError::upstream(&e)),
+            Err(e) => Err(e),
+        },
     };
     let uploaded = match uploaded {
         Ok(file) => file,
@@ -110,6 +120,32 @@ async fn download(
         }
         _ => Err(unavailable()),
     }
+}
+
+/// The storage link of a file the messenger hands out by its message (Green-API's
+/// `downloadFile`, asked with the source provider's credentials); MG fetches it from there as
+/// from a link the notification carried.
+async fn link_of(
+    core: &Core,
+    attempt: &Attempt<'_>,
+    media: &IncomingMedia,
+    chat_id: &str,
+    message_id: &str,
+) -> Result<String, StepError> {
+    let unavailable = || {
+        StepError::permanent(Reason::MediaUnavailable {
+            kind: media.kind.code().to_owned(),
+        })
+    };
+    let source = attempt.source_provider_id.ok_or_else(unavailable)?;
+    let provider = core.provider(source).await.map_err(|_| unavailable())?;
+    if provider.kind != ProviderKind::Greenapi {
+        return Err(unavailable());
+    }
+    let api = clients::greenapi(core, &provider)?;
+    api.download_link(chat_id, message_id)
+        .await
+        .map_err(|e| StepError::upstream(&e))
 }
 
 #[cfg(test)]

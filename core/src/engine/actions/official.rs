@@ -11,7 +11,10 @@ use crate::conversations;
 use crate::db::schema::inbox;
 use crate::db::{AnyConnection, DbError};
 use crate::engine::StepError;
-use crate::messengers::templates::MAX_PARAMS;
+use crate::messengers::templates::{
+    Filled, HEADER_MEDIA, HEADER_PARAM, HeaderNeed, HeaderValue, MAX_PARAMS, SHAPE, Shape,
+    button_param,
+};
 use crate::messengers::window;
 use crate::providers::Provider;
 use crate::reason::Reason;
@@ -27,13 +30,15 @@ pub struct TemplateInputs<'a> {
     pub language: &'a str,
     /// 1msg.io's; empty when not known.
     pub namespace: &'a str,
-    /// The body variables, in order.
-    pub params: Vec<String>,
+    /// The header value, body variables and URL button variables.
+    pub values: Filled,
 }
 
-/// The template, its language and its variables up to the last one mapped. A mapped variable
-/// that came out empty fails the step for good, naming it: the template would be refused for
-/// a missing parameter anyway, and saying which field was empty is more use to the admin.
+/// The template, its language and its values: body variables up to the last one mapped, and
+/// the header value and URL button variables its stored [`Shape`] names. A value that came
+/// out empty fails the step for good, naming it: the template would be refused for a missing
+/// parameter anyway, and saying which field was empty is more use to the admin. So does a
+/// media header's link that is not https (Meta fetches it).
 pub fn template_inputs(inputs: &Inputs) -> Result<TemplateInputs<'_>, StepError> {
     let key = |n: usize| format!("param{n}");
     let count = (1..=MAX_PARAMS)
@@ -43,12 +48,46 @@ pub fn template_inputs(inputs: &Inputs) -> Result<TemplateInputs<'_>, StepError>
     let params = (1..=count)
         .map(|n| input(inputs, &key(n)).map(str::to_owned))
         .collect::<Result<Vec<_>, _>>()?;
+    let shape = Shape::parse(optional(inputs, SHAPE).unwrap_or_default());
+    let header = match shape.header {
+        HeaderNeed::None => None,
+        HeaderNeed::Text => Some(HeaderValue::Text(input(inputs, HEADER_PARAM)?.to_owned())),
+        kind => Some(HeaderValue::Media {
+            kind,
+            // Unconfirmed: whether Meta refuses a plain http link at once or fails the message
+            // later; https only, as the task and Meta's examples have it.
+            link: https_link(input(inputs, HEADER_MEDIA)?, HEADER_MEDIA)?,
+        }),
+    };
+    let buttons = shape
+        .url_buttons
+        .iter()
+        .enumerate()
+        .map(|(n, index)| Ok((*index, input(inputs, &button_param(n + 1))?.to_owned())))
+        .collect::<Result<Vec<_>, StepError>>()?;
     Ok(TemplateInputs {
         name: input(inputs, "template")?,
         language: optional(inputs, "language").unwrap_or("ru"),
         namespace: optional(inputs, "namespace").unwrap_or_default(),
-        params,
+        values: Filled {
+            header,
+            body: params,
+            buttons,
+        },
     })
+}
+
+/// `value` when it is an absolute https address, else a permanent failure naming `param`.
+fn https_link(value: &str, param: &str) -> Result<String, StepError> {
+    match url::Url::parse(value) {
+        Ok(u) if u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(u.to_string())
+        }
+        _ => Err(StepError::permanent(Reason::NotHttpsLink {
+            param: param.to_owned(),
+            value: value.to_owned(),
+        })),
+    }
 }
 
 /// When the customer behind `chat_id` last wrote to this provider (our receipt time).

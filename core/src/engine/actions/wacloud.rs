@@ -55,7 +55,7 @@ pub async fn send_message(
     let id = if official::template_mode(inputs) {
         let t = template_inputs(inputs)?;
         let api = clients::wacloud(core, target)?;
-        api.send_template(&digits, t.name, t.language, &t.params)
+        api.send_template(&digits, t.name, t.language, &t.values)
             .await
             .map_err(|e| failed(&e))?
     } else {

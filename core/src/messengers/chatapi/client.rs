@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::messengers::phone::WaRecipient;
-use crate::messengers::templates::{Listed, Template, body_components};
+use crate::messengers::templates::{Filled, Listed, Template};
 use crate::messengers::{ExchangeError, Reply};
 use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
@@ -325,7 +325,10 @@ impl ChatApi {
 
     /// `sendTemplate` (1msg.io): an approved template, delivered outside the 24-hour window
     /// too. `template` is its name, `namespace` the one `GET /templates` gave (sent when known),
-    /// `params` its body variables in order, as Cloud API components ("never a list of strings").
+    /// `values` its header value, body variables and URL button variables, sent as Cloud API
+    /// components ("never a list of strings"); header and button components are taken to be
+    /// passed on to Meta as they are (Unconfirmed: 1msg documents `params` only as the Cloud
+    /// API's components).
     /// The answer is assumed to be `sendMessage`'s `{"sent", "id", "message"}` (the SDK types it
     /// as a free map: UNCONFIRMED).
     pub async fn send_template(
@@ -334,7 +337,7 @@ impl ChatApi {
         template: &str,
         namespace: &str,
         language: &str,
-        params: &[String],
+        values: &Filled,
     ) -> Result<SentMessage, ChatApiError> {
         let mut body = json!({
             "chatId": to.chat_id(),
@@ -344,7 +347,9 @@ impl ChatApi {
         if !namespace.trim().is_empty() {
             body["namespace"] = Value::from(namespace.trim());
         }
-        if let Some(components) = body_components(params) {
+        // Unconfirmed: that 1msg passes header and button components on to Meta as the Cloud
+        // API takes them (its SDK types `params` only as "Cloud API components").
+        if let Some(components) = values.components() {
             body["params"] = components;
         }
         self.send("sendTemplate", &body).await

@@ -1,5 +1,6 @@
 //! Files through Green-API. A customer's file arrives with a `downloadUrl` on Green-API's
-//! storage that needs no credentials (see [`super::webhook`]); an operator's file goes out
+//! storage that needs no credentials (see [`super::webhook`]), or, when the notification's
+//! link is empty, is asked for by its message (`downloadFile`); an operator's file goes out
 //! with `sendFileByUrl`: Green-API downloads it from the link and sends it as a picture,
 //! video, voice or document, which it tells by the file name's extension.
 
@@ -70,7 +71,36 @@ pub fn type_message(file_name: &str) -> &'static str {
     }
 }
 
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DownloadReply {
+    #[serde(default)]
+    download_url: String,
+}
+
 impl GreenApi {
+    /// `POST downloadFile` `{chatId, idMessage}` → `{downloadUrl}`: the storage link of the
+    /// file message `id_message` in `chat_id` (received or sent). A message without a file is
+    /// HTTP 400 "File message encrypted url not found by chatId … and idMessage …".
+    pub async fn download_link(
+        &self,
+        chat_id: &str,
+        id_message: &str,
+    ) -> Result<String, GreenApiError> {
+        let body = json!({ "chatId": chat_id, "idMessage": id_message });
+        let reply = self
+            .call(Method::POST, "downloadFile", &[], Some(&body))
+            .await?;
+        let parsed: DownloadReply = decode(reply, "downloadFile")?;
+        match url::Url::parse(parsed.download_url.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(u.to_string()),
+            _ => Err(GreenApiError::BadResponse {
+                what: "downloadFile",
+                detail: "no usable downloadUrl".into(),
+            }),
+        }
+    }
+
     /// `POST sendFileByUrl`: Green-API fetches `url` and sends it as `file_name` with the
     /// caption; answers the message id.
     pub async fn send_file_by_url(

@@ -6,8 +6,8 @@
 //! `documentMessage`, `audioMessage` and `stickerMessage` carry `fileMessageData` with a
 //! `downloadUrl` on Green-API's storage that needs no credentials (plus `caption`,
 //! `fileName`, `mimeType`); `locationMessage` carries `locationMessageData`. A file message
-//! without a usable link still arrives (its caption or a marker, no file); a location without
-//! coordinates is skipped. Our
+//! whose link is empty or unusable is fetched later by the message (`downloadFile`); a
+//! location without coordinates is skipped. Our
 //! own messages (`outgoing*MessageReceived`) and other notifications are acknowledged and
 //! ignored. Statuses of our messages (`outgoingMessageStatus`) are read by [`statuses`], the
 //! account's state (`stateInstanceChanged`) by [`state_change`]. Green-API redelivers a
@@ -138,7 +138,11 @@ pub fn parse(body: &[u8]) -> Result<Parsed, BadPayload> {
         "incomingMessageReceived" => {
             let m = Incoming::deserialize(Value::Object(object))
                 .map_err(|e| BadPayload(format!("incomingMessageReceived: {e}")))?;
-            match content_of(&m.message_data)? {
+            let in_message = FileSource::InMessage {
+                chat_id: m.sender_data.chat_id.clone(),
+                message_id: m.id_message.clone(),
+            };
+            match content_of(&m.message_data, in_message)? {
                 Content::Text(text) => Parsed::Messages(vec![incoming(m, text, None)]),
                 Content::Media(media) => {
                     Parsed::Messages(vec![incoming(m, media.text(), Some(media))])
@@ -164,7 +168,8 @@ enum Content {
     Other,
 }
 
-fn content_of(data: &Map<String, Value>) -> Result<Content, BadPayload> {
+/// `in_message`: where a file is had when its notification carries no usable link.
+fn content_of(data: &Map<String, Value>, in_message: FileSource) -> Result<Content, BadPayload> {
     let kind = data
         .get("typeMessage")
         .and_then(Value::as_str)
@@ -176,7 +181,7 @@ fn content_of(data: &Map<String, Value>) -> Result<Content, BadPayload> {
         "locationMessage" => return Ok(location(data)),
         other => {
             return Ok(match media_kind(other) {
-                Some(kind) => file(kind, data),
+                Some(kind) => file(kind, data, in_message),
                 None => Content::Other,
             });
         }
@@ -209,12 +214,12 @@ fn text_field(o: &Value, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn file(kind: MediaKind, data: &Map<String, Value>) -> Content {
+fn file(kind: MediaKind, data: &Map<String, Value>, in_message: FileSource) -> Content {
     let Some(f) = data.get("fileMessageData") else {
         return Content::Unusable;
     };
-    // Without a web link (Green-API had not stored the file yet) the customer's words and
-    // the kind still reach the chat, as text.
+    // Without a web link (Green-API had not stored the file yet) the file is asked for by
+    // its message when it is passed on (`downloadFile`).
     let url = text_field(f, "downloadUrl")
         .and_then(|u| url::Url::parse(&u).ok())
         .filter(|u| matches!(u.scheme(), "http" | "https"));
@@ -237,10 +242,10 @@ fn file(kind: MediaKind, data: &Map<String, Value>) -> Content {
     Content::Media(IncomingMedia {
         kind,
         caption: text_field(f, "caption"),
-        file: url.map(|url| MediaFile {
-            source: FileSource::Url {
+        file: Some(MediaFile {
+            source: url.map_or(in_message, |url| FileSource::Url {
                 url: url.to_string(),
-            },
+            }),
             name,
             mime_type,
             size: None,
@@ -434,8 +439,8 @@ mod tests {
             r#"{"downloadUrl":"https://sw-media-out.storage.yandexcloud.net/1101776123/a.mp3","caption":"","fileName":"a.mp3","mimeType":"audio/mpeg"}"#,
         ));
         assert_eq!(song.media.map(|m| m.kind), Some(MediaKind::Audio));
-        // No link (Green-API had not stored the file yet), or not a web link: the caption and
-        // the kind still arrive, without a file.
+        // No link (Green-API had not stored the file yet), or not a web link: the file is
+        // asked for by its message.
         for url in ["", "ftp://x/y.jpg"] {
             let body = file_body(
                 "videoMessage",
@@ -443,10 +448,17 @@ mod tests {
             );
             let m = media_of(&body);
             assert_eq!(m.text, "Видео");
+            let media = m.media.expect("media");
+            assert_eq!(media.kind, MediaKind::Video);
+            let file = media.file.expect("file");
             assert_eq!(
-                m.media.map(|m| (m.kind, m.file)),
-                Some((MediaKind::Video, None))
+                file.source,
+                FileSource::InMessage {
+                    chat_id: "79001234568@c.us".into(),
+                    message_id: "F7AEC1B7086ECDC7E6E45923F5EDB825".into(),
+                }
             );
+            assert_eq!(file.mime_type.as_deref(), Some("video/mp4"));
         }
     }
 

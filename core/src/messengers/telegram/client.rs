@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::multipart::Multipart;
 use super::{ChatId, Message, Update, User, WebhookInfo};
+use crate::messengers::multipart::Multipart;
 use crate::messengers::retry_after_header;
 use crate::upstream::{
     self, BodyError, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure,

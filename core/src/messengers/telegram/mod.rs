@@ -3,7 +3,6 @@
 //! Ids are `i64` everywhere: user and chat ids exceed 2^31 (up to 52 significant bits).
 
 pub mod client;
-mod multipart;
 pub mod webhook;
 
 use rand::Rng;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::messengers::templates::{Listed, Template, body_components};
+use crate::messengers::templates::{Filled, Listed, Template};
 use crate::messengers::{ExchangeError, Reply};
 use crate::upstream::{self, HttpClient, OutboundPolicy, Refused, Retry, UpstreamFailure};
 
@@ -227,19 +227,19 @@ impl CloudApi {
         self.send(&body).await
     }
 
-    /// An approved template with its body parameters, in order.
+    /// An approved template with its header value, body variables and URL button variables.
     pub async fn send_template(
         &self,
         to: &str,
         name: &str,
         language: &str,
-        params: &[String],
+        values: &Filled,
     ) -> Result<String, CloudApiError> {
         let mut template = json!({
             "name": name,
             "language": { "policy": "deterministic", "code": language },
         });
-        if let Some(components) = body_components(params) {
+        if let Some(components) = values.components() {
             template["components"] = components;
         }
         let body = json!({
@@ -339,6 +339,27 @@ impl CloudApi {
         if let Some(body) = body {
             request = request.json(body);
         }
+        self.exchange(request).await
+    }
+
+    /// A POST of a multipart/form-data body (a media upload).
+    pub(super) async fn call_multipart(
+        &self,
+        segments: &[&str],
+        form: crate::messengers::multipart::Multipart,
+    ) -> Result<Reply, CloudApiError> {
+        let (content_type, body) = form.finish();
+        let request = self
+            .http
+            .request(Method::POST, self.url(segments, &[]))
+            .map_err(CloudApiError::Refused)?
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.exchange(request).await
+    }
+
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<Reply, CloudApiError> {
         crate::messengers::exchange(request, "WhatsApp Cloud API", &[&self.token], false)
             .await
             .map_err(|e| match e {

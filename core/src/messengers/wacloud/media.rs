@@ -1,6 +1,8 @@
 //! Files through the Cloud API. A customer's file is named in the webhook by a media id:
 //! `GET /{media-id}` answers a short-lived `url` (on `lookaside.fbsbx.com`), which is fetched
-//! with the same access token. An operator's file is sent by link: Meta downloads it.
+//! with the same access token. An operator's file is uploaded (`POST /{phone-number-id}/media`,
+//! multipart `file`, `type`, `messaging_product`) and sent by the media id Meta answers; a
+//! file that cannot be uploaded goes by link, and Meta downloads it.
 
 use reqwest::Method;
 use serde::Deserialize;
@@ -30,18 +32,111 @@ pub struct Downloaded {
     pub mime_type: Option<String>,
 }
 
+/// Where Meta takes an outgoing file from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSource<'a> {
+    /// A media id of an upload of ours.
+    Id(&'a str),
+    /// A link Meta downloads.
+    Link(&'a str),
+}
+
 /// An operator's file on its way out.
 #[derive(Debug, Clone, Copy)]
 pub struct OutgoingMedia<'a> {
     /// Shown as a picture (`image`) or as a file with its name (`document`).
     pub image: bool,
-    pub link: &'a str,
+    pub source: MediaSource<'a>,
     /// The document's name as the customer sees it.
     pub filename: &'a str,
     pub caption: &'a str,
 }
 
+#[derive(Deserialize)]
+struct Uploaded {
+    id: String,
+}
+
+/// Types Meta takes for the media it sends, by file extension (its supported media list):
+/// the upload's `type` when the file's own type is not known.
+const TYPES: [(&str, &str); 17] = [
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("png", "image/png"),
+    ("webp", "image/webp"),
+    ("pdf", "application/pdf"),
+    ("txt", "text/plain"),
+    ("doc", "application/msword"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("xls", "application/vnd.ms-excel"),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("ppt", "application/vnd.ms-powerpoint"),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    ("mp4", "video/mp4"),
+    ("3gp", "video/3gpp"),
+    ("mp3", "audio/mpeg"),
+    ("ogg", "audio/ogg"),
+    ("aac", "audio/aac"),
+];
+
+/// The upload's `type`: the file's own (without parameters), else one for its name's
+/// extension, else a picture's usual JPEG or a document's generic type (which Meta may refuse;
+/// the file then goes by link).
+pub fn media_type(mime_type: Option<&str>, file_name: &str, image: bool) -> String {
+    if let Some(m) = mime_type
+        .and_then(|m| m.split(';').next())
+        .map(str::trim)
+        .filter(|m| m.contains('/'))
+    {
+        return m.to_ascii_lowercase();
+    }
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match TYPES.iter().find(|(e, _)| *e == ext) {
+        Some((_, t)) => (*t).to_owned(),
+        None if image => "image/jpeg".to_owned(),
+        None => "application/octet-stream".to_owned(),
+    }
+}
+
 impl CloudApi {
+    /// `POST /{phone-number-id}/media`: uploads an operator's file for this number (Meta keeps
+    /// it 30 days); answers its media id.
+    pub async fn upload_media(
+        &self,
+        bytes: Vec<u8>,
+        mime_type: &str,
+        file_name: &str,
+    ) -> Result<String, CloudApiError> {
+        let mut form = crate::messengers::multipart::Multipart::new();
+        form.text("messaging_product", "whatsapp");
+        form.text("type", mime_type);
+        form.typed_file("file", file_name, mime_type, bytes);
+        let id = self.phone_number_id.clone();
+        let reply = self.call_multipart(&[&id, "media"], form).await?;
+        let status = reply.status.as_u16();
+        let uploaded: Uploaded = decode(reply, "the media upload")?;
+        if uploaded.id.trim().is_empty() {
+            return Err(CloudApiError::BadResponse {
+                what: "the media upload",
+                status,
+                detail: "no media id".into(),
+            });
+        }
+        Ok(uploaded.id)
+    }
+
     /// The bytes behind a webhook's media id (at most [`upstream::MAX_MEDIA`]).
     pub async fn download_media(&self, media_id: &str) -> Result<Downloaded, CloudApiError> {
         let media_id = media_id.trim();
@@ -147,21 +242,23 @@ impl CloudApi {
                 .any(|d| host == *d || host.ends_with(&format!(".{d}")))
     }
 
-    /// An image or document by link, with its caption; answers the `wamid`. `to` is
-    /// international digits.
+    /// An image or document by media id or link, with its caption; answers the `wamid`. `to`
+    /// is international digits.
     pub async fn send_media(
         &self,
         to: &str,
         media: &OutgoingMedia<'_>,
     ) -> Result<String, CloudApiError> {
         let caption = media.caption.trim();
-        let (kind, mut object) = if media.image {
-            ("image", json!({ "link": media.link }))
+        let mut object = match media.source {
+            MediaSource::Id(id) => json!({ "id": id }),
+            MediaSource::Link(link) => json!({ "link": link }),
+        };
+        let kind = if media.image {
+            "image"
         } else {
-            (
-                "document",
-                json!({ "link": media.link, "filename": media.filename }),
-            )
+            object["filename"] = Value::from(media.filename);
+            "document"
         };
         if !caption.is_empty() {
             object["caption"] = Value::from(caption);
@@ -193,5 +290,13 @@ mod tests {
         assert!(ok("https://graph.facebook.com/v23.0/123"));
         assert!(!ok("https://lookaside.fbsbx.com.evil.example/a"));
         assert!(!ok("https://example.com/fbsbx.com"));
+    }
+
+    #[test]
+    fn the_upload_type_comes_from_the_file_or_its_name() {
+        assert_eq!(media_type(Some("image/PNG; q=1"), "x", true), "image/png");
+        assert_eq!(media_type(None, "Счёт.PDF", false), "application/pdf");
+        assert_eq!(media_type(Some(""), "photo", true), "image/jpeg");
+        assert_eq!(media_type(None, "blob", false), "application/octet-stream");
     }
 }

@@ -7,7 +7,7 @@ use svyazka_core::bundles::template::TemplateError;
 use svyazka_core::bundles::validate::{self, Problem, ProblemKind};
 use svyazka_core::bundles::{self, Bundle};
 use svyazka_core::catalog::{self, EventDef, FieldDef, FieldType};
-use svyazka_core::messengers::templates::{self, ListFailure, Template};
+use svyazka_core::messengers::templates::{self, HeaderNeed, ListFailure, Template};
 use svyazka_core::providers::{self, Provider};
 
 use super::Choice;
@@ -123,7 +123,9 @@ pub(super) struct ModesView {
     pub(super) failure: Option<Msg>,
     /// Read, and there are none.
     pub(super) none: bool,
-    /// The chosen template's body, and how it reads with sample values.
+    /// The chosen template's header text (when it has one) and body, and how it reads with
+    /// sample values.
+    pub(super) header: Option<String>,
     pub(super) body: Option<String>,
     pub(super) preview: Option<String>,
     pub(super) no_vars: bool,
@@ -144,7 +146,13 @@ pub(super) struct StepView {
 
 /// Parameters a card with modes shows in its own block (the mode switch, the template select)
 /// rather than one by one.
-const MODE_BLOCK_PARAMS: [&str; 4] = [catalog::MODE, "template", "language", "namespace"];
+const MODE_BLOCK_PARAMS: [&str; 5] = [
+    catalog::MODE,
+    "template",
+    "language",
+    "namespace",
+    templates::SHAPE,
+];
 
 /// Template variables shown while the chosen template is not known (not listed, or the list
 /// could not be read); more appear as they are mapped.
@@ -172,12 +180,7 @@ impl Loaded {
 
     fn chosen_template(&self, step: &bundles::Step) -> (String, String, Option<&Template>) {
         // The editor stores literals; older steps may hold the name as a template's text.
-        let literal = |k: &str| match step.params.get(k) {
-            Some(bundles::Value::Literal { value: v } | bundles::Value::Template { text: v }) => {
-                v.trim().to_owned()
-            }
-            _ => String::new(),
-        };
+        let literal = |k: &str| literal_of(step, k);
         let (name, language) = (literal("template"), literal("language"));
         let found = match &self.templates {
             Some(Ok(list)) => list
@@ -188,6 +191,73 @@ impl Loaded {
         (name, language, found)
     }
 
+    /// What a mapped template value of the card reads as with sample values; `None` when
+    /// unmapped (or it cannot be previewed).
+    fn sample_value(
+        &self,
+        lang: Lang,
+        index: usize,
+        step: &bundles::Step,
+        key: &str,
+    ) -> Option<String> {
+        let sample = |f: &FieldDef| i18n::catalog::sample(lang, f);
+        step.params
+            .get(key)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| {
+                editor::value_preview(
+                    self.event,
+                    self.target.kind,
+                    &self.bundle.steps,
+                    index,
+                    v,
+                    &sample,
+                )
+                .ok()
+            })
+    }
+
+    /// The chosen template as the customer reads it with sample values: its header (text, or
+    /// which file), body and URL buttons.
+    fn template_preview(
+        &self,
+        lang: Lang,
+        index: usize,
+        step: &bundles::Step,
+        t: &Template,
+    ) -> String {
+        let value = |key: &str, placeholder: &str| {
+            self.sample_value(lang, index, step, key)
+                .unwrap_or_else(|| placeholder.to_owned())
+        };
+        let mut lines = Vec::new();
+        match t.header {
+            HeaderNeed::None if !t.header_text.is_empty() => lines.push(t.header_text.clone()),
+            HeaderNeed::None => {}
+            HeaderNeed::Text => lines.push(templates::fill(
+                &t.header_text,
+                &[value(templates::HEADER_PARAM, "{{1}}")],
+            )),
+            media => {
+                let key = match media {
+                    HeaderNeed::Image => "b_preview_image",
+                    HeaderNeed::Document => "b_preview_document",
+                    _ => "b_preview_video",
+                };
+                lines.push(lang.f(key, &[("link", &value(templates::HEADER_MEDIA, "…"))]));
+            }
+        }
+        let values: Vec<String> = (1..=t.params)
+            .map(|n| value(&format!("param{n}"), &format!("{{{{{n}}}}}")))
+            .collect();
+        lines.push(templates::fill(&t.body, &values));
+        for (n, b) in t.url_buttons.iter().enumerate() {
+            let url = templates::fill(&b.url, &[value(&templates::button_param(n + 1), "{{1}}")]);
+            lines.push(lang.f("b_preview_button", &[("text", &b.text), ("url", &url)]));
+        }
+        lines.join("\n")
+    }
+
     /// The mode switch and template select of a card whose action has modes.
     fn modes_view(&self, lang: Lang, index: usize, step: &bundles::Step) -> ModesView {
         let template_mode = step.mode() == Some(catalog::MODE_TEMPLATE);
@@ -196,7 +266,12 @@ impl Loaded {
             Some(Ok(list)) => list
                 .iter()
                 .map(|t| TemplateOption {
-                    value: editor::template_choice(&t.name, &t.language, &t.namespace),
+                    value: editor::template_choice(
+                        &t.name,
+                        &t.language,
+                        &t.namespace,
+                        &t.shape().to_stored(),
+                    ),
                     label: format!("{} ({}) — {}", t.name, t.language, t.body),
                     selected: t.name == name && t.language == language,
                 })
@@ -204,43 +279,23 @@ impl Loaded {
             _ => Vec::new(),
         };
         if chosen.is_none() && !name.is_empty() {
-            // Kept selectable, so saving the card does not drop it.
-            let namespace = match step.params.get("namespace") {
-                Some(bundles::Value::Literal { value }) => value.clone(),
-                _ => String::new(),
-            };
+            // Kept selectable (with what the step stored of it), so saving the card does not
+            // drop it.
             options.insert(
                 0,
                 TemplateOption {
-                    value: editor::template_choice(&name, &language, &namespace),
+                    value: editor::template_choice(
+                        &name,
+                        &language,
+                        &literal_of(step, "namespace"),
+                        &literal_of(step, templates::SHAPE),
+                    ),
                     label: format!("{name} ({language}) — {}", lang.t("b_template_unlisted")),
                     selected: true,
                 },
             );
         }
-        let preview = chosen.map(|t| {
-            let sample = |f: &FieldDef| i18n::catalog::sample(lang, f);
-            let values: Vec<String> = (1..=t.params)
-                .map(|n| {
-                    step.params
-                        .get(&format!("param{n}"))
-                        .filter(|v| !v.is_empty())
-                        .and_then(|v| {
-                            editor::value_preview(
-                                self.event,
-                                self.target.kind,
-                                &self.bundle.steps,
-                                index,
-                                v,
-                                &sample,
-                            )
-                            .ok()
-                        })
-                        .unwrap_or_else(|| format!("{{{{{n}}}}}"))
-                })
-                .collect();
-            templates::fill(&t.body, &values)
-        });
+        let preview = chosen.map(|t| self.template_preview(lang, index, step, t));
         ModesView {
             template_mode,
             options,
@@ -249,24 +304,78 @@ impl Loaded {
                 _ => None,
             },
             none: matches!(&self.templates, Some(Ok(list)) if list.is_empty()),
+            header: chosen
+                .map(|t| t.header_text.clone())
+                .filter(|h| !h.is_empty()),
             body: chosen.map(|t| t.body.clone()),
-            no_vars: chosen.is_some_and(|t| t.params == 0),
+            no_vars: chosen.is_some_and(|t| {
+                t.params == 0 && t.header == HeaderNeed::None && t.url_buttons.is_empty()
+            }),
             preview,
             templates_url: format!("/providers/{}/templates", self.target.id),
         }
     }
 
-    /// How many template variables a card shows: the chosen template's, else a few and
-    /// every one mapped.
-    fn visible_vars(&self, step: &bundles::Step) -> usize {
-        if let (_, _, Some(t)) = self.chosen_template(step) {
-            return t.params;
+    /// Whether a template-mode parameter is left out of the card: a body variable, header
+    /// value or URL button variable the chosen template does not have. While the template is
+    /// not known (not listed, or the list could not be read): a few body variables and every
+    /// one mapped.
+    fn template_param_hidden(&self, step: &bundles::Step, key: &str) -> bool {
+        let chosen = self.chosen_template(step).2;
+        if let Some(n) = key
+            .strip_prefix("param")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            let visible = match chosen {
+                Some(t) => t.params,
+                None => (1..=templates::MAX_PARAMS)
+                    .rev()
+                    .find(|n| step.params.contains_key(&format!("param{n}")))
+                    .unwrap_or(0)
+                    .max(UNKNOWN_TEMPLATE_VARS),
+            };
+            return n > visible;
         }
-        let mapped = (1..=templates::MAX_PARAMS)
-            .rev()
-            .find(|n| step.params.contains_key(&format!("param{n}")))
-            .unwrap_or(0);
-        mapped.max(UNKNOWN_TEMPLATE_VARS)
+        let beyond_body = key == templates::HEADER_PARAM
+            || key == templates::HEADER_MEDIA
+            || key.starts_with("button");
+        if !beyond_body {
+            return false;
+        }
+        match chosen {
+            Some(t) => !t.shape().requires(key),
+            None => !step.params.contains_key(key) && !step.required_by_template(key),
+        }
+    }
+
+    /// A header or URL button field's label naming what the chosen template has there (the
+    /// header's text, its file's kind, the button's caption and address).
+    fn template_param_label(&self, lang: Lang, step: &bundles::Step, key: &str) -> Option<String> {
+        let t = self.chosen_template(step).2?;
+        if key == templates::HEADER_PARAM && t.header == HeaderNeed::Text {
+            return Some(lang.f("b_header_text", &[("text", &t.header_text)]));
+        }
+        if key == templates::HEADER_MEDIA {
+            return match t.header {
+                HeaderNeed::Image => Some(lang.t("b_header_image").to_string()),
+                HeaderNeed::Document => Some(lang.t("b_header_document").to_string()),
+                HeaderNeed::Video => Some(lang.t("b_header_video").to_string()),
+                _ => None,
+            };
+        }
+        let n = key.strip_prefix("button")?.parse::<usize>().ok()?;
+        let b = t.url_buttons.get(n.checked_sub(1)?)?;
+        Some(lang.f("b_url_button", &[("text", &b.text), ("url", &b.url)]))
+    }
+}
+
+/// A parameter's literal (or, as older steps stored the template's name, its text).
+fn literal_of(step: &bundles::Step, key: &str) -> String {
+    match step.params.get(key) {
+        Some(bundles::Value::Literal { value: v } | bundles::Value::Template { text: v }) => {
+            v.trim().to_owned()
+        }
+        _ => String::new(),
     }
 }
 
@@ -431,17 +540,13 @@ impl Loaded {
             .has_modes()
             .then(|| self.modes_view(lang, index, step));
         let active: Vec<&'static str> = action.params_in(step.mode()).map(|p| p.key).collect();
-        let visible_vars = self.visible_vars(step);
         let params = action
             .params
             .iter()
             .filter(|p| !(action.has_modes() && MODE_BLOCK_PARAMS.contains(&p.key)))
             .map(|p| {
-                let var_hidden = p
-                    .key
-                    .strip_prefix("param")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .is_some_and(|n| n > visible_vars);
+                let var_hidden = p.mode == Some(catalog::MODE_TEMPLATE)
+                    && self.template_param_hidden(step, p.key);
                 let value = step.params.get(p.key);
                 let (lit, tpl) = match value {
                     Some(bundles::Value::Literal { value }) => (value.clone(), String::new()),
@@ -466,8 +571,10 @@ impl Loaded {
                 };
                 ParamView {
                     key: p.key,
-                    label: i18n::catalog::field(lang, target, p.key),
-                    required: p.required,
+                    label: self
+                        .template_param_label(lang, step, p.key)
+                        .unwrap_or_else(|| i18n::catalog::field(lang, target, p.key)),
+                    required: p.required || step.required_by_template(p.key),
                     is_bool,
                     bool_value,
                     src: if value.is_none() && is_text {

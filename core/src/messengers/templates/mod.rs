@@ -1,11 +1,18 @@
 //! Approved WhatsApp message templates as both official routes list them (the Cloud API's
 //! `message_templates`, 1msg.io's `/templates`, which mirrors it), and what the editor and the
-//! engine need of one: its body text, how many body variables it takes, how it reads filled in.
-//!
-//! Only body variables are filled: header media, buttons and the like are sent as approved.
+//! engine need of one: its header and body text, how many body variables it takes, which
+//! header value and URL button variables it needs ([`Shape`]), how it reads filled in.
+
+mod filled;
+mod shape;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use filled::{Filled, HeaderValue};
+pub use shape::{
+    HEADER_MEDIA, HEADER_PARAM, HeaderNeed, MAX_URL_BUTTONS, SHAPE, Shape, button_param,
+};
 
 /// The most body variables a step maps (`param1` … `param10`).
 pub const MAX_PARAMS: usize = 10;
@@ -24,6 +31,35 @@ pub struct Template {
     pub body: String,
     /// How many body variables the template takes.
     pub params: usize,
+    /// A text header's text (with its `{{1}}`, if any); empty for other headers.
+    #[serde(default)]
+    pub header_text: String,
+    /// What the header needs at send time.
+    #[serde(default)]
+    pub header: HeaderNeed,
+    /// The URL buttons whose address ends in a variable, in order.
+    #[serde(default)]
+    pub url_buttons: Vec<UrlButton>,
+}
+
+/// A URL button whose address ends in a `{{1}}` filled at send time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlButton {
+    /// Its index among all the template's buttons (how Meta addresses it).
+    pub index: usize,
+    pub text: String,
+    /// The address with its `{{1}}`.
+    pub url: String,
+}
+
+impl Template {
+    /// What a step sending this template must fill beyond the body.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            header: self.header,
+            url_buttons: self.url_buttons.iter().map(|b| b.index).collect(),
+        }
+    }
 }
 
 /// A template as both APIs list it: `{name, language, status, category, components[], namespace?}`.
@@ -50,18 +86,39 @@ impl Listed {
         if !self.status.eq_ignore_ascii_case("APPROVED") || self.name.is_empty() {
             return None;
         }
-        let body = self
-            .components
-            .iter()
-            .find(|c| {
+        let component = |kind: &str| {
+            self.components.iter().find(|c| {
                 c.get("type")
                     .and_then(Value::as_str)
-                    .is_some_and(|k| k.eq_ignore_ascii_case("BODY"))
+                    .is_some_and(|k| k.eq_ignore_ascii_case(kind))
             })
-            .and_then(|c| c.get("text"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        };
+        let text = |c: Option<&Value>, key: &str| {
+            c.and_then(|c| c.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let body = text(component("BODY"), "text");
+        let header = component("HEADER");
+        let header_format = text(header, "format");
+        let header_text = text(header, "text");
+        let header_need = HeaderNeed::of_listed(&header_format, &header_text);
+        let url_buttons = component("BUTTONS")
+            .and_then(|c| c.get("buttons"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter(|(_, b)| text(Some(b), "type").eq_ignore_ascii_case("URL"))
+            .filter(|(_, b)| text(Some(b), "url").contains("{{"))
+            .map(|(index, b)| UrlButton {
+                index,
+                text: text(Some(b), "text"),
+                url: text(Some(b), "url"),
+            })
+            .take(MAX_URL_BUTTONS)
+            .collect();
         Some(Template {
             params: placeholders(&body).len(),
             name: self.name,
@@ -69,6 +126,13 @@ impl Listed {
             category: self.category,
             namespace: self.namespace.unwrap_or_default(),
             body,
+            header_text: if header_format.eq_ignore_ascii_case("TEXT") {
+                header_text
+            } else {
+                String::new()
+            },
+            header: header_need,
+            url_buttons,
         })
     }
 }
@@ -116,19 +180,6 @@ pub fn fill(body: &str, values: &[String]) -> String {
     out
 }
 
-/// Template send parameters as both APIs take them: one `body` component with a `text`
-/// parameter per variable, or nothing for a template without variables.
-pub(crate) fn body_components(params: &[String]) -> Option<Value> {
-    if params.is_empty() {
-        return None;
-    }
-    let parameters: Vec<Value> = params
-        .iter()
-        .map(|p| serde_json::json!({ "type": "text", "text": p }))
-        .collect();
-    Some(serde_json::json!([{ "type": "body", "parameters": parameters }]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,11 +218,46 @@ mod tests {
         .expect("shape");
         let t = listed.approved().expect("approved");
         assert_eq!((t.params, t.namespace.as_str()), (2, "ns1"));
+        assert_eq!(t.shape(), Shape::default(), "a header without a variable");
         let pending: Listed = serde_json::from_value(
             serde_json::json!({"name": "x", "status": "PENDING", "components": []}),
         )
         .expect("shape");
         assert!(pending.approved().is_none());
+    }
+
+    #[test]
+    fn header_and_url_button_needs_are_read() {
+        let listed: Listed = serde_json::from_value(serde_json::json!({
+            "name": "order_shipped", "language": "ru", "status": "APPROVED", "category": "UTILITY",
+            "components": [
+                {"type": "HEADER", "format": "TEXT", "text": "Заказ {{1}}", "example": {"header_text": ["7146C"]}},
+                {"type": "BODY", "text": "{{1}}, заказ в пути"},
+                {"type": "BUTTONS", "buttons": [
+                    {"type": "QUICK_REPLY", "text": "Спасибо"},
+                    {"type": "URL", "text": "Сайт", "url": "https://shop.example/"},
+                    {"type": "URL", "text": "Отследить", "url": "https://shop.example/track/{{1}}", "example": ["https://shop.example/track/7146"]}
+                ]}
+            ]
+        }))
+        .expect("shape");
+        let t = listed.approved().expect("approved");
+        assert_eq!(t.header_text, "Заказ {{1}}");
+        assert_eq!(t.shape().to_stored(), "text;2");
+        assert_eq!(t.url_buttons[0].text, "Отследить");
+        let media: Listed = serde_json::from_value(serde_json::json!({
+            "name": "invoice", "language": "ru", "status": "APPROVED",
+            "components": [
+                {"type": "HEADER", "format": "DOCUMENT", "example": {"header_handle": ["4::aW"]}},
+                {"type": "BODY", "text": "Счёт"}
+            ]
+        }))
+        .expect("shape");
+        let t = media.approved().expect("approved");
+        assert_eq!(
+            (t.header, t.header_text.as_str()),
+            (HeaderNeed::Document, "")
+        );
     }
 }
 

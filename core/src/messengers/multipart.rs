@@ -1,13 +1,14 @@
-//! The multipart/form-data body of a file upload to the Bot API.
+//! The multipart/form-data body of a file upload (the Bot API's `sendDocument`, the Cloud
+//! API's media upload).
 
-/// A multipart/form-data body (RFC 7578), for the one upload the bot makes.
-pub(super) struct Multipart {
+/// A multipart/form-data body (RFC 7578) with text fields and one file.
+pub(crate) struct Multipart {
     boundary: String,
     body: Vec<u8>,
 }
 
 impl Multipart {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         use rand::Rng;
         let n: u128 = rand::rng().random();
         Self {
@@ -16,21 +17,33 @@ impl Multipart {
         }
     }
 
-    pub(super) fn text(&mut self, name: &str, value: &str) {
+    pub(crate) fn text(&mut self, name: &str, value: &str) {
         self.head(&format!("form-data; name=\"{name}\""), None);
         self.body.extend_from_slice(value.as_bytes());
         self.body.extend_from_slice(b"\r\n");
     }
 
-    pub(super) fn file(&mut self, name: &str, file_name: &str, bytes: Vec<u8>) {
+    pub(crate) fn file(&mut self, name: &str, file_name: &str, bytes: Vec<u8>) {
+        self.typed_file(name, file_name, "application/octet-stream", bytes);
+    }
+
+    /// A file part with its own `Content-Type` (Meta reads the media's type from it).
+    pub(crate) fn typed_file(
+        &mut self,
+        name: &str,
+        file_name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) {
         // Quotes and line breaks cannot be escaped in a header value; they are replaced.
         let safe: String = file_name
             .chars()
             .map(|c| if c == '"' || c.is_control() { '_' } else { c })
             .collect();
+        let content_type: String = content_type.chars().filter(|c| !c.is_control()).collect();
         self.head(
             &format!("form-data; name=\"{name}\"; filename=\"{safe}\""),
-            Some("application/octet-stream"),
+            Some(&content_type),
         );
         self.body.extend_from_slice(&bytes);
         self.body.extend_from_slice(b"\r\n");
@@ -49,7 +62,7 @@ impl Multipart {
     }
 
     /// The Content-Type header and the body.
-    pub(super) fn finish(mut self) -> (String, Vec<u8>) {
+    pub(crate) fn finish(mut self) -> (String, Vec<u8>) {
         self.body
             .extend_from_slice(format!("--{}--\r\n", self.boundary).as_bytes());
         (
