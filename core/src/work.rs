@@ -30,6 +30,7 @@ pub async fn handle(core: &Core, job: Job, slots: &Semaphore) -> Result<(), Work
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
             let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            let _busy = core.pressure.enter();
             if core.closing.is_set() {
                 // Stopping: not started here, so handed to whichever worker sweeps next.
                 let (inbox, runs) = if dispatch {

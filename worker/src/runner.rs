@@ -71,8 +71,15 @@ pub async fn run_worker(
         slots: Arc::new(tokio::sync::Semaphore::new(core.config.worker_concurrency)),
         tasks: TaskTracker::new(),
     });
+    core.pressure.worker_started(core.config.worker_concurrency);
     let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(core.clone(), me.clone())));
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
+    // Embedded: new webhooks are pulled from the inbox rather than announced through the
+    // queue (see `svyazka_core::inbox::pull`).
+    let puller = core.config.is_embedded().then(|| {
+        core.inbox_pull.start();
+        AbortOnDrop(tokio::spawn(pull_loop(ctx.clone())))
+    });
     let telegram_poller = crate::telegram_poll::spawn(core.clone(), inbox);
     let consuming = async {
         loop {
@@ -93,6 +100,8 @@ pub async fn run_worker(
     // No new step starts from here on; what runs finishes its step or is released.
     core.closing.begin();
     telegram_poller.stop().await;
+    core.inbox_pull.stop();
+    drop(puller);
     drop(sweeper);
     ctx.tasks.close();
     let in_flight = ctx.tasks.len();
@@ -160,6 +169,64 @@ async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxD
             .run()
             .await
             .map_err(|e| Box::new(e) as BoxDynError),
+    }
+}
+
+/// Rows the puller takes at a time, at most: a few queries per second under a flood, and no
+/// more ids in memory than the worker's slots.
+const PULL_BATCH: usize = 64;
+
+/// Takes new inbox rows as slots free up, each dispatched (and its runs executed) as a
+/// tracked task like a queue message's items. In flight at any time: at most the worker's
+/// `worker_concurrency` rows; the rest of a backlog stays in the table.
+async fn pull_loop(ctx: Arc<Ctx>) {
+    let core = &ctx.core;
+    let budget = Arc::new(tokio::sync::Semaphore::new(core.config.worker_concurrency));
+    let idle = core
+        .config
+        .poll_interval
+        .max(std::time::Duration::from_millis(100))
+        * 10;
+    let mut cursor = 0i64;
+    loop {
+        let Ok(first) = budget.clone().acquire_owned().await else {
+            return;
+        };
+        let mut permits = vec![first];
+        while permits.len() < PULL_BATCH {
+            match budget.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let (after, limit) = (cursor, i64::try_from(permits.len()).unwrap_or(1));
+        let ids = match core
+            .db(move |c| svyazka_core::inbox::pull::pending_after(c, after, limit))
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox pull failed; trying again");
+                Vec::new()
+            }
+        };
+        if ids.is_empty() {
+            drop(permits);
+            core.inbox_pull.wait(idle).await;
+            continue;
+        }
+        cursor = ids.iter().copied().max().unwrap_or(cursor);
+        for (id, permit) in ids.into_iter().zip(permits) {
+            let (core, slots) = (core.clone(), ctx.slots.clone());
+            ctx.tasks.spawn(async move {
+                let _permit = permit;
+                let job = Job::DispatchInbox { ids: vec![id] };
+                if let Err(e) = svyazka_core::work::handle(&core, job, &slots).await {
+                    // The row is still pending: the sweeper takes it again.
+                    tracing::warn!(id, error = %e, "pulled webhook not dispatched; the sweeper retries it");
+                }
+            });
+        }
     }
 }
 
