@@ -177,11 +177,15 @@ async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxD
 const PULL_BATCH: usize = 64;
 
 /// Takes new inbox rows as slots free up, each dispatched (and its runs executed) as a
-/// tracked task like a queue message's items. In flight at any time: at most the worker's
-/// `worker_concurrency` rows; the rest of a backlog stays in the table.
+/// tracked task like a queue message's items. In memory at any time: at most twice the
+/// worker's `worker_concurrency` rows; the rest of a backlog stays in the table.
 async fn pull_loop(ctx: Arc<Ctx>) {
     let core = &ctx.core;
-    let budget = Arc::new(tokio::sync::Semaphore::new(core.config.worker_concurrency));
+    // Twice the slots: the rows for the next free slots are already taken when one frees, so
+    // no slot waits for the next pull's query.
+    let budget = Arc::new(tokio::sync::Semaphore::new(
+        core.config.worker_concurrency * 2,
+    ));
     let idle = core
         .config
         .poll_interval

@@ -15,7 +15,7 @@ use crate::support::*;
 /// Concurrent senders, each posting its next trigger as soon as the last one was answered.
 const SENDERS: usize = 12;
 /// How long they post.
-const FLOOD: Duration = Duration::from_secs(3);
+const FLOOD: Duration = Duration::from_secs(2);
 
 both_backends!(
     a_flood_of_triggers_leaves_execution_its_share_and_loses_nothing,
