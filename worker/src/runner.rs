@@ -220,6 +220,7 @@ async fn pull_loop(ctx: Arc<Ctx>) {
             continue;
         }
         cursor = ids.iter().copied().max().unwrap_or(cursor);
+        core.inbox_pull.advance(cursor);
         for (id, permit) in ids.into_iter().zip(permits) {
             let (core, slots) = (core.clone(), ctx.slots.clone());
             ctx.tasks.spawn(async move {
@@ -245,6 +246,21 @@ async fn sweep_loop(core: Core, queue: JobQueue) {
             .await
         {
             Ok(jobs) => {
+                let jobs: Vec<Job> = jobs
+                    .into_iter()
+                    .filter_map(|job| match job {
+                        // A backlog ahead of the embedded puller is its to take, not the
+                        // queue's (see `svyazka_core::inbox::pull`).
+                        Job::DispatchInbox { ids } => {
+                            let ids: Vec<i64> = ids
+                                .into_iter()
+                                .filter(|id| core.inbox_pull.reached(*id))
+                                .collect();
+                            (!ids.is_empty()).then_some(Job::DispatchInbox { ids })
+                        }
+                        other => Some(other),
+                    })
+                    .collect();
                 let count: usize = jobs.iter().map(Job::len).sum();
                 if count > 0 {
                     tracing::info!(count, "sweeper re-enqueues work");

@@ -7,9 +7,11 @@
 //!
 //! A cursor (the last id taken) keeps the puller from taking a row it already handed out but
 //! that is not claimed yet. A row that goes back to pending later (a retry, a stopping
-//! worker's hand-back) lies behind the cursor and is found by the sweeper as before.
+//! worker's hand-back) lies behind the cursor and is found by the sweeper as before; rows
+//! ahead of it are the puller's, however long they wait, so the sweeper leaves them alone
+//! (see [`InboxPull::reached`]) rather than pushing a long backlog into the queue as well.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -23,6 +25,8 @@ use crate::db::{AnyConnection, DbError, now};
 pub struct InboxPull {
     active: AtomicBool,
     wake: Notify,
+    /// The last id the puller took.
+    cursor: AtomicI64,
 }
 
 impl InboxPull {
@@ -38,6 +42,17 @@ impl InboxPull {
 
     pub fn is_active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+    }
+
+    /// The puller took the rows up to `id`.
+    pub fn advance(&self, id: i64) {
+        self.cursor.fetch_max(id, Ordering::Relaxed);
+    }
+
+    /// Whether row `id` is the sweeper's to enqueue: always without a puller, and with one only
+    /// behind its cursor (the rows ahead it takes itself, in order).
+    pub fn reached(&self, id: i64) -> bool {
+        !self.is_active() || id <= self.cursor.load(Ordering::Relaxed)
     }
 
     /// New rows are stored.
