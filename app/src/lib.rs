@@ -100,7 +100,7 @@ pub async fn start_on(config: Config, listener: TcpListener) -> Result<Running, 
         .config
         .embedded_worker
         .then(|| spawn_worker(core.clone(), queue.clone(), inbox.clone(), true));
-    let stall_watch = tokio::spawn(svyazka_core::workers::watch_stalls(core.clone()));
+    let stall_watch = tokio::spawn(svyazka_core::workers::watch(core.clone()));
     // Providers registered by an older version get the operators' replies webhook.
     tokio::spawn({
         let core = core.clone();

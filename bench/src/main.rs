@@ -4,11 +4,12 @@
 //!
 //!     cargo run --release -p svyazka-bench -- [--quick] [--duration-secs S] [--e2e-runs N]
 //!         [--rate-limited-runs N] [--customers N] [--messages M] [--connections C] [--out DIR]
-//!         [--only LIST] [--no-build]
+//!         [--overload-secs S] [--only LIST] [--no-build]
 //!         [--pg-url URL] [--redis-url URL] [--bin-dir DIR] [--app-env KEY=VALUE]...
 
 mod app;
 mod load;
+mod overload;
 mod procs;
 mod profile;
 mod report;
@@ -26,7 +27,8 @@ use scenarios::{ConversationParams, E2eParams, Settings};
 const USAGE: &str =
     "usage: svyazka-bench [--quick] [--duration-secs S] [--e2e-runs N] [--rate-limited-runs N]
                      [--customers N] [--messages M] [--connections C] [--out DIR]
-                     [--only hello,ingest,e2e,conversations,ratelimited,pgbench]
+                     [--overload-secs S]
+                     [--only hello,ingest,e2e,conversations,ratelimited,overload,pgbench]
                      [--no-build] [--bin-dir DIR] [--pg-url URL] [--redis-url URL] [--app-env KEY=VALUE]...
 
   --quick             ~2-minute smoke run (3 s load runs, 500 end-to-end runs, 30 rate-limited)
@@ -36,6 +38,8 @@ const USAGE: &str =
   --customers N       customers of the conversational scenario (default 400; quick 100)
   --messages M        messages each of them writes (default 5)
   --connections C     concurrent connections of the load generator (default 64)
+  --overload-secs S   how long the overload scenario posts triggers (default 20; quick 5);
+                      it then waits up to 15 minutes for the backlog to drain
   --out DIR           where results.json and results.md go (default bench-results)
   --only LIST         run only these scenario groups
   --no-build          do not run `cargo build --release -p svyazka-app` first
@@ -54,6 +58,7 @@ struct Args {
     customers: Option<u64>,
     messages: u64,
     connections: usize,
+    overload_secs: Option<u64>,
     out: PathBuf,
     only: Option<Vec<String>>,
     build: bool,
@@ -72,6 +77,7 @@ fn parse_args() -> anyhow::Result<Args> {
         customers: None,
         messages: 5,
         connections: 64,
+        overload_secs: None,
         out: PathBuf::from("bench-results"),
         only: None,
         build: true,
@@ -100,6 +106,9 @@ fn parse_args() -> anyhow::Result<Args> {
             "--customers" => a.customers = Some(value(&arg)?.parse().context("--customers")?),
             "--messages" => a.messages = value(&arg)?.parse().context("--messages")?,
             "--connections" => a.connections = value(&arg)?.parse().context("--connections")?,
+            "--overload-secs" => {
+                a.overload_secs = Some(value(&arg)?.parse().context("--overload-secs")?)
+            }
             "--out" => a.out = PathBuf::from(value(&arg)?),
             "--only" => {
                 a.only = Some(
@@ -137,6 +146,9 @@ fn parse_args() -> anyhow::Result<Args> {
         || a.rl_runs.is_some_and(|n| n == 0 || n > 10_000)
     {
         bail!("--e2e-runs must be 1..=1000000 and --rate-limited-runs 1..=10000");
+    }
+    if a.overload_secs.is_some_and(|d| d == 0 || d > 600) {
+        bail!("--overload-secs must be 1..=600");
     }
     if a.customers.is_some_and(|n| n == 0 || n > 100_000) || !(1..=100).contains(&a.messages) {
         bail!("--customers must be 1..=100000 and --messages 1..=100");
@@ -439,6 +451,18 @@ async fn run() -> anyhow::Result<()> {
             None => results
                 .skipped
                 .push("rate-limited, queue mode (no PostgreSQL/Redis)".into()),
+        }
+    }
+    if wants("overload") {
+        let secs = a.overload_secs.unwrap_or(if a.quick { 5 } else { 20 });
+        let p = overload::OverloadParams {
+            load: Duration::from_secs(secs),
+            // One order per trigger, more than intake can take at 10,000/s.
+            orders: secs * 10_000,
+            drain_timeout: Duration::from_secs(900),
+        };
+        if let Some(r) = attempt!("overload, embedded", overload::overload(&s, &bins, p)) {
+            results.overload.push(r);
         }
     }
     if wants("pgbench") {

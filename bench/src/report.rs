@@ -191,6 +191,7 @@ pub struct Results {
     pub e2e: Vec<E2eResult>,
     pub rate_limited: Vec<E2eResult>,
     pub conversations: Vec<ConversationResult>,
+    pub overload: Vec<crate::overload::OverloadResult>,
     pub pgbench: Option<PgbenchResult>,
     /// Why pgbench did not run, if it did not.
     pub pgbench_skipped: Option<String>,
@@ -669,6 +670,40 @@ impl Results {
                         }
                     );
                 }
+            }
+        }
+
+        if !self.overload.is_empty() {
+            let _ = writeln!(
+                w,
+                "\n### Overload: triggers posted open-loop for a running bundle, embedded, fakes answering instantly\n"
+            );
+            let _ = writeln!(
+                w,
+                "| scenario | intake req/s | p99 ms | errors | runs during load | runs/s during load | drain s | runs/s draining | lost | duplicates | peak RSS MiB | CPU ms/run |"
+            );
+            let _ = writeln!(
+                w,
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+            );
+            for o in &self.overload {
+                let _ = writeln!(
+                    w,
+                    "| {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    o.name,
+                    if o.complete { "" } else { " (drain timed out)" },
+                    f0(o.post.rps),
+                    f2(o.post.p99_ms),
+                    o.post.errors,
+                    o.runs_during_load,
+                    f0(o.runs_per_s_during_load),
+                    f1(o.drain_s),
+                    f0(o.runs_per_s_draining),
+                    o.lost,
+                    o.duplicates,
+                    peak(&o.procs),
+                    f2(o.cpu_ms_per_run)
+                );
             }
         }
 

@@ -39,7 +39,7 @@ pub struct Settings {
 
 impl Settings {
     /// `--app-env` values, then the scenario's own (which win).
-    fn env<'a>(&'a self, own: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    pub(crate) fn env<'a>(&'a self, own: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         self.app_env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -75,7 +75,7 @@ impl Fakes {
     }
 }
 
-fn reports(
+pub(crate) fn reports(
     names: &[String],
     idle: &[Sample],
     before: &[Sample],
@@ -97,14 +97,14 @@ fn reports(
 }
 
 /// `e2e, queue, 2 workers` → `e2e-queue-2-workers`.
-fn slug(name: &str) -> String {
+pub(crate) fn slug(name: &str) -> String {
     name.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join("-")
 }
 
-fn cpu_total(before: &[Sample], after: &[Sample]) -> f64 {
+pub(crate) fn cpu_total(before: &[Sample], after: &[Sample]) -> f64 {
     after
         .iter()
         .zip(before)
@@ -197,7 +197,7 @@ fn layout_name(layout: Layout) -> (&'static str, usize) {
     }
 }
 
-fn proc_names(app: &App) -> Vec<String> {
+pub(crate) fn proc_names(app: &App) -> Vec<String> {
     app.procs().iter().map(|p| p.name.clone()).collect()
 }
 
@@ -326,7 +326,7 @@ pub struct E2eParams {
 }
 
 /// The customer's first name in order `i`; the message text names it.
-fn first_name(i: u64) -> String {
+pub(crate) fn first_name(i: u64) -> String {
     format!("Клиент{i}")
 }
 

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod locks;
 pub mod messengers;
 pub mod metrics;
+pub mod pressure;
 pub mod providers;
 pub mod reachability;
 pub mod reason;
@@ -58,12 +59,18 @@ pub struct Core {
     pub closing: shutdown::Closing,
     /// Queue mode: RetailCRM budgets shared by every process through Redis.
     pub rate_budget: Option<retailcrm::shared_budget::SharedBudget>,
+    /// How busy this process' execution is; intake gives way when it is saturated.
+    pub pressure: Arc<pressure::Pressure>,
+    /// Embedded: the worker pulls new webhooks from the inbox (see `inbox::pull`).
+    pub inbox_pull: Arc<inbox::pull::InboxPull>,
     /// One permit per pooled connection: database work waits here, on the async side, rather
     /// than in a blocking thread parked on the pool (which would grow the blocking pool, and
     /// with it the process' memory, to hundreds of threads under a burst).
     db_slots: Arc<tokio::sync::Semaphore>,
     /// Run state written by many runs at once shares commits (see `db::group`).
     group: db::group::GroupCommit,
+    /// Embedded: database calls take turns in arrival order (see `db::gate`).
+    gate: Option<db::gate::WriteGate>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +120,9 @@ impl Core {
         };
         let db_slots = Arc::new(tokio::sync::Semaphore::new(slots));
         let lanes = if config.is_embedded() { 1 } else { 2 };
-        let group = db::group::GroupCommit::start(pool.clone(), db_slots.clone(), lanes);
+        let gate = config.is_embedded().then(db::gate::WriteGate::default);
+        let group =
+            db::group::GroupCommit::start(pool.clone(), db_slots.clone(), gate.clone(), lanes);
         Ok(Core {
             pool,
             crypto,
@@ -128,8 +137,11 @@ impl Core {
             bundles: Arc::default(),
             closing: shutdown::Closing::default(),
             rate_budget,
+            pressure: Arc::default(),
+            inbox_pull: Arc::default(),
             db_slots,
             group,
+            gate,
         })
     }
 
@@ -143,8 +155,13 @@ impl Core {
         let pool = self.pool.clone();
         // The semaphore is never closed, so acquiring only waits.
         let slot = self.db_slots.clone().acquire_owned().await;
+        let turn = match &self.gate {
+            Some(g) => Some(g.enter().await),
+            None => None,
+        };
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
+            let _turn = turn;
             let mut conn = db::checkout(&pool)?;
             let res = f(&mut conn);
             if res.is_err() {

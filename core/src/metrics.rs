@@ -85,6 +85,7 @@ pub struct Metrics {
     runs: Family<RunLabels, Gauge>,
     waiting: Family<BacklogLabels, Gauge>,
     oldest_waiting_seconds: Gauge,
+    waiting_oldest: Family<BacklogLabels, Gauge>,
     workers_alive: Gauge,
     /// One scrape at a time: the database gauges are cleared and refilled.
     scrape: tokio::sync::Mutex<()>,
@@ -102,6 +103,7 @@ impl Default for Metrics {
             runs: Family::default(),
             waiting: Family::default(),
             oldest_waiting_seconds: Gauge::default(),
+            waiting_oldest: Family::default(),
             workers_alive: Gauge::default(),
             scrape: tokio::sync::Mutex::new(()),
         };
@@ -145,6 +147,11 @@ impl Default for Metrics {
             "oldest_waiting_seconds",
             "Age of the oldest waiting event or run",
             m.oldest_waiting_seconds.clone(),
+        );
+        r.register(
+            "waiting_oldest_seconds",
+            "Age of the oldest waiting item, by queue: `inbox` (events not yet dispatched) or `runs`",
+            m.waiting_oldest.clone(),
         );
         r.register(
             "workers_alive",
@@ -262,8 +269,19 @@ impl Metrics {
                 queue: "runs".into(),
             })
             .set(snap.backlog.runs);
-        self.oldest_waiting_seconds
-            .set(i64::try_from(snap.backlog.age(now()).as_secs()).unwrap_or(i64::MAX));
+        let t = now();
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        self.oldest_waiting_seconds.set(secs(snap.backlog.age(t)));
+        for (queue, since) in [
+            ("inbox", snap.backlog.inbox_oldest),
+            ("runs", snap.backlog.runs_oldest),
+        ] {
+            self.waiting_oldest
+                .get_or_create(&BacklogLabels {
+                    queue: queue.into(),
+                })
+                .set(secs(workers::waited(since, t)));
+        }
         self.workers_alive.set(snap.workers_alive);
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -59,6 +59,7 @@ async fn execute_runs(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result<(
     let results: Vec<Result<(), WorkError>> = stream::iter(ids)
         .map(|id| async move {
             let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+            let _busy = core.pressure.enter();
             if core.closing.is_set() {
                 // Stopping: not started here, so handed to whichever worker sweeps next.
                 return Ok(core

@@ -130,14 +130,23 @@ pub struct Backlog {
     pub runs: i64,
     /// Since when the longest-waiting item has been due.
     pub oldest: Option<NaiveDateTime>,
+    /// The same for webhooks not yet dispatched.
+    pub inbox_oldest: Option<NaiveDateTime>,
+    /// The same for runs.
+    pub runs_oldest: Option<NaiveDateTime>,
+}
+
+/// How long an item due since `since` has waited, at `at`.
+pub fn waited(since: Option<NaiveDateTime>, at: NaiveDateTime) -> Duration {
+    since
+        .and_then(|o| (at - o).to_std().ok())
+        .unwrap_or_default()
 }
 
 impl Backlog {
     /// How long the oldest item has waited, at `at`.
     pub fn age(&self, at: NaiveDateTime) -> Duration {
-        self.oldest
-            .and_then(|o| (at - o).to_std().ok())
-            .unwrap_or_default()
+        waited(self.oldest, at)
     }
 }
 
@@ -171,6 +180,8 @@ pub fn backlog(conn: &mut AnyConnection) -> Result<Backlog, DbError> {
         inbox: inbox_n,
         runs: runs_n,
         oldest: [inbox_oldest, runs_oldest].into_iter().flatten().min(),
+        inbox_oldest,
+        runs_oldest,
     })
 }
 
@@ -192,6 +203,42 @@ pub fn health(conn: &mut AnyConnection, stall_after: Duration) -> Result<Health,
         backlog,
         stalled,
     })
+}
+
+/// The web process' watch on execution: [`watch_stalls`] and [`watch_backlog`].
+pub async fn watch(core: crate::Core) {
+    futures::future::join(watch_stalls(core.clone()), watch_backlog(core)).await;
+}
+
+/// A backlog whose oldest item has waited this long is logged (see [`watch_backlog`]); below
+/// it, work is just being done.
+const BACKLOG_LOG_AFTER: Duration = Duration::from_secs(10);
+/// How often a lasting backlog is logged.
+const BACKLOG_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs, every [`BACKLOG_LOG_EVERY`] while it lasts, how much work waits and for how long,
+/// once it has waited [`BACKLOG_LOG_AFTER`]: after a flood of webhooks an operator reading
+/// only the log sees the backlog and whether it shrinks. Runs in every web process.
+pub async fn watch_backlog(core: crate::Core) {
+    let mut tick = tokio::time::interval(BACKLOG_LOG_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match core.db(backlog).await {
+            Ok(b) if b.waiting > 0 && b.age(now()) >= BACKLOG_LOG_AFTER => {
+                let t = now();
+                tracing::info!(
+                    inbox = b.inbox,
+                    inbox_oldest_secs = waited(b.inbox_oldest, t).as_secs(),
+                    runs = b.runs,
+                    runs_oldest_secs = waited(b.runs_oldest, t).as_secs(),
+                    "backlog: webhooks and runs are waiting for the worker"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "backlog check failed"),
+        }
+    }
 }
 
 /// Logs, while it lasts, that work waits with no live worker: an operator reading only the

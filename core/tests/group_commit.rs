@@ -38,7 +38,7 @@ fn insert_provider(c: &mut db::AnyConnection, name: &str) -> Result<i64, DbError
 /// `WRITES` concurrent writes, every tenth of which inserts its row and then fails.
 async fn crowd(pool: Pool, lanes: usize) {
     let slots = Arc::new(tokio::sync::Semaphore::new(4));
-    let group = GroupCommit::start(pool.clone(), slots, lanes);
+    let group = GroupCommit::start(pool.clone(), slots, None, lanes);
     let writes = (0..WRITES).map(|i| {
         let group = group.clone();
         tokio::spawn(async move {

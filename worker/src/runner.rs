@@ -71,8 +71,15 @@ pub async fn run_worker(
         slots: Arc::new(tokio::sync::Semaphore::new(core.config.worker_concurrency)),
         tasks: TaskTracker::new(),
     });
+    core.pressure.worker_started(core.config.worker_concurrency);
     let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(core.clone(), me.clone())));
     let sweeper = AbortOnDrop(tokio::spawn(sweep_loop(core.clone(), queue.clone())));
+    // Embedded: new webhooks are pulled from the inbox rather than announced through the
+    // queue (see `svyazka_core::inbox::pull`).
+    let puller = core.config.is_embedded().then(|| {
+        core.inbox_pull.start();
+        AbortOnDrop(tokio::spawn(pull_loop(ctx.clone())))
+    });
     let telegram_poller = crate::telegram_poll::spawn(core.clone(), inbox);
     let consuming = async {
         loop {
@@ -93,6 +100,8 @@ pub async fn run_worker(
     // No new step starts from here on; what runs finishes its step or is released.
     core.closing.begin();
     telegram_poller.stop().await;
+    core.inbox_pull.stop();
+    drop(puller);
     drop(sweeper);
     ctx.tasks.close();
     let in_flight = ctx.tasks.len();
@@ -163,6 +172,69 @@ async fn consume(core: &Core, ctx: Arc<Ctx>, queue: JobQueue) -> Result<(), BoxD
     }
 }
 
+/// Rows the puller takes at a time, at most: a few queries per second under a flood, and no
+/// more ids in memory than the worker's slots.
+const PULL_BATCH: usize = 64;
+
+/// Takes new inbox rows as slots free up, each dispatched (and its runs executed) as a
+/// tracked task like a queue message's items. In memory at any time: at most twice the
+/// worker's `worker_concurrency` rows; the rest of a backlog stays in the table.
+async fn pull_loop(ctx: Arc<Ctx>) {
+    let core = &ctx.core;
+    // Twice the slots: the rows for the next free slots are already taken when one frees, so
+    // no slot waits for the next pull's query.
+    let budget = Arc::new(tokio::sync::Semaphore::new(
+        core.config.worker_concurrency * 2,
+    ));
+    let idle = core
+        .config
+        .poll_interval
+        .max(std::time::Duration::from_millis(100))
+        * 10;
+    let mut cursor = 0i64;
+    loop {
+        let Ok(first) = budget.clone().acquire_owned().await else {
+            return;
+        };
+        let mut permits = vec![first];
+        while permits.len() < PULL_BATCH {
+            match budget.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let (after, limit) = (cursor, i64::try_from(permits.len()).unwrap_or(1));
+        let ids = match core
+            .db(move |c| svyazka_core::inbox::pull::pending_after(c, after, limit))
+            .await
+        {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox pull failed; trying again");
+                Vec::new()
+            }
+        };
+        if ids.is_empty() {
+            drop(permits);
+            core.inbox_pull.wait(idle).await;
+            continue;
+        }
+        cursor = ids.iter().copied().max().unwrap_or(cursor);
+        core.inbox_pull.advance(cursor);
+        for (id, permit) in ids.into_iter().zip(permits) {
+            let (core, slots) = (core.clone(), ctx.slots.clone());
+            ctx.tasks.spawn(async move {
+                let _permit = permit;
+                let job = Job::DispatchInbox { ids: vec![id] };
+                if let Err(e) = svyazka_core::work::handle(&core, job, &slots).await {
+                    // The row is still pending: the sweeper takes it again.
+                    tracing::warn!(id, error = %e, "pulled webhook not dispatched; the sweeper retries it");
+                }
+            });
+        }
+    }
+}
+
 async fn sweep_loop(core: Core, queue: JobQueue) {
     let grace = core.config.requeue_grace;
     let mut tick = tokio::time::interval(core.config.sweep_interval);
@@ -174,6 +246,21 @@ async fn sweep_loop(core: Core, queue: JobQueue) {
             .await
         {
             Ok(jobs) => {
+                let jobs: Vec<Job> = jobs
+                    .into_iter()
+                    .filter_map(|job| match job {
+                        // A backlog ahead of the embedded puller is its to take, not the
+                        // queue's (see `svyazka_core::inbox::pull`).
+                        Job::DispatchInbox { ids } => {
+                            let ids: Vec<i64> = ids
+                                .into_iter()
+                                .filter(|id| core.inbox_pull.reached(*id))
+                                .collect();
+                            (!ids.is_empty()).then_some(Job::DispatchInbox { ids })
+                        }
+                        other => Some(other),
+                    })
+                    .collect();
                 let count: usize = jobs.iter().map(Job::len).sum();
                 if count > 0 {
                     tracing::info!(count, "sweeper re-enqueues work");

@@ -129,6 +129,11 @@ both_backends!(
         );
         assert_eq!(series(&text, r#"svyazka_waiting{queue="runs"}"#), Some(0.0));
         assert!(text.contains("svyazka_oldest_waiting_seconds"));
+        assert_eq!(
+            series(&text, r#"svyazka_waiting_oldest_seconds{queue="inbox"}"#),
+            Some(0.0),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("# EOF"));
         app.stop().await;
     }

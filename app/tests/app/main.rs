@@ -17,6 +17,7 @@ mod hooks;
 mod language;
 mod media;
 mod operations;
+mod overload;
 mod provider_page;
 mod providers;
 mod queue;

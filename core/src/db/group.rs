@@ -12,7 +12,9 @@
 //!
 //! A committer is a thread rather than a task: it must outlive whichever runtime first called
 //! it (actix runs one per web worker), and it blocks on the database anyway. It holds one of
-//! the process' database slots while it commits, so it shares the pool fairly with `Core::db`.
+//! the process' database slots while it commits, so it shares the pool fairly with `Core::db`,
+//! and in the embedded process it takes its turn at the write gate like any other call (see
+//! `db::gate`).
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -23,6 +25,7 @@ use std::sync::mpsc;
 use diesel::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
+use super::gate::WriteGate;
 use super::{AnyConnection, DbError, Pool, checkout};
 
 /// Most writes in one transaction; more waiting callers go into the next.
@@ -48,15 +51,17 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts `lanes` committer threads. SQLite has one writer at a time, so one lane serves;
     /// PostgreSQL overlaps a few commits, so a couple of lanes keep its round trips in flight.
-    pub fn start(pool: Pool, slots: Arc<Semaphore>, lanes: usize) -> Self {
+    /// `gate`: the embedded process' write gate, taken for each group transaction.
+    pub fn start(pool: Pool, slots: Arc<Semaphore>, gate: Option<WriteGate>, lanes: usize) -> Self {
         let transactions = Arc::new(AtomicU64::new(0));
         let lanes: Arc<[_]> = (0..lanes.max(1))
             .map(|i| {
                 let (tx, rx) = mpsc::channel();
                 let (pool, slots, count) = (pool.clone(), slots.clone(), transactions.clone());
+                let gate = gate.clone();
                 let spawned = std::thread::Builder::new()
                     .name(format!("svyazka-commit-{i}"))
-                    .spawn(move || committer(&pool, &slots, &count, &rx));
+                    .spawn(move || committer(&pool, &slots, gate.as_ref(), &count, &rx));
                 if let Err(e) = spawned {
                     // Without its thread the lane's receiver is gone: writes fall back to a
                     // transaction of their own (see `write`).
@@ -97,7 +102,13 @@ impl GroupCommit {
     }
 }
 
-fn committer(pool: &Pool, slots: &Semaphore, count: &AtomicU64, rx: &mpsc::Receiver<Write>) {
+fn committer(
+    pool: &Pool,
+    slots: &Semaphore,
+    gate: Option<&WriteGate>,
+    count: &AtomicU64,
+    rx: &mpsc::Receiver<Write>,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -108,8 +119,10 @@ fn committer(pool: &Pool, slots: &Semaphore, count: &AtomicU64, rx: &mpsc::Recei
         }
         // Never closed, so acquiring only waits.
         let slot = futures::executor::block_on(slots.acquire());
+        let turn = gate.map(WriteGate::enter_blocking);
         count.fetch_add(1, Ordering::Relaxed);
         let outputs = commit(pool, &group);
+        drop(turn);
         drop(slot);
         for (w, out) in group.into_iter().zip(outputs) {
             // The caller may have gone (its job was cancelled); its write stands regardless.

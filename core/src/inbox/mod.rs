@@ -2,6 +2,7 @@
 
 mod batch;
 pub mod history;
+pub mod pull;
 pub mod writer;
 
 pub use batch::{Dedup, NewItem, store_batch};

@@ -4,10 +4,18 @@
 //! webhook waits for nobody. Every caller still gets its answer only after its row is
 //! durable, so "200" keeps meaning "stored". After each commit the writer tells the queue
 //! about the new rows itself (one message per `MAX_IDS_PER_JOB`), after the callers were
-//! answered; a push that fails leaves the rows pending for the sweeper.
+//! answered; a push that fails leaves the rows pending for the sweeper. When the worker in
+//! this process pulls from the inbox (embedded, see `pull`), it is only woken.
+//!
+//! Intake gives way to execution: while every slot of this process' worker is busy (see
+//! `pressure`), the writer pauses after each commit for as long as it was taking webhooks
+//! before it (at most `MAX_PAUSE`), so a flood gets at most half of the time and the runs the
+//! rest. Nobody is refused: a webhook waits a little longer for its 200, which still comes
+//! only once its row is stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +28,9 @@ use crate::jobs::{Job, Jobs};
 const MAX_BATCH: usize = 512;
 /// Callers that may wait for the writer before `store` itself waits (backpressure).
 const QUEUE: usize = 8192;
+/// The longest pause after a commit while execution is saturated: what a lone webhook may
+/// wait beyond its commit at worst.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
@@ -45,7 +56,7 @@ impl InboxWriter {
     pub fn spawn(core: Core, jobs: Jobs) -> Self {
         let lanes = if core.config.is_embedded() { 1 } else { 4 };
         let (announce, announced) = mpsc::unbounded_channel();
-        tokio::spawn(announcer(jobs, announced));
+        tokio::spawn(announcer(core.clone(), jobs, announced));
         let lanes: Arc<[_]> = (0..lanes)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
@@ -99,8 +110,12 @@ impl InboxWriter {
 
 /// One queue message per group commit (split at `MAX_IDS_PER_JOB`), pushed after the callers
 /// were answered: a slow queue never delays an acknowledgement.
-async fn announcer(jobs: Jobs, mut stored: mpsc::UnboundedReceiver<Vec<i64>>) {
+async fn announcer(core: Core, jobs: Jobs, mut stored: mpsc::UnboundedReceiver<Vec<i64>>) {
     while let Some(mut ids) = stored.recv().await {
+        if core.inbox_pull.is_active() {
+            core.inbox_pull.wake();
+            continue;
+        }
         // Commits that landed while the last push was in flight go out together.
         while let Ok(more) = stored.try_recv() {
             ids.extend(more);
@@ -115,6 +130,7 @@ async fn run(
     announce: mpsc::UnboundedSender<Vec<i64>>,
 ) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
+    let mut taking_since = Instant::now();
     while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (items, replies): (Vec<NewItem>, Vec<Reply>) = waiting.drain(..).unzip();
         let results = write(&core, items).await;
@@ -133,6 +149,10 @@ async fn run(
             // The caller may have gone (client disconnected); its row is stored regardless.
             let _ = reply.send(result);
         }
+        if core.pressure.saturated() {
+            tokio::time::sleep(taking_since.elapsed().min(MAX_PAUSE)).await;
+        }
+        taking_since = Instant::now();
     }
 }
 
