@@ -40,18 +40,26 @@ async fn dispatch_items(core: &Core, ids: Vec<i64>, slots: &Semaphore) -> Result
     }
     let claimed = crate::engine::dispatch::claim_batch(core, ids).await?;
     let results: Vec<Result<(), WorkError>> = stream::iter(claimed)
-        .map(|item| async move {
-            let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
-            if core.closing.is_set() {
-                let id = item.id();
-                return Ok(core.db(move |c| crate::inbox::release(c, id)).await?);
-            }
-            dispatch_and_execute(core, item).await
-        })
+        .map(|item| dispatch_claimed(core, item, slots))
         .buffer_unordered(core.config.worker_concurrency)
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// A delivery this worker claimed (see `engine::dispatch::claim_batch`), in a slot of its own:
+/// dispatched, and its runs executed; a worker stopping meanwhile gives it back unstarted.
+pub async fn dispatch_claimed(
+    core: &Core,
+    item: crate::engine::dispatch::Claimed,
+    slots: &Semaphore,
+) -> Result<(), WorkError> {
+    let _slot = slots.acquire().await.map_err(|_| WorkError::Closed)?;
+    if core.closing.is_set() {
+        let id = item.id();
+        return Ok(core.db(move |c| crate::inbox::release(c, id)).await?);
+    }
+    dispatch_and_execute(core, item).await
 }
 
 /// Runs (retries, resumed or handed-back runs): each claimed and executed in its own slot.

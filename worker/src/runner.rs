@@ -221,13 +221,22 @@ async fn pull_loop(ctx: Arc<Ctx>) {
         }
         cursor = ids.iter().copied().max().unwrap_or(cursor);
         core.inbox_pull.advance(cursor);
-        for (id, permit) in ids.into_iter().zip(permits) {
+        // Claimed together, in one statement; the permits of rows not claimed (another
+        // worker's, or waiting for their conversation's turn) are given back at once.
+        let claimed = match svyazka_core::engine::dispatch::claim_batch(core, ids).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Still pending, or leased until it expires: the sweeper takes them again.
+                tracing::warn!(error = %e, "pulled webhooks not claimed; the sweeper retries them");
+                continue;
+            }
+        };
+        for (item, permit) in claimed.into_iter().zip(permits) {
             let (core, slots) = (core.clone(), ctx.slots.clone());
             ctx.tasks.spawn(async move {
                 let _permit = permit;
-                let job = Job::DispatchInbox { ids: vec![id] };
-                if let Err(e) = svyazka_core::work::handle(&core, job, &slots).await {
-                    // The row is still pending: the sweeper takes it again.
+                let id = item.id();
+                if let Err(e) = svyazka_core::work::dispatch_claimed(&core, item, &slots).await {
                     tracing::warn!(id, error = %e, "pulled webhook not dispatched; the sweeper retries it");
                 }
             });
