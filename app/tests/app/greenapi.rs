@@ -227,6 +227,22 @@ both_backends!(
             format!("Здравствуйте, Анна! Заказ №{number} передан в доставку.")
         );
         assert_eq!(sent[0].chat_id, "79991112233@c.us");
+        // A yellow card suspends sending, the message stays queued: the run is not failed.
+        assert_eq!(
+            g.fake
+                .post_status(INSTANCE, &sent[0].id_message, "yellowCard")
+                .await
+                .unwrap(),
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let run = app
+            .runs()
+            .await
+            .into_iter()
+            .find(|r| r.id == runs[0].id)
+            .unwrap();
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
         // Later Green-API says the number has no WhatsApp: the run shows it failed, and why.
         let status = g
             .fake
@@ -248,6 +264,11 @@ both_backends!(
         ));
         let html = unescape(&app.get_html(&format!("/runs/{run}")).await.1);
         assert!(html.contains("нет WhatsApp") || html.contains("no WhatsApp"));
+        // Green-API's own words (the status's `description`) are shown too.
+        assert!(
+            html.contains("Recipient does not have a WhatsApp account"),
+            "the upstream's description"
+        );
         app.stop().await;
     }
 );
@@ -322,11 +343,7 @@ both_backends!(
         let crm = app.add_retailcrm(&fakes).await;
         let wa = add_green(&app, &g).await;
         app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
-        g.fake.fail_next(
-            1,
-            466,
-            r#"{"message":"Correspondents status limit exceeded"}"#,
-        );
+        g.fake.plan_limit_next(1);
         let url = app.hook_url(crm).await;
         fakes
             .crm

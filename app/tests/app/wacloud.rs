@@ -379,7 +379,8 @@ both_backends!(
             "worded"
         );
 
-        c.fake.fail_next(1, 429, 130429, "(#130429) Rate limit hit");
+        // Meta's throughput limit: HTTP 400 with code 130429, retried by its code.
+        c.fake.rate_limit_next(1);
         fakes
             .crm
             .create_order_and_fire(
