@@ -532,3 +532,74 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    free_text_meta_fails_later_with_131047_fails_the_run,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_cloud(&app, &c).await;
+        app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
+        let hook = app.hook_url(wa).await;
+        c.fake
+            .post_incoming(
+                &hook,
+                APP_SECRET,
+                PHONE_ID,
+                "79991234567",
+                "Анна",
+                "Где заказ?",
+            )
+            .await
+            .unwrap();
+        // Our estimate says the window is open; Meta's clock says it has closed. Meta takes the
+        // free text, then fails it in a status with 131047.
+        c.fake.close_window("79991234567");
+        let url = app.hook_url(crm).await;
+        fakes
+            .crm
+            .create_order_and_fire(
+                &url,
+                "shop",
+                json!({"status": "new", "firstName": "Анна", "phone": "+79991234567"}),
+            )
+            .await
+            .unwrap();
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+        assert_eq!(c.fake.sent_count(), 1, "Meta accepted the send");
+        assert_eq!(
+            c.fake
+                .post_pending_failures(&hook, APP_SECRET)
+                .await
+                .unwrap(),
+            1
+        );
+        let run = runs[0].id;
+        let failed = eventually(SETTLE, || async {
+            let r = app.runs().await.into_iter().find(|r| r.id == run)?;
+            (r.status == "failed").then_some(r)
+        })
+        .await
+        .expect("the run is marked failed");
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert!(
+            matches!(
+                read_stored::<Reason>(failed.error.as_deref().unwrap()),
+                Stored::Typed(Reason::ReplyWindowClosed { .. })
+            ),
+            "{:?}",
+            failed.error
+        );
+        let html = unescape(&app.get_html(&format!("/runs/{run}")).await.1);
+        assert!(
+            html.contains("24 часов"),
+            "the window is named on the run page"
+        );
+        app.stop().await;
+    }
+);
