@@ -423,3 +423,61 @@ both_backends!(two_way_chat_through_green, |backend| async move {
     assert_eq!(seen.status, "seen");
     app.stop().await;
 });
+
+both_backends!(
+    a_chat_reply_whose_answer_was_lost_is_found_in_the_history,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(backend, &QUICK_RETRIES).await else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let g = green();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_green(&app, &g).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        g.fake
+            .post_incoming(INSTANCE, "79991234567", "Иван", "Где мой заказ?")
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let incoming = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.text == "Где мой заказ?")
+            .expect("in RetailCRM's chat");
+        // Green-API takes the reply but answers after our timeout: the retry reads the
+        // outgoing history, finds it, and does not send it again.
+        g.fake.stall_sends(1, Duration::from_millis(1500));
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let m = eventually(SETTLE, || async {
+            let m = fakes.crm.mg_messages().into_iter().find(|m| m.id == id)?;
+            (m.status != "sending").then_some(m)
+        })
+        .await
+        .expect("the reply settles");
+        assert_eq!(m.status, "sent", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sent: Vec<_> = g
+            .fake
+            .sent_messages()
+            .into_iter()
+            .filter(|s| s.message == "Заказ уже в пути")
+            .collect();
+        assert_eq!(sent.len(), 1, "the customer got it once");
+        assert_eq!(
+            m.external_id.as_deref(),
+            Some(sent[0].id_message.as_str()),
+            "MG knows the message Green-API sent"
+        );
+        app.stop().await;
+    }
+);

@@ -603,3 +603,100 @@ both_backends!(
         app.stop().await;
     }
 );
+
+/// Two-way chat through the Cloud API: the customer's message in RetailCRM's chat.
+async fn cloud_chat(
+    app: &TestApp,
+    fakes: &Fakes,
+    c: &Cloud,
+    written_at: i64,
+) -> svyazka_testkit::retailcrm::MgMessageRecord {
+    let crm = app.add_retailcrm(fakes).await;
+    let wa = add_cloud(app, c).await;
+    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+        .await;
+    c.fake
+        .post_incoming_at(
+            &app.hook_url(wa).await,
+            APP_SECRET,
+            PHONE_ID,
+            "79991234567",
+            "Иван",
+            "Где мой заказ?",
+            written_at,
+        )
+        .await
+        .unwrap();
+    let runs = app.settled_runs(1, SETTLE).await;
+    assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+    fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.text == "Где мой заказ?")
+        .expect("in RetailCRM's chat")
+}
+
+/// MG's record of the operator's message once it is no longer `sending`.
+async fn settled_reply(fakes: &Fakes, id: i64) -> svyazka_testkit::retailcrm::MgMessageRecord {
+    eventually(SETTLE, || async {
+        let m = fakes.crm.mg_messages().into_iter().find(|m| m.id == id)?;
+        (m.status != "sending").then_some(m)
+    })
+    .await
+    .expect("the reply settles")
+}
+
+both_backends!(
+    a_chat_reply_whose_answer_was_lost_is_not_repeated,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(backend, &SHORT_TIMEOUT).await else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let c = cloud();
+        let incoming = cloud_chat(&app, &fakes, &c, chrono::Utc::now().timestamp()).await;
+        // Meta takes the reply but answers after our timeout; with no history to look it up
+        // in, the reply is not sent again.
+        c.fake.stall_sends(1, Duration::from_millis(1500));
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+            .await
+            .unwrap();
+        // Decided within the webhook's time: MG hears at once that it is not sent again.
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not sent again"),
+            "{}",
+            reply.body
+        );
+        let m = settled_reply(&fakes, id).await;
+        assert_eq!(m.status, "failed", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sent: Vec<_> = c
+            .fake
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.body == "Заказ уже в пути")
+            .collect();
+        assert_eq!(sent.len(), 1, "the customer got it once");
+        let replies = app
+            .core()
+            .db(|c| svyazka_core::replies::recent(c, 10))
+            .await
+            .unwrap();
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert_eq!(
+            read_stored::<Reason>(replies[0].error.as_deref().unwrap()),
+            Stored::Typed(Reason::InterruptedSend)
+        );
+        app.stop().await;
+    }
+);
+
