@@ -700,3 +700,43 @@ both_backends!(
     }
 );
 
+both_backends!(
+    a_chat_reply_after_24_hours_is_refused_at_once,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        // The customer wrote 25 hours ago (Meta's timestamp).
+        let written = chrono::Utc::now().timestamp() - 25 * 3600;
+        let incoming = cloud_chat(&app, &fakes, &c, written).await;
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Ответ через сутки")
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        let error = &reply.json()["error"];
+        assert_eq!(error["code"], "reply_timed_out");
+        assert!(
+            error["message"].as_str().unwrap().contains("24 hours"),
+            "{error}"
+        );
+        let m = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap();
+        assert_eq!(m.status, "failed");
+        assert_eq!(c.fake.sent_count(), 0, "Meta was not asked");
+        let (status, html) = app.get_html("/replies").await;
+        assert_eq!(status, 200);
+        let html = unescape(&html);
+        assert!(html.contains("Ответ через сутки"), "{html}");
+        assert!(html.contains("больше 24 часов назад"), "{html}");
+        app.stop().await;
+    }
+);
