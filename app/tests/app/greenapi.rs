@@ -481,3 +481,67 @@ both_backends!(
         app.stop().await;
     }
 );
+
+async fn provider_page(app: &TestApp, id: i64) -> String {
+    let (status, html) = app.get_html(&format!("/providers/{id}")).await;
+    assert_eq!(status, 200);
+    unescape(&html)
+}
+
+both_backends!(
+    starting_blocked_and_yellow_card_states_are_worded,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let g = green();
+        let id = add_green(&app, &g).await;
+        // Green-API tells the state (stateInstanceChanged): the page shows it in Green-API's
+        // word and says what it means.
+        for (state, words) in [
+            ("starting", "инстанс запускается"),
+            ("blocked", "аккаунт заблокирован WhatsApp"),
+            (
+                "yellowCard",
+                "отправка приостановлена за подозрение в спаме",
+            ),
+        ] {
+            assert_eq!(g.fake.post_state(INSTANCE, state).await.unwrap(), 200);
+            let html = provider_page(&app, id).await;
+            assert!(
+                html.contains(&format!(r#"<td id="account-state">{state}</td>"#)),
+                "{state} shown"
+            );
+            assert!(html.contains(words), "{state}: {words}");
+            assert!(html.contains(r#"class="badge error""#), "{state}: failing");
+        }
+        app.get("/lang/en").await;
+        let html = provider_page(&app, id).await;
+        assert!(html.contains("sending is suspended for suspected spam"));
+
+        // The same states read by a re-check (getStateInstance).
+        g.fake.post_state(INSTANCE, "authorized").await.unwrap();
+        assert!(
+            provider_page(&app, id)
+                .await
+                .contains(r#"class="badge ok""#)
+        );
+        for (state, words) in [
+            ("blocked", "WhatsApp has blocked the account"),
+            ("starting", "the instance is starting"),
+            ("yellowCard", "sending is suspended for suspected spam"),
+        ] {
+            g.fake.set_state(INSTANCE, state);
+            let page = format!("/providers/{id}");
+            let r = app
+                .submit(&page, &format!("/providers/{id}/check"), &[])
+                .await;
+            assert!(r.status().is_success() || r.status().is_redirection());
+            let html = provider_page(&app, id).await;
+            assert!(html.contains(state), "{state} named");
+            assert!(html.contains(words), "{state}: {words}");
+            assert!(html.contains(r#"class="badge error""#), "{state}: failing");
+        }
+        app.stop().await;
+    }
+);
