@@ -11,16 +11,16 @@ use crate::both_backends;
 use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(30);
-const INSTANCE: &str = "1101000001";
-const TOKEN: &str = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345";
+pub(crate) const INSTANCE: &str = "1101000001";
+pub(crate) const TOKEN: &str = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345";
 
-struct Green {
-    fake: FakeGreenApi,
+pub(crate) struct Green {
+    pub(crate) fake: FakeGreenApi,
     base: String,
     _running: svyazka_testkit::server::Running,
 }
 
-fn green() -> Green {
+pub(crate) fn green() -> Green {
     let (fake, running) = FakeGreenApi::start().expect("green-api fake");
     fake.add_instance(INSTANCE, TOKEN);
     Green {
@@ -30,7 +30,7 @@ fn green() -> Green {
     }
 }
 
-async fn add_green(app: &TestApp, g: &Green) -> i64 {
+pub(crate) async fn add_green(app: &TestApp, g: &Green) -> i64 {
     app.add_provider(
         "greenapi",
         &[

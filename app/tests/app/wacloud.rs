@@ -12,7 +12,7 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(30);
 pub(crate) const PHONE_ID: &str = "106540352242922";
-const TOKEN: &str = "EAAJB0xyzTestAccessToken0123456789";
+pub(crate) const TOKEN: &str = "EAAJB0xyzTestAccessToken0123456789";
 pub(crate) const APP_SECRET: &str = "0f9e8d7c6b5a49382716ab";
 
 pub(crate) struct Cloud {
