@@ -99,7 +99,8 @@ struct State {
     sent: Vec<SentMessage>,
     /// Statuses Meta would post later (e.g. 131047 for free text outside the window).
     pending_failures: Vec<(String, String, i64, String)>,
-    fail_next: (u32, u16, i64, String),
+    /// Count, HTTP status, Graph code, message, `error_data.details`.
+    fail_next: (u32, u16, i64, String, String),
     /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
     stall_sends: (u32, Duration),
     last_posted: Option<(String, String, Vec<u8>)>,
@@ -303,14 +304,23 @@ impl FakeCloudApi {
     }
 
     /// The next `n` Graph calls hit the number's throughput limit: Meta answers HTTP 400
-    /// (not 429) with error code 130429 in the Graph envelope.
+    /// (not 429) with error code 130429 in the Graph envelope — Meta's error-code table lists
+    /// it as 400 Bad Request; reference/messengers-api.md's "429" comes from a provider (YCloud)
+    /// that re-wraps Meta's answers.
     pub fn rate_limit_next(&self, n: u32) {
-        self.fail_next(n, 400, 130429, "(#130429) Rate limit hit");
+        self.lock().fail_next = (
+            n,
+            400,
+            130429,
+            "(#130429) Rate limit hit".to_owned(),
+            "Cloud API message throughput has been reached.".to_owned(),
+        );
     }
 
-    /// The next `n` Graph calls answer this error (status and Graph code as given).
+    /// The next `n` Graph calls answer this error (status and Graph code as given; the message
+    /// doubles as `error_data.details`).
     pub fn fail_next(&self, n: u32, status: u16, code: i64, message: &str) {
-        self.lock().fail_next = (n, status, code, message.to_owned());
+        self.lock().fail_next = (n, status, code, message.to_owned(), message.to_owned());
     }
 
     /// The next `n` sends go out but are answered after `delay`: a client with a shorter
@@ -611,8 +621,8 @@ async fn dispatch(
         let state = &mut *guard;
         if state.fail_next.0 > 0 {
             state.fail_next.0 -= 1;
-            let (_, status, code, message) = state.fail_next.clone();
-            return graph_error(status, code, "OAuthException", &message, Some(&message));
+            let (_, status, code, message, details) = state.fail_next.clone();
+            return graph_error(status, code, "OAuthException", &message, Some(&details));
         }
         if token.is_empty() || !state.numbers.values().any(|n| n.token == token) {
             return graph_error(
