@@ -11,16 +11,16 @@ use crate::both_backends;
 use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(30);
-const INSTANCE: &str = "1101000001";
-const TOKEN: &str = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345";
+pub(crate) const INSTANCE: &str = "1101000001";
+pub(crate) const TOKEN: &str = "d75b3a66374942c5b3c019c698abc2067e151558acbd412345";
 
-struct Green {
-    fake: FakeGreenApi,
+pub(crate) struct Green {
+    pub(crate) fake: FakeGreenApi,
     base: String,
     _running: svyazka_testkit::server::Running,
 }
 
-fn green() -> Green {
+pub(crate) fn green() -> Green {
     let (fake, running) = FakeGreenApi::start().expect("green-api fake");
     fake.add_instance(INSTANCE, TOKEN);
     Green {
@@ -30,7 +30,7 @@ fn green() -> Green {
     }
 }
 
-async fn add_green(app: &TestApp, g: &Green) -> i64 {
+pub(crate) async fn add_green(app: &TestApp, g: &Green) -> i64 {
     app.add_provider(
         "greenapi",
         &[
@@ -227,6 +227,22 @@ both_backends!(
             format!("Здравствуйте, Анна! Заказ №{number} передан в доставку.")
         );
         assert_eq!(sent[0].chat_id, "79991112233@c.us");
+        // A yellow card suspends sending, the message stays queued: the run is not failed.
+        assert_eq!(
+            g.fake
+                .post_status(INSTANCE, &sent[0].id_message, "yellowCard")
+                .await
+                .unwrap(),
+            200
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let run = app
+            .runs()
+            .await
+            .into_iter()
+            .find(|r| r.id == runs[0].id)
+            .unwrap();
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
         // Later Green-API says the number has no WhatsApp: the run shows it failed, and why.
         let status = g
             .fake
@@ -248,6 +264,11 @@ both_backends!(
         ));
         let html = unescape(&app.get_html(&format!("/runs/{run}")).await.1);
         assert!(html.contains("нет WhatsApp") || html.contains("no WhatsApp"));
+        // Green-API's own words (the status's `description`) are shown too.
+        assert!(
+            html.contains("Recipient does not have a WhatsApp account"),
+            "the upstream's description"
+        );
         app.stop().await;
     }
 );
@@ -322,11 +343,7 @@ both_backends!(
         let crm = app.add_retailcrm(&fakes).await;
         let wa = add_green(&app, &g).await;
         app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
-        g.fake.fail_next(
-            1,
-            466,
-            r#"{"message":"Correspondents status limit exceeded"}"#,
-        );
+        g.fake.plan_limit_next(1);
         let url = app.hook_url(crm).await;
         fakes
             .crm
@@ -406,3 +423,125 @@ both_backends!(two_way_chat_through_green, |backend| async move {
     assert_eq!(seen.status, "seen");
     app.stop().await;
 });
+
+both_backends!(
+    a_chat_reply_whose_answer_was_lost_is_found_in_the_history,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(backend, &QUICK_RETRIES).await else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let g = green();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_green(&app, &g).await;
+        app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+            .await;
+        g.fake
+            .post_incoming(INSTANCE, "79991234567", "Иван", "Где мой заказ?")
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let incoming = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.text == "Где мой заказ?")
+            .expect("in RetailCRM's chat");
+        // Green-API takes the reply but answers after our timeout: the retry reads the
+        // outgoing history, finds it, and does not send it again.
+        g.fake.stall_sends(1, Duration::from_millis(1500));
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let m = eventually(SETTLE, || async {
+            let m = fakes.crm.mg_messages().into_iter().find(|m| m.id == id)?;
+            (m.status != "sending").then_some(m)
+        })
+        .await
+        .expect("the reply settles");
+        assert_eq!(m.status, "sent", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sent: Vec<_> = g
+            .fake
+            .sent_messages()
+            .into_iter()
+            .filter(|s| s.message == "Заказ уже в пути")
+            .collect();
+        assert_eq!(sent.len(), 1, "the customer got it once");
+        assert_eq!(
+            m.external_id.as_deref(),
+            Some(sent[0].id_message.as_str()),
+            "MG knows the message Green-API sent"
+        );
+        app.stop().await;
+    }
+);
+
+async fn provider_page(app: &TestApp, id: i64) -> String {
+    let (status, html) = app.get_html(&format!("/providers/{id}")).await;
+    assert_eq!(status, 200);
+    unescape(&html)
+}
+
+both_backends!(
+    starting_blocked_and_yellow_card_states_are_worded,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let g = green();
+        let id = add_green(&app, &g).await;
+        // Green-API tells the state (stateInstanceChanged): the page shows it in Green-API's
+        // word and says what it means.
+        for (state, words) in [
+            ("starting", "инстанс запускается"),
+            ("blocked", "аккаунт заблокирован WhatsApp"),
+            (
+                "yellowCard",
+                "отправка приостановлена за подозрение в спаме",
+            ),
+        ] {
+            assert_eq!(g.fake.post_state(INSTANCE, state).await.unwrap(), 200);
+            let html = provider_page(&app, id).await;
+            assert!(
+                html.contains(&format!(r#"<td id="account-state">{state}</td>"#)),
+                "{state} shown"
+            );
+            assert!(html.contains(words), "{state}: {words}");
+            assert!(html.contains(r#"class="badge error""#), "{state}: failing");
+        }
+        app.get("/lang/en").await;
+        let html = provider_page(&app, id).await;
+        assert!(html.contains("sending is suspended for suspected spam"));
+
+        // The same states read by a re-check (getStateInstance).
+        g.fake.post_state(INSTANCE, "authorized").await.unwrap();
+        assert!(
+            provider_page(&app, id)
+                .await
+                .contains(r#"class="badge ok""#)
+        );
+        for (state, words) in [
+            ("blocked", "WhatsApp has blocked the account"),
+            ("starting", "the instance is starting"),
+            ("yellowCard", "sending is suspended for suspected spam"),
+        ] {
+            g.fake.set_state(INSTANCE, state);
+            let page = format!("/providers/{id}");
+            let r = app
+                .submit(&page, &format!("/providers/{id}/check"), &[])
+                .await;
+            assert!(r.status().is_success() || r.status().is_redirection());
+            let html = provider_page(&app, id).await;
+            assert!(html.contains(state), "{state} named");
+            assert!(html.contains(words), "{state}: {words}");
+            assert!(html.contains(r#"class="badge error""#), "{state}: failing");
+        }
+        app.stop().await;
+    }
+);

@@ -2,7 +2,7 @@
 //! modes: approved templates listed live (Graph's paged `message_templates`, 1msg's
 //! `/templates`), chosen and mapped in the editor with a preview, sent with their variables;
 //! free text refused at once outside the 24-hour window; template errors (132000, 132001)
-//! permanent, rate limits (130429, HTTP 429) retried. Templates with a header variable, a
+//! permanent, rate limits (130429 on HTTP 400, HTTP 429) retried. Templates with a header variable, a
 //! media header or a URL button with a variable: their fields in the editor, their components
 //! at send time, checked by the fakes as Meta checks them.
 
@@ -426,8 +426,8 @@ both_backends!(
         }
         assert_eq!(c.fake.sent_count() + fakes.wa.sent_count(), 0);
 
-        // Rate limits clear: Meta's 130429 (HTTP 429) and 1msg's HTTP 429 are retried.
-        c.fake.fail_next(1, 429, 130429, "(#130429) Rate limit hit");
+        // Rate limits clear: Meta's 130429 (HTTP 400) and 1msg's HTTP 429 are retried.
+        c.fake.rate_limit_next(1);
         fakes.wa.refuse_next(1, 429, "Too many requests");
         for target in [cloud_id, onemsg] {
             let mut steps = template_mode_steps("order_ready", order_vars());

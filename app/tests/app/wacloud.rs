@@ -12,7 +12,7 @@ use crate::support::*;
 
 const SETTLE: Duration = Duration::from_secs(30);
 pub(crate) const PHONE_ID: &str = "106540352242922";
-const TOKEN: &str = "EAAJB0xyzTestAccessToken0123456789";
+pub(crate) const TOKEN: &str = "EAAJB0xyzTestAccessToken0123456789";
 pub(crate) const APP_SECRET: &str = "0f9e8d7c6b5a49382716ab";
 
 pub(crate) struct Cloud {
@@ -379,7 +379,8 @@ both_backends!(
             "worded"
         );
 
-        c.fake.fail_next(1, 429, 130429, "(#130429) Rate limit hit");
+        // Meta's throughput limit: HTTP 400 with code 130429, retried by its code.
+        c.fake.rate_limit_next(1);
         fakes
             .crm
             .create_order_and_fire(
@@ -528,6 +529,214 @@ both_backends!(
             read_stored::<Reason>(runs[0].error.as_deref().unwrap()),
             Stored::Typed(Reason::InterruptedSend)
         );
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    free_text_meta_fails_later_with_131047_fails_the_run,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        let crm = app.add_retailcrm(&fakes).await;
+        let wa = add_cloud(&app, &c).await;
+        app.bundle(crm, "new_deal", &[], wa, flow2_steps()).await;
+        let hook = app.hook_url(wa).await;
+        c.fake
+            .post_incoming(
+                &hook,
+                APP_SECRET,
+                PHONE_ID,
+                "79991234567",
+                "Анна",
+                "Где заказ?",
+            )
+            .await
+            .unwrap();
+        // Our estimate says the window is open; Meta's clock says it has closed. Meta takes the
+        // free text, then fails it in a status with 131047.
+        c.fake.close_window("79991234567");
+        let url = app.hook_url(crm).await;
+        fakes
+            .crm
+            .create_order_and_fire(
+                &url,
+                "shop",
+                json!({"status": "new", "firstName": "Анна", "phone": "+79991234567"}),
+            )
+            .await
+            .unwrap();
+        let runs = app.settled_runs(1, SETTLE).await;
+        assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+        assert_eq!(c.fake.sent_count(), 1, "Meta accepted the send");
+        assert_eq!(
+            c.fake
+                .post_pending_failures(&hook, APP_SECRET)
+                .await
+                .unwrap(),
+            1
+        );
+        let run = runs[0].id;
+        let failed = eventually(SETTLE, || async {
+            let r = app.runs().await.into_iter().find(|r| r.id == run)?;
+            (r.status == "failed").then_some(r)
+        })
+        .await
+        .expect("the run is marked failed");
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert!(
+            matches!(
+                read_stored::<Reason>(failed.error.as_deref().unwrap()),
+                Stored::Typed(Reason::ReplyWindowClosed { .. })
+            ),
+            "{:?}",
+            failed.error
+        );
+        let html = unescape(&app.get_html(&format!("/runs/{run}")).await.1);
+        assert!(
+            html.contains("24 часов"),
+            "the window is named on the run page"
+        );
+        app.stop().await;
+    }
+);
+
+/// Two-way chat through the Cloud API: the customer's message in RetailCRM's chat.
+async fn cloud_chat(
+    app: &TestApp,
+    fakes: &Fakes,
+    c: &Cloud,
+    written_at: i64,
+) -> svyazka_testkit::retailcrm::MgMessageRecord {
+    let crm = app.add_retailcrm(fakes).await;
+    let wa = add_cloud(app, c).await;
+    app.bundle(wa, "incoming_message", &[], crm, flow1_steps())
+        .await;
+    c.fake
+        .post_incoming_at(
+            &app.hook_url(wa).await,
+            APP_SECRET,
+            PHONE_ID,
+            "79991234567",
+            "Иван",
+            "Где мой заказ?",
+            written_at,
+        )
+        .await
+        .unwrap();
+    let runs = app.settled_runs(1, SETTLE).await;
+    assert_eq!(runs[0].status, "succeeded", "{:?}", runs[0].error);
+    fakes
+        .crm
+        .mg_messages()
+        .into_iter()
+        .find(|m| m.text == "Где мой заказ?")
+        .expect("in RetailCRM's chat")
+}
+
+/// MG's record of the operator's message once it is no longer `sending`.
+async fn settled_reply(fakes: &Fakes, id: i64) -> svyazka_testkit::retailcrm::MgMessageRecord {
+    eventually(SETTLE, || async {
+        let m = fakes.crm.mg_messages().into_iter().find(|m| m.id == id)?;
+        (m.status != "sending").then_some(m)
+    })
+    .await
+    .expect("the reply settles")
+}
+
+both_backends!(
+    a_chat_reply_whose_answer_was_lost_is_not_repeated,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(backend, &SHORT_TIMEOUT).await else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let c = cloud();
+        let incoming = cloud_chat(&app, &fakes, &c, chrono::Utc::now().timestamp()).await;
+        // Meta takes the reply but answers after our timeout; with no history to look it up
+        // in, the reply is not sent again.
+        c.fake.stall_sends(1, Duration::from_millis(1500));
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Заказ уже в пути")
+            .await
+            .unwrap();
+        // Decided within the webhook's time: MG hears at once that it is not sent again.
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not sent again"),
+            "{}",
+            reply.body
+        );
+        let m = settled_reply(&fakes, id).await;
+        assert_eq!(m.status, "failed", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sent: Vec<_> = c
+            .fake
+            .sent_messages()
+            .into_iter()
+            .filter(|m| m.body == "Заказ уже в пути")
+            .collect();
+        assert_eq!(sent.len(), 1, "the customer got it once");
+        let replies = app
+            .core()
+            .db(|c| svyazka_core::replies::recent(c, 10))
+            .await
+            .unwrap();
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert_eq!(
+            read_stored::<Reason>(replies[0].error.as_deref().unwrap()),
+            Stored::Typed(Reason::InterruptedSend)
+        );
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_chat_reply_after_24_hours_is_refused_at_once,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let fakes = Fakes::start();
+        let c = cloud();
+        // The customer wrote 25 hours ago (Meta's timestamp).
+        let written = chrono::Utc::now().timestamp() - 25 * 3600;
+        let incoming = cloud_chat(&app, &fakes, &c, written).await;
+        let customer = incoming.customer_external_id.clone().unwrap();
+        let (reply, id) = fakes
+            .crm
+            .operator_reply(incoming.channel_id, &customer, "Ответ через сутки")
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        let error = &reply.json()["error"];
+        assert_eq!(error["code"], "reply_timed_out");
+        assert!(
+            error["message"].as_str().unwrap().contains("24 hours"),
+            "{error}"
+        );
+        let m = fakes
+            .crm
+            .mg_messages()
+            .into_iter()
+            .find(|m| m.id == id)
+            .unwrap();
+        assert_eq!(m.status, "failed");
+        assert_eq!(c.fake.sent_count(), 0, "Meta was not asked");
+        let (status, html) = app.get_html("/replies").await;
+        assert_eq!(status, 200);
+        let html = unescape(&html);
+        assert!(html.contains("Ответ через сутки"), "{html}");
+        assert!(html.contains("больше 24 часов назад"), "{html}");
         app.stop().await;
     }
 );

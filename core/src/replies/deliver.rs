@@ -85,8 +85,9 @@ async fn attempt(core: &Core, reply: Reply, from_worker: bool) -> Result<(), DbE
                 {
                     tracing::info!(reply = id, attempt = reply.attempts, error = %step, "reply will be retried");
                     let error = step.stored();
+                    let unknown = outcome_unknown(&step);
                     return core
-                        .db(move |c| super::retry_send_later(c, id, &error, at))
+                        .db(move |c| super::retry_send_later(c, id, &error, at, unknown))
                         .await;
                 }
                 tracing::warn!(reply = id, error = %step, "reply failed");
@@ -305,6 +306,31 @@ pub(super) fn general(step: StepError) -> Failure {
     (step, SendingError::new(ErrorCode::General, message))
 }
 
+/// Whether a transient failure leaves it unknown if Green-API sent the message: no answer
+/// came (a timeout or a dropped connection). Its history tells on the retry; a connection that
+/// never opened costs the retry one history call, nothing more.
+fn outcome_unknown(step: &StepError) -> bool {
+    use crate::reason::{Service, ServiceFailure, Upstream};
+    matches!(
+        &step.reason,
+        Reason::Upstream(ServiceFailure {
+            service: Service::Greenapi,
+            failure: Upstream::Unreachable { .. } | Upstream::Timeout,
+        })
+    )
+}
+
+/// A Cloud API send's failure. When Meta took the request but its answer was lost (a timeout
+/// or a connection dropped after the request left) the message may have gone out, and the
+/// Cloud API has no history to tell: it is not sent again (at most once, as runs do).
+pub(super) fn wacloud_failure(e: &crate::messengers::wacloud::CloudApiError) -> Failure {
+    use crate::messengers::wacloud::CloudApiError;
+    match e {
+        CloudApiError::Network(n) if !n.is_connect() => interrupted(),
+        other => (StepError::upstream(other), errors::from_wacloud(other)),
+    }
+}
+
 fn interrupted() -> Failure {
     (
         StepError::permanent(Reason::InterruptedSend),
@@ -436,7 +462,7 @@ async fn send_wacloud(
     mark_started(core, reply, route).await?;
     Ok(match api.send_text(&digits, text).await {
         Ok(id) => Ok(external_id(&id, reply)),
-        Err(e) => Err((StepError::upstream(&e), errors::from_wacloud(&e))),
+        Err(e) => Err(wacloud_failure(&e)),
     })
 }
 

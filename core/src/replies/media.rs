@@ -202,7 +202,7 @@ pub(super) async fn send_wacloud(
     deliver::mark_started(core, reply, route).await?;
     Ok(match api.send_media(&digits, &media).await {
         Ok(id) => Ok(deliver::external_id(&id, reply)),
-        Err(e) => Err((StepError::upstream(&e), errors::from_wacloud(&e))),
+        Err(e) => Err(deliver::wacloud_failure(&e)),
     })
 }
 

@@ -300,19 +300,24 @@ pub fn settle(
 }
 
 /// A transient failure of the messenger call: waits until `retry_at` (the sweeper enqueues
-/// it then). The call's outcome is known, so its start mark is cleared.
+/// it then). When the call's outcome is known (the messenger answered), its start mark is
+/// cleared; when its answer was lost (`outcome_unknown`), the mark stays, so the retry looks
+/// in the messenger's history before sending again.
 pub fn retry_send_later(
     conn: &mut AnyConnection,
     id: i64,
     error: &str,
     retry_at: NaiveDateTime,
+    outcome_unknown: bool,
 ) -> Result<(), DbError> {
-    diesel::update(mg_replies::table.find(id))
-        .set((
-            mg_replies::send_started_at.eq(None::<NaiveDateTime>),
-            mg_replies::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+    if !outcome_unknown {
+        diesel::update(mg_replies::table.find(id))
+            .set((
+                mg_replies::send_started_at.eq(None::<NaiveDateTime>),
+                mg_replies::updated_at.eq(now()),
+            ))
+            .execute(conn)?;
+    }
     retry_later(conn, id, error, retry_at)
 }
 

@@ -8,7 +8,8 @@
 //! (files with `typeMessage`, `downloadUrl`, `fileName`, `caption`), `lastOutgoingMessages`,
 //! `downloadFile` (`{chatId, idMessage}` → `{downloadUrl}` of a file message, else 400 "File
 //! message encrypted url not found by chatId … and idMessage …").
-//! Failure modes on demand: the next N requests answered with a status (429, 466, 500, …),
+//! Failure modes on demand: the next N requests answered with a status (429, 466 — see
+//! `plan_limit_next`, 500, …),
 //! sends that go out but are answered late, an account state.
 //!
 //! The driver side POSTs notifications like the real host: one JSON object per request,
@@ -186,6 +187,17 @@ impl FakeGreenApi {
             .map(str::to_owned)
     }
 
+    /// The next `n` API requests hit the plan's limit of correspondents: HTTP 466.
+    pub fn plan_limit_next(&self, n: u32) {
+        // Unconfirmed: the body's exact shape and words; Green-API's common-errors page says
+        // only "correspondents status limit exceeded, details in body".
+        self.fail_next(
+            n,
+            466,
+            r#"{"message":"Correspondents status limit exceeded"}"#,
+        );
+    }
+
     /// The next `n` API requests answer `status` with `body` (e.g. 429, 466, 500).
     pub fn fail_next(&self, n: u32, status: u16, body: &str) {
         self.lock().fail_next = (n, status, body.to_owned());
@@ -334,7 +346,7 @@ impl FakeGreenApi {
     }
 
     /// `outgoingMessageStatus` for one of our messages (`sent`, `delivered`, `read`, `failed`,
-    /// `noAccount`, …).
+    /// `noAccount`, `yellowCard`, …); `failed` and `noAccount` carry a `description`.
     pub async fn post_status(
         &self,
         id: &str,
@@ -348,7 +360,7 @@ impl FakeGreenApi {
             .find(|m| m.id_message == id_message)
             .map(|m| m.chat_id.clone())
             .unwrap_or_default();
-        let body = json!({
+        let mut body = json!({
             "typeWebhook": "outgoingMessageStatus",
             "chatId": chat_id,
             "instanceData": Self::instance_data(id),
@@ -357,6 +369,16 @@ impl FakeGreenApi {
             "status": status,
             "sendByApi": true,
         });
+        // `failed` and `noAccount` carry a `description` (Green-API's types: `description?`).
+        // Unconfirmed: the words Green-API writes there.
+        let description = match status {
+            "failed" => Some("Message sending failed: recipient is unreachable"),
+            "noAccount" => Some("Recipient does not have a WhatsApp account"),
+            _ => None,
+        };
+        if let Some(d) = description {
+            body["description"] = json!(d);
+        }
         self.post_notification(id, &body).await
     }
 

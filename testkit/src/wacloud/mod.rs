@@ -13,7 +13,8 @@
 //! `{"error":{message, type, code, error_data?, fbtrace_id}}`. The 24-hour window is kept per
 //! `wa_id` from the customer messages the driver posted: free text outside it is accepted and
 //! then failed with 131047 in a status (as Meta does); a number marked as not on WhatsApp is
-//! refused with 131026; `fail_next` answers any Graph error (e.g. 130429 with HTTP 429).
+//! refused with 131026; `rate_limit_next` answers Meta's throughput error (HTTP 400 with
+//! code 130429) and `fail_next` any Graph error.
 //!
 //! The driver side POSTs notifications shaped on pywa's fixtures (string timestamps,
 //! `contacts[].profile.name`, `conversation`/`pricing` on statuses, `errors` arrays, media
@@ -98,7 +99,8 @@ struct State {
     sent: Vec<SentMessage>,
     /// Statuses Meta would post later (e.g. 131047 for free text outside the window).
     pending_failures: Vec<(String, String, i64, String)>,
-    fail_next: (u32, u16, i64, String),
+    /// Count, HTTP status, Graph code, message, `error_data.details`.
+    fail_next: (u32, u16, i64, String, String),
     /// The next `.0` accepted sends answer only after `.1` (sent, but the answer is late).
     stall_sends: (u32, Duration),
     last_posted: Option<(String, String, Vec<u8>)>,
@@ -289,13 +291,36 @@ impl FakeCloudApi {
         }
     }
 
+    /// Meta's window for `wa_id` closes now (its clock, not ours): free text it accepts from
+    /// here on is failed later with 131047, whatever the sender estimated.
+    pub fn close_window(&self, wa_id: &str) {
+        if let Some(t) = self.lock().last_inbound.get_mut(wa_id) {
+            *t = now() - 25 * 3600;
+        }
+    }
+
     pub fn mark_no_whatsapp(&self, wa_id: &str) {
         self.lock().no_whatsapp.insert(wa_id.to_owned());
     }
 
-    /// The next `n` Graph calls answer this error (e.g. 429 / 130429).
+    /// The next `n` Graph calls hit the number's throughput limit: Meta answers HTTP 400
+    /// (not 429) with error code 130429 in the Graph envelope — Meta's error-code table lists
+    /// it as 400 Bad Request; reference/messengers-api.md's "429" comes from a provider (YCloud)
+    /// that re-wraps Meta's answers.
+    pub fn rate_limit_next(&self, n: u32) {
+        self.lock().fail_next = (
+            n,
+            400,
+            130429,
+            "(#130429) Rate limit hit".to_owned(),
+            "Cloud API message throughput has been reached.".to_owned(),
+        );
+    }
+
+    /// The next `n` Graph calls answer this error (status and Graph code as given; the message
+    /// doubles as `error_data.details`).
     pub fn fail_next(&self, n: u32, status: u16, code: i64, message: &str) {
-        self.lock().fail_next = (n, status, code, message.to_owned());
+        self.lock().fail_next = (n, status, code, message.to_owned(), message.to_owned());
     }
 
     /// The next `n` sends go out but are answered after `delay`: a client with a shorter
@@ -321,12 +346,14 @@ impl FakeCloudApi {
         })
     }
 
+    /// Notifications name the number in digits only (pywa's fixtures: `"972123456789"`); only
+    /// `GET /{phone-number-id}` answers the formatted form.
     fn metadata(&self, phone_number_id: &str) -> Value {
-        let display = self
+        let display: String = self
             .lock()
             .numbers
             .get(phone_number_id)
-            .map(|n| n.display.clone())
+            .map(|n| n.display.chars().filter(char::is_ascii_digit).collect())
             .unwrap_or_default();
         json!({ "display_phone_number": display, "phone_number_id": phone_number_id })
     }
@@ -341,7 +368,23 @@ impl FakeCloudApi {
         name: &str,
         text: &str,
     ) -> Result<reqwest::StatusCode, reqwest::Error> {
-        let at = now();
+        self.post_incoming_at(url, app_secret, phone_number_id, from, name, text, now())
+            .await
+    }
+
+    /// A customer's message written at `at` (unix seconds) and notified now, as when Meta
+    /// delivers a notification late; the window runs from `at`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn post_incoming_at(
+        &self,
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        text: &str,
+        at: i64,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
         self.lock().last_inbound.insert(from.to_owned(), at);
         let body = Self::envelope(json!({
             "messaging_product": "whatsapp",
@@ -578,8 +621,8 @@ async fn dispatch(
         let state = &mut *guard;
         if state.fail_next.0 > 0 {
             state.fail_next.0 -= 1;
-            let (_, status, code, message) = state.fail_next.clone();
-            return graph_error(status, code, "OAuthException", &message, Some(&message));
+            let (_, status, code, message, details) = state.fail_next.clone();
+            return graph_error(status, code, "OAuthException", &message, Some(&details));
         }
         if token.is_empty() || !state.numbers.values().any(|n| n.token == token) {
             return graph_error(

@@ -200,7 +200,17 @@ async fn greenapi(
             .await
             .map_err(|e| WebError::Internal(format!("replies: {e}")))?;
     }
-    let failed: Vec<_> = greenapi_webhook::statuses(&body)
+    let statuses = greenapi_webhook::statuses(&body);
+    // A yellow card suspends sending; the message waits in Green-API's queue for 24 hours and
+    // a later status decides whether it arrived, so the run is left as it is.
+    for s in statuses.iter().filter(|s| s.is_suspended()) {
+        tracing::warn!(
+            provider = p.id,
+            message = %s.id_message,
+            "Green-API suspended sending (yellowCard); the message stays queued"
+        );
+    }
+    let failed: Vec<_> = statuses
         .iter()
         .filter(|s| s.is_failure())
         .map(|s| (s.id_message.clone(), delivery::greenapi_reason(s)))

@@ -69,10 +69,14 @@ pub struct StatusUpdate {
 impl StatusUpdate {
     /// The recipient has no WhatsApp account, or the send failed for good.
     pub fn is_failure(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "failed" | "noAccount" | "notInGroup" | "yellowCard"
-        )
+        matches!(self.status.as_str(), "failed" | "noAccount" | "notInGroup")
+    }
+
+    /// Sending is suspended for suspected spam: Green-API keeps the message queued for 24 hours
+    /// (reference/messaging-next.md §3.2), so this is not a verdict — a later `sent`,
+    /// `delivered` or `failed` decides.
+    pub fn is_suspended(&self) -> bool {
+        self.status == "yellowCard"
     }
 }
 
@@ -369,6 +373,11 @@ mod tests {
         let no_account = String::from_utf8_lossy(status).replace("\"read\"", "\"noAccount\"");
         let s = statuses(no_account.as_bytes());
         assert!(s[0].is_failure());
+        // A yellow card holds the message in Green-API's queue: not a failure yet.
+        let yellow = String::from_utf8_lossy(status).replace("\"read\"", "\"yellowCard\"");
+        let s = statuses(yellow.as_bytes());
+        assert!(!s[0].is_failure());
+        assert!(s[0].is_suspended());
         assert!(read_receipts(no_account.as_bytes()).is_empty());
         let own = br#"{"typeWebhook":"outgoingAPIMessageReceived","idMessage":"X","timestamp":1}"#;
         assert_eq!(parse(own), Ok(Parsed::Ignored("own messages")));

@@ -463,8 +463,16 @@ mod tests {
             Some(CODE_NO_WHATSAPP)
         );
         assert_eq!(e.map(|e| e.retry()), Some(Retry::Permanent));
+        // Meta answers its throughput limit with HTTP 400: the code makes it transient.
         let e = decode::<Value>(
-            reply(429, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A2"}}"#),
+            reply(400, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"A2"}}"#),
+            "x",
+        )
+        .err();
+        assert_eq!(e.map(|e| e.retry()), Some(Retry::Transient { after: None }));
+        // A plain HTTP 429 (any code) is retried too.
+        let e = decode::<Value>(
+            reply(429, r#"{"error":{"message":"Too many requests","type":"OAuthException","code":0,"fbtrace_id":"A3"}}"#),
             "x",
         )
         .err();
