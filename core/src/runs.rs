@@ -47,7 +47,7 @@ crate::db::text_enum! {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = runs)]
 pub struct Run {
     pub id: i64,
@@ -536,6 +536,68 @@ pub fn waits_for(
         .first(conn)
         .optional()?)
 }
+
+/// Creates the run for (bundle, inbox item) unless it exists, in its conversation's turn:
+/// claimed by the caller when no earlier run of its conversation is unfinished (answered, to
+/// execute now), else queued behind it, for that run to hand on (`None`, as for a run that
+/// existed already; see [`wait_behind`], [`create_claimed`], [`create_waiting`]). Inside the
+/// dispatch's transaction. On PostgreSQL the mark and the insert are one statement, so a
+/// dispatch costs no extra round trip for the order it keeps.
+pub fn create_in_turn(
+    conn: &mut AnyConnection,
+    bundle: &Snapshot,
+    inbox_id: i64,
+    event: &serde_json::Value,
+    conversation: Option<&str>,
+    lease: chrono::Duration,
+) -> Result<Option<Run>, DbError> {
+    if let (AnyConnection::Postgresql(c), Some(conversation)) = (&mut *conn, conversation) {
+        let t = now();
+        let run: Option<Run> = diesel::sql_query(CREATE_IN_TURN.as_str())
+            .bind::<diesel::sql_types::Text, _>(conversation)
+            .bind::<diesel::sql_types::BigInt, _>(inbox_id)
+            .bind::<diesel::sql_types::BigInt, _>(bundle.bundle_id)
+            .bind::<diesel::sql_types::Text, _>(&bundle.json)
+            .bind::<diesel::sql_types::Text, _>(event.to_string())
+            .bind::<diesel::sql_types::Timestamp, _>(t)
+            .bind::<diesel::sql_types::Timestamp, _>(t + lease)
+            .get_result(c)
+            .optional()?;
+        return Ok(run.filter(|r| r.status == RunStatus::Running));
+    }
+    if wait_behind(conn, conversation, inbox_id)? {
+        create_waiting(conn, bundle, inbox_id, event, conversation)?;
+        Ok(None)
+    } else {
+        create_claimed(conn, bundle, inbox_id, event, conversation, lease)
+    }
+}
+
+/// [`wait_behind`] and the insert of [`create_claimed`] or [`create_waiting`] in one statement
+/// for PostgreSQL. The mark runs in the statement's snapshot like the separate update would,
+/// waiting for a settle in progress and then re-reading the row, so the hand-over argument of
+/// `wait_behind` holds unchanged. Binds: conversation, inbox id, bundle id, definition, event,
+/// now, lease end.
+static CREATE_IN_TURN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH earlier AS ( \
+             UPDATE runs SET waited_on = TRUE \
+             WHERE conversation = $1 AND inbox_id < $2 AND {open} RETURNING 1), \
+         turn AS (SELECT NOT EXISTS (SELECT 1 FROM earlier) AS mine) \
+         INSERT INTO runs (bundle_id, inbox_id, status, attempts, definition, event, \
+             next_attempt_at, lease_until, enqueued_at, started_at, created_at, updated_at, \
+             conversation) \
+         SELECT $3, $2, CASE WHEN mine THEN '{running}' ELSE '{queued}' END, \
+             CASE WHEN mine THEN 1 ELSE 0 END, $4, $5, $6, CASE WHEN mine THEN $7 END, $6, \
+             CASE WHEN mine THEN $6 END, $6, $6, $1 \
+         FROM turn \
+         ON CONFLICT (bundle_id, inbox_id) DO NOTHING \
+         RETURNING *",
+        open = *crate::conversations::RUN_OPEN,
+        running = RunStatus::Running,
+        queued = RunStatus::Queued,
+    )
+});
 
 /// For a run of `conversation` about to be created (arrived as `inbox_id`): marks the
 /// unfinished runs before it as waited on, so that whichever settles hands the new one on;

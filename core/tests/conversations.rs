@@ -587,6 +587,71 @@ fn bundle_cache_sees_every_edit(c: &mut AnyConnection) {
     );
 }
 
+/// The dispatcher's one call: the first run of a conversation is created claimed, a later one
+/// queued behind it (which is marked as waited on, so its settle hands the later one on), a
+/// run of another conversation claimed beside them, and nothing twice.
+fn runs_created_in_turn(c: &mut AnyConnection) {
+    use svyazka_core::db::schema::runs as run_rows;
+    let p = provider(c);
+    let b = bundle(c, p).snapshot();
+    let items = ids(&inbox::store_batch(
+        c,
+        &[
+            message(p, "1", "chat"),
+            message(p, "2", "chat"),
+            message(p, "3", "other"),
+        ],
+    )
+    .unwrap());
+    let conv = |chat: &str| conversations::of_run(b.bundle_id, &conversations::of_chat(chat));
+    let (chat, other) = (conv("chat"), conv("other"));
+    let event = json!({"n": 1});
+    let first = runs::create_in_turn(c, &b, items[0], &event, Some(&chat), LEASE)
+        .unwrap()
+        .expect("its turn: claimed");
+    assert_eq!(first.status, RunStatus::Running);
+    assert_eq!(first.attempts, 1);
+    assert!(first.lease_until.is_some() && first.started_at.is_some());
+    assert_eq!(first.definition, b.json);
+
+    assert!(
+        runs::create_in_turn(c, &b, items[1], &event, Some(&chat), LEASE)
+            .unwrap()
+            .is_none(),
+        "behind the first: waiting"
+    );
+    let second = runs::queued_for_inbox(c, items[1]).unwrap();
+    assert_eq!(second.len(), 1, "created queued");
+    let marked: bool = run_rows::table
+        .find(first.id)
+        .select(run_rows::waited_on)
+        .first(c)
+        .unwrap();
+    assert!(marked, "the first knows the second waits for it");
+    assert!(
+        runs::create_in_turn(c, &b, items[1], &event, Some(&chat), LEASE)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        runs::queued_for_inbox(c, items[1]).unwrap(),
+        second,
+        "created once"
+    );
+
+    let beside = runs::create_in_turn(c, &b, items[2], &event, Some(&other), LEASE)
+        .unwrap()
+        .expect("another conversation: claimed at once");
+    assert_eq!(beside.status, RunStatus::Running);
+
+    assert!(runs::succeed(c, first.id).unwrap(), "waited on");
+    assert_eq!(
+        runs::hand_on(c, Some(&chat), items[0]).unwrap(),
+        Some(second[0]),
+        "the settle hands the second on"
+    );
+}
+
 fn named_locks(c: &mut AnyConnection) {
     let ttl = std::time::Duration::from_secs(60);
     assert!(locks::try_take(c, "contact:1", "one", ttl).unwrap());
@@ -705,4 +770,14 @@ fn sqlite_bundle_cache_sees_every_edit() {
 #[test]
 fn postgres_bundle_cache_sees_every_edit() {
     with_postgres(bundle_cache_sees_every_edit);
+}
+
+#[test]
+fn sqlite_runs_created_in_turn() {
+    with_sqlite(runs_created_in_turn);
+}
+
+#[test]
+fn postgres_runs_created_in_turn() {
+    with_postgres(runs_created_in_turn);
 }

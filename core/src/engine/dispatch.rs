@@ -160,17 +160,10 @@ pub async fn dispatch_claimed(core: &Core, claimed: Claimed) -> Result<Dispatche
                             .as_deref()
                             .map(|k| conversations::of_run(b.bundle_id, k));
                         let conversation = conversation.as_deref();
-                        if runs::wait_behind(c, conversation, item.id)? {
-                            runs::create_waiting(c, b, item.id, &event, conversation)?;
-                        } else {
-                            claimed.extend(runs::create_claimed(
-                                c,
-                                b,
-                                item.id,
-                                &event,
-                                conversation,
-                                lease,
-                            )?);
+                        if let Some(run) =
+                            runs::create_in_turn(c, b, item.id, &event, conversation, lease)?
+                        {
+                            claimed.push(run);
                         }
                     }
                     Ok((claimed, waited_on))
