@@ -430,3 +430,86 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    a_whatsapp_file_whose_answer_was_lost_is_not_repeated,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(
+            backend,
+            &[
+                ("SVYAZKA_UPSTREAM_TIMEOUT_MS", "400"),
+                ("SVYAZKA_BACKOFF_MS", "200"),
+                ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        app.setup_admin().await;
+        let fakes = Fakes::start();
+        let (_, wa, _) = app.chat_bundles(&fakes).await;
+        fakes
+            .wa
+            .post_incoming(
+                &app.hook_url(wa).await,
+                "79991234567",
+                "Иван",
+                "Пришлите счёт",
+            )
+            .await
+            .unwrap();
+        app.settled_runs(1, SETTLE).await;
+        let (channel, customer) = chat_of(&fakes);
+        // ChatAPI takes the file but answers after our timeout; its history cannot tell a
+        // file of ours apart, so the file is not sent again.
+        fakes.wa.stall_sends(1, Duration::from_millis(1500));
+        let doc = fakes.crm.add_mg_file(PDF);
+        let (reply, id) = fakes
+            .crm
+            .operator_file(
+                channel,
+                &customer,
+                "file",
+                &doc,
+                "Schet_1547.pdf",
+                "Ваш счёт",
+            )
+            .await
+            .unwrap();
+        // Decided within the webhook's time: MG hears at once that it is not sent again.
+        assert_eq!(reply.status, 422, "{}", reply.body);
+        assert!(
+            reply.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not sent again"),
+            "{}",
+            reply.body
+        );
+        let m = eventually(SETTLE, || async {
+            let m = fakes.crm.mg_messages().into_iter().find(|m| m.id == id)?;
+            (m.status != "sending").then_some(m)
+        })
+        .await
+        .expect("the reply settles");
+        assert_eq!(m.status, "failed", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            fakes.wa.sent_messages().len(),
+            1,
+            "the customer got it once"
+        );
+        let replies = app
+            .core()
+            .db(|c| svyazka_core::replies::recent(c, 10))
+            .await
+            .unwrap();
+        use svyazka_core::reason::{Reason, Stored, read_stored};
+        assert_eq!(
+            read_stored::<Reason>(replies[0].error.as_deref().unwrap()),
+            Stored::Typed(Reason::InterruptedSend)
+        );
+        app.stop().await;
+    }
+);

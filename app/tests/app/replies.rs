@@ -614,3 +614,97 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    a_chatapi_reply_whose_answer_was_lost_is_found_in_the_history,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(
+            backend,
+            &[
+                ("SVYAZKA_UPSTREAM_TIMEOUT_MS", "400"),
+                ("SVYAZKA_BACKOFF_MS", "200"),
+                ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        app.setup_admin().await;
+        let (fakes, incoming) = whatsapp_chat(&app).await;
+        // An earlier reply with the same text is the operator's, not this one's.
+        let (first, first_id) = answer(&fakes, &incoming, "Хорошо").await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        assert_eq!(settled_status(&fakes, first_id).await.status, "sent");
+        // ChatAPI takes the reply but answers after our timeout: the retry reads the chat's
+        // history, finds it, and does not send it again.
+        fakes.wa.stall_sends(1, Duration::from_millis(1500));
+        let (reply, id) = answer(&fakes, &incoming, "Хорошо").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let m = settled_status(&fakes, id).await;
+        assert_eq!(m.status, "sent", "{m:?}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sent: Vec<_> = fakes
+            .wa
+            .sent_messages()
+            .into_iter()
+            .filter(|s| s.body == "Хорошо")
+            .collect();
+        assert_eq!(sent.len(), 2, "the customer got each reply once: {sent:?}");
+        assert_eq!(
+            operator_message(&fakes, first_id).external_id.as_deref(),
+            Some(sent[0].id.as_str())
+        );
+        assert_eq!(
+            m.external_id.as_deref(),
+            Some(sent[1].id.as_str()),
+            "MG knows the message ChatAPI sent"
+        );
+        app.stop().await;
+    }
+);
+
+both_backends!(
+    a_lost_chatapi_reply_is_not_taken_for_an_earlier_one,
+    |backend| async move {
+        let Some(app) = TestApp::spawn_with(
+            backend,
+            &[
+                ("SVYAZKA_UPSTREAM_TIMEOUT_MS", "400"),
+                ("SVYAZKA_BACKOFF_MS", "200"),
+                ("SVYAZKA_BACKOFF_MAX_MS", "1000"),
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        app.setup_admin().await;
+        let (fakes, incoming) = whatsapp_chat(&app).await;
+        let (first, first_id) = answer(&fakes, &incoming, "Хорошо").await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let first = settled_status(&fakes, first_id).await;
+        assert_eq!(first.status, "sent");
+        // The second "Хорошо" is held up on its way to the gateway past our timeout: when the
+        // retry reads the history, the message there is the first reply's, not this one's.
+        // (The fake still takes the held-up request later, as a gateway behind a slow network
+        // may; that second copy is beyond what a history can tell.)
+        fakes.wa.set_latency(Duration::from_secs(5));
+        let (reply, id) = answer(&fakes, &incoming, "Хорошо").await;
+        fakes.wa.set_latency(Duration::ZERO);
+        assert_eq!(reply.json(), json!({"async": true}));
+        let m = settled_status(&fakes, id).await;
+        assert_eq!(m.status, "sent", "{m:?}");
+        assert_ne!(
+            m.external_id, first.external_id,
+            "MG is not told the first reply's message is this one"
+        );
+        let sent = fakes.wa.sent_messages();
+        assert!(
+            sent.iter()
+                .any(|s| s.body == "Хорошо" && Some(s.id.as_str()) == m.external_id.as_deref()),
+            "{sent:?}"
+        );
+        app.stop().await;
+    }
+);

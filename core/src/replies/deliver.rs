@@ -85,7 +85,7 @@ async fn attempt(core: &Core, reply: Reply, from_worker: bool) -> Result<(), DbE
                 {
                     tracing::info!(reply = id, attempt = reply.attempts, error = %step, "reply will be retried");
                     let error = step.stored();
-                    let unknown = outcome_unknown(&step);
+                    let unknown = outcome_unknown(&step, &reply);
                     return core
                         .db(move |c| super::retry_send_later(c, id, &error, at, unknown))
                         .await;
@@ -306,18 +306,35 @@ pub(super) fn general(step: StepError) -> Failure {
     (step, SendingError::new(ErrorCode::General, message))
 }
 
-/// Whether a transient failure leaves it unknown if Green-API sent the message: no answer
-/// came (a timeout or a dropped connection). Its history tells on the retry; a connection that
-/// never opened costs the retry one history call, nothing more.
-fn outcome_unknown(step: &StepError) -> bool {
+/// Whether a transient failure leaves it unknown if the gateway sent the message: no answer
+/// came (a timeout or a dropped connection). Green-API's history tells on the retry, and so
+/// does ChatAPI's for a text; a connection that never opened costs the retry one history call,
+/// nothing more. A ChatAPI file's lost answer is decided at the call ([`chatapi_file_failure`]),
+/// so its other network failures (no connection) are plain retries.
+fn outcome_unknown(step: &StepError, reply: &Reply) -> bool {
     use crate::reason::{Service, ServiceFailure, Upstream};
-    matches!(
-        &step.reason,
-        Reason::Upstream(ServiceFailure {
-            service: Service::Greenapi,
-            failure: Upstream::Unreachable { .. } | Upstream::Timeout,
-        })
-    )
+    let Reason::Upstream(ServiceFailure { service, failure }) = &step.reason else {
+        return false;
+    };
+    let lost = matches!(failure, Upstream::Unreachable { .. } | Upstream::Timeout);
+    match service {
+        Service::Greenapi => lost,
+        Service::Chatapi => lost && reply.kind == "text",
+        _ => false,
+    }
+}
+
+/// A ChatAPI `sendFile` failure. The history names a file by a download URL, not known to be
+/// the link we sent, so it cannot tell whether the file went out: when the gateway took the
+/// request but its answer was lost the file is not sent again (at most once, as the Cloud
+/// API's are).
+// Unconfirmed: whether a sent file's `body` in `GET /messages` is our URL or the gateway's copy.
+pub(super) fn chatapi_file_failure(e: &crate::messengers::chatapi::ChatApiError) -> Failure {
+    use crate::messengers::chatapi::ChatApiError;
+    match e {
+        ChatApiError::Network(n) if !n.is_connect() => interrupted(),
+        other => (StepError::upstream(other), errors::from_chatapi(other)),
+    }
 }
 
 /// A Cloud API send's failure. When Meta took the request but its answer was lost (a timeout
@@ -367,18 +384,25 @@ async fn send_whatsapp(
         Err(e) => return Ok(Err(general(e))),
     };
     if let Some(at) = earlier {
-        // An earlier attempt's answer was lost: the gateway's history says whether it went out.
-        let since = at.and_utc().timestamp() - CLOCK_SKEW_SECS;
-        match api.sent_since(&to, since).await {
-            Ok(history) => {
-                if let Some(m) = history.iter().rev().find(|m| m.body.trim() == text) {
-                    tracing::info!(reply = reply.id, "an earlier attempt was delivered");
-                    return Ok(Ok(external_id(&m.id, reply)));
-                }
-            }
-            Err(e) => {
-                return Ok(Err((StepError::upstream(&e), errors::from_chatapi(&e))));
-            }
+        // An earlier attempt's answer was lost (a timeout, or a worker that died in the call):
+        // the gateway's history of the chat says whether it went out. The newest message of
+        // ours with this text that no other reply owns is that attempt's.
+        let since = at - chrono::Duration::seconds(CLOCK_SKEW_SECS);
+        let history = match api.sent_since(&to, since.and_utc().timestamp()).await {
+            Ok(history) => history,
+            Err(e) => return Ok(Err((StepError::upstream(&e), errors::from_chatapi(&e)))),
+        };
+        let (id, provider, chat) = (reply.id, route.messenger_provider_id, route.chat_id.clone());
+        let others = core
+            .db(move |c| super::sent_by_others(c, id, provider, &chat, since))
+            .await?;
+        if let Some(m) = history
+            .iter()
+            .rev()
+            .find(|m| m.body.trim() == text && !others.contains(&m.id))
+        {
+            tracing::info!(reply = reply.id, message = %m.id, "an earlier attempt was delivered");
+            return Ok(Ok(external_id(&m.id, reply)));
         }
     }
     mark_started(core, reply, route).await?;

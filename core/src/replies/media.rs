@@ -108,7 +108,7 @@ pub(super) async fn send_whatsapp(
             .await
         {
             Ok(sent) => Ok(deliver::external_id(&sent.id, reply)),
-            Err(e) => Err((StepError::upstream(&e), errors::from_chatapi(&e))),
+            Err(e) => Err(deliver::chatapi_file_failure(&e)),
         },
     )
 }

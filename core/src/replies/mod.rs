@@ -227,6 +227,27 @@ pub fn mark_send_started(
     Ok(())
 }
 
+/// The messenger ids other replies recorded for messages to `chat_id` through
+/// `messenger_provider_id` since `since`: a lost answer's retry does not take the same text
+/// sent by an earlier reply (an operator's second "OK") for its own.
+pub fn sent_by_others(
+    conn: &mut AnyConnection,
+    id: i64,
+    messenger_provider_id: i64,
+    chat_id: &str,
+    since: NaiveDateTime,
+) -> Result<std::collections::HashSet<String>, DbError> {
+    let ids: Vec<Option<String>> = mg_replies::table
+        .filter(mg_replies::id.ne(id))
+        .filter(mg_replies::messenger_provider_id.eq(messenger_provider_id))
+        .filter(mg_replies::chat_id.eq(chat_id))
+        .filter(mg_replies::external_message_id.is_not_null())
+        .filter(mg_replies::updated_at.ge(since))
+        .select(mg_replies::external_message_id)
+        .load(conn)?;
+    Ok(ids.into_iter().flatten().collect())
+}
+
 /// The delivery's outcome, decided: delivered with the messenger's id, or failed with what MG
 /// is told and why (our reason). Answers whether MG waits for an acknowledgement (it was told
 /// `async`); otherwise the reply is settled here.

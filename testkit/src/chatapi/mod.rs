@@ -684,7 +684,14 @@ async fn dispatch(
             })),
             "sendFile" if get => error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for sendFile"),
             "sendFile" if not_paid => unpaid(),
-            "sendFile" => send_file(&id, instance, &mut state.sent, &params),
+            "sendFile" => {
+                let answer = send_file(&id, instance, &mut state.sent, &params);
+                if answer.status().is_success() && state.stall_sends.0 > 0 {
+                    state.stall_sends.0 -= 1;
+                    stall = Some(state.stall_sends.1);
+                }
+                answer
+            }
             "readMessage" if get => {
                 error(StatusCode::METHOD_NOT_ALLOWED, "Use POST for readMessage")
             }
