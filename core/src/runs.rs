@@ -553,16 +553,18 @@ pub fn create_in_turn(
 ) -> Result<Option<Run>, DbError> {
     if let (AnyConnection::Postgresql(c), Some(conversation)) = (&mut *conn, conversation) {
         let t = now();
-        let run: Option<Run> = diesel::sql_query(CREATE_IN_TURN.as_str())
-            .bind::<diesel::sql_types::Text, _>(conversation)
-            .bind::<diesel::sql_types::BigInt, _>(inbox_id)
-            .bind::<diesel::sql_types::BigInt, _>(bundle.bundle_id)
-            .bind::<diesel::sql_types::Text, _>(&bundle.json)
-            .bind::<diesel::sql_types::Text, _>(event.to_string())
-            .bind::<diesel::sql_types::Timestamp, _>(t)
-            .bind::<diesel::sql_types::Timestamp, _>(t + lease)
-            .get_result(c)
-            .optional()?;
+        let event = event.to_string();
+        let run: Option<Run> = CreateInTurn {
+            conversation,
+            inbox_id,
+            bundle_id: bundle.bundle_id,
+            definition: &bundle.json,
+            event: &event,
+            now: t,
+            lease_until: t + lease,
+        }
+        .get_result(c)
+        .optional()?;
         return Ok(run.filter(|r| r.status == RunStatus::Running));
     }
     if wait_behind(conn, conversation, inbox_id)? {
@@ -576,28 +578,77 @@ pub fn create_in_turn(
 /// [`wait_behind`] and the insert of [`create_claimed`] or [`create_waiting`] in one statement
 /// for PostgreSQL. The mark runs in the statement's snapshot like the separate update would,
 /// waiting for a settle in progress and then re-reading the row, so the hand-over argument of
-/// `wait_behind` holds unchanged. Binds: conversation, inbox id, bundle id, definition, event,
-/// now, lease end.
-static CREATE_IN_TURN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH earlier AS ( \
-             UPDATE runs SET waited_on = TRUE \
-             WHERE conversation = $1 AND inbox_id < $2 AND {open} RETURNING 1), \
-         turn AS (SELECT NOT EXISTS (SELECT 1 FROM earlier) AS mine) \
-         INSERT INTO runs (bundle_id, inbox_id, status, attempts, definition, event, \
+/// `wait_behind` holds unchanged. A query of its own rather than `sql_query`, whose statements
+/// diesel never caches: parsed and planned at every dispatch, it cost PostgreSQL more than the
+/// round trip it saves.
+struct CreateInTurn<'a> {
+    conversation: &'a str,
+    inbox_id: i64,
+    bundle_id: i64,
+    definition: &'a str,
+    event: &'a str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+}
+
+impl diesel::query_builder::QueryId for CreateInTurn<'_> {
+    type QueryId = CreateInTurn<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for CreateInTurn<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl RunQueryDsl<diesel::PgConnection> for CreateInTurn<'_> {}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateInTurn<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        out.push_sql("WITH earlier AS (UPDATE runs SET waited_on = TRUE WHERE conversation = ");
+        out.push_bind_param::<Text, _>(&self.conversation)?;
+        out.push_sql(" AND inbox_id < ");
+        out.push_bind_param::<BigInt, _>(&self.inbox_id)?;
+        out.push_sql(&format!(
+            " AND {} RETURNING 1), \
+             turn AS (SELECT NOT EXISTS (SELECT 1 FROM earlier) AS mine) \
+             INSERT INTO runs (bundle_id, inbox_id, status, attempts, definition, event, \
              next_attempt_at, lease_until, enqueued_at, started_at, created_at, updated_at, \
-             conversation) \
-         SELECT $3, $2, CASE WHEN mine THEN '{running}' ELSE '{queued}' END, \
-             CASE WHEN mine THEN 1 ELSE 0 END, $4, $5, $6, CASE WHEN mine THEN $7 END, $6, \
-             CASE WHEN mine THEN $6 END, $6, $6, $1 \
-         FROM turn \
-         ON CONFLICT (bundle_id, inbox_id) DO NOTHING \
-         RETURNING *",
-        open = *crate::conversations::RUN_OPEN,
-        running = RunStatus::Running,
-        queued = RunStatus::Queued,
-    )
-});
+             conversation) SELECT ",
+            *crate::conversations::RUN_OPEN
+        ));
+        out.push_bind_param::<BigInt, _>(&self.bundle_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.inbox_id)?;
+        out.push_sql(&format!(
+            ", CASE WHEN mine THEN '{}' ELSE '{}' END, CASE WHEN mine THEN 1 ELSE 0 END, ",
+            RunStatus::Running,
+            RunStatus::Queued
+        ));
+        out.push_bind_param::<Text, _>(&self.definition)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.event)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", CASE WHEN mine THEN ");
+        out.push_bind_param::<Timestamp, _>(&self.lease_until)?;
+        out.push_sql(" END, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", CASE WHEN mine THEN ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" END, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.conversation)?;
+        out.push_sql(" FROM turn ON CONFLICT (bundle_id, inbox_id) DO NOTHING RETURNING *");
+        Ok(())
+    }
+}
 
 /// For a run of `conversation` about to be created (arrived as `inbox_id`): marks the
 /// unfinished runs before it as waited on, so that whichever settles hands the new one on;
