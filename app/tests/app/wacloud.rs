@@ -740,3 +740,37 @@ both_backends!(
         app.stop().await;
     }
 );
+
+both_backends!(
+    unsupported_messages_and_reactions_are_acknowledged_and_not_imported,
+    |backend| async move {
+        let Some(app) = TestApp::signed_in(backend).await else {
+            return;
+        };
+        let c = cloud();
+        let id = add_cloud(&app, &c).await;
+        let url = app.hook_url(id).await;
+        let status = c
+            .fake
+            .post_unsupported_and_reaction(&url, APP_SECRET, PHONE_ID, "79001112233", "Анна")
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "acknowledged, so Meta does not redeliver");
+        assert_eq!(app.inbox_count().await, 0, "nothing to pass on");
+        let status = c
+            .fake
+            .post_incoming(
+                &url,
+                APP_SECRET,
+                PHONE_ID,
+                "79001112233",
+                "Анна",
+                "Добрый день",
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(app.inbox_count().await, 1, "the text that follows is taken");
+        app.stop().await;
+    }
+);

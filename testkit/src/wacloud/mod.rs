@@ -401,6 +401,48 @@ impl FakeCloudApi {
         self.post_signed(url, app_secret, &body).await
     }
 
+    /// What else a customer's phone makes Meta notify, as the real notifications carry it: a
+    /// message type the Cloud API cannot show (`unsupported`, with its `errors` array, code
+    /// 131051, as in pywa's fixtures), and a reaction to our message, whose emoji is empty when
+    /// the customer takes the reaction back. Neither opens the window for free text.
+    pub async fn post_unsupported_and_reaction(
+        &self,
+        url: &str,
+        app_secret: &str,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+    ) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let at = now().to_string();
+        let body = Self::envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": self.metadata(phone_number_id),
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [
+                {
+                    "from": from,
+                    "id": format!("wamid.{}", hex_id(40)),
+                    "timestamp": at,
+                    "errors": [{
+                        "code": 131051,
+                        "title": "Message type unknown",
+                        "message": "Message type unknown",
+                        "error_data": { "details": "Message type is currently not supported." },
+                    }],
+                    "type": "unsupported",
+                },
+                {
+                    "from": from,
+                    "id": format!("wamid.{}", hex_id(40)),
+                    "timestamp": at,
+                    "reaction": { "message_id": format!("wamid.{}", hex_id(40)), "emoji": "" },
+                    "type": "reaction",
+                },
+            ],
+        }));
+        self.post_signed(url, app_secret, &body).await
+    }
+
     /// A customer sends a file (see [`FakeCloudApi::add_media`]): a signed `messages`
     /// notification with the media object as pywa's fixtures show it; opens the window.
     pub async fn post_incoming_media(
