@@ -9,14 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::anyhow;
 use serde::Serialize;
-use serde_json::json;
 
-use crate::app::{self, App, Bins, Layout};
+use crate::app::{App, Bins, Layout};
 use crate::load::{self, LoadResult, LoadSpec};
 use crate::procs::ProcReport;
-use crate::scenarios::{Fakes, Settings, cpu_total, first_name, proc_names, reports, slug};
+use crate::scenarios::{Fakes, Settings, cpu_total, first_name, flow2, proc_names, reports, slug};
 
 pub struct OverloadParams {
     /// How long triggers are posted.
@@ -63,40 +61,7 @@ pub async fn overload(
     )
     .await?;
     app.setup_admin().await?;
-    let crm = app
-        .add_provider(
-            "retailcrm",
-            &[
-                ("name", "Bench RetailCRM"),
-                ("domain", &fakes.crm_base),
-                ("api_key", app::CRM_KEY),
-            ],
-        )
-        .await?;
-    let wa = app
-        .add_provider(
-            "chatapi",
-            &[
-                ("name", "Bench WhatsApp"),
-                ("api_url", &fakes.wa_base),
-                ("token", app::WA_TOKEN),
-            ],
-        )
-        .await?;
-    app.create_flow2_bundle(crm, wa).await?;
-    let path = app.hook_path(crm).await?;
-    let mut order_ids = Vec::with_capacity(usize::try_from(p.orders).unwrap_or(0));
-    for i in 0..p.orders {
-        let id = fakes
-            .crm
-            .insert_order(
-                app::CRM_SITE,
-                json!({"status": "new", "firstName": first_name(i), "phone": format!("+7900{:07}", i)}),
-            )
-            .map_err(|e| anyhow!("seeding order {i}: {e}"))?;
-        order_ids.push(id);
-    }
-    let order_ids = Arc::new(order_ids);
+    let (path, order_ids) = flow2(&mut app, &fakes, p.orders).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = app.samples()?;
     fakes.wa.clear_sent();

@@ -326,26 +326,14 @@ pub struct E2eParams {
 }
 
 /// The customer's first name in order `i`; the message text names it.
-pub(crate) fn first_name(i: u64) -> String {
-    format!("Клиент{i}")
-}
-
-pub async fn e2e(
-    s: &Settings,
-    bins: &Bins,
-    services: Option<&Services>,
-    p: E2eParams,
-) -> anyhow::Result<E2eResult> {
-    let fakes = Fakes::start()?;
-    let rps = p.client_rps.to_string();
-    let mut app = App::start(
-        bins,
-        p.layout,
-        services,
-        &s.env(&[("SVYAZKA_RETAILCRM_RPS", &rps)]),
-    )
-    .await?;
-    app.setup_admin().await?;
+/// Flow 2 of the guide, set up through the app's forms: the RetailCRM and WhatsApp providers
+/// on the fakes, the running bundle, and `orders` orders seeded in the fake RetailCRM, each with
+/// its own customer name and phone. Answers the RetailCRM webhook path and the order ids.
+pub(crate) async fn flow2(
+    app: &mut App,
+    fakes: &Fakes,
+    orders: u64,
+) -> anyhow::Result<(String, Arc<Vec<i64>>)> {
     let crm = app
         .add_provider(
             "retailcrm",
@@ -368,10 +356,8 @@ pub async fn e2e(
         .await?;
     app.create_flow2_bundle(crm, wa).await?;
     let path = app.hook_path(crm).await?;
-
-    // One order per run, each with its own customer name and phone.
-    let mut order_ids = Vec::with_capacity(usize::try_from(p.runs).unwrap_or(0));
-    for i in 0..p.runs {
+    let mut order_ids = Vec::with_capacity(usize::try_from(orders).unwrap_or(0));
+    for i in 0..orders {
         let id = fakes
             .crm
             .insert_order(
@@ -381,7 +367,31 @@ pub async fn e2e(
             .map_err(|e| anyhow!("seeding order {i}: {e}"))?;
         order_ids.push(id);
     }
-    let order_ids = Arc::new(order_ids);
+    Ok((path, Arc::new(order_ids)))
+}
+
+pub(crate) fn first_name(i: u64) -> String {
+    format!("Клиент{i}")
+}
+
+pub async fn e2e(
+    s: &Settings,
+    bins: &Bins,
+    services: Option<&Services>,
+    p: E2eParams,
+) -> anyhow::Result<E2eResult> {
+    let fakes = Fakes::start()?;
+    let rps = p.client_rps.to_string();
+    let mut app = App::start(
+        bins,
+        p.layout,
+        services,
+        &s.env(&[("SVYAZKA_RETAILCRM_RPS", &rps)]),
+    )
+    .await?;
+    app.setup_admin().await?;
+    // One order per run, each with its own customer name and phone.
+    let (path, order_ids) = flow2(&mut app, &fakes, p.runs).await?;
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = app.samples()?;
