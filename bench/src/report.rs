@@ -76,6 +76,8 @@ pub struct E2eResult {
     pub client_rps: u32,
     /// The fake RetailCRM's per-key limit (`None` = off).
     pub fake_limit_rps: Option<f64>,
+    /// The triggers carried the order's fields (the trigger card's extended body).
+    pub extended_body: bool,
     pub runs: u64,
     /// The trigger posts (ack latency of the webhook under this load).
     pub post: LoadResult,
@@ -296,6 +298,19 @@ impl Results {
                         && e.crm_avg_rps <= limit,
                 ),
             });
+            if e.extended_body {
+                t.push(Target {
+                    what: format!("extended trigger body, {}", short(&e.name)),
+                    target: format!(
+                        "no RetailCRM request, runs/s above the key's {limit:.0} req/s"
+                    ),
+                    measured: format!(
+                        "{} RetailCRM requests, {:.0} runs/s",
+                        e.crm_requests, e.runs_per_s
+                    ),
+                    met: Some(e.crm_requests == 0 && e.runs_per_s > limit),
+                });
+            }
         }
         for c in &self.conversations {
             t.push(Target {

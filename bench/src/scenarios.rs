@@ -323,6 +323,9 @@ pub struct E2eParams {
     pub client_rps: u32,
     /// The fake's per-key limit during the measured window.
     pub fake_limit: Option<f64>,
+    /// Post the trigger card's extended body (the order's fields in the trigger) instead of
+    /// the guide's short one, so runs need no order fetch.
+    pub extended_body: bool,
 }
 
 /// The customer's first name in order `i`; the message text names it.
@@ -362,7 +365,7 @@ pub(crate) async fn flow2(
             .crm
             .insert_order(
                 app::CRM_SITE,
-                json!({"status": "new", "firstName": first_name(i), "phone": format!("+7900{:07}", i)}),
+                json!({"status": "new", "firstName": first_name(i), "phone": order_phone(i)}),
             )
             .map_err(|e| anyhow!("seeding order {i}: {e}"))?;
         order_ids.push(id);
@@ -372,6 +375,29 @@ pub(crate) async fn flow2(
 
 pub(crate) fn first_name(i: u64) -> String {
     format!("Клиент{i}")
+}
+
+fn order_phone(i: u64) -> String {
+    format!("+7900{i:07}")
+}
+
+/// Order `i` as RetailCRM's trigger renders the card's extended body: the guide's four
+/// parameters, then the order's fields, each through `|url_encode` (Cyrillic as UTF-8
+/// percent-escapes, the phone's `+` as `%2B`); fields the order lacks render empty.
+fn extended_trigger_body(id: i64, i: u64) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("type", "order")
+        .append_pair("status", "new")
+        .append_pair("id", &id.to_string())
+        .append_pair("event", "new")
+        .append_pair("number", &format!("{id}A"))
+        .append_pair("first_name", &first_name(i))
+        .append_pair("last_name", "")
+        .append_pair("phone", &order_phone(i))
+        .append_pair("email", "")
+        .append_pair("total", "0")
+        .append_pair("site", app::CRM_SITE)
+        .finish()
 }
 
 pub async fn e2e(
@@ -400,17 +426,25 @@ pub async fn e2e(
     fakes.wa.clear_sent();
 
     let addr = app.addr;
-    let ids = order_ids.clone();
+    let bodies: Arc<Vec<String>> = Arc::new(
+        order_ids
+            .iter()
+            .zip(0u64..)
+            .map(|(id, i)| {
+                if p.extended_body {
+                    extended_trigger_body(*id, i)
+                } else {
+                    format!("type=order&status=new&id={id}&event=new")
+                }
+            })
+            .collect(),
+    );
     let make: load::MakeRequest = Arc::new(move |n| {
-        let id = ids
+        let body = bodies
             .get(usize::try_from(n).unwrap_or(usize::MAX))
-            .copied()
-            .unwrap_or(0);
-        load::form_post(
-            addr,
-            &path,
-            format!("type=order&status=new&id={id}&event=new"),
-        )
+            .cloned()
+            .unwrap_or_default();
+        load::form_post(addr, &path, body)
     });
     let spec = LoadSpec {
         addr,
@@ -493,6 +527,7 @@ pub async fn e2e(
         workers,
         client_rps: p.client_rps,
         fake_limit_rps: p.fake_limit,
+        extended_body: p.extended_body,
         runs: p.runs,
         post,
         elapsed_s: elapsed,
