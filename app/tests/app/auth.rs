@@ -227,3 +227,61 @@ both_backends!(english_switch, |backend| async move {
     assert!(html.contains("First start") && html.contains(r#"lang="en""#));
     app.stop().await;
 });
+
+// A password stored by an older release (argon2's default costs, 19 MiB per hash) still
+// signs in, and that sign-in stores it again at today's costs (7 MiB, five passes), so the
+// process' peak memory no longer carries 19 MiB per sign-in. Sessions are kept.
+both_backends!(
+    an_older_password_hash_signs_in_and_is_upgraded,
+    |backend| async move {
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        use diesel::prelude::*;
+        use svyazka_core::db::{DbError, schema::admins};
+
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        app.setup_admin().await;
+        app.logout().await;
+        let salt = SaltString::generate(&mut OsRng);
+        let old = argon2::Argon2::default()
+            .hash_password(PASSWORD.as_bytes(), &salt)
+            .expect("hash")
+            .to_string();
+        assert!(old.contains("m=19456,t=2,p=1"));
+        let stored = old.clone();
+        app.core()
+            .db(move |c| {
+                diesel::update(admins::table)
+                    .set(admins::password_hash.eq(stored))
+                    .execute(c)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+
+        let r = app.login().await;
+        assert_eq!(r.status().as_u16(), 303, "the old hash still signs in");
+        assert_eq!(app.get_html("/bundles").await.0, 200);
+        let hash: String = app
+            .core()
+            .db(|c| {
+                admins::table
+                    .select(admins::password_hash)
+                    .first::<String>(c)
+                    .map_err(DbError::from)
+            })
+            .await
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
+        assert_ne!(hash, old);
+        assert_eq!(
+            app.get_html("/bundles").await.0,
+            200,
+            "the session survives the re-hash"
+        );
+        app.logout().await;
+        assert_eq!(app.login().await.status().as_u16(), 303);
+        app.stop().await;
+    }
+);

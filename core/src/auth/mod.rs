@@ -10,10 +10,10 @@ pub mod setup_code;
 
 use std::sync::OnceLock;
 
-use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };
+use argon2::{Algorithm, Argon2, Params, Version};
 use diesel::prelude::*;
 
 use crate::Core;
@@ -77,24 +77,50 @@ pub fn check_password_strength(password: &str) -> Result<(), AuthError> {
     }
 }
 
+/// Argon2id at 7 MiB and five passes, one of OWASP's equivalent configurations (its first
+/// choice, 19 MiB and two passes, was `argon2`'s default here before). Every hash allocates
+/// its whole memory cost at once, and the embedded process has 50 MB in all: at 19 MiB each
+/// sign-in was the process' peak. Stored hashes carry their own parameters, so older ones
+/// still verify, and are re-hashed at the next sign-in.
+const PARAMS: Params = match Params::new(7 * 1024, 5, 1, None) {
+    Ok(p) => p,
+    Err(_) => panic!("argon2 parameters out of range"),
+};
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, PARAMS)
+}
+
 /// Hashes on the calling thread; for the command line and tests. Request handlers use
 /// [`hash_password_off_thread`].
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| AuthError::Hash(e.to_string()))
 }
 
+/// Verification takes the algorithm and costs from the stored hash itself.
 fn verify_hash(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
-            Argon2::default()
+            argon2()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// A stored hash made with other costs than [`PARAMS`] (an older release's).
+fn outdated(hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .ok()
+        .and_then(|parsed| Params::try_from(&parsed).ok())
+        .is_none_or(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost())
+                != (PARAMS.m_cost(), PARAMS.t_cost(), PARAMS.p_cost())
+        })
 }
 
 fn hashing_slots() -> &'static tokio::sync::Semaphore {
@@ -128,7 +154,7 @@ fn dummy_hash() -> String {
     DUMMY
         .get_or_init(|| {
             hash_password(&crate::crypto::random_token(24)).unwrap_or_else(|_| {
-                "$argon2id$v=19$m=19456,t=2,p=1$c3ZpYXprYWR1bW15c2FsdA$2o5nYl3YkY1J0dQm0n9Z2b6m2r1p6b3sR6pJtG5mX5Q".to_string()
+                "$argon2id$v=19$m=7168,t=5,p=1$c3ZpYXprYWR1bW15c2FsdA$2o5nYl3YkY1J0dQm0n9Z2b6m2r1p6b3sR6pJtG5mX5Q".to_string()
             })
         })
         .clone()
@@ -164,7 +190,26 @@ pub async fn authenticate(
         .map(|a| a.password_hash.clone())
         .unwrap_or_else(dummy_hash);
     let ok = verify_off_thread(hash, password.to_owned()).await;
-    Ok(admin.filter(|_| ok))
+    let admin = admin.filter(|_| ok);
+    if let Some(a) = admin.as_ref().filter(|a| outdated(&a.password_hash)) {
+        // The password was just proven: store it again at today's costs, keeping sessions.
+        // A failure here only postpones the upgrade to the next sign-in.
+        if let Ok(hash) = hash_password_off_thread(password.to_owned()).await {
+            let id = a.id;
+            let stored = core
+                .db(move |c| {
+                    diesel::update(admins::table.find(id))
+                        .set(admins::password_hash.eq(hash))
+                        .execute(c)
+                        .map_err(DbError::Query)
+                })
+                .await;
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "could not store the re-hashed password");
+            }
+        }
+    }
+    Ok(admin)
 }
 
 /// Creates the administrator if `code` is one of the set-up codes printed at start. Refused
@@ -290,6 +335,24 @@ mod tests {
         assert!(!verify_hash(&h, "correct horse batterY"));
         assert!(!verify_hash(&dummy_hash(), ""));
         assert!(!verify_hash("not a hash", "x"));
+    }
+
+    /// Hashes of the release before (argon2's default, 19 MiB) still sign in, and are the
+    /// ones marked for re-hashing; today's costs 7 MiB.
+    #[test]
+    fn older_hashes_verify_and_are_marked_outdated() {
+        let salt = SaltString::generate(&mut OsRng);
+        let old = Argon2::default()
+            .hash_password(b"correct horse battery", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(old.contains("m=19456,t=2"));
+        assert!(verify_hash(&old, "correct horse battery"));
+        assert!(outdated(&old));
+        let new = hash_password("correct horse battery").expect("hash");
+        assert!(new.contains("$argon2id$v=19$m=7168,t=5,p=1$"), "{new}");
+        assert!(!outdated(&new));
+        assert!(outdated("not a hash"));
     }
 
     #[test]
