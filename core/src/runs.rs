@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundles::Bundle;
 use crate::bundles::cache::Snapshot;
+use crate::db::cached::CacheStatement;
 use crate::db::schema::{bundles, run_steps, runs};
 use crate::db::{AnyConnection, DbError, now};
 
@@ -202,6 +203,7 @@ pub fn create_claimed(
             .on_conflict(key)
             .do_nothing()
             .returning(<Run as Selectable<diesel::pg::Pg>>::construct_selection())
+            .cached()
             .get_result::<Run>(c)
             .optional()?,
         AnyConnection::Sqlite(c) => diesel::insert_into(runs::table)
@@ -209,6 +211,7 @@ pub fn create_claimed(
             .on_conflict(key)
             .do_nothing()
             .returning(<Run as Selectable<diesel::sqlite::Sqlite>>::construct_selection())
+            .cached()
             .get_result::<Run>(c)
             .optional()?,
     };
@@ -384,8 +387,8 @@ fn write_step(conn: &mut AnyConnection, w: StepWrite<'_>) -> Result<(), DbError>
         ));
     // diesel builds an upsert for one backend at a time, not through the multi-connection.
     match conn {
-        AnyConnection::Postgresql(c) => upsert.execute(c)?,
-        AnyConnection::Sqlite(c) => upsert.execute(c)?,
+        AnyConnection::Postgresql(c) => upsert.cached().execute(c)?,
+        AnyConnection::Sqlite(c) => upsert.cached().execute(c)?,
     };
     Ok(())
 }
@@ -431,6 +434,7 @@ pub fn succeed(conn: &mut AnyConnection, id: i64) -> Result<bool, DbError> {
             runs::updated_at.eq(t),
         ))
         .returning(runs::waited_on)
+        .cached()
         .get_result::<bool>(conn)
         .optional()?;
     Ok(waited_on.unwrap_or(false))
@@ -671,6 +675,7 @@ pub fn wait_behind(
             .filter(crate::conversations::run_open()),
     )
     .set(runs::waited_on.eq(true))
+    .cached()
     .execute(conn)?;
     Ok(marked > 0)
 }

@@ -66,12 +66,17 @@ macro_rules! lease_queries {
             lease: ::chrono::Duration,
         ) -> Result<Vec<$row>, $crate::db::DbError> {
             use diesel::prelude::*;
-            if ids.is_empty() {
+            use $crate::db::cached::CacheStatement;
+            let Some(&last) = ids.last() else {
                 return Ok(Vec::new());
-            }
+            };
+            // Padded to a power of two with the last id (which `IN` reads once), so the
+            // statement takes one form per size class and each stays prepared on SQLite.
+            let mut padded = ids.to_vec();
+            padded.resize(ids.len().next_power_of_two(), last);
             let t = $crate::db::now();
             let query = diesel::update($table::table)
-                .filter($table::id.eq_any(ids))
+                .filter($table::id.eq_any(&padded))
                 .filter($crate::db::lease::lease_queries!(@claimable $table, $status, $waiting, $leased, t));
             $(let query = query.filter($in_turn);)?
             let mut claimed: Vec<$row> = query
@@ -86,6 +91,7 @@ macro_rules! lease_queries {
                     },)?
                 ))
                 .returning(<$row as Selectable<$crate::db::Backend>>::construct_selection())
+                .cached()
                 .get_results(conn)?;
             claimed.sort_by_key(|r| r.id);
             Ok(claimed)

@@ -1,5 +1,6 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, an r2d2 pool, migrations.
 
+pub mod cached;
 pub mod gate;
 pub mod group;
 pub mod lease;

@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::db::cached::CacheStatement;
 use crate::db::schema::inbox;
 use crate::db::{AnyConnection, DbError, now};
 
@@ -246,6 +247,7 @@ pub fn finish(
             inbox::updated_at.eq(now()),
         ))
         .returning(inbox::waited_on)
+        .cached()
         .get_result::<bool>(conn)
         .optional()?;
     Ok(waited_on.unwrap_or(false))
