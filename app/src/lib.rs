@@ -4,6 +4,7 @@
 
 pub mod admin_cli;
 pub mod health_check;
+pub mod malloc;
 pub mod worker_process;
 
 use std::net::{SocketAddr, TcpListener};

@@ -5,8 +5,12 @@
 
 use svyazka_core::{Config, Mode};
 
-#[actix_web::main]
-async fn main() {
+fn main() {
+    svyazka_app::malloc::limit_arenas();
+    actix_web::rt::System::new().block_on(run());
+}
+
+async fn run() {
     svyazka_app::init_tracing();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
