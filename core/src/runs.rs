@@ -386,9 +386,11 @@ fn write_step(conn: &mut AnyConnection, w: StepWrite<'_>) -> Result<(), DbError>
             )),
         ));
     // diesel builds an upsert for one backend at a time, not through the multi-connection.
+    // Loaded rather than executed, so that it stays prepared (see `db::cached`).
+    let upsert = upsert.returning(run_steps::id).cached();
     match conn {
-        AnyConnection::Postgresql(c) => upsert.cached().execute(c)?,
-        AnyConnection::Sqlite(c) => upsert.cached().execute(c)?,
+        AnyConnection::Postgresql(c) => upsert.get_result::<i64>(c)?,
+        AnyConnection::Sqlite(c) => upsert.get_result::<i64>(c)?,
     };
     Ok(())
 }
@@ -675,8 +677,10 @@ pub fn wait_behind(
             .filter(crate::conversations::run_open()),
     )
     .set(runs::waited_on.eq(true))
+    .returning(runs::id)
     .cached()
-    .execute(conn)?;
+    .load::<i64>(conn)?
+    .len();
     Ok(marked > 0)
 }
 

@@ -11,6 +11,8 @@ pub mod validate;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+
+use crate::db::cached::CacheStatement;
 use serde::{Deserialize, Serialize};
 
 use crate::db::schema::{bundles, runs};
@@ -252,7 +254,10 @@ pub fn clear_failures_of_run(conn: &mut AnyConnection, run_id: i64) -> Result<()
         .filter(bundles::id.eq_any(runs::table.find(run_id).select(runs::bundle_id)))
         .filter(bundles::consecutive_failures.gt(0))
         .set(bundles::consecutive_failures.eq(0))
-        .execute(conn)?;
+        // Every successful run passes here: loaded, so it stays prepared (see `db::cached`).
+        .returning(bundles::id)
+        .cached()
+        .load::<i64>(conn)?;
     Ok(())
 }
 

@@ -10,6 +10,10 @@
 //! safe for any statement: two calls share a prepared statement only when they render the
 //! same SQL with the same bind types. Use it for statements whose text takes few forms
 //! (an `IN` list adds one form per length, so only for bounded lists).
+//!
+//! Load it (`get_result`, `load`; add a `RETURNING` if need be), do not `execute` it:
+//! `execute` hands the connection a reference, and diesel's `QueryFragment` for references
+//! asks the wrapped statement itself whether it may be cached, which says no again.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -90,8 +94,8 @@ mod tests {
         }
     }
 
-    /// diesel keeps no UPDATE prepared by itself; wrapped, each SQL text is prepared once,
-    /// and the wrapped statement still does its work.
+    /// diesel keeps no UPDATE or upsert prepared by itself; wrapped, each SQL text is
+    /// prepared once, and the wrapped statement still does its work.
     #[test]
     fn an_update_is_prepared_once_per_text() {
         let mut conn = SqliteConnection::establish(":memory:").expect("sqlite");
@@ -117,6 +121,26 @@ mod tests {
         assert_eq!(update(&mut conn, &[2, 3], true).len(), 2);
         let prepared = seen.lock().expect("lock").clone();
         assert_eq!(prepared.len(), 2, "one per text: {prepared:?}");
+        for round in 0..3 {
+            let upsert = diesel::insert_into(items::table)
+                .values((items::id.eq(9), items::state.eq(format!("r{round}"))))
+                .on_conflict(items::id)
+                .do_update()
+                .set(items::state.eq(diesel::upsert::excluded(items::state)))
+                .returning(items::id);
+            assert_eq!(
+                upsert
+                    .cached()
+                    .get_result::<i64>(&mut conn)
+                    .expect("upsert"),
+                9
+            );
+        }
+        let prepared = seen.lock().expect("lock").clone();
+        assert_eq!(prepared.len(), 3, "the upsert once: {prepared:?}");
+        diesel::delete(items::table.filter(items::id.eq(9)))
+            .execute(&mut conn)
+            .expect("delete");
         let states: Vec<String> = items::table
             .select(items::state)
             .load(&mut conn)
