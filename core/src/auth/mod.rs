@@ -197,12 +197,7 @@ pub async fn authenticate(
         if let Ok(hash) = hash_password_off_thread(password.to_owned()).await {
             let id = a.id;
             let stored = core
-                .db(move |c| {
-                    diesel::update(admins::table.find(id))
-                        .set(admins::password_hash.eq(hash))
-                        .execute(c)
-                        .map_err(DbError::Query)
-                })
+                .db(move |c| store_hash(c, id, &hash).map_err(DbError::Query))
                 .await;
             if let Err(e) = stored {
                 tracing::warn!(error = %e, "could not store the re-hashed password");
@@ -289,12 +284,16 @@ pub async fn change_password(
         .await
 }
 
+/// Writes the admin's hash; answers how many rows it changed (0: no such admin).
+fn store_hash(conn: &mut AnyConnection, admin_id: i64, hash: &str) -> QueryResult<usize> {
+    diesel::update(admins::table.find(admin_id))
+        .set(admins::password_hash.eq(hash))
+        .execute(conn)
+}
+
 fn set_password_hash(conn: &mut AnyConnection, admin_id: i64, hash: &str) -> Result<(), AuthError> {
     conn.transaction(|conn| {
-        let n = diesel::update(admins::table.find(admin_id))
-            .set(admins::password_hash.eq(hash))
-            .execute(conn)?;
-        if n == 0 {
+        if store_hash(conn, admin_id, hash)? == 0 {
             return Err(AuthError::NoAdmin);
         }
         diesel::delete(admin_sessions::table.filter(admin_sessions::admin_id.eq(admin_id)))

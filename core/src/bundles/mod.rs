@@ -11,9 +11,9 @@ pub mod validate;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::db::cached::CacheStatement;
-use serde::{Deserialize, Serialize};
 
 use crate::db::schema::{bundles, runs};
 use crate::db::{AnyConnection, DbError, now};
